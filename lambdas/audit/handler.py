@@ -1,0 +1,21 @@
+"""Audit: store one encrypted record per processor call (persist_payment_audit_trail)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments import settings
+from payments.audit import AuditRepository, ProcessorCallRecord, persist_payment_audit_trail
+from payments.observability import logger, tracer
+from payments.state import AuditEvent, parse_state
+
+
+@logger.inject_lambda_context(correlation_id_path="Payment.TransactionID")
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = parse_state(event, AuditEvent)
+    calls = [ProcessorCallRecord.from_state(call) for call in (step.Processor or {}).get("Calls", [])]
+    repository = AuditRepository(settings.audit_table_name())
+    audit_ids = persist_payment_audit_trail(repository, step.Payment.TransactionID, step.ExecutionArn, calls)
+    logger.info("audit trail written", extra={"records": len(audit_ids)})
+    return {"AuditIDs": audit_ids}

@@ -1,0 +1,18 @@
+"""Normalize: the processor's own result becomes APPROVED, DECLINED or ERROR."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments.normalize import normalize
+from payments.observability import logger, tracer
+from payments.state import NormalizeEvent, parse_state
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = parse_state(event, NormalizeEvent)
+    outcome = normalize(step.ProcessorID, step.Result)
+    logger.info("processor result normalized", extra={"outcome": outcome.Status, "reason": outcome.ReasonCode})
+    return outcome.model_dump()

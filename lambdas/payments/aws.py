@@ -1,0 +1,77 @@
+"""boto3 clients (one per process, as Lambda reuses them) and the mapping of AWS errors to ours."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+# Standard mode retries throttling and 5xx with backoff; what survives it becomes a typed error
+# that the state machine retries again, more slowly.
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5)
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+    }
+)
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    """A shared client for `service`, created on first use with the function's environment."""
+    with _lock:
+        if service not in _clients:
+            _clients[service] = boto3.session.Session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+        return _clients[service]
+
+
+def is_transient(error: BaseException) -> bool:
+    """Throttling, a 5xx, or a connection that failed: worth trying again later."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _TRANSIENT_CODES or status >= 500
+    return isinstance(error, ConnectionError | HTTPClientError | BotoCoreError)
+
+
+def transient_cause(error: BaseException) -> BaseException | None:
+    """The first transient AWS error in an exception's cause chain (wrappers hide them)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if is_transient(current):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def call_with_transient_mapping(call: Callable[[], Any], transient_error: type[Exception], what: str) -> Any:
+    """Run an AWS call; a transient failure becomes `transient_error`, anything else propagates."""
+    try:
+        return call()
+    except Exception as error:
+        cause = transient_cause(error)
+        if cause is None:
+            raise
+        raise transient_error(f"{what}: {type(cause).__name__} {getattr(cause, 'response', {}).get('Error', {}).get('Code', '')}".rstrip()) from error

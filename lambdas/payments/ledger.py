@@ -1,0 +1,142 @@
+"""The append-only PaymentLedger (DESIGN §4).
+
+Entry 1 is PAYMENT-INITIATED, 2 PAYMENT-PENDING, the last one terminal. Every write is a
+conditional put: a retried write of the same entry is a no-op success, a write that would
+change an existing entry is a LedgerConflict. Nothing here updates or deletes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from payments import aws
+from payments.errors import LedgerConflict, StorageUnavailable
+
+INITIATED = "PAYMENT-INITIATED"
+PENDING = "PAYMENT-PENDING"
+SUCCESS = "PAYMENT-SUCCESS"
+DECLINED = "PAYMENT-DECLINED"
+FAILED = "PAYMENT-FAILED"
+TERMINAL_STATUSES = frozenset({SUCCESS, DECLINED, FAILED})
+LAST_ENTRY_NUMBER = 3
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+# Fields that may differ between two writes of the same entry (a retry writes a new timestamp).
+_VOLATILE_FIELDS = frozenset({"CreatedAt"})
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    TransactionID: str
+    EntryNumber: int
+    Status: str
+    SecureToken: str
+    Amount: str
+    Currency: str
+    ProcessorID: str
+    ExecutionArn: str
+    CreatedAt: str
+    CardBrand: str | None = None
+    CardLast4: str | None = None
+    ProcessorTransactionID: str | None = None
+    ApprovalCode: str | None = None
+    ReasonCode: str | None = None
+    ReasonMessage: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.Status in TERMINAL_STATUSES
+
+    def to_item(self) -> dict[str, Any]:
+        return {key: _serializer.serialize(value) for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> LedgerEntry:
+        values = {key: _deserializer.deserialize(value) for key, value in item.items()}
+        values["EntryNumber"] = int(values["EntryNumber"])
+        known = cls.__dataclass_fields__
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def same_content_as(self, other: LedgerEntry) -> bool:
+        mine = {k: v for k, v in asdict(self).items() if k not in _VOLATILE_FIELDS}
+        theirs = {k: v for k, v in asdict(other).items() if k not in _VOLATILE_FIELDS}
+        return mine == theirs
+
+
+class EntryAlreadyExists(LedgerConflict):
+    """The slot is taken by a different entry; `existing` says by what."""
+
+    def __init__(self, existing: LedgerEntry) -> None:
+        self.existing = existing
+        super().__init__(
+            f"ledger entry {existing.EntryNumber} of {existing.TransactionID} already exists "
+            f"with status {existing.Status} from {existing.ExecutionArn}"
+        )
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class LedgerRepository:
+    """Conditional appends to the PaymentLedger table."""
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client or aws.client("dynamodb")
+
+    def append_entry(self, entry: LedgerEntry) -> LedgerEntry:
+        """Write `entry` unless its slot is taken. Returns what the ledger holds for that slot."""
+        try:
+            aws.call_with_transient_mapping(
+                lambda: self._client.put_item(
+                    TableName=self.table_name,
+                    Item=entry.to_item(),
+                    ConditionExpression="attribute_not_exists(TransactionID)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ),
+                StorageUnavailable,
+                "DynamoDB PutItem on the ledger",
+            )
+        except ClientError as error:
+            if aws.error_code(error) != "ConditionalCheckFailedException":
+                raise
+            existing = LedgerEntry.from_item(error.response["Item"])
+            if existing.same_content_as(entry):
+                return existing
+            raise EntryAlreadyExists(existing) from None
+        return entry
+
+
+def persist_payment_ledger(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry:
+    """The seed's `persist_payment_ledger`: append one entry, idempotently."""
+    return repository.append_entry(entry)
+
+
+def persist_terminal_entry(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry:
+    """Append the one terminal entry after the last one this execution wrote.
+
+    The caller's idea of the last entry can be stale (a step wrote its entry but its response
+    was lost), so an entry of this same execution found in the slot moves us to the next slot;
+    a terminal one already written by this execution is returned as is: there is only ever one.
+    """
+    number = entry.EntryNumber
+    while True:
+        candidate = LedgerEntry(**{**asdict(entry), "EntryNumber": number})
+        try:
+            return persist_payment_ledger(repository, candidate)
+        except EntryAlreadyExists as conflict:
+            existing = conflict.existing
+            if existing.ExecutionArn != entry.ExecutionArn:
+                raise
+            if existing.is_terminal:
+                return existing
+            if number >= LAST_ENTRY_NUMBER:
+                raise
+            number += 1

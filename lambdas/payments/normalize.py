@@ -1,0 +1,50 @@
+"""Maps a processor's own result to the canonical outcome: APPROVED, DECLINED or ERROR."""
+
+from __future__ import annotations
+
+from payments.state import APPROVED, DECLINED, ERROR, ProcessorOutcome
+
+# Converge puts the reason of a decline in ssl_result_message; we keep a stable code beside it.
+_DECLINE_REASONS = (
+    ("CVV", "CVV_MISMATCH"),
+    ("NSF", "INSUFFICIENT_FUNDS"),
+    ("INSUFFICIENT", "INSUFFICIENT_FUNDS"),
+    ("EXPIRED", "EXPIRED_CARD"),
+    ("CALL", "CALL_ISSUER"),
+    ("PICK UP", "PICK_UP_CARD"),
+    ("AVS", "AVS_MISMATCH"),
+)
+
+
+def normalize_converge_result(result: dict[str, str]) -> ProcessorOutcome:
+    if "errorCode" in result:
+        return ProcessorOutcome(
+            Status=ERROR,
+            ReasonCode=f"CONVERGE_{result['errorCode']}",
+            ReasonMessage=result.get("errorName") or result.get("errorMessage") or "Converge error",
+        )
+    message = result.get("ssl_result_message", "")
+    if result.get("ssl_result") == "0":
+        return ProcessorOutcome(
+            Status=APPROVED,
+            ReasonMessage=message,
+            ProcessorTransactionID=result.get("ssl_txn_id"),
+            ApprovalCode=result.get("ssl_approval_code"),
+        )
+    return ProcessorOutcome(
+        Status=DECLINED,
+        ReasonCode=decline_code(message),
+        ReasonMessage=message or "DECLINED",
+        ProcessorTransactionID=result.get("ssl_txn_id"),
+    )
+
+
+def decline_code(message: str) -> str:
+    upper = message.upper()
+    return next((code for marker, code in _DECLINE_REASONS if marker in upper), "DO_NOT_HONOR")
+
+
+def normalize(processor_id: str, result: dict[str, str]) -> ProcessorOutcome:
+    if processor_id != "elavon":
+        raise ValueError(f"no normalizer for processor {processor_id}")
+    return normalize_converge_result(result)

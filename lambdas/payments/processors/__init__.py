@@ -1,0 +1,1 @@
+"""Card processor adapters. Elavon Converge is the one we speak."""

@@ -1,0 +1,104 @@
+"""The four ledger steps: two progress entries, then exactly one terminal entry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from payments import ledger
+from payments.ledger import LedgerEntry, LedgerRepository
+from payments.responses import api_response
+from payments.state import APPROVED, DECLINED, PaymentFacts, ProcessorOutcome, WorkflowState
+
+# What a Catch hands us, turned into the reason an operator reads on the terminal entry.
+_FAILURE_REASONS = {
+    "ProcessorTimeout": "PROCESSOR_OUTCOME_UNKNOWN",
+    "ProcessorUnavailable": "PROCESSOR_UNAVAILABLE",
+    "ProcessorRejected": "PROCESSOR_REJECTED",
+    "StorageUnavailable": "STORAGE_UNAVAILABLE",
+    "KeyServiceUnavailable": "KEY_SERVICE_UNAVAILABLE",
+    "LedgerConflict": "LEDGER_CONFLICT",
+    "EntryAlreadyExists": "LEDGER_CONFLICT",
+    "States.Timeout": "STEP_TIMED_OUT",
+}
+
+
+def _entry(payment: PaymentFacts, number: int, status: str, execution_arn: str, **terminal: str | None) -> LedgerEntry:
+    return LedgerEntry(
+        TransactionID=payment.TransactionID,
+        EntryNumber=number,
+        Status=status,
+        SecureToken=payment.SecureToken,
+        Amount=payment.Amount,
+        Currency=payment.Currency,
+        ProcessorID=payment.ProcessorID,
+        ExecutionArn=execution_arn,
+        CreatedAt=ledger.now_iso(),
+        CardBrand=payment.Card.Brand if payment.Card else None,
+        CardLast4=payment.Card.Last4 if payment.Card else None,
+        **terminal,
+    )
+
+
+def record_progress(repository: LedgerRepository, payment: PaymentFacts, status: str, execution_arn: str) -> dict[str, Any]:
+    """LedgerInitiated (entry 1) and LedgerPending (entry 2)."""
+    number = {ledger.INITIATED: 1, ledger.PENDING: 2}[status]
+    written = ledger.persist_payment_ledger(repository, _entry(payment, number, status, execution_arn))
+    return {"EntryNumber": written.EntryNumber, "Status": written.Status}
+
+
+def record_success(
+    repository: LedgerRepository, payment: PaymentFacts, last_entry: int, outcome: ProcessorOutcome, execution_arn: str
+) -> dict[str, Any]:
+    if outcome.Status != APPROVED:
+        raise ValueError(f"LedgerSuccess reached with outcome {outcome.Status}")
+    entry = _entry(
+        payment,
+        last_entry + 1,
+        ledger.SUCCESS,
+        execution_arn,
+        ProcessorTransactionID=outcome.ProcessorTransactionID,
+        ApprovalCode=outcome.ApprovalCode,
+    )
+    return api_response(payment, ledger.persist_terminal_entry(repository, entry))
+
+
+def record_unsuccessful(
+    repository: LedgerRepository, state: WorkflowState, status: str, execution_arn: str
+) -> dict[str, Any]:
+    """LedgerDeclined and LedgerFailed: the terminal entry of a payment that took no money."""
+    code, message = _reason(state, status)
+    outcome = state.Outcome
+    entry = _entry(
+        state.Payment,
+        state.Ledger.LastEntry + 1,
+        status,
+        execution_arn,
+        ProcessorTransactionID=outcome.ProcessorTransactionID if outcome else None,
+        ReasonCode=code,
+        ReasonMessage=message,
+    )
+    return api_response(state.Payment, ledger.persist_terminal_entry(repository, entry))
+
+
+def _reason(state: WorkflowState, status: str) -> tuple[str, str]:
+    outcome = state.Outcome
+    if status == ledger.DECLINED:
+        if outcome is None or outcome.Status != DECLINED:
+            raise ValueError("LedgerDeclined reached without a declined outcome")
+        return outcome.ReasonCode or "DO_NOT_HONOR", outcome.ReasonMessage or "DECLINED"
+    if state.Failure is not None:
+        error = state.Failure.Error
+        return _FAILURE_REASONS.get(error, "SYSTEM_ERROR"), _failure_message(state.Failure.Error, state.Failure.Cause)
+    if outcome is not None:
+        return outcome.ReasonCode or "PROCESSOR_ERROR", outcome.ReasonMessage or "processor error"
+    return "SYSTEM_ERROR", "the workflow failed without a recorded cause"
+
+
+def _failure_message(error: str, cause: str | None) -> str:
+    """The error type and, for Lambda errors, its message (our messages never carry card data)."""
+    try:
+        detail = json.loads(cause or "").get("errorMessage", "")
+    except (ValueError, AttributeError):
+        detail = ""
+    return f"{error}: {detail}"[:500] if detail else error

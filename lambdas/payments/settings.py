@@ -1,0 +1,35 @@
+"""Configuration from the function's environment, read at call time (one source: topology)."""
+
+from __future__ import annotations
+
+import os
+
+from payments import topology
+
+
+class ConfigurationError(RuntimeError):
+    """A required environment variable is missing: a deployment bug."""
+
+
+def required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+def kms_key_arn() -> str:
+    return required(topology.PAYMENT_KMS_KEY_ARN)
+
+
+def ledger_table_name() -> str:
+    return required(topology.DYNAMODB_TABLE_NAME)
+
+
+def audit_table_name() -> str:
+    return required(topology.DYNAMODB_AUDIT_TABLE_NAME)
+
+
+def seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default

@@ -1,0 +1,103 @@
+"""Names shared by the CDK app and the local stack: tables, functions, environment variables.
+
+Both `infra/` and `local/` read this module, so the deployed stack and the laptop stack
+cannot drift apart on a table key or an environment variable name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Environment variable names. The first three are the seed's contract.
+PAYMENT_KMS_KEY_ARN = "PAYMENT_KMS_KEY_ARN"
+DYNAMODB_TABLE_NAME = "DYNAMODB_TABLE_NAME"
+DYNAMODB_AUDIT_TABLE_NAME = "DYNAMODB_AUDIT_TABLE_NAME"
+CONVERGE_URL = "CONVERGE_URL"
+CONVERGE_MERCHANT_ID = "CONVERGE_MERCHANT_ID"
+CONVERGE_USER_ID = "CONVERGE_USER_ID"
+CONVERGE_PIN = "CONVERGE_PIN"
+CONVERGE_CONNECT_TIMEOUT_SECONDS = "CONVERGE_CONNECT_TIMEOUT_SECONDS"
+CONVERGE_READ_TIMEOUT_SECONDS = "CONVERGE_READ_TIMEOUT_SECONDS"
+
+POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+
+SERVICE_NAME = "payment-workflow"
+METRICS_NAMESPACE = "Payments"
+
+PROCESSOR_ELAVON = "elavon"
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    name: str
+    type: str  # DynamoDB scalar type: "S" or "N"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table: its default name and its key schema."""
+
+    name: str
+    env_var: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute
+
+
+LEDGER_TABLE = TableSpec(
+    name="PaymentLedger",
+    env_var=DYNAMODB_TABLE_NAME,
+    partition_key=KeyAttribute("TransactionID", "S"),
+    sort_key=KeyAttribute("EntryNumber", "N"),
+)
+AUDIT_TABLE = TableSpec(
+    name="PaymentAuditTrail",
+    env_var=DYNAMODB_AUDIT_TABLE_NAME,
+    partition_key=KeyAttribute("TransactionID", "S"),
+    sort_key=KeyAttribute("AuditID", "S"),
+)
+TABLES = (LEDGER_TABLE, AUDIT_TABLE)
+
+_OBSERVABILITY_ENV = (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE)
+_CONVERGE_ENV = (
+    CONVERGE_URL,
+    CONVERGE_MERCHANT_ID,
+    CONVERGE_USER_ID,
+    CONVERGE_PIN,
+    CONVERGE_CONNECT_TIMEOUT_SECONDS,
+    CONVERGE_READ_TIMEOUT_SECONDS,
+)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One step Lambda: where its code lives, its ASL placeholder, the variables it gets."""
+
+    step: str  # the state name in the ASL that invokes it first
+    code_dir: str  # directory under lambdas/ holding handler.py
+    placeholder: str  # ${...} in statemachine/payment.asl.json
+    env_vars: tuple[str, ...]
+    handler: str = "handler.lambda_handler"
+
+    @property
+    def function_name(self) -> str:
+        return f"Payment{self.step}"
+
+
+FUNCTIONS = (
+    FunctionSpec("Tokenize", "tokenize", "TokenizeFunctionArn", (PAYMENT_KMS_KEY_ARN, *_OBSERVABILITY_ENV)),
+    FunctionSpec("LedgerInitiated", "ledger_initiated", "LedgerInitiatedFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)),
+    FunctionSpec("LedgerPending", "ledger_pending", "LedgerPendingFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)),
+    FunctionSpec("CallProcessor", "call_processor", "CallProcessorFunctionArn", (PAYMENT_KMS_KEY_ARN, *_CONVERGE_ENV, *_OBSERVABILITY_ENV)),
+    FunctionSpec("Normalize", "normalize", "NormalizeFunctionArn", _OBSERVABILITY_ENV),
+    FunctionSpec("LedgerSuccess", "ledger_success", "LedgerSuccessFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)),
+    FunctionSpec("LedgerFailed", "ledger_failed", "LedgerFailedFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)),
+    FunctionSpec("Audit", "audit", "AuditFunctionArn", (DYNAMODB_AUDIT_TABLE_NAME, *_OBSERVABILITY_ENV)),
+)
+
+STATE_MACHINE_NAME = "PaymentWorkflow"
+ASL_PATH = "statemachine/payment.asl.json"
+
+
+def function_by_step(step: str) -> FunctionSpec:
+    return next(f for f in FUNCTIONS if f.step == step)

@@ -1,0 +1,26 @@
+"""Tokenize: validate the payment request and replace the card with a SecureToken."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payments import settings
+from payments.errors import InvalidPaymentRequest
+from payments.intake import parse_payment_request
+from payments.observability import logger, tracer
+from payments.state import TokenizeEvent, parse_state
+from payments.tokenization import tokenize
+
+
+@logger.inject_lambda_context(correlation_id_path="Request.TransactionID")
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = parse_state(event, TokenizeEvent)
+    try:
+        request = parse_payment_request(step.Request, execution_name=step.ExecutionName)
+    except InvalidPaymentRequest as rejection:
+        logger.warning("payment request rejected", extra={"field": rejection.field, "reason": rejection.message})
+        raise
+    state = tokenize(request, key_arn=settings.kms_key_arn())
+    logger.info("payment tokenized", extra={"card_brand": state["Payment"]["Card"] and state["Payment"]["Card"]["Brand"]})
+    return state

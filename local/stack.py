@@ -1,0 +1,181 @@
+"""The local stack: moto server + in-process Lambda runtime + Converge sandbox, provisioned like CDK does."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+
+from local import function_logs
+from local.asl import load_definition
+from local.converge_sandbox import ConvergeSandbox
+from local.lambda_runtime import InProcessLambdaRuntime
+from payments import topology
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_ROOT = REPO_ROOT / "lambdas"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+# moto accepts any credentials; these keep a developer's real ones out of every client we make.
+CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+_LAMBDA_ROLE_POLICY = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+)
+_STATES_ROLE_POLICY = _LAMBDA_ROLE_POLICY.replace("lambda.amazonaws.com", "states.amazonaws.com")
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What a client needs to use the stack; `serve --ready-file` writes exactly this."""
+
+    endpoint_url: str
+    region: str
+    state_machine_arn: str
+    ledger_table: str
+    audit_table: str
+    kms_key_arn: str
+    converge_url: str
+    converge_credentials: dict[str, str]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region, **CREDENTIALS)
+
+
+class LocalStack:
+    """Start with `with LocalStack() as stack:`; `stack.info` then describes it."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, echo_function_logs: bool = False) -> None:
+        self.host = host
+        self.port = port
+        self.logs = function_logs.install(echo=echo_function_logs)
+        self.sandbox = ConvergeSandbox(host=host)
+        self._server: ThreadedMotoServer | None = None
+        self.runtime: InProcessLambdaRuntime | None = None
+        self.info: StackInfo | None = None
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> StackInfo:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        default_user_config.setdefault("lambda", {})["use_docker"] = False
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        endpoint_url = f"http://{host}:{port}"
+        # moto's Step Functions interpreter calls Lambda on localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(port)
+        self.sandbox.start()
+        self.runtime = InProcessLambdaRuntime(
+            code_root=LAMBDAS_ROOT,
+            runtime_env={
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+                "AWS_ENDPOINT_URL": endpoint_url,
+                "PATH": os.environ.get("PATH", ""),
+                "TZ": "UTC",
+            },
+            logs=self.logs,
+        )
+        self.runtime.install()
+        self.info = self._provision(endpoint_url)
+        return self.info
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+        if self._server is not None:
+            self._server.stop()
+
+    def _provision(self, endpoint_url: str) -> StackInfo:
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **CREDENTIALS)
+
+        key_arn = client("kms").create_key(Description="PAYMENT_KMS_KEY_ARN (local)", KeySpec="SYMMETRIC_DEFAULT")["KeyMetadata"]["Arn"]
+        dynamodb = client("dynamodb")
+        for table in topology.TABLES:
+            dynamodb.create_table(
+                TableName=table.name,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": key.name, "AttributeType": key.type} for key in (table.partition_key, table.sort_key)
+                ],
+                KeySchema=[
+                    {"AttributeName": table.partition_key.name, "KeyType": "HASH"},
+                    {"AttributeName": table.sort_key.name, "KeyType": "RANGE"},
+                ],
+                SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
+            )
+        credentials = self.sandbox.credentials
+        values = {
+            topology.PAYMENT_KMS_KEY_ARN: key_arn,
+            topology.DYNAMODB_TABLE_NAME: topology.LEDGER_TABLE.name,
+            topology.DYNAMODB_AUDIT_TABLE_NAME: topology.AUDIT_TABLE.name,
+            topology.CONVERGE_URL: self.sandbox.xml_url,
+            topology.CONVERGE_MERCHANT_ID: credentials.ssl_merchant_id,
+            topology.CONVERGE_USER_ID: credentials.ssl_user_id,
+            topology.CONVERGE_PIN: credentials.ssl_pin,
+            topology.CONVERGE_CONNECT_TIMEOUT_SECONDS: "2",
+            topology.CONVERGE_READ_TIMEOUT_SECONDS: "5",
+            topology.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
+            topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
+        }
+        iam, lambda_client = client("iam"), client("lambda")
+        substitutions = {}
+        for spec in topology.FUNCTIONS:
+            role = iam.create_role(RoleName=f"{spec.function_name}Role", AssumeRolePolicyDocument=_LAMBDA_ROLE_POLICY)
+            function = lambda_client.create_function(
+                FunctionName=spec.function_name,
+                Runtime="python3.12",
+                Architectures=["arm64"],
+                Role=role["Role"]["Arn"],
+                Handler=spec.handler,
+                Code={"ZipFile": _placeholder_zip(spec.code_dir)},
+                Timeout=60,
+                MemorySize=512,
+                Environment={"Variables": {name: values[name] for name in spec.env_vars}},
+            )
+            substitutions[spec.placeholder] = function["FunctionArn"]
+        states_role = iam.create_role(RoleName="PaymentWorkflowRole", AssumeRolePolicyDocument=_STATES_ROLE_POLICY)
+        state_machine = client("stepfunctions").create_state_machine(
+            name=topology.STATE_MACHINE_NAME,
+            definition=load_definition(REPO_ROOT / topology.ASL_PATH, substitutions),
+            roleArn=states_role["Role"]["Arn"],
+            type="STANDARD",
+        )
+        return StackInfo(
+            endpoint_url=endpoint_url,
+            region=REGION,
+            state_machine_arn=state_machine["stateMachineArn"],
+            ledger_table=topology.LEDGER_TABLE.name,
+            audit_table=topology.AUDIT_TABLE.name,
+            kms_key_arn=key_arn,
+            converge_url=self.sandbox.xml_url,
+            converge_credentials=asdict(credentials),
+        )
+
+
+def _placeholder_zip(code_dir: str) -> bytes:
+    """moto wants a code package; the runtime loads the handler from lambdas/ instead."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", f"# runs in process from lambdas/{code_dir}/handler.py\n")
+    return buffer.getvalue()
