@@ -74,6 +74,8 @@ class LocalStack:
 
     def start(self) -> StackInfo:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # The interpreter logs every Fail state as an error; the execution history already says it.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         default_user_config.setdefault("lambda", {})["use_docker"] = False
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)

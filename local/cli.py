@@ -1,0 +1,231 @@
+"""`python -m local serve | pay | trace | demo`: the local stack from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from botocore.exceptions import ClientError
+
+from local import operations
+from local.operations import PaymentTrace
+from local.stack import LocalStack, StackInfo
+
+# Printed through this handle: inside the stack, sys.stdout carries the functions' logs.
+_out: TextIO = sys.stdout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    global _out
+    _out = sys.stdout
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the stack as one AWS endpoint on loopback")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4566)
+    serve.add_argument("--ready-file", type=Path, help="write the stack's coordinates here as JSON once ready")
+
+    pay = commands.add_parser("pay", help="run one payment and show its response and trace")
+    pay.add_argument("--amount", required=True, help='a decimal string, e.g. "25.00"')
+    pay.add_argument("--currency", default="USD")
+    pay.add_argument("--card", required=True, help="card number (a sandbox test card)")
+    pay.add_argument("--expiry", required=True, help="MM/YY")
+    pay.add_argument("--cvv", required=True)
+    pay.add_argument("--holder", default="Ada Lovelace")
+    pay.add_argument("--transaction-id", default=None)
+    pay.add_argument("--endpoint", default=None, help="a running `serve`; without it the stack runs in process")
+
+    trace = commands.add_parser("trace", help="show a payment's execution, ledger and audit metadata")
+    trace.add_argument("transaction_id")
+    trace.add_argument("--endpoint", required=True)
+
+    demo = commands.add_parser("demo", help="run the fixed demo scenarios and print one table")
+    demo.add_argument("--endpoint", default=None)
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve_forever(args.host, args.port, args.ready_file)
+    if args.command == "trace":
+        print_trace(operations.trace_payment(operations.discover(args.endpoint), args.transaction_id))
+        return 0
+    with stack_for(args.endpoint) as info:
+        if args.command == "pay":
+            return run_pay(info, args)
+        return run_demo(info)
+
+
+def say(text: str = "") -> None:
+    _out.write(text + "\n")
+    _out.flush()
+
+
+@contextmanager
+def stack_for(endpoint: str | None) -> Iterator[StackInfo]:
+    if endpoint:
+        yield operations.discover(endpoint)
+        return
+    with LocalStack() as stack:
+        assert stack.info is not None
+        yield stack.info
+
+
+def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    with LocalStack(host=host, port=port, echo_function_logs=True) as stack:
+        info = stack.info
+        assert info is not None
+        if ready_file is not None:
+            ready_file.write_text(info.to_json())
+        say(f"Local payment stack ready on {info.endpoint_url} (region {info.region})")
+        say(f"  state machine : {info.state_machine_arn}")
+        say(f"  tables        : {info.ledger_table}, {info.audit_table}")
+        say(f"  KMS key       : {info.kms_key_arn}")
+        say(f"  Converge      : {info.converge_url}")
+        say("Use it with any AWS client, for example:")
+        say(f"  aws --endpoint-url {info.endpoint_url} --region {info.region} stepfunctions list-executions "
+            f"--state-machine-arn {info.state_machine_arn}")
+        say(f"  python -m local pay --endpoint {info.endpoint_url} --amount 25.00 --card 4111111111111111 "
+            "--expiry 12/30 --cvv 123")
+        say("Ctrl-C stops it.")
+        stopping.wait()
+        say("Stopping.")
+    return 0
+
+
+def payment_request(args: argparse.Namespace) -> dict[str, Any]:
+    month, _, year = args.expiry.partition("/")
+    return {
+        "TransactionID": args.transaction_id or f"pay-{uuid.uuid4().hex[:12]}",
+        "Amount": args.amount,
+        "Currency": args.currency,
+        "ProcessorID": "elavon",
+        "PaymentMethod": {
+            "Type": "card",
+            "Number": args.card,
+            "ExpiryMonth": int(month) if month.isdigit() else month,
+            "ExpiryYear": 2000 + int(year) if year.isdigit() and len(year) == 2 else (int(year) if year.isdigit() else year),
+            "Cvv": args.cvv,
+            "HolderName": args.holder,
+        },
+    }
+
+
+def run_pay(info: StackInfo, args: argparse.Namespace) -> int:
+    request = payment_request(args)
+    try:
+        arn = operations.start_payment(info, request)
+    except ClientError as error:
+        say(f"StartExecution refused: {error.response['Error']['Code']}: {error.response['Error']['Message']}")
+        return 1
+    description = operations.wait_for_execution(info, arn)
+    say(f"Execution {description['status']}")
+    if description["status"] == "SUCCEEDED":
+        say(json.dumps(json.loads(description["output"]), indent=2))
+    else:
+        say(f"  error: {description.get('error')}")
+        say(f"  cause: {description.get('cause')}")
+    say()
+    print_trace(operations.trace_payment(info, request["TransactionID"]))
+    return 0 if description["status"] == "SUCCEEDED" else 1
+
+
+def print_trace(trace: PaymentTrace) -> None:
+    if trace.description is None:
+        say(f"No execution named {trace.transaction_id}.")
+    else:
+        say(f"Execution {trace.transaction_id}: {trace.description['status']}")
+        rows = [["state", "start", "ms", "retries", "errors"]]
+        for run in trace.runs:
+            duration = "" if run.duration_ms is None else f"{run.duration_ms:.0f}"
+            rows.append([run.name, run.started.strftime("%H:%M:%S.%f")[:-3], duration, str(run.retries), ", ".join(run.errors)])
+        say(table(rows))
+    say()
+    say(f"Ledger ({trace.ledger_trail})")
+    rows = [["#", "Status", "Amount", "Card", "ProcessorTransactionID / reason", "CreatedAt"]]
+    for entry in trace.ledger:
+        card = f"{entry.get('CardBrand', '')} {entry.get('CardLast4', '')}".strip()
+        detail = entry.get("ProcessorTransactionID") or ""
+        if entry.get("ReasonCode"):
+            detail = f"{entry['ReasonCode']}: {entry.get('ReasonMessage', '')}"
+        rows.append([str(entry["EntryNumber"]), entry["Status"], f"{entry['Amount']} {entry['Currency']}", card, detail, entry["CreatedAt"]])
+    say(table(rows))
+    say()
+    say("Audit records (metadata; payloads stay encrypted)")
+    rows = [["AuditID", "Operation", "Attempt", "Outcome", "ResultCode", "LatencyMs", "Actor"]]
+    for record in trace.audit:
+        rows.append([record["AuditID"], record["Operation"], str(record["Attempt"]), record["Outcome"],
+                     record["ResultCode"], str(record["LatencyMs"]), record["Actor"]])
+    say(table(rows))
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    def card(number: str, cvv: str = "123") -> dict[str, Any]:
+        return {"Type": "card", "Number": number, "ExpiryMonth": 12, "ExpiryYear": 2030, "Cvv": cvv, "HolderName": "Ada Lovelace"}
+
+    def request(n: int, amount: Any, currency: str, method: dict[str, Any]) -> dict[str, Any]:
+        return {"TransactionID": f"demo-{run_id}-{n}", "Amount": amount, "Currency": currency, "ProcessorID": "elavon",
+                "PaymentMethod": method, "Description": "make demo"}
+
+    first = request(1, "25.00", "USD", card("4111111111111111"))
+    return [
+        ("approval, Visa", first),
+        ("approval, Mastercard", request(2, "10.50", "EUR", card("5500000000000004"))),
+        ("decline", request(3, "42.00", "USD", card("4000000000000002"))),
+        ("invalid card number", request(4, "25.00", "USD", card("4111111111111112"))),
+        ("float amount", request(5, 25.0, "USD", card("4111111111111111"))),
+        ("duplicate of #1", first),
+    ]
+
+
+def run_demo(info: StackInfo) -> int:
+    run_id = uuid.uuid4().hex[:6]
+    rows = [["TransactionID", "scenario", "execution", "final Status", "ledger trail", "ms"]]
+    ok = True
+    for scenario, request in demo_scenarios(run_id):
+        started = time.perf_counter()
+        transaction_id = request["TransactionID"]
+        try:
+            arn = operations.start_payment(info, request)
+            description = operations.wait_for_execution(info, arn)
+            execution = description["status"]
+            final = _final_status(description)
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            execution, final = f"refused: {code}", "(unchanged)"
+            ok &= code == "ExecutionAlreadyExists"
+        elapsed = f"{(time.perf_counter() - started) * 1000:.0f}"
+        trail = operations.trace_payment(info, transaction_id).ledger_trail
+        rows.append([transaction_id, scenario, execution, final, trail, elapsed])
+    say(table(rows))
+    say()
+    say(f"Trace any of them: python -m local trace <TransactionID> --endpoint {info.endpoint_url}  (while `serve` runs)")
+    return 0 if ok else 1
+
+
+def _final_status(description: dict[str, Any]) -> str:
+    if description["status"] == "SUCCEEDED":
+        return str(json.loads(description["output"])["Status"])
+    error, cause = description.get("error", ""), description.get("cause", "")
+    if error == "InvalidPaymentRequest":
+        field = json.loads(cause).get("Field")
+        return f"InvalidPaymentRequest ({field})"
+    return str(error)

@@ -1,0 +1,159 @@
+"""What the command line does with a stack: start payments, wait for them, trace them.
+
+Everything here goes through boto3 against the stack's endpoint, exactly as an upstream
+service or an operator would against AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from local.stack import CREDENTIALS, REGION, StackInfo
+from payments import topology
+
+_deserializer = TypeDeserializer()
+TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
+    """The StackInfo of a running `serve`, found from its endpoint alone."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
+    machines = sfn.list_state_machines()["stateMachines"]
+    arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.STATE_MACHINE_NAME)
+    kms = boto3.client("kms", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
+    key_arn = kms.describe_key(KeyId=kms.list_keys()["Keys"][0]["KeyId"])["KeyMetadata"]["Arn"]
+    return StackInfo(endpoint_url, region, arn, topology.LEDGER_TABLE.name, topology.AUDIT_TABLE.name, key_arn, "", {})
+
+
+def execution_arn(info: StackInfo, transaction_id: str) -> str:
+    return info.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + transaction_id
+
+
+def start_payment(info: StackInfo, request: dict[str, Any]) -> str:
+    """StartExecution named after the TransactionID, as DESIGN §3 asks of upstream services."""
+    sfn = info.client("stepfunctions")
+    name = str(request.get("TransactionID"))
+    return str(sfn.start_execution(stateMachineArn=info.state_machine_arn, name=name, input=json.dumps(request))["executionArn"])
+
+
+def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0) -> dict[str, Any]:
+    """Poll DescribeExecution until the execution ends; raise if it has not ended in time."""
+    sfn = info.client("stepfunctions")
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        description: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if description["status"] in TERMINAL_EXECUTION_STATUSES:
+            return description
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{arn} still {description['status']} after {timeout_seconds}s")
+        time.sleep(0.02)
+
+
+def ledger_entries(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
+    items = info.client("dynamodb").query(
+        TableName=info.ledger_table,
+        KeyConditionExpression="TransactionID = :id",
+        ExpressionAttributeValues={":id": {"S": transaction_id}},
+        ConsistentRead=True,
+    )["Items"]
+    return [_plain(item) for item in items]
+
+
+def audit_records(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
+    items = info.client("dynamodb").query(
+        TableName=info.audit_table,
+        KeyConditionExpression="TransactionID = :id",
+        ExpressionAttributeValues={":id": {"S": transaction_id}},
+        ConsistentRead=True,
+    )["Items"]
+    return [_plain(item) for item in items]
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    values = {key: _deserializer.deserialize(value) for key, value in item.items()}
+    return {key: int(value) if key in ("EntryNumber", "Attempt", "LatencyMs") else value for key, value in values.items()}
+
+
+@dataclass
+class StateRun:
+    """One visit to a state, as the timeline shows it."""
+
+    name: str
+    started: datetime
+    ended: datetime | None = None
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def duration_ms(self) -> float | None:
+        return None if self.ended is None else (self.ended - self.started).total_seconds() * 1000
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.attempts - 1)
+
+
+def execution_history(info: StackInfo, arn: str) -> list[dict[str, Any]]:
+    sfn = info.client("stepfunctions")
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def timeline(events: list[dict[str, Any]]) -> list[StateRun]:
+    runs: list[StateRun] = []
+    current: StateRun | None = None
+    for event in events:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            current = StateRun(event["stateEnteredEventDetails"]["name"], event["timestamp"])
+            runs.append(current)
+        elif current is None:
+            continue
+        elif kind in ("TaskScheduled", "LambdaFunctionScheduled"):
+            current.attempts += 1
+        elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut"):
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            current.errors.append(details.get("error", kind))
+        elif kind.endswith("StateExited") or kind.startswith("Execution"):
+            current.ended = event["timestamp"]
+    return runs
+
+
+@dataclass
+class PaymentTrace:
+    transaction_id: str
+    description: dict[str, Any] | None
+    runs: list[StateRun]
+    ledger: list[dict[str, Any]]
+    audit: list[dict[str, Any]]
+
+    @property
+    def ledger_trail(self) -> str:
+        return " → ".join(entry["Status"] for entry in sorted(self.ledger, key=lambda e: e["EntryNumber"])) or "(none)"
+
+
+def trace_payment(info: StackInfo, transaction_id: str) -> PaymentTrace:
+    arn = execution_arn(info, transaction_id)
+    try:
+        description = info.client("stepfunctions").describe_execution(executionArn=arn)
+        runs = timeline(execution_history(info, arn))
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise
+        description, runs = None, []
+    return PaymentTrace(transaction_id, description, runs, ledger_entries(info, transaction_id), audit_records(info, transaction_id))
