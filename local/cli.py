@@ -94,10 +94,15 @@ def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
         say(f"  KMS key       : {info.kms_key_arn}")
         say(f"  Converge      : {info.converge_url}")
         say("Use it with any AWS client, for example:")
-        say(f"  aws --endpoint-url {info.endpoint_url} --region {info.region} stepfunctions list-executions "
-            f"--state-machine-arn {info.state_machine_arn}")
-        say(f"  python -m local pay --endpoint {info.endpoint_url} --amount 25.00 --card 4111111111111111 "
-            "--expiry 12/30 --cvv 123")
+        say(
+            f"  aws --endpoint-url {info.endpoint_url} --region {info.region} stepfunctions list-executions "
+            f"--state-machine-arn {info.state_machine_arn}"
+        )
+        # No card number here: the stack's output is scanned for PANs, test cards included.
+        say(
+            f"  python -m local pay --endpoint {info.endpoint_url} --amount 25.00 --card <a test card from the README> "
+            "--expiry 12/30 --cvv 123"
+        )
         say("Ctrl-C stops it.")
         stopping.wait()
         say("Stopping.")
@@ -115,7 +120,9 @@ def payment_request(args: argparse.Namespace) -> dict[str, Any]:
             "Type": "card",
             "Number": args.card,
             "ExpiryMonth": int(month) if month.isdigit() else month,
-            "ExpiryYear": 2000 + int(year) if year.isdigit() and len(year) == 2 else (int(year) if year.isdigit() else year),
+            "ExpiryYear": 2000 + int(year)
+            if year.isdigit() and len(year) == 2
+            else (int(year) if year.isdigit() else year),
             "Cvv": args.cvv,
             "HolderName": args.holder,
         },
@@ -149,7 +156,9 @@ def print_trace(trace: PaymentTrace) -> None:
         rows = [["state", "start", "ms", "retries", "errors"]]
         for run in trace.runs:
             duration = "" if run.duration_ms is None else f"{run.duration_ms:.0f}"
-            rows.append([run.name, run.started.strftime("%H:%M:%S.%f")[:-3], duration, str(run.retries), ", ".join(run.errors)])
+            rows.append(
+                [run.name, run.started.strftime("%H:%M:%S.%f")[:-3], duration, str(run.retries), ", ".join(run.errors)]
+            )
         say(table(rows))
     say()
     say(f"Ledger ({trace.ledger_trail})")
@@ -159,14 +168,32 @@ def print_trace(trace: PaymentTrace) -> None:
         detail = entry.get("ProcessorTransactionID") or ""
         if entry.get("ReasonCode"):
             detail = f"{entry['ReasonCode']}: {entry.get('ReasonMessage', '')}"
-        rows.append([str(entry["EntryNumber"]), entry["Status"], f"{entry['Amount']} {entry['Currency']}", card, detail, entry["CreatedAt"]])
+        rows.append(
+            [
+                str(entry["EntryNumber"]),
+                entry["Status"],
+                f"{entry['Amount']} {entry['Currency']}",
+                card,
+                detail,
+                entry["CreatedAt"],
+            ]
+        )
     say(table(rows))
     say()
     say("Audit records (metadata; payloads stay encrypted)")
     rows = [["AuditID", "Operation", "Attempt", "Outcome", "ResultCode", "LatencyMs", "Actor"]]
     for record in trace.audit:
-        rows.append([record["AuditID"], record["Operation"], str(record["Attempt"]), record["Outcome"],
-                     record["ResultCode"], str(record["LatencyMs"]), record["Actor"]])
+        rows.append(
+            [
+                record["AuditID"],
+                record["Operation"],
+                str(record["Attempt"]),
+                record["Outcome"],
+                record["ResultCode"],
+                str(record["LatencyMs"]),
+                record["Actor"],
+            ]
+        )
     say(table(rows))
 
 
@@ -179,11 +206,24 @@ def table(rows: list[list[str]]) -> str:
 
 def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any]]]:
     def card(number: str, cvv: str = "123") -> dict[str, Any]:
-        return {"Type": "card", "Number": number, "ExpiryMonth": 12, "ExpiryYear": 2030, "Cvv": cvv, "HolderName": "Ada Lovelace"}
+        return {
+            "Type": "card",
+            "Number": number,
+            "ExpiryMonth": 12,
+            "ExpiryYear": 2030,
+            "Cvv": cvv,
+            "HolderName": "Ada Lovelace",
+        }
 
     def request(n: int, amount: Any, currency: str, method: dict[str, Any]) -> dict[str, Any]:
-        return {"TransactionID": f"demo-{run_id}-{n}", "Amount": amount, "Currency": currency, "ProcessorID": "elavon",
-                "PaymentMethod": method, "Description": "make demo"}
+        return {
+            "TransactionID": f"demo-{run_id}-{n}",
+            "Amount": amount,
+            "Currency": currency,
+            "ProcessorID": "elavon",
+            "PaymentMethod": method,
+            "Description": "make demo",
+        }
 
     first = request(1, "25.00", "USD", card("4111111111111111"))
     return [
@@ -217,7 +257,9 @@ def run_demo(info: StackInfo) -> int:
         rows.append([transaction_id, scenario, execution, final, trail, elapsed])
     say(table(rows))
     say()
-    say(f"Trace any of them: python -m local trace <TransactionID> --endpoint {info.endpoint_url}  (while `serve` runs)")
+    say(
+        f"Trace any of them: python -m local trace <TransactionID> --endpoint {info.endpoint_url}  (while `serve` runs)"
+    )
     return 0 if ok else 1
 
 

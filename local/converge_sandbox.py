@@ -87,7 +87,9 @@ class ConvergeSandbox:
         """One Converge request in, one Converge response out."""
         expected = asdict(self.credentials)
         if any(fields.get(name) != value for name, value in expected.items()):
-            return _error("4025", "Invalid Credentials", "The credentials supplied in the authorization request are invalid.")
+            return _error(
+                "4025", "Invalid Credentials", "The credentials supplied in the authorization request are invalid."
+            )
         kind = fields.get("ssl_transaction_type", "").lower()
         if kind == "ccsale":
             return self._sale(fields)
@@ -101,7 +103,11 @@ class ConvergeSandbox:
                 return _error("4009", "Required Field Not Supplied", f"The field {name} is required.")
         pan = fields["ssl_card_number"]
         if not (pan.isdigit() and 12 <= len(pan) <= 19 and luhn_valid(pan)):
-            return _error("5000", "Credit Card Number Invalid", "The Credit Card Number supplied in the authorization request appears to be invalid.")
+            return _error(
+                "5000",
+                "Credit Card Number Invalid",
+                "The Credit Card Number supplied in the authorization request appears to be invalid.",
+            )
         if not re.fullmatch(r"(0[1-9]|1[0-2])\d\d", fields["ssl_exp_date"]):
             return _error("5002", "Invalid Expiration Date", "The expiration date supplied is invalid.")
         try:
@@ -145,7 +151,7 @@ def _error(code: str, name: str, message: str) -> dict[str, str]:
 
 def _handler_for(sandbox: ConvergeSandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             if self.path.split("?")[0] != XML_PATH:
                 self._reply(404, "text/plain", b"not found")
                 return
@@ -155,10 +161,14 @@ def _handler_for(sandbox: ConvergeSandbox) -> type[BaseHTTPRequestHandler]:
                 fields = from_xml(form.get("xmldata", [""])[0])
             except Exception:
                 fields = None
-            response = _error("4000", "Invalid XML", "The xmldata could not be parsed.") if fields is None else sandbox.process(fields)
+            response = (
+                _error("4000", "Invalid XML", "The xmldata could not be parsed.")
+                if fields is None
+                else sandbox.process(fields)
+            )
             self._reply(200, "text/xml; charset=utf-8", to_xml(response).encode())
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path.split("?")[0] != TRANSACTIONS_PATH:
                 self._reply(404, "text/plain", b"not found")
                 return

@@ -84,14 +84,26 @@ class InProcessLambdaRuntime:
             sys.path.append(str(self.code_root))
         runtime = self
 
-        def invoke(backend: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any,
-                   headers: Any, response_headers: dict[str, str]) -> bytes:
+        def invoke(
+            backend: LambdaSimpleBackend,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: dict[str, str],
+        ) -> bytes:
             return runtime.invoke(backend, function_name, qualifier, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[assignment,method-assign]
 
-    def invoke(self, backend: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any,
-               response_headers: dict[str, str]) -> bytes:
+    def invoke(
+        self,
+        backend: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
         function = backend.get_function(function_name, qualifier)
         name = function.function_name
         with self._lock:
@@ -123,8 +135,16 @@ class InProcessLambdaRuntime:
             except Exception as error:  # the runtime's contract: any exception becomes a FunctionError
                 response_headers["x-amz-function-error"] = "Unhandled"
                 report = _error_report(error, context.aws_request_id)
-                print(json.dumps({"level": "ERROR", "message": "Invoke Error", "errorType": report["errorType"],
-                                  "errorMessage": report["errorMessage"]}))
+                print(
+                    json.dumps(
+                        {
+                            "level": "ERROR",
+                            "message": "Invoke Error",
+                            "errorType": report["errorType"],
+                            "errorMessage": report["errorMessage"],
+                        }
+                    )
+                )
                 payload = json.dumps(report).encode()
         if fault == "lose_response":
             raise LambdaServiceException(f"injected fault: {name} ran but its response was lost")

@@ -42,7 +42,11 @@ def start_payment(info: StackInfo, request: dict[str, Any]) -> str:
     """StartExecution named after the TransactionID, as DESIGN §3 asks of upstream services."""
     sfn = info.client("stepfunctions")
     name = str(request.get("TransactionID"))
-    return str(sfn.start_execution(stateMachineArn=info.state_machine_arn, name=name, input=json.dumps(request))["executionArn"])
+    return str(
+        sfn.start_execution(stateMachineArn=info.state_machine_arn, name=name, input=json.dumps(request))[
+            "executionArn"
+        ]
+    )
 
 
 def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0) -> dict[str, Any]:
@@ -80,7 +84,9 @@ def audit_records(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     values = {key: _deserializer.deserialize(value) for key, value in item.items()}
-    return {key: int(value) if key in ("EntryNumber", "Attempt", "LatencyMs") else value for key, value in values.items()}
+    return {
+        key: int(value) if key in ("EntryNumber", "Attempt", "LatencyMs") else value for key, value in values.items()
+    }
 
 
 @dataclass
@@ -156,4 +162,17 @@ def trace_payment(info: StackInfo, transaction_id: str) -> PaymentTrace:
         if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
             raise
         description, runs = None, []
-    return PaymentTrace(transaction_id, description, runs, ledger_entries(info, transaction_id), audit_records(info, transaction_id))
+    return PaymentTrace(
+        transaction_id, description, runs, ledger_entries(info, transaction_id), audit_records(info, transaction_id)
+    )
+
+
+def sandbox_charges(info: StackInfo) -> list[dict[str, Any]]:
+    """The Converge sandbox's own record of transactions (masked), from its control API."""
+    import urllib.request
+
+    from local.converge_sandbox import TRANSACTIONS_PATH, XML_PATH
+
+    url = info.converge_url.replace(XML_PATH, TRANSACTIONS_PATH)
+    with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - loopback URL from our own stack
+        return list(json.loads(reply.read()))

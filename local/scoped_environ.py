@@ -57,5 +57,5 @@ def install() -> ScopedEnviron:
     """Replace os.environ once per process; later calls return the same mapping."""
     with _lock:
         if not isinstance(os.environ, ScopedEnviron):
-            os.environ = ScopedEnviron(os.environ)  # type: ignore[assignment]
+            os.environ = ScopedEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 - replacing, not clearing, is the point
         return os.environ

@@ -28,7 +28,12 @@ ACCOUNT_ID = "123456789012"
 # moto accepts any credentials; these keep a developer's real ones out of every client we make.
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 _LAMBDA_ROLE_POLICY = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
 )
 _STATES_ROLE_POLICY = _LAMBDA_ROLE_POLICY.replace("lambda.amazonaws.com", "states.amazonaws.com")
 
@@ -111,14 +116,17 @@ class LocalStack:
         def client(service: str) -> Any:
             return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **CREDENTIALS)
 
-        key_arn = client("kms").create_key(Description="PAYMENT_KMS_KEY_ARN (local)", KeySpec="SYMMETRIC_DEFAULT")["KeyMetadata"]["Arn"]
+        key_arn = client("kms").create_key(Description="PAYMENT_KMS_KEY_ARN (local)", KeySpec="SYMMETRIC_DEFAULT")[
+            "KeyMetadata"
+        ]["Arn"]
         dynamodb = client("dynamodb")
         for table in topology.TABLES:
             dynamodb.create_table(
                 TableName=table.name,
                 BillingMode="PAY_PER_REQUEST",
                 AttributeDefinitions=[
-                    {"AttributeName": key.name, "AttributeType": key.type} for key in (table.partition_key, table.sort_key)
+                    {"AttributeName": key.name, "AttributeType": key.type}
+                    for key in (table.partition_key, table.sort_key)
                 ],
                 KeySchema=[
                     {"AttributeName": table.partition_key.name, "KeyType": "HASH"},

@@ -20,7 +20,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="ProcessorLatency", unit=MetricUnit.Milliseconds, value=charged.latency_ms)
     logger.info(
         "processor answered",
-        extra={"ssl_result": charged.result.get("ssl_result"), "ssl_result_message": charged.result.get("ssl_result_message"),
-               "latency_ms": charged.latency_ms},
+        extra={
+            "ssl_result": charged.result.get("ssl_result"),
+            "ssl_result_message": charged.result.get("ssl_result_message"),
+            "latency_ms": charged.latency_ms,
+        },
     )
     return charged.to_state()

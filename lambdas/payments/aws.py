@@ -8,7 +8,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 # Standard mode retries throttling and 5xx with backoff; what survives it becomes a typed error
 # that the state machine retries again, more slowly.
@@ -37,7 +38,7 @@ def client(service: str) -> Any:
     """A shared client for `service`, created on first use with the function's environment."""
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.session.Session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+            _clients[service] = boto3.session.Session().client(service, config=_CLIENT_CONFIG)
         return _clients[service]
 
 
@@ -47,7 +48,7 @@ def is_transient(error: BaseException) -> bool:
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in _TRANSIENT_CODES or status >= 500
-    return isinstance(error, ConnectionError | HTTPClientError | BotoCoreError)
+    return isinstance(error, BotoConnectionError | HTTPClientError | BotoCoreError)
 
 
 def transient_cause(error: BaseException) -> BaseException | None:
@@ -74,4 +75,6 @@ def call_with_transient_mapping(call: Callable[[], Any], transient_error: type[E
         cause = transient_cause(error)
         if cause is None:
             raise
-        raise transient_error(f"{what}: {type(cause).__name__} {getattr(cause, 'response', {}).get('Error', {}).get('Code', '')}".rstrip()) from error
+        raise transient_error(
+            f"{what}: {type(cause).__name__} {getattr(cause, 'response', {}).get('Error', {}).get('Code', '')}".rstrip()
+        ) from error

@@ -82,11 +82,15 @@ def charge(event: ChargeEvent, *, client: ConvergeClient, key_arn: str, actor: s
         token=token,
         description=payment.Description,
     )
-    record = call_record(call, attempt=event.RetryCount + 1, key_arn=key_arn, transaction_id=transaction_id, actor=actor)
+    record = call_record(
+        call, attempt=event.RetryCount + 1, key_arn=key_arn, transaction_id=transaction_id, actor=actor
+    )
     return ChargeResult(result=call.result, calls=[record], latency_ms=call.latency_ms)
 
 
-def call_record(call: ConvergeCall, *, attempt: int, key_arn: str, transaction_id: str, actor: str) -> ProcessorCallRecord:
+def call_record(
+    call: ConvergeCall, *, attempt: int, key_arn: str, transaction_id: str, actor: str
+) -> ProcessorCallRecord:
     """The audit view of one call: query and response masked, then encrypted for the audit purpose."""
     outcome = "ERROR" if call.is_error else ("APPROVED" if call.response.get("ssl_result") == "0" else "DECLINED")
     return ProcessorCallRecord(
@@ -96,7 +100,9 @@ def call_record(call: ConvergeCall, *, attempt: int, key_arn: str, transaction_i
         Outcome=outcome,
         ResultCode=call.result_code,
         LatencyMs=call.latency_ms,
-        EncryptedQuery=crypto.encrypt_audit_payload(call.masked_request, key_arn=key_arn, transaction_id=transaction_id),
+        EncryptedQuery=crypto.encrypt_audit_payload(
+            call.masked_request, key_arn=key_arn, transaction_id=transaction_id
+        ),
         EncryptedResponse=crypto.encrypt_audit_payload(call.result, key_arn=key_arn, transaction_id=transaction_id),
         Actor=actor,
         CreatedAt=call.started_at,

@@ -35,13 +35,21 @@ class WorkflowStateInvalid(PaymentError):
     """A step received state it cannot read: a bug in the workflow, not in the request."""
 
 
-class ProcessorUnavailable(PaymentError):
+class ProcessorError(PaymentError):
+    """A processor call that did not produce a result; `call` holds the exchange when there was one."""
+
+    def __init__(self, message: str, call: object | None = None) -> None:
+        super().__init__(message)
+        self.call = call
+
+
+class ProcessorUnavailable(ProcessorError):
     """The processor could not be reached or refused service; nothing was charged. Safe to retry."""
 
 
-class ProcessorTimeout(PaymentError):
+class ProcessorTimeout(ProcessorError):
     """The processor did not answer in time; the charge may or may not have happened."""
 
 
-class ProcessorRejected(PaymentError):
+class ProcessorRejected(ProcessorError):
     """The processor rejected our request as malformed or unauthorised. Never retried."""

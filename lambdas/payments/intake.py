@@ -47,7 +47,7 @@ def _claimed_transaction_id(event: Any) -> str | None:
     if isinstance(event, dict):
         candidate = event.get("TransactionID")
         try:
-            return PaymentRequest._transaction_id(candidate)  # type: ignore[no-any-return]
+            return PaymentRequest._transaction_id(candidate)
         except Exception:
             return None
     return None

@@ -40,7 +40,9 @@ def _entry(payment: PaymentFacts, number: int, status: str, execution_arn: str, 
     )
 
 
-def record_progress(repository: LedgerRepository, payment: PaymentFacts, status: str, execution_arn: str) -> dict[str, Any]:
+def record_progress(
+    repository: LedgerRepository, payment: PaymentFacts, status: str, execution_arn: str
+) -> dict[str, Any]:
     """LedgerInitiated (entry 1) and LedgerPending (entry 2)."""
     number = {ledger.INITIATED: 1, ledger.PENDING: 2}[status]
     written = ledger.persist_payment_ledger(repository, _entry(payment, number, status, execution_arn))

@@ -11,16 +11,16 @@ Layout:  $.Payment   who pays what, with the SecureToken
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from payments.errors import WorkflowStateInvalid
 
-APPROVED = "APPROVED"
-DECLINED = "DECLINED"
-ERROR = "ERROR"
+APPROVED: Final = "APPROVED"
+DECLINED: Final = "DECLINED"
+ERROR: Final = "ERROR"
 
 
 class _State(BaseModel):

@@ -86,12 +86,25 @@ class FunctionSpec:
 
 FUNCTIONS = (
     FunctionSpec("Tokenize", "tokenize", "TokenizeFunctionArn", (PAYMENT_KMS_KEY_ARN, *_OBSERVABILITY_ENV)),
-    FunctionSpec("LedgerInitiated", "ledger_initiated", "LedgerInitiatedFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)),
-    FunctionSpec("LedgerPending", "ledger_pending", "LedgerPendingFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)),
-    FunctionSpec("CallProcessor", "call_processor", "CallProcessorFunctionArn", (PAYMENT_KMS_KEY_ARN, *_CONVERGE_ENV, *_OBSERVABILITY_ENV)),
+    FunctionSpec(
+        "LedgerInitiated", "ledger_initiated", "LedgerInitiatedFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)
+    ),
+    FunctionSpec(
+        "LedgerPending", "ledger_pending", "LedgerPendingFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)
+    ),
+    FunctionSpec(
+        "CallProcessor",
+        "call_processor",
+        "CallProcessorFunctionArn",
+        (PAYMENT_KMS_KEY_ARN, *_CONVERGE_ENV, *_OBSERVABILITY_ENV),
+    ),
     FunctionSpec("Normalize", "normalize", "NormalizeFunctionArn", _OBSERVABILITY_ENV),
-    FunctionSpec("LedgerSuccess", "ledger_success", "LedgerSuccessFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)),
-    FunctionSpec("LedgerFailed", "ledger_failed", "LedgerFailedFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)),
+    FunctionSpec(
+        "LedgerSuccess", "ledger_success", "LedgerSuccessFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)
+    ),
+    FunctionSpec(
+        "LedgerFailed", "ledger_failed", "LedgerFailedFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)
+    ),
     FunctionSpec("Audit", "audit", "AuditFunctionArn", (DYNAMODB_AUDIT_TABLE_NAME, *_OBSERVABILITY_ENV)),
 )
 

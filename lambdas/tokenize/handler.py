@@ -22,5 +22,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("payment request rejected", extra={"field": rejection.field, "reason": rejection.message})
         raise
     state = tokenize(request, key_arn=settings.kms_key_arn())
-    logger.info("payment tokenized", extra={"card_brand": state["Payment"]["Card"] and state["Payment"]["Card"]["Brand"]})
+    logger.info(
+        "payment tokenized", extra={"card_brand": state["Payment"]["Card"] and state["Payment"]["Card"]["Brand"]}
+    )
     return state

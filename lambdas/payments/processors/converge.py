@@ -211,12 +211,8 @@ def _raise_for_error(call: ConvergeCall) -> None:
     code = call.response["errorCode"]
     name = call.response.get("errorName", "")
     message = f"Converge {call.operation}: error {code} {name}".strip()
-    error: Exception
     if code in _UNAVAILABLE_ERRORS:
-        error = ProcessorUnavailable(message)
-    elif code in _OUTCOME_UNKNOWN_ERRORS:
-        error = ProcessorTimeout(message)
-    else:
-        error = ProcessorRejected(message)
-    error.call = call  # type: ignore[attr-defined]  # so the failed call can still be audited
-    raise error
+        raise ProcessorUnavailable(message, call)
+    if code in _OUTCOME_UNKNOWN_ERRORS:
+        raise ProcessorTimeout(message, call)
+    raise ProcessorRejected(message, call)

@@ -1,0 +1,185 @@
+"""The whole workflow on the local stack: statemachine/payment.asl.json run by moto, real handlers."""
+
+import json
+
+import pytest
+from aws_lambda_powertools.utilities.data_masking import DataMasking
+from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sdk import AWSEncryptionSDKProvider
+from botocore.exceptions import ClientError
+
+from local import operations
+from tests.workflow.conftest import card_request, run_payment
+
+SEED_FIELDS = {"TransactionID", "SecureToken", "Amount", "ProcessorID", "Status"}
+
+
+def charges_for(info, transaction_id):
+    return [c for c in operations.sandbox_charges(info) if c["ssl_merchant_txn_id"] == transaction_id]
+
+
+def test_approved_payment_writes_three_ledger_entries_and_one_audit_record(info, transaction_id):
+    # Given a valid Visa payment
+    # When it runs through the workflow
+    execution = run_payment(info, card_request(transaction_id))
+
+    # Then the execution succeeds with the DESIGN §3 response
+    assert execution["status"] == "SUCCEEDED"
+    response = json.loads(execution["output"])
+    charge = charges_for(info, transaction_id)
+    assert len(charge) == 1 and charge[0]["ssl_result"] == "0"
+    assert response == {
+        "TransactionID": transaction_id,
+        "Status": "PAYMENT-SUCCESS",
+        "Amount": "25.00",
+        "Currency": "USD",
+        "ProcessorID": "elavon",
+        "ProcessorTransactionID": charge[0]["ssl_txn_id"],
+        "ApprovalCode": charge[0]["ssl_approval_code"],
+        "Card": {"Brand": "VISA", "Last4": "1111"},
+    }
+    # And the ledger holds entries 1, 2, 3 with the seed's fields, all from this execution
+    entries = operations.ledger_entries(info, transaction_id)
+    assert [(e["EntryNumber"], e["Status"]) for e in entries] == [
+        (1, "PAYMENT-INITIATED"),
+        (2, "PAYMENT-PENDING"),
+        (3, "PAYMENT-SUCCESS"),
+    ]
+    for entry in entries:
+        assert entry.keys() >= SEED_FIELDS
+        assert entry["ExecutionArn"] == execution["executionArn"]
+        assert entry["Amount"] == "25.00" and entry["CardLast4"] == "1111"
+    assert entries[2]["ProcessorTransactionID"] == charge[0]["ssl_txn_id"]
+    # And exactly one audit record, for the one processor call
+    records = operations.audit_records(info, transaction_id)
+    assert [(r["Operation"], r["Outcome"], r["Actor"]) for r in records] == [
+        ("ccsale", "APPROVED", "PaymentCallProcessor")
+    ]
+
+
+def test_audit_payload_decrypts_to_the_masked_request_without_cvv(info, transaction_id, monkeypatch):
+    # Given an approved payment
+    run_payment(info, card_request(transaction_id, cvv="847"))
+    record = operations.audit_records(info, transaction_id)[0]
+
+    # When an auditor decrypts the stored query with the key and the same encryption context
+    monkeypatch.setenv("AWS_ENDPOINT_URL", info.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    masker = DataMasking(provider=AWSEncryptionSDKProvider(keys=[info.kms_key_arn]))
+    query = masker.decrypt(record["EncryptedQuery"], transaction_id=transaction_id, purpose="audit")
+    response = masker.decrypt(record["EncryptedResponse"], transaction_id=transaction_id, purpose="audit")
+
+    # Then it is the Converge request with the PAN masked and no CVV or PIN
+    assert query["ssl_transaction_type"] == "ccsale"
+    assert query["ssl_merchant_txn_id"] == transaction_id
+    assert query["ssl_card_number"] == "41**********1111"
+    assert "ssl_cvv2cvc2" not in query and "ssl_pin" not in query
+    assert response["ssl_result"] == "0"
+    # And the ciphertext is bound to this payment: another TransactionID cannot open it
+    with pytest.raises(Exception):  # noqa: B017 - Powertools raises its own context-mismatch error type
+        masker.decrypt(record["EncryptedQuery"], transaction_id="another-payment", purpose="audit")
+
+
+def test_decline_is_an_outcome_not_a_failure(info, transaction_id):
+    execution = run_payment(info, card_request(transaction_id, number="4000000000000002"))
+
+    assert execution["status"] == "SUCCEEDED"
+    response = json.loads(execution["output"])
+    assert response["Status"] == "PAYMENT-DECLINED"
+    assert response["Decline"] == {"Code": "DO_NOT_HONOR", "Message": "DECLINED"}
+    assert "ApprovalCode" not in response
+    entries = operations.ledger_entries(info, transaction_id)
+    assert [e["Status"] for e in entries] == ["PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-DECLINED"]
+    assert (entries[2]["ReasonCode"], entries[2]["ReasonMessage"]) == ("DO_NOT_HONOR", "DECLINED")
+    assert [c["ssl_result"] for c in charges_for(info, transaction_id)] == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda r: r["PaymentMethod"].update(Number="4111111111111112"), "PaymentMethod.Number"),
+        (lambda r: r.update(Amount=25.0), "Amount"),
+        (lambda r: r.update(Currency="KWD"), "Currency"),
+        (lambda r: r["PaymentMethod"].update(ExpiryYear=2020), "PaymentMethod.ExpiryYear"),
+        (lambda r: r.update(Unexpected="x"), "Unexpected"),
+    ],
+)
+def test_invalid_request_fails_naming_the_field_and_writes_nothing(stack, info, transaction_id, mutate, field):
+    request = card_request(transaction_id)
+    mutate(request)
+    calls_before = stack.runtime.invocations.count("PaymentCallProcessor")
+
+    execution = run_payment(info, request)
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "InvalidPaymentRequest"
+    cause = json.loads(execution["cause"])
+    assert cause["TransactionID"] == transaction_id and cause["Field"] == field and cause["Message"]
+    assert operations.ledger_entries(info, transaction_id) == []
+    assert charges_for(info, transaction_id) == []
+    assert stack.runtime.invocations.count("PaymentCallProcessor") == calls_before
+
+
+def test_transient_lambda_service_error_is_retried(stack, info, transaction_id):
+    # Given the Lambda service fails the first CallProcessor invoke
+    stack.runtime.faults.inject("PaymentCallProcessor", "service_error")
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    # Then Step Functions retried it and the payment went through once
+    assert execution["status"] == "SUCCEEDED"
+    run = next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "CallProcessor")
+    assert run.errors == ["Lambda.ServiceException"] and run.retries == 1
+    assert len(charges_for(info, transaction_id)) == 1
+
+
+def test_ledger_write_retried_after_it_already_succeeded_is_a_no_op(stack, info, transaction_id):
+    # Given LedgerPending writes entry 2 but its response is lost, so Step Functions retries it
+    stack.runtime.faults.inject("PaymentLedgerPending", "lose_response")
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    # Then the retry finds its own entry and succeeds without writing another
+    assert execution["status"] == "SUCCEEDED"
+    run = next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "LedgerPending")
+    assert run.retries == 1
+    assert [e["Status"] for e in operations.ledger_entries(info, transaction_id)] == [
+        "PAYMENT-INITIATED",
+        "PAYMENT-PENDING",
+        "PAYMENT-SUCCESS",
+    ]
+
+
+def test_terminal_write_retried_after_it_already_succeeded_keeps_one_terminal_entry(stack, info, transaction_id):
+    stack.runtime.faults.inject("PaymentLedgerSuccess", "lose_response")
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"])["Status"] == "PAYMENT-SUCCESS"
+    assert [e["EntryNumber"] for e in operations.ledger_entries(info, transaction_id)] == [1, 2, 3]
+
+
+def test_same_transaction_id_after_it_finished_is_refused_and_charges_nothing(info, transaction_id):
+    request = card_request(transaction_id)
+    run_payment(info, request)
+
+    with pytest.raises(ClientError) as refused:
+        operations.start_payment(info, request)
+
+    assert refused.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+    assert len(charges_for(info, transaction_id)) == 1
+    assert len(operations.ledger_entries(info, transaction_id)) == 3
+
+
+def test_transaction_id_must_be_the_execution_name(info, transaction_id):
+    request = card_request(transaction_id)
+    arn = info.client("stepfunctions").start_execution(
+        stateMachineArn=info.state_machine_arn, name=f"{transaction_id}-other", input=json.dumps(request)
+    )["executionArn"]
+
+    execution = operations.wait_for_execution(info, arn)
+
+    assert execution["error"] == "InvalidPaymentRequest"
+    assert json.loads(execution["cause"])["Field"] == "TransactionID"
+    assert operations.ledger_entries(info, transaction_id) == []
