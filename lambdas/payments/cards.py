@@ -17,7 +17,7 @@ _BRAND_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 def luhn_valid(digits: str) -> bool:
     """True when a string of digits passes the Luhn (mod 10) check."""
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):
         return False
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -28,6 +28,14 @@ def luhn_valid(digits: str) -> bool:
                 value -= 9
         total += value
     return total % 10 == 0
+
+
+_DIGIT_RUN = re.compile(r"\d{12,19}")
+
+
+def contains_card_number(text: str) -> bool:
+    """True when text holds a run of 12 to 19 digits that passes Luhn: a PAN where none belongs."""
+    return any(luhn_valid(run) for run in _DIGIT_RUN.findall(re.sub(r"[ -]", "", text)))
 
 
 def card_brand(pan: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import parse
@@ -11,6 +12,7 @@ from payments.errors import InvalidPaymentRequest
 from payments.models import PaymentRequest
 
 _DISCRIMINATOR_TAGS = {"card", "processor_token"}
+_DIGIT_RUN = re.compile(r"\d{6,}")
 
 # Pydantic's own messages for these never echo input, but we state them in our words.
 _MESSAGES = {
@@ -32,6 +34,8 @@ _MESSAGES = {
 def parse_payment_request(event: Any, execution_name: str | None = None) -> PaymentRequest:
     """Validate the execution input. The TransactionID must also be the execution's name."""
     transaction_id = _claimed_transaction_id(event)
+    if not isinstance(event, dict):  # Powertools would JSON-decode a string; the contract is an object
+        raise InvalidPaymentRequest("$", "must be a JSON object", transaction_id)
     try:
         request = parse(event=event, model=PaymentRequest)
     except ValidationError as error:
@@ -59,7 +63,8 @@ def _first_problem(error: ValidationError) -> tuple[str, str]:
     location = [str(part) for part in problem["loc"]]
     if len(location) >= 2 and location[0] == "PaymentMethod" and location[1] in _DISCRIMINATOR_TAGS:
         del location[1]
-    field = context.get("field") or ".".join(location) or "$"
+    # A field name is caller-supplied text too: never let it carry a number that could be a PAN.
+    field = _DIGIT_RUN.sub("[redacted]", context.get("field") or ".".join(location) or "$")
     if problem["type"] == "payment_request":
         message = context["message"]
     else:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from payments.cards import luhn_valid
+from payments.cards import contains_card_number, luhn_valid
 from payments.currencies import ISO_4217_EXPONENTS, PROCESSOR_CURRENCIES
 
 MAX_AMOUNT = Decimal("99999999.99")
@@ -38,6 +38,8 @@ def _text(value: Any, max_length: int) -> str:
         raise reject(f"must be at most {max_length} characters")
     if _CONTROL_CHARACTERS.search(value):
         raise reject("must not contain control characters")
+    if contains_card_number(value):
+        raise reject("must not contain a card number")
     return value
 
 
@@ -114,6 +116,8 @@ class PaymentRequest(_Strict):
     def _transaction_id(cls, value: Any) -> str:
         if not isinstance(value, str) or not _TRANSACTION_ID.fullmatch(value):
             raise reject("must be 1 to 36 characters of letters, digits, '-' and '_'")
+        if contains_card_number(value):
+            raise reject("must not contain a card number")
         return value
 
     @field_validator("Amount", mode="before")

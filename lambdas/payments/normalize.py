@@ -24,6 +24,9 @@ def normalize_converge_result(result: dict[str, str]) -> ProcessorOutcome:
             ReasonMessage=result.get("errorName") or result.get("errorMessage") or "Converge error",
         )
     message = result.get("ssl_result_message", "")
+    if result.get("ssl_result") not in ("0", "1"):
+        # The adapter refuses such replies; if one gets here, it is not a decline: no money state is known.
+        return ProcessorOutcome(Status=ERROR, ReasonCode="UNRECOGNIZED_RESULT", ReasonMessage="no ssl_result")
     if result.get("ssl_result") == "0":
         return ProcessorOutcome(
             Status=APPROVED,

@@ -8,6 +8,7 @@ normal outcome, returned; only transport failures and Converge errors raise.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -96,8 +97,9 @@ class ConvergeCall:
     def result(self) -> dict[str, str]:
         """The response fields we keep, PAN masked even if Converge sent it in clear."""
         kept = {name: self.response[name] for name in RESULT_FIELDS if name in self.response}
-        if kept.get("ssl_card_number", "").isdigit():
-            kept["ssl_card_number"] = mask_pan(kept["ssl_card_number"])
+        digits = re.sub(r"\D", "", kept.get("ssl_card_number", ""))
+        if len(digits) >= 12:  # Converge masks it; if a clear PAN ever comes back, we mask it ourselves
+            kept["ssl_card_number"] = mask_pan(digits)
         return kept
 
     @property
@@ -187,6 +189,8 @@ class ConvergeClient:
             raise ProcessorTimeout(f"Converge {operation}: unreadable response, outcome unknown") from None
         call = ConvergeCall(operation, request, response, started_at, latency_ms)
         _raise_for_error(call)
+        if response.get("ssl_result") not in ("0", "1"):
+            raise ProcessorTimeout(f"Converge {operation}: reply without ssl_result, outcome unknown", call)
         return call
 
 
