@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with stack_for(args.endpoint) as info:
         if args.command == "pay":
             return run_pay(info, args)
-        return run_demo(info)
+        return run_demo(info, in_process=args.endpoint is None)
 
 
 def say(text: str = "") -> None:
@@ -236,9 +236,9 @@ def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def run_demo(info: StackInfo) -> int:
+def run_demo(info: StackInfo, in_process: bool) -> int:
     run_id = uuid.uuid4().hex[:6]
-    rows = [["TransactionID", "scenario", "execution", "final Status", "ledger trail", "ms"]]
+    rows = [["TransactionID", "scenario", "execution", "final Status", "ledger trail", "charges", "ms"]]
     ok = True
     for scenario, request in demo_scenarios(run_id):
         started = time.perf_counter()
@@ -254,13 +254,23 @@ def run_demo(info: StackInfo) -> int:
             ok &= code == "ExecutionAlreadyExists"
         elapsed = f"{(time.perf_counter() - started) * 1000:.0f}"
         trail = operations.trace_payment(info, transaction_id).ledger_trail
-        rows.append([transaction_id, scenario, execution, final, trail, elapsed])
+        rows.append([transaction_id, scenario, execution, final, trail, _charges(info, transaction_id), elapsed])
     say(table(rows))
     say()
-    say(
-        f"Trace any of them: python -m local trace <TransactionID> --endpoint {info.endpoint_url}  (while `serve` runs)"
-    )
+    say("charges: approved charges in the Converge sandbox's own record for that TransactionID.")
+    if in_process:
+        say("To trace these, keep a stack running: `.venv/bin/python -m local serve`, then")
+        say("`.venv/bin/python -m local demo --endpoint URL` and `.venv/bin/python -m local trace ID --endpoint URL`.")
+    else:
+        say(f"Trace any of them: .venv/bin/python -m local trace <TransactionID> --endpoint {info.endpoint_url}")
     return 0 if ok else 1
+
+
+def _charges(info: StackInfo, transaction_id: str) -> str:
+    if not info.converge_url:
+        return "?"
+    charges = operations.sandbox_charges(info)
+    return str(sum(1 for c in charges if c["ssl_merchant_txn_id"] == transaction_id and c["ssl_result"] == "0"))
 
 
 def _final_status(description: dict[str, Any]) -> str:

@@ -31,7 +31,25 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
     arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.STATE_MACHINE_NAME)
     kms = boto3.client("kms", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
     key_arn = kms.describe_key(KeyId=kms.list_keys()["Keys"][0]["KeyId"])["KeyMetadata"]["Arn"]
-    return StackInfo(endpoint_url, region, arn, topology.LEDGER_TABLE.name, topology.AUDIT_TABLE.name, key_arn, "", {})
+    # The processor's coordinates are in CallProcessor's configuration, as they would be in AWS.
+    lambda_client = boto3.client("lambda", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
+    function = topology.function_by_step("CallProcessor").function_name
+    variables = lambda_client.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    credentials = {
+        "ssl_merchant_id": variables[topology.CONVERGE_MERCHANT_ID],
+        "ssl_user_id": variables[topology.CONVERGE_USER_ID],
+        "ssl_pin": variables[topology.CONVERGE_PIN],
+    }
+    return StackInfo(
+        endpoint_url,
+        region,
+        arn,
+        topology.LEDGER_TABLE.name,
+        topology.AUDIT_TABLE.name,
+        key_arn,
+        variables[topology.CONVERGE_URL],
+        credentials,
+    )
 
 
 def execution_arn(info: StackInfo, transaction_id: str) -> str:
