@@ -270,7 +270,7 @@ def _charges(info: StackInfo, transaction_id: str) -> str:
     if not info.converge_url:
         return "?"
     charges = operations.sandbox_charges(info)
-    return str(sum(1 for c in charges if c["ssl_merchant_txn_id"] == transaction_id and c["ssl_result"] == "0"))
+    return str(sum(1 for c in charges if c["ssl_merchant_txn_id"] == transaction_id and c["approved_charge"]))
 
 
 def _final_status(description: dict[str, Any]) -> str:

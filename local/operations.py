@@ -189,7 +189,7 @@ def sandbox_charges(info: StackInfo) -> list[dict[str, Any]]:
     """The Converge sandbox's own record of transactions (masked), from its control API."""
     import urllib.request
 
-    from local.converge_sandbox import TRANSACTIONS_PATH, XML_PATH
+    from local.sandbox.server import TRANSACTIONS_PATH, XML_PATH
 
     url = info.converge_url.replace(XML_PATH, TRANSACTIONS_PATH)
     with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - loopback URL from our own stack

@@ -17,8 +17,8 @@ from moto.server import ThreadedMotoServer
 
 from local import function_logs
 from local.asl import load_definition
-from local.converge_sandbox import ConvergeSandbox
 from local.lambda_runtime import InProcessLambdaRuntime
+from local.sandbox import ConvergeSandbox
 from payments import topology
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -61,11 +61,19 @@ class StackInfo:
 class LocalStack:
     """Start with `with LocalStack() as stack:`; `stack.info` then describes it."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, echo_function_logs: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        echo_function_logs: bool = False,
+        converge_read_timeout: float = 5.0,
+    ) -> None:
         self.host = host
         self.port = port
+        self.converge_read_timeout = converge_read_timeout
         self.logs = function_logs.install(echo=echo_function_logs)
-        self.sandbox = ConvergeSandbox(host=host)
+        # A withheld answer (timeout_after_charge) outlasts the client's read timeout.
+        self.sandbox = ConvergeSandbox(host=host, hold_seconds=max(3.0, 3 * converge_read_timeout))
         self._server: ThreadedMotoServer | None = None
         self.runtime: InProcessLambdaRuntime | None = None
         self.info: StackInfo | None = None
@@ -144,7 +152,7 @@ class LocalStack:
             topology.CONVERGE_USER_ID: credentials.ssl_user_id,
             topology.CONVERGE_PIN: credentials.ssl_pin,
             topology.CONVERGE_CONNECT_TIMEOUT_SECONDS: "2",
-            topology.CONVERGE_READ_TIMEOUT_SECONDS: "5",
+            topology.CONVERGE_READ_TIMEOUT_SECONDS: str(self.converge_read_timeout),
             topology.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
         }

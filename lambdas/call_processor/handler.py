@@ -6,6 +6,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from payments import settings
+from payments.audit import AuditRepository
 from payments.charging import charge, converge_client
 from payments.observability import logger, metrics, tracer
 from payments.state import ChargeEvent, parse_state
@@ -16,7 +17,13 @@ from payments.state import ChargeEvent, parse_state
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_state(event, ChargeEvent)
-    charged = charge(step, client=converge_client(), key_arn=settings.kms_key_arn(), actor=context.function_name)
+    charged = charge(
+        step,
+        client=converge_client(),
+        key_arn=settings.kms_key_arn(),
+        actor=context.function_name,
+        audit=AuditRepository(settings.audit_table_name()),
+    )
     metrics.add_metric(name="ProcessorLatency", unit=MetricUnit.Milliseconds, value=charged.latency_ms)
     logger.info(
         "processor answered",
@@ -24,6 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "ssl_result": charged.result.get("ssl_result"),
             "ssl_result_message": charged.result.get("ssl_result_message"),
             "latency_ms": charged.latency_ms,
+            "found_by_query": charged.found_by_query,
         },
     )
     return charged.to_state()

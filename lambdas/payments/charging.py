@@ -1,20 +1,35 @@
-"""CallProcessor: decrypt the card in memory, charge it once, report the call for the audit."""
+"""CallProcessor: decrypt the card in memory, charge it exactly once, audit every call.
+
+Converge has no idempotency key, so exactly-once is ours. Every sale carries
+`ssl_merchant_txn_id = TransactionID`. A first attempt just sends the sale. Any later attempt
+(Step Functions retried us: the earlier one timed out, lost its connection, crashed, or its
+answer was lost) first asks Converge with `txnquery` whether a sale for this TransactionID
+exists, and if so uses it and sends nothing.
+
+Each completed call is written to the audit trail as soon as it completes (write-ahead), by
+the function that made it: a call followed by an error or a crash cannot hand its record to
+the Audit step, which only sees what a successful attempt returns.
+"""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from payments import crypto, settings, topology
-from payments.audit import ProcessorCallRecord
+from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
+from payments.errors import ProcessorError, ProcessorTimeout, ProcessorUnavailable
+from payments.observability import logger
 from payments.processors.converge import (
     CardDetails,
     ConvergeCall,
     ConvergeClient,
     ConvergeCredentials,
     ConvergeSettings,
+    kept_fields,
+    sale_of,
 )
 from payments.state import ChargeEvent
 
@@ -22,14 +37,25 @@ _clients: dict[ConvergeSettings, ConvergeClient] = {}
 _lock = threading.Lock()
 
 
+def converge_credentials() -> ConvergeCredentials:
+    """From Secrets Manager in AWS (cached by Powertools), from the environment locally."""
+    secret_arn = settings.optional(topology.CONVERGE_SECRET_ARN)
+    if secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        secret: dict[str, str] = parameters.get_secret(secret_arn, transform="json", max_age=300)
+        return ConvergeCredentials(secret["ssl_merchant_id"], secret["ssl_user_id"], secret["ssl_pin"])
+    return ConvergeCredentials(
+        merchant_id=settings.required(topology.CONVERGE_MERCHANT_ID),
+        user_id=settings.required(topology.CONVERGE_USER_ID),
+        pin=settings.required(topology.CONVERGE_PIN),
+    )
+
+
 def converge_settings() -> ConvergeSettings:
     return ConvergeSettings(
         url=settings.required(topology.CONVERGE_URL),
-        credentials=ConvergeCredentials(
-            merchant_id=settings.required(topology.CONVERGE_MERCHANT_ID),
-            user_id=settings.required(topology.CONVERGE_USER_ID),
-            pin=settings.required(topology.CONVERGE_PIN),
-        ),
+        credentials=converge_credentials(),
         connect_timeout=settings.seconds(topology.CONVERGE_CONNECT_TIMEOUT_SECONDS, 3.0),
         read_timeout=settings.seconds(topology.CONVERGE_READ_TIMEOUT_SECONDS, 20.0),
     )
@@ -43,17 +69,76 @@ def converge_client() -> ConvergeClient:
         return _clients[config]
 
 
+@dataclass
+class CallRecorder:
+    """Turns each completed call into an encrypted audit record and stores it at once."""
+
+    transaction_id: str
+    execution_arn: str
+    attempt: int
+    actor: str
+    key_arn: str
+    audit: AuditRepository | None
+    calls: list[ProcessorCallRecord] = field(default_factory=list)
+
+    def record(self, call: ConvergeCall) -> None:
+        record = call_record(
+            call, attempt=self.attempt, key_arn=self.key_arn, transaction_id=self.transaction_id, actor=self.actor
+        )
+        self.calls.append(record)
+        if self.audit is None:
+            return
+        try:
+            self.audit.append_record(AuditRecord(self.transaction_id, self.execution_arn, record))
+        except Exception as error:  # the record still travels in the state to the Audit step
+            logger.warning(
+                "audit write-ahead failed", extra={"audit_id": record.AuditID, "error": type(error).__name__}
+            )
+
+
 @dataclass(frozen=True)
 class ChargeResult:
     result: dict[str, str]
     calls: list[ProcessorCallRecord]
     latency_ms: int
+    found_by_query: bool = False
 
     def to_state(self) -> dict[str, Any]:
         return {"Result": self.result, "Calls": [asdict(call) for call in self.calls]}
 
 
-def charge(event: ChargeEvent, *, client: ConvergeClient, key_arn: str, actor: str) -> ChargeResult:
+def charge(
+    event: ChargeEvent, *, client: ConvergeClient, key_arn: str, actor: str, audit: AuditRepository | None
+) -> ChargeResult:
+    payment = event.Payment
+    transaction_id = payment.TransactionID
+    recorder = CallRecorder(transaction_id, event.ExecutionArn, event.RetryCount + 1, actor, key_arn, audit)
+    try:
+        if event.RetryCount > 0:
+            lookup = _ask_before_resending(client, transaction_id)
+            recorder.record(lookup)
+            earlier = sale_of(lookup, transaction_id)
+            if earlier is not None:
+                logger.info("earlier sale found; not sending another", extra={"ssl_txn_id": earlier.get("ssl_txn_id")})
+                return ChargeResult(kept_fields(earlier), recorder.calls, lookup.latency_ms, found_by_query=True)
+        call = _send_sale(event, client, key_arn)
+        recorder.record(call)
+        return ChargeResult(call.result, recorder.calls, call.latency_ms)
+    except ProcessorError as error:
+        if isinstance(error.call, ConvergeCall):
+            recorder.record(error.call)
+        raise
+
+
+def _ask_before_resending(client: ConvergeClient, transaction_id: str) -> ConvergeCall:
+    try:
+        return client.query(merchant_txn_id=transaction_id)
+    except ProcessorUnavailable as error:
+        # Nothing was sent now, but an earlier attempt may have charged: its outcome is still unknown.
+        raise ProcessorTimeout(f"outcome of an earlier sale unknown; {error}", error.call) from None
+
+
+def _send_sale(event: ChargeEvent, client: ConvergeClient, key_arn: str) -> ConvergeCall:
     payment = event.Payment
     transaction_id = payment.TransactionID
     secret = crypto.decrypt_token(payment.SecureToken, key_arn=key_arn, transaction_id=transaction_id)
@@ -74,7 +159,7 @@ def charge(event: ChargeEvent, *, client: ConvergeClient, key_arn: str, actor: s
         )
     else:
         token = secret["Token"]
-    call = client.sale(
+    return client.sale(
         transaction_id=transaction_id,
         amount=Decimal(payment.Amount),
         currency=payment.Currency,
@@ -82,17 +167,18 @@ def charge(event: ChargeEvent, *, client: ConvergeClient, key_arn: str, actor: s
         token=token,
         description=payment.Description,
     )
-    record = call_record(
-        call, attempt=event.RetryCount + 1, key_arn=key_arn, transaction_id=transaction_id, actor=actor
-    )
-    return ChargeResult(result=call.result, calls=[record], latency_ms=call.latency_ms)
 
 
 def call_record(
     call: ConvergeCall, *, attempt: int, key_arn: str, transaction_id: str, actor: str
 ) -> ProcessorCallRecord:
     """The audit view of one call: query and response masked, then encrypted for the audit purpose."""
-    outcome = "ERROR" if call.is_error else ("APPROVED" if call.response.get("ssl_result") == "0" else "DECLINED")
+    if call.is_error:
+        outcome = "ERROR"
+    elif call.operation == "txnquery":
+        outcome = "FOUND" if call.transactions else "NOT_FOUND"
+    else:
+        outcome = "APPROVED" if call.response.get("ssl_result") == "0" else "DECLINED"
     return ProcessorCallRecord(
         AuditID=f"{call.started_at}#{call.operation}#{attempt}",
         Operation=call.operation,
@@ -103,7 +189,9 @@ def call_record(
         EncryptedQuery=crypto.encrypt_audit_payload(
             call.masked_request, key_arn=key_arn, transaction_id=transaction_id
         ),
-        EncryptedResponse=crypto.encrypt_audit_payload(call.result, key_arn=key_arn, transaction_id=transaction_id),
+        EncryptedResponse=crypto.encrypt_audit_payload(
+            call.masked_response, key_arn=key_arn, transaction_id=transaction_id
+        ),
         Actor=actor,
         CreatedAt=call.started_at,
     )

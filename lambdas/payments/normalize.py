@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from payments.state import APPROVED, DECLINED, ERROR, ProcessorOutcome
 
+_APPROVAL_MESSAGES = frozenset({"APPROVAL", "APPROVED", "PARTIAL APPROVAL"})
+# ssl_trans_status of transactions that a post-auth, fraud or pre-auth rule failed.
+_FAILED_STATUSES = frozenset({"PST", "FPR", "PRE"})
 # Converge puts the reason of a decline in ssl_result_message; we keep a stable code beside it.
 _DECLINE_REASONS = (
     ("CVV", "CVV_MISMATCH"),
@@ -24,10 +27,11 @@ def normalize_converge_result(result: dict[str, str]) -> ProcessorOutcome:
             ReasonMessage=result.get("errorName") or result.get("errorMessage") or "Converge error",
         )
     message = result.get("ssl_result_message", "")
-    if result.get("ssl_result") not in ("0", "1"):
+    code = result.get("ssl_result") or _result_of_queried(result)
+    if code not in ("0", "1"):
         # The adapter refuses such replies; if one gets here, it is not a decline: no money state is known.
         return ProcessorOutcome(Status=ERROR, ReasonCode="UNRECOGNIZED_RESULT", ReasonMessage="no ssl_result")
-    if result.get("ssl_result") == "0":
+    if code == "0":
         return ProcessorOutcome(
             Status=APPROVED,
             ReasonMessage=message,
@@ -40,6 +44,15 @@ def normalize_converge_result(result: dict[str, str]) -> ProcessorOutcome:
         ReasonMessage=message or "DECLINED",
         ProcessorTransactionID=result.get("ssl_txn_id"),
     )
+
+
+def _result_of_queried(result: dict[str, str]) -> str | None:
+    """A transaction read back with txnquery has no ssl_result: its message and status tell."""
+    message = result.get("ssl_result_message", "").upper()
+    if not message:
+        return None
+    approved = message in _APPROVAL_MESSAGES and result.get("ssl_trans_status") not in _FAILED_STATUSES
+    return "0" if approved else "1"
 
 
 def decline_code(message: str) -> str:

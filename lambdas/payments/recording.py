@@ -7,6 +7,7 @@ from typing import Any
 
 from payments import ledger
 from payments.ledger import LedgerEntry, LedgerRepository
+from payments.normalize import normalize
 from payments.responses import api_response
 from payments.state import APPROVED, DECLINED, PaymentFacts, ProcessorOutcome, WorkflowState
 
@@ -68,7 +69,15 @@ def record_success(
 def record_unsuccessful(
     repository: LedgerRepository, state: WorkflowState, status: str, execution_arn: str
 ) -> dict[str, Any]:
-    """LedgerDeclined and LedgerFailed: the terminal entry of a payment that took no money."""
+    """LedgerDeclined and LedgerFailed: the terminal entry of a payment that did not complete normally.
+
+    The ledger records what happened to the money. If the processor approved the charge and a
+    later step failed, the terminal entry is PAYMENT-SUCCESS all the same: writing PAYMENT-FAILED
+    over a charge that stands would be the one lie a ledger must never tell.
+    """
+    approval = _approval_in(state)
+    if approval is not None:
+        return record_success(repository, state.Payment, state.Ledger.LastEntry, approval, execution_arn)
     code, message = _reason(state, status)
     outcome = state.Outcome
     entry = _entry(
@@ -83,6 +92,16 @@ def record_unsuccessful(
     return api_response(state.Payment, ledger.persist_terminal_entry(repository, entry))
 
 
+def _approval_in(state: WorkflowState) -> ProcessorOutcome | None:
+    if state.Outcome is not None:
+        return state.Outcome if state.Outcome.Status == APPROVED else None
+    result = (state.Processor or {}).get("Result")
+    if isinstance(result, dict):
+        outcome = normalize(state.Payment.ProcessorID, result)
+        return outcome if outcome.Status == APPROVED else None
+    return None
+
+
 def _reason(state: WorkflowState, status: str) -> tuple[str, str]:
     outcome = state.Outcome
     if status == ledger.DECLINED:
@@ -91,10 +110,18 @@ def _reason(state: WorkflowState, status: str) -> tuple[str, str]:
         return outcome.ReasonCode or "DO_NOT_HONOR", outcome.ReasonMessage or "DECLINED"
     if state.Failure is not None:
         error = state.Failure.Error
-        return _FAILURE_REASONS.get(error, "SYSTEM_ERROR"), _failure_message(state.Failure.Error, state.Failure.Cause)
+        code = _FAILURE_REASONS.get(error, "SYSTEM_ERROR")
+        if _failed_while_charging(state) and code not in ("PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE"):
+            code = "PROCESSOR_OUTCOME_UNKNOWN"  # CallProcessor stopped mid-call: a charge may stand
+        return code, _failure_message(error, state.Failure.Cause)
     if outcome is not None:
         return outcome.ReasonCode or "PROCESSOR_ERROR", outcome.ReasonMessage or "processor error"
     return "SYSTEM_ERROR", "the workflow failed without a recorded cause"
+
+
+def _failed_while_charging(state: WorkflowState) -> bool:
+    """The failure came from CallProcessor: PENDING was written and no processor result came back."""
+    return state.Ledger.LastEntry >= 2 and state.Outcome is None and "Result" not in (state.Processor or {})
 
 
 def _failure_message(error: str, cause: str | None) -> str:

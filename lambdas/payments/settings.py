@@ -18,6 +18,10 @@ def required(name: str) -> str:
     return value
 
 
+def optional(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
 def kms_key_arn() -> str:
     return required(topology.PAYMENT_KMS_KEY_ARN)
 

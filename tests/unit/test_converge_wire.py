@@ -149,6 +149,7 @@ def test_result_keeps_only_the_allowed_fields():
         "ssl_approval_code": "CMC142",
         "ssl_amount": "25.00",
         "ssl_card_number": "41**********1111",
+        "ssl_token": "44**********9990",  # kept, but masked: a token can charge the card
     }
 
 

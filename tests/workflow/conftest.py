@@ -10,7 +10,8 @@ from local.stack import LocalStack
 
 @pytest.fixture(scope="session")
 def stack():
-    with LocalStack() as running:
+    # A short read timeout keeps the processor-timeout scenarios to a second each.
+    with LocalStack(converge_read_timeout=1.0) as running:
         yield running
 
 
@@ -23,6 +24,7 @@ def info(stack):
 def no_leftover_faults(stack):
     yield
     stack.runtime.faults.clear()
+    stack.sandbox.faults.clear()
 
 
 @pytest.fixture

@@ -1,8 +1,13 @@
 """Elavon Converge XML API client (`processxml.do`, form field `xmldata=<txn>...</txn>`).
 
-Converge answers HTTP 200 for approvals, declines and its own errors alike; `ssl_result` 0 is
-an approval, any other result a decline, and an `errorCode` element an error. A decline is a
-normal outcome, returned; only transport failures and Converge errors raise.
+Converge answers HTTP 200 for approvals, declines and its own errors alike: `ssl_result` 0 is
+an approval, 1 a decline, and an `errorCode` element an error. A decline is a normal outcome
+and is returned; transport failures and Converge errors raise, typed by what is safe to do next:
+
+- ProcessorUnavailable: the request was not processed (could not connect, 4022). Safe to retry.
+- ProcessorTimeout: it may or may not have been processed (no answer in time, a dropped
+  connection, HTTP 5xx, 3000, 4017, an unreadable reply). Ask with `query` before sending again.
+- ProcessorRejected: the request itself is wrong (credentials, a field, a transaction id). Never retry.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from defusedxml import ElementTree
 from payments.cards import mask_pan
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
 
-# Converge error codes that mean "the gateway did not take the request".
 _UNAVAILABLE_ERRORS = frozenset({"4022"})
-# Converge error codes after which the transaction may or may not have gone through.
 _OUTCOME_UNKNOWN_ERRORS = frozenset({"3000", "4017"})
+# Operations whose reply must carry ssl_result; without it we cannot know what happened.
+_RESULT_OPERATIONS = frozenset({"ccsale", "ccauthonly", "cccomplete", "ccdelete", "ccvoid", "ccreturn", "ccverify"})
 # Only these response fields leave the adapter: enough to normalize and audit, no card data.
 RESULT_FIELDS = (
     "ssl_result",
@@ -36,15 +41,20 @@ RESULT_FIELDS = (
     "ssl_txn_time",
     "ssl_amount",
     "ssl_transaction_currency",
+    "ssl_transaction_type",
+    "ssl_trans_status",
     "ssl_card_short_description",
     "ssl_card_number",
     "ssl_merchant_txn_id",
+    "ssl_token",
+    "ssl_token_response",
+    "ssl_txn_count",
     "errorCode",
     "errorName",
     "errorMessage",
 )
 _SECRET_REQUEST_FIELDS = frozenset({"ssl_pin", "ssl_cvv2cvc2"})
-_MASKED_REQUEST_FIELDS = frozenset({"ssl_card_number", "ssl_token"})
+_MASKED_FIELDS = frozenset({"ssl_card_number", "ssl_token"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,27 @@ class CardDetails:
     holder_name: str | None = None
 
 
+def mask_token(token: str) -> str:
+    return token[:4] + "*" * max(0, len(token) - 8) + token[-4:] if len(token) > 8 else "*" * len(token)
+
+
+def _mask(name: str, value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    # Converge masks card numbers itself; anything that still holds a full PAN (or a PAN-shaped
+    # token) is masked here.
+    if len(digits) >= 12:
+        return mask_pan(digits)
+    return mask_token(value) if name == "ssl_token" else value
+
+
+def kept_fields(fields: dict[str, str]) -> dict[str, str]:
+    """The whitelisted fields of one Converge transaction, card number and token masked."""
+    kept = {name: fields[name] for name in RESULT_FIELDS if name in fields}
+    for name in _MASKED_FIELDS & kept.keys():
+        kept[name] = _mask(name, kept[name])
+    return kept
+
+
 @dataclass(frozen=True)
 class ConvergeCall:
     """One request/response exchange, with what the audit trail needs."""
@@ -82,25 +113,28 @@ class ConvergeCall:
     response: dict[str, str]
     started_at: str
     latency_ms: int
+    transactions: tuple[dict[str, str], ...] = ()  # txnquery only: the <txn> elements of <txnlist>
 
     @property
     def masked_request(self) -> dict[str, str]:
-        """The request as the audit stores it: PAN masked, CVV and PIN removed."""
-        masked = {}
-        for name, value in self.request.items():
-            if name in _SECRET_REQUEST_FIELDS:
-                continue
-            masked[name] = mask_pan(value) if name in _MASKED_REQUEST_FIELDS else value
-        return masked
+        """The request as the audit stores it: PAN and token masked, CVV and PIN removed."""
+        return {
+            name: _mask(name, value) if name in _MASKED_FIELDS else value
+            for name, value in self.request.items()
+            if name not in _SECRET_REQUEST_FIELDS
+        }
 
     @property
     def result(self) -> dict[str, str]:
-        """The response fields we keep, PAN masked even if Converge sent it in clear."""
-        kept = {name: self.response[name] for name in RESULT_FIELDS if name in self.response}
-        digits = re.sub(r"\D", "", kept.get("ssl_card_number", ""))
-        if len(digits) >= 12:  # Converge masks it; if a clear PAN ever comes back, we mask it ourselves
-            kept["ssl_card_number"] = mask_pan(digits)
-        return kept
+        return kept_fields(self.response)
+
+    @property
+    def masked_response(self) -> dict[str, object]:
+        """The response as the audit stores it, query results included."""
+        masked: dict[str, object] = dict(self.result)
+        if self.operation == "txnquery":
+            masked["transactions"] = [kept_fields(t) for t in self.transactions]
+        return masked
 
     @property
     def is_error(self) -> bool:
@@ -108,7 +142,9 @@ class ConvergeCall:
 
     @property
     def result_code(self) -> str:
-        return self.response.get("errorCode") or self.response.get("ssl_result", "")
+        return (
+            self.response.get("errorCode") or self.response.get("ssl_result") or self.response.get("ssl_txn_count", "")
+        )
 
 
 def to_xml(fields: dict[str, str]) -> str:
@@ -118,10 +154,31 @@ def to_xml(fields: dict[str, str]) -> str:
 
 
 def from_xml(document: str | bytes) -> dict[str, str]:
+    """A `<txn>` document as a flat dict. Untrusted input: parsed with defusedxml."""
+    fields, _ = parse_reply(document)
+    if fields.get("_root") != "txn":
+        raise ValueError(f"unexpected Converge document root <{fields.get('_root')}>")
+    del fields["_root"]
+    return fields
+
+
+def parse_reply(document: str | bytes) -> tuple[dict[str, str], tuple[dict[str, str], ...]]:
+    """A reply: `<txn>` (one transaction or an error) or `<txnlist>` (txnquery results)."""
     root = ElementTree.fromstring(document)
-    if root.tag != "txn":
-        raise ValueError(f"unexpected Converge response root <{root.tag}>")
-    return {child.tag: (child.text or "") for child in root}
+    if root.tag not in ("txn", "txnlist"):
+        raise ValueError(f"unexpected Converge document root <{root.tag}>")
+    fields = {"_root": root.tag}
+    transactions = []
+    for child in root:
+        if child.tag == "txn":
+            transactions.append({leaf.tag: (leaf.text or "") for leaf in child})
+        else:
+            fields[child.tag] = child.text or ""
+    return fields, tuple(transactions)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 class ConvergeClient:
@@ -131,6 +188,7 @@ class ConvergeClient:
         self.settings = settings
         self._http = http or urllib3.PoolManager(retries=False)
 
+    # -- money-moving operations ------------------------------------------------------------
     def sale(
         self,
         *,
@@ -141,18 +199,93 @@ class ConvergeClient:
         token: str | None = None,
         description: str | None = None,
     ) -> ConvergeCall:
-        """`ccsale`, tagged with `ssl_merchant_txn_id` = TransactionID so it can be found again."""
-        fields = {"ssl_transaction_type": "ccsale", "ssl_amount": f"{amount:.2f}", "ssl_transaction_currency": currency}
+        """`ccsale`, tagged `ssl_merchant_txn_id` = TransactionID so that `query` can find it again."""
+        return self._send("ccsale", self._payment_fields(transaction_id, amount, currency, card, token, description))
+
+    def auth_only(
+        self,
+        *,
+        transaction_id: str,
+        amount: Decimal,
+        currency: str,
+        card: CardDetails | None = None,
+        token: str | None = None,
+        description: str | None = None,
+    ) -> ConvergeCall:
+        return self._send(
+            "ccauthonly", self._payment_fields(transaction_id, amount, currency, card, token, description)
+        )
+
+    def complete(self, txn_id: str, amount: Decimal | None = None) -> ConvergeCall:
+        """`cccomplete`: capture an authorization, in full or for a smaller amount."""
+        return self._send("cccomplete", {"ssl_txn_id": txn_id, **_amount_field(amount)})
+
+    def void(self, txn_id: str) -> ConvergeCall:
+        """`ccvoid`: cancel a sale or refund that has not settled."""
+        return self._send("ccvoid", {"ssl_txn_id": txn_id})
+
+    def delete(self, txn_id: str) -> ConvergeCall:
+        """`ccdelete`: release an authorization that will not be captured."""
+        return self._send("ccdelete", {"ssl_txn_id": txn_id})
+
+    def refund(self, txn_id: str, amount: Decimal | None = None) -> ConvergeCall:
+        """`ccreturn`: give back all or part of a sale."""
+        return self._send("ccreturn", {"ssl_txn_id": txn_id, **_amount_field(amount)})
+
+    # -- no money moves ---------------------------------------------------------------------
+    def verify(self, card: CardDetails) -> ConvergeCall:
+        """`ccverify`: check card, AVS and CVV without charging."""
+        return self._send("ccverify", _card_fields(card))
+
+    def get_token(self, card: CardDetails) -> ConvergeCall:
+        """`ccgettoken`: a reusable `ssl_token` for the card."""
+        return self._send("ccgettoken", {**_card_fields(card), "ssl_verify": "N", "ssl_add_token": "Y"})
+
+    def query(
+        self,
+        *,
+        txn_id: str | None = None,
+        merchant_txn_id: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> ConvergeCall:
+        """`txnquery` by Converge's id, or by our TransactionID over a date range (default: yesterday to today)."""
+        if txn_id:
+            return self._send("txnquery", {"ssl_txn_id": txn_id})
+        if not merchant_txn_id:
+            raise ValueError("query needs txn_id or merchant_txn_id")
+        start = start or _today() - dt.timedelta(days=1)
+        end = end or _today()
+        return self._send(
+            "txnquery",
+            {
+                "ssl_merchant_txn_id": merchant_txn_id,
+                "ssl_search_start_date": f"{start:%m/%d/%Y}",
+                "ssl_search_end_date": f"{end:%m/%d/%Y}",
+            },
+        )
+
+    # -- the wire -----------------------------------------------------------------------------
+    @staticmethod
+    def _payment_fields(
+        transaction_id: str,
+        amount: Decimal,
+        currency: str,
+        card: CardDetails | None,
+        token: str | None,
+        description: str | None,
+    ) -> dict[str, str]:
+        fields = {"ssl_amount": f"{amount:.2f}", "ssl_transaction_currency": currency}
         if card is not None:
             fields |= _card_fields(card)
         elif token is not None:
             fields["ssl_token"] = token
         else:
-            raise ValueError("a sale needs a card or a token")
+            raise ValueError("a payment needs a card or a token")
         fields["ssl_merchant_txn_id"] = transaction_id
         if description:
             fields["ssl_description"] = description[:255]
-        return self._send("ccsale", fields)
+        return fields
 
     def _send(self, operation: str, fields: dict[str, str]) -> ConvergeCall:
         credentials = self.settings.credentials
@@ -160,6 +293,7 @@ class ConvergeClient:
             "ssl_merchant_id": credentials.merchant_id,
             "ssl_user_id": credentials.user_id,
             "ssl_pin": credentials.pin,
+            "ssl_transaction_type": operation,
             **fields,
         }
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -175,7 +309,7 @@ class ConvergeClient:
         except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.NewConnectionError) as error:
             raise ProcessorUnavailable(f"Converge {operation}: could not connect ({type(error).__name__})") from None
         except urllib3.exceptions.ReadTimeoutError:
-            raise ProcessorTimeout(f"Converge {operation}: no response within {self.settings.read_timeout}s") from None
+            raise ProcessorTimeout(f"Converge {operation}: no answer within {self.settings.read_timeout}s") from None
         except urllib3.exceptions.HTTPError as error:
             raise ProcessorTimeout(f"Converge {operation}: connection lost ({type(error).__name__})") from None
         latency_ms = round((time.perf_counter() - start) * 1000)
@@ -184,14 +318,19 @@ class ConvergeClient:
         if reply.status != 200:
             raise ProcessorRejected(f"Converge {operation}: HTTP {reply.status}")
         try:
-            response = from_xml(reply.data)
+            response, transactions = parse_reply(reply.data)
         except Exception:
-            raise ProcessorTimeout(f"Converge {operation}: unreadable response, outcome unknown") from None
-        call = ConvergeCall(operation, request, response, started_at, latency_ms)
+            raise ProcessorTimeout(f"Converge {operation}: unreadable reply, outcome unknown") from None
+        response.pop("_root")
+        call = ConvergeCall(operation, request, response, started_at, latency_ms, transactions)
         _raise_for_error(call)
-        if response.get("ssl_result") not in ("0", "1"):
+        if operation in _RESULT_OPERATIONS and response.get("ssl_result") not in ("0", "1"):
             raise ProcessorTimeout(f"Converge {operation}: reply without ssl_result, outcome unknown", call)
         return call
+
+
+def _amount_field(amount: Decimal | None) -> dict[str, str]:
+    return {} if amount is None else {"ssl_amount": f"{amount:.2f}"}
 
 
 def _card_fields(card: CardDetails) -> dict[str, str]:
@@ -213,10 +352,26 @@ def _raise_for_error(call: ConvergeCall) -> None:
     if not call.is_error:
         return
     code = call.response["errorCode"]
-    name = call.response.get("errorName", "")
-    message = f"Converge {call.operation}: error {code} {name}".strip()
+    message = f"Converge {call.operation}: error {code} {call.response.get('errorName', '')}".strip()
     if code in _UNAVAILABLE_ERRORS:
         raise ProcessorUnavailable(message, call)
     if code in _OUTCOME_UNKNOWN_ERRORS:
         raise ProcessorTimeout(message, call)
     raise ProcessorRejected(message, call)
+
+
+def sale_of(call: ConvergeCall, merchant_txn_id: str) -> dict[str, str] | None:
+    """From a txnquery by merchant id: the sale we sent for this TransactionID, if Converge has one.
+
+    Converge filters by `ssl_merchant_txn_id` server side and need not echo it, so a returned
+    transaction counts unless it names another merchant id. An approved sale wins over a declined one.
+    """
+    sales = [
+        t
+        for t in call.transactions
+        if t.get("ssl_merchant_txn_id", merchant_txn_id) == merchant_txn_id
+        and t.get("ssl_transaction_type", "").upper() == "SALE"
+    ]
+    approved = [t for t in sales if t.get("ssl_result_message", "").upper() in ("APPROVAL", "APPROVED")]
+    found = approved or sales
+    return found[0] if found else None

@@ -1,0 +1,243 @@
+"""The sandbox's HTTP face: Converge's two endpoints, at Elavon's demo paths, and a control API.
+
+- POST /VirtualMerchantDemo/processxml.do   form field xmldata=<txn>...</txn>; answers text/xml
+- POST /VirtualMerchantDemo/process.do      form fields; with ssl_show_form=false and
+                                            ssl_result_format=ASCII answers key=value lines
+- GET  /_sandbox/transactions               the sandbox's own record, JSON (card numbers masked)
+- GET|POST|DELETE /_sandbox/faults          list, add (JSON FaultRule) or clear fault rules
+A request may also carry `X-Sandbox-Fault: <kind>` to meet one fault, just this once.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from local.sandbox.faults import CONVERGE_ERRORS, FAULT_KINDS, FaultPlan, FaultRule, FiredFault
+from local.sandbox.terminal import SandboxCredentials, Terminal
+from payments.processors.converge import from_xml, to_xml
+
+XML_PATH = "/VirtualMerchantDemo/processxml.do"
+KEY_VALUE_PATH = "/VirtualMerchantDemo/process.do"
+TRANSACTIONS_PATH = "/_sandbox/transactions"
+FAULTS_PATH = "/_sandbox/faults"
+MAX_BODY_BYTES = 64 * 1024
+Answer = dict[str, str] | list[dict[str, str]]
+
+
+class ConvergeSandbox:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: SandboxCredentials | None = None,
+        hold_seconds: float = 30.0,
+        seed: int | None = None,
+    ) -> None:
+        self.terminal = Terminal(credentials)
+        self.faults = FaultPlan(seed)
+        self.hold_seconds = hold_seconds  # how long a timeout_after_charge answer is withheld
+        self._exchanges: list[Exchange] = []
+        self._exchanges_lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def credentials(self) -> SandboxCredentials:
+        return self.terminal.credentials
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def xml_url(self) -> str:
+        return self.base_url + XML_PATH
+
+    def start(self) -> ConvergeSandbox:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="converge-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def transactions(self) -> list[dict[str, object]]:
+        return [t.to_record() for t in self.terminal.transactions]
+
+    def exchanges(self) -> list[Exchange]:
+        """Every Converge request received, in order, and whether the client was given an answer."""
+        with self._exchanges_lock:
+            return list(self._exchanges)
+
+    def note(self, exchange: Exchange) -> None:
+        with self._exchanges_lock:
+            self._exchanges.append(exchange)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    operation: str
+    merchant_txn_id: str
+    fault: str | None
+    answered: bool  # a Converge reply (approval, decline or errorCode) was sent back
+
+
+def xml_answer(answer: Answer) -> bytes:
+    if isinstance(answer, dict):
+        return to_xml(answer).encode()
+    body = "".join(to_xml(fields) for fields in answer)
+    return f"<txnlist><ssl_txn_count>{len(answer)}</ssl_txn_count>{body}</txnlist>".encode()
+
+
+def ascii_answer(answer: Answer) -> bytes:
+    if isinstance(answer, dict):
+        lines = [f"{k}={v}" for k, v in answer.items()]
+    else:
+        lines = [f"ssl_txn_count={len(answer)}"] + [f"{k}={v}" for fields in answer for k, v in fields.items()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def html_answer(answer: Answer) -> bytes:
+    rows = answer if isinstance(answer, list) else [answer]
+    inputs = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for fields in rows for k, v in fields.items()
+    )
+    return f"<html><body><form>{inputs}</form></body></html>".encode()
+
+
+def _handler_for(sandbox: ConvergeSandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            path = self.path.split("?")[0]
+            body = self._body()
+            if body is None:
+                return
+            if path == FAULTS_PATH:
+                self._add_fault(body)
+            elif path in (XML_PATH, KEY_VALUE_PATH):
+                self._converge(path, body)
+            else:
+                self._reply(404, "text/plain", b"not found")
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path == TRANSACTIONS_PATH:
+                self._json(200, sandbox.transactions())
+            elif path == FAULTS_PATH:
+                self._json(200, [rule.to_json() for rule in sandbox.faults.rules])
+            else:
+                self._reply(404, "text/plain", b"not found")
+
+        def do_DELETE(self) -> None:
+            if self.path.split("?")[0] != FAULTS_PATH:
+                self._reply(404, "text/plain", b"not found")
+                return
+            sandbox.faults.clear()
+            self._json(200, [])
+
+        def _body(self) -> bytes | None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._reply(413, "text/plain", b"request too large")
+                return None
+            return self.rfile.read(length)
+
+        def _add_fault(self, body: bytes) -> None:
+            try:
+                rule = sandbox.faults.add(FaultRule.from_json(json.loads(body)))
+            except (ValueError, TypeError) as error:
+                self._json(400, {"error": str(error)})
+                return
+            self._json(201, rule.to_json())
+
+        def _converge(self, path: str, body: bytes) -> None:
+            form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+            if path == XML_PATH:
+                try:
+                    fields = from_xml(form.get("xmldata", ""))
+                except Exception:
+                    self._reply(
+                        200,
+                        "text/xml",
+                        to_xml(
+                            {
+                                "errorCode": "4000",
+                                "errorName": "Invalid XML",
+                                "errorMessage": "The xmldata could not be parsed.",
+                            }
+                        ).encode(),
+                    )
+                    return
+            else:
+                fields = form
+            header = (self.headers.get("X-Sandbox-Fault") or "").strip()
+            fault = FiredFault(header) if header in FAULT_KINDS else sandbox.faults.draw(fields)
+            kind = fault.fault if fault else None
+            exchange = Exchange(
+                fields.get("ssl_transaction_type", "").lower(), fields.get("ssl_merchant_txn_id", ""), kind, False
+            )
+            if kind == "drop_before_charge":
+                sandbox.note(exchange)
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if kind == "http_500":
+                sandbox.note(exchange)
+                self._reply(500, "text/html", b"<html><body>500 Internal Server Error</body></html>")
+                return
+            if kind in CONVERGE_ERRORS:
+                code, name, message = CONVERGE_ERRORS[kind]
+                answer: Answer = {"errorCode": code, "errorName": name, "errorMessage": message}
+            else:
+                answer = sandbox.terminal.process(fields)
+            if fault is not None and kind == "latency":
+                time.sleep(fault.delay_ms / 1000)
+            if kind == "timeout_after_charge":
+                sandbox.note(exchange)
+                time.sleep(sandbox.hold_seconds)  # charged; the client gives up before this ends
+                self.close_connection = True
+                return
+            sandbox.note(Exchange(exchange.operation, exchange.merchant_txn_id, kind, True))
+            self._answer(path, fields, answer)
+
+        def _answer(self, path: str, fields: dict[str, str], answer: Answer) -> None:
+            if path == XML_PATH:
+                self._reply(200, "text/xml", xml_answer(answer))
+            elif (
+                fields.get("ssl_show_form", "").lower() == "false"
+                and fields.get("ssl_result_format", "").upper() == "ASCII"
+            ):
+                self._reply(200, "text/plain", ascii_answer(answer))
+            else:
+                self._reply(200, "text/html", html_answer(answer))
+
+        def _json(self, status: int, payload: Any) -> None:
+            self._reply(status, "application/json", json.dumps(payload).encode())
+
+        def _reply(self, status: int, content_type: str, body: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet: request lines are noise
+            return
+
+    return Handler

@@ -1,0 +1,416 @@
+"""What the sandbox's Converge terminal does with a request: Converge's transaction semantics.
+
+A request is a dict of `ssl_*` fields; the answer is a dict of fields (one transaction or an
+error) or, for txnquery, a list of transactions. The record keeps masked card numbers only;
+the token vault keeps a card's masked number, brand and test behaviour, never the PAN.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from payments.cards import card_brand, luhn_valid, mask_pan
+
+APPROVING_CARDS = frozenset({"4111111111111111", "5500000000000004", "370000000000002", "6011000000000012"})
+DECLINING_CARDS = frozenset({"4000000000000002"})
+ACCEPTED_CURRENCIES = frozenset({"USD", "CAD", "EUR", "GBP", "JPY", "AUD", "CHF", "MXN"})
+# Cents that make the issuer answer in a particular way (sandbox triggers; Elavon publishes none).
+AMOUNT_TRIGGERS = {
+    "51": ("1", "DECLINED: NSF", "N", "M"),
+    "52": ("1", "CALL AUTH CENTER", "N", "M"),
+    "53": ("1", "EXPIRED CARD", "N", "M"),
+    "54": ("1", "PICK UP CARD", "N", "M"),
+    "55": ("1", "DECLINE CVV2", "Y", "N"),
+    "56": ("0", "APPROVAL", "N", "M"),  # approved, but the address did not match
+}
+_SHORT_BRAND = {"VISA": "VISA", "MASTERCARD": "MC", "AMEX": "AMEX", "DISCOVER": "DISC", "JCB": "JCB"}
+_CHARGE_TYPES = frozenset({"SALE", "AUTHONLY"})
+
+
+@dataclass(frozen=True)
+class SandboxCredentials:
+    ssl_merchant_id: str = "009999"
+    ssl_user_id: str = "webpage"
+    ssl_pin: str = "SANDBOXPIN0000000000000000000000000000000000000000000000000000"
+
+
+@dataclass
+class SandboxTransaction:
+    """One transaction as the sandbox records it; `to_record` is what the control API shows."""
+
+    ssl_txn_id: str
+    ssl_transaction_type: str
+    ssl_merchant_txn_id: str
+    ssl_amount: Decimal
+    ssl_transaction_currency: str
+    ssl_card_number: str  # masked
+    ssl_card_short_description: str
+    ssl_result: str
+    ssl_result_message: str
+    ssl_approval_code: str
+    ssl_avs_response: str
+    ssl_cvv2_response: str
+    ssl_txn_time: str
+    ssl_trans_status: str = "OPN"
+    original_txn_id: str = ""
+    voided: bool = False
+    deleted: bool = False
+    completed_amount: Decimal | None = None
+    refunded_amount: Decimal = Decimal("0.00")
+    created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def is_approved_charge(self) -> bool:
+        """Money taken and not given back by void or delete (refunds are separate RETURN records)."""
+        if self.ssl_result != "0" or self.voided or self.deleted:
+            return False
+        return self.ssl_transaction_type == "SALE" or (
+            self.ssl_transaction_type == "AUTHONLY" and self.completed_amount is not None
+        )
+
+    def to_record(self) -> dict[str, object]:
+        record = {k: v for k, v in asdict(self).items() if k != "created"}
+        record["ssl_amount"] = _money(self.ssl_amount)
+        record["refunded_amount"] = _money(self.refunded_amount)
+        record["completed_amount"] = None if self.completed_amount is None else _money(self.completed_amount)
+        record["approved_charge"] = self.is_approved_charge
+        return record
+
+    def to_fields(self) -> dict[str, str]:
+        """The fields Converge returns for this transaction."""
+        return {
+            "ssl_txn_id": self.ssl_txn_id,
+            "ssl_transaction_type": self.ssl_transaction_type,
+            "ssl_result": self.ssl_result,
+            "ssl_result_message": self.ssl_result_message,
+            "ssl_approval_code": self.ssl_approval_code,
+            "ssl_amount": _money(self.ssl_amount),
+            "ssl_transaction_currency": self.ssl_transaction_currency,
+            "ssl_card_number": self.ssl_card_number,
+            "ssl_card_short_description": self.ssl_card_short_description,
+            "ssl_avs_response": self.ssl_avs_response,
+            "ssl_cvv2_response": self.ssl_cvv2_response,
+            "ssl_txn_time": self.ssl_txn_time,
+        }
+
+    def to_query_fields(self) -> dict[str, str]:
+        """As txnquery lists it: no ssl_result; the status and message say what happened."""
+        fields = self.to_fields()
+        del fields["ssl_result"]
+        fields["ssl_trans_status"] = self.ssl_trans_status
+        if self.voided:
+            fields["ssl_transaction_type"] = "VOID"
+        return fields
+
+
+@dataclass(frozen=True)
+class VaultedCard:
+    masked: str
+    short_brand: str
+    declines: bool
+    exp_date: str
+
+
+class ConvergeError(Exception):
+    def __init__(self, code: str, name: str, message: str) -> None:
+        super().__init__(f"{code} {name}")
+        self.fields = {"errorCode": code, "errorName": name, "errorMessage": message}
+
+
+def _missing(name: str) -> ConvergeError:
+    return ConvergeError("4009", "Required Field Not Supplied", f"The field {name} is required.")
+
+
+INVALID_TXN_ID = ("5040", "Invalid Transaction ID", "The transaction ID is invalid for this transaction type")
+AMOUNT_ABOVE_ORIGINAL = (
+    "5091",
+    "Invalid amount",
+    "The amount exceeded the original transaction amount. "
+    "Amount must be equal or lower than the original transaction amount.",
+)
+# Elavon's text; the code number is the sandbox's choice (not found in Elavon's public pages).
+CURRENCY_NOT_ALLOWED = (
+    "5092",
+    "Transaction Currency Not Allowed",
+    "Transaction currency is not allowed for this terminal.  Your terminal must be setup with Multi currency",
+)
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+class Terminal:
+    """The merchant terminal: validates, decides, records. Thread-safe."""
+
+    def __init__(self, credentials: SandboxCredentials | None = None) -> None:
+        self.credentials = credentials or SandboxCredentials()
+        self._transactions: dict[str, SandboxTransaction] = {}
+        self._vault: dict[str, VaultedCard] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def transactions(self) -> list[SandboxTransaction]:
+        with self._lock:
+            return list(self._transactions.values())
+
+    def process(self, fields: dict[str, str]) -> dict[str, str] | list[dict[str, str]]:
+        """One Converge request in; one transaction's fields, a query's list, or an error out."""
+        try:
+            return self._process(fields)
+        except ConvergeError as error:
+            return error.fields
+
+    def _process(self, fields: dict[str, str]) -> dict[str, str] | list[dict[str, str]]:
+        expected = asdict(self.credentials)
+        if any(fields.get(name) != value for name, value in expected.items()):
+            raise ConvergeError(
+                "4025", "Invalid Credentials", "The credentials supplied in the authorization request are invalid."
+            )
+        kind = fields.get("ssl_transaction_type", "").lower()
+        operations = {
+            "ccsale": lambda: self._charge(fields, "SALE"),
+            "ccauthonly": lambda: self._charge(fields, "AUTHONLY"),
+            "cccomplete": lambda: self._complete(fields),
+            "ccdelete": lambda: self._delete(fields),
+            "ccvoid": lambda: self._void(fields),
+            "ccreturn": lambda: self._return(fields),
+            "ccverify": lambda: self._verify(fields),
+            "ccgettoken": lambda: self._get_token(fields),
+            "txnquery": lambda: self._query(fields),
+        }
+        if not kind:
+            raise _missing("ssl_transaction_type")
+        if kind not in operations:
+            raise ConvergeError(
+                "4010", "Invalid Transaction Type", "The authorization request included an invalid Transaction Type"
+            )
+        with self._lock:
+            return operations[kind]()
+
+    # -- card and amount checks --------------------------------------------------------------
+    def _card(self, fields: dict[str, str]) -> VaultedCard:
+        """The card a request pays with: its PAN and expiry, or a vaulted ssl_token."""
+        if fields.get("ssl_token"):
+            card = self._vault.get(fields["ssl_token"])
+            if card is None:
+                raise ConvergeError("5087", "Invalid Token", "The token supplied is not valid for this merchant.")
+            return card
+        for name in ("ssl_card_number", "ssl_exp_date"):
+            if not fields.get(name):
+                raise _missing(name)
+        pan = fields["ssl_card_number"]
+        if not (pan.isascii() and pan.isdigit() and 12 <= len(pan) <= 19 and luhn_valid(pan)):
+            raise ConvergeError(
+                "5000",
+                "Credit Card Number Invalid",
+                "The Credit Card Number supplied in the authorization request appears to be invalid.",
+            )
+        if not re.fullmatch(r"(0[1-9]|1[0-2])\d\d", fields["ssl_exp_date"]):
+            raise ConvergeError("5001", "Exp Date Invalid", "The Expiration Date supplied is invalid (MMYY).")
+        return VaultedCard(
+            mask_pan(pan), _SHORT_BRAND.get(card_brand(pan), "OTHER"), pan in DECLINING_CARDS, fields["ssl_exp_date"]
+        )
+
+    @staticmethod
+    def _amount(fields: dict[str, str], required: bool = True) -> Decimal | None:
+        text = fields.get("ssl_amount")
+        if not text:
+            if required:
+                raise _missing("ssl_amount")
+            return None
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            amount = Decimal(-1)
+        if amount <= 0 or not re.fullmatch(r"\d{1,8}(\.\d{2})?", text):
+            raise ConvergeError("5021", "Invalid Amount", "The amount supplied is invalid: digits with two decimals.")
+        return amount.quantize(Decimal("0.01"))
+
+    def _new(
+        self,
+        kind: str,
+        fields: dict[str, str],
+        card: VaultedCard,
+        amount: Decimal,
+        result: str,
+        message: str,
+        avs: str = "",
+        cvv: str = "",
+        original: str = "",
+    ) -> SandboxTransaction:
+        now = dt.datetime.now(dt.UTC)
+        transaction = SandboxTransaction(
+            ssl_txn_id=f"{now:%d%m%y}A15-{uuid.uuid4()}".upper(),
+            ssl_transaction_type=kind,
+            ssl_merchant_txn_id=fields.get("ssl_merchant_txn_id", "")[:39],
+            ssl_amount=amount,
+            ssl_transaction_currency=fields.get("ssl_transaction_currency", "USD"),
+            ssl_card_number=card.masked,
+            ssl_card_short_description=card.short_brand,
+            ssl_result=result,
+            ssl_result_message=message,
+            ssl_approval_code=secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + f"{secrets.randbelow(10**5):05d}"
+            if result == "0"
+            else "",
+            ssl_avs_response=avs,
+            ssl_cvv2_response=cvv,
+            ssl_txn_time=now.strftime("%m/%d/%Y %I:%M:%S %p"),
+            original_txn_id=original,
+            created=now,
+        )
+        self._transactions[transaction.ssl_txn_id] = transaction
+        return transaction
+
+    def _original(self, fields: dict[str, str], kinds: frozenset[str]) -> SandboxTransaction:
+        txn_id = fields.get("ssl_txn_id")
+        if not txn_id:
+            raise _missing("ssl_txn_id")
+        original = self._transactions.get(txn_id)
+        if original is None or original.ssl_transaction_type not in kinds or original.ssl_result != "0":
+            raise ConvergeError(*INVALID_TXN_ID)
+        if original.voided or original.deleted:
+            raise ConvergeError(*INVALID_TXN_ID)
+        return original
+
+    # -- operations ---------------------------------------------------------------------------
+    def _charge(self, fields: dict[str, str], kind: str) -> dict[str, str]:
+        amount = self._amount(fields)
+        assert amount is not None
+        card = self._card(fields)
+        currency = fields.get("ssl_transaction_currency", "USD")
+        if currency not in ACCEPTED_CURRENCIES:
+            raise ConvergeError(*CURRENCY_NOT_ALLOWED)
+        cvv = "M" if fields.get("ssl_cvv2cvc2") else ""
+        result, message, avs = ("1", "DECLINED", "N") if card.declines else ("0", "APPROVAL", "Y")
+        if not card.declines and _expired(card.exp_date):
+            result, message = "1", "EXPIRED CARD"
+        trigger = AMOUNT_TRIGGERS.get(_money(amount)[-2:])
+        if trigger and not card.declines:
+            result, message, avs, cvv_trigger = trigger
+            cvv = cvv_trigger if cvv else ""
+        transaction = self._new(kind, fields, card, amount, result, message, avs=avs, cvv=cvv)
+        return {
+            **transaction.to_fields(),
+            "ssl_merchant_txn_id": transaction.ssl_merchant_txn_id,
+            "ssl_exp_date": card.exp_date,
+        }
+
+    def _complete(self, fields: dict[str, str]) -> dict[str, str]:
+        auth = self._original(fields, frozenset({"AUTHONLY"}))
+        if auth.completed_amount is not None:
+            raise ConvergeError(*INVALID_TXN_ID)
+        amount = self._amount(fields, required=False) or auth.ssl_amount
+        if amount > auth.ssl_amount:
+            raise ConvergeError(*AMOUNT_ABOVE_ORIGINAL)
+        auth.completed_amount = amount
+        return {**auth.to_fields(), "ssl_amount": _money(amount), "ssl_transaction_type": "FORCE"}
+
+    def _delete(self, fields: dict[str, str]) -> dict[str, str]:
+        original = self._original(fields, _CHARGE_TYPES)
+        original.deleted = True
+        return {**original.to_fields(), "ssl_transaction_type": "DELETE", "ssl_result_message": "APPROVAL"}
+
+    def _void(self, fields: dict[str, str]) -> dict[str, str]:
+        original = self._original(fields, frozenset({"SALE", "RETURN"}))
+        if original.refunded_amount:
+            raise ConvergeError(*INVALID_TXN_ID)
+        original.voided = True
+        return {**original.to_fields(), "ssl_transaction_type": "VOID", "ssl_result_message": "APPROVAL"}
+
+    def _return(self, fields: dict[str, str]) -> dict[str, str]:
+        sale = self._original(fields, _CHARGE_TYPES)
+        if not sale.is_approved_charge:
+            raise ConvergeError(*INVALID_TXN_ID)
+        charged = sale.completed_amount if sale.completed_amount is not None else sale.ssl_amount
+        remaining = charged - sale.refunded_amount
+        amount = self._amount(fields, required=False) or remaining
+        if amount > remaining:
+            raise ConvergeError(*AMOUNT_ABOVE_ORIGINAL)
+        sale.refunded_amount += amount
+        card = VaultedCard(sale.ssl_card_number, sale.ssl_card_short_description, False, "")
+        refund = self._new(
+            "RETURN",
+            {
+                "ssl_transaction_currency": sale.ssl_transaction_currency,
+                "ssl_merchant_txn_id": sale.ssl_merchant_txn_id,
+            },
+            card,
+            amount,
+            "0",
+            "APPROVAL",
+            original=sale.ssl_txn_id,
+        )
+        return refund.to_fields()
+
+    def _verify(self, fields: dict[str, str]) -> dict[str, str]:
+        card = self._card(fields)
+        result, message = ("1", "DECLINED") if card.declines else ("0", "APPROVAL")
+        cvv = "M" if fields.get("ssl_cvv2cvc2") else ""
+        transaction = self._new("CARDVERIFICATION", fields, card, Decimal("0.00"), result, message, avs="Y", cvv=cvv)
+        return transaction.to_fields()
+
+    def _get_token(self, fields: dict[str, str]) -> dict[str, str]:
+        card = self._card(fields)
+        token = _new_token()
+        self._vault[token] = card
+        return {
+            "ssl_result": "0",
+            "ssl_result_message": "",
+            "ssl_transaction_type": "GETTOKEN",
+            "ssl_token": token,
+            "ssl_token_response": "SUCCESS",
+            "ssl_add_token_response": "Card Added",
+            "ssl_card_number": card.masked,
+            "ssl_card_short_description": card.short_brand,
+            "ssl_exp_date": card.exp_date,
+        }
+
+    def _query(self, fields: dict[str, str]) -> list[dict[str, str]]:
+        if fields.get("ssl_txn_id"):
+            found = self._transactions.get(fields["ssl_txn_id"])
+            if found is None:
+                raise ConvergeError(*INVALID_TXN_ID)
+            return [found.to_query_fields()]
+        merchant_txn_id = fields.get("ssl_merchant_txn_id")
+        start, end = _date(fields.get("ssl_search_start_date")), _date(fields.get("ssl_search_end_date"))
+        if not (merchant_txn_id or start or end):
+            raise _missing("ssl_search_start_date")
+        matches = []
+        for transaction in self._transactions.values():
+            day = transaction.created.date()
+            if merchant_txn_id and transaction.ssl_merchant_txn_id != merchant_txn_id:
+                continue
+            if (start and day < start) or (end and day > end):
+                continue
+            matches.append(transaction.to_query_fields())
+        return matches
+
+
+def _date(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text.split(" ")[0], "%m/%d/%Y").date()
+    except ValueError:
+        raise ConvergeError("4009", "Required Field Not Supplied", "Search dates must be MM/DD/YYYY.") from None
+
+
+def _expired(exp_date: str) -> bool:
+    month, year = int(exp_date[:2]), 2000 + int(exp_date[2:])
+    today = dt.datetime.now(dt.UTC).date()
+    return (year, month) < (today.year, today.month)
+
+
+def _new_token() -> str:
+    """16 digits that fail Luhn on purpose, so a token can never be mistaken for a card number."""
+    while True:
+        token = "4421" + f"{secrets.randbelow(10**12):012d}"
+        if not luhn_valid(token):
+            return token

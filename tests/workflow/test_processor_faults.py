@@ -1,0 +1,144 @@
+"""The fault matrix: the whole workflow once per processor fault, judged by the sandbox's own record.
+
+For each payment: a PAYMENT-SUCCESS has exactly one approved charge, a PAYMENT-FAILED has none,
+and every call the adapter completed (every request the sandbox answered) has an audit record.
+"""
+
+import json
+
+import pytest
+
+from local import operations
+from local.sandbox import FaultRule
+from tests.workflow.conftest import card_request, run_payment
+
+
+def approved_charges(stack, transaction_id):
+    return [
+        t for t in stack.sandbox.transactions() if t["ssl_merchant_txn_id"] == transaction_id and t["approved_charge"]
+    ]
+
+
+def answered_calls(stack, transaction_id):
+    return [e.operation for e in stack.sandbox.exchanges() if e.merchant_txn_id == transaction_id and e.answered]
+
+
+def assert_consistent(stack, info, transaction_id, execution):
+    entries = operations.ledger_entries(info, transaction_id)
+    terminal = entries[-1]["Status"]
+    charges = approved_charges(stack, transaction_id)
+    if terminal == "PAYMENT-SUCCESS":
+        assert len(charges) == 1
+        assert entries[-1]["ProcessorTransactionID"] == charges[0]["ssl_txn_id"]
+        assert json.loads(execution["output"])["ProcessorTransactionID"] == charges[0]["ssl_txn_id"]
+    else:
+        assert charges == []
+    audited = sorted(r["Operation"] for r in operations.audit_records(info, transaction_id))
+    assert audited == sorted(answered_calls(stack, transaction_id))
+    return terminal
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected_calls"),
+    [
+        # the first sale charges but its answer never comes; the retry finds it and sends nothing
+        ("timeout_after_charge", ["txnquery"]),
+        ("drop_before_charge", ["ccsale", "txnquery"]),
+        ("http_500", ["ccsale", "txnquery"]),
+        ("error_3000", ["ccsale", "ccsale", "txnquery"]),
+        ("error_4017", ["ccsale", "ccsale", "txnquery"]),
+        ("error_4022", ["ccsale", "ccsale", "txnquery"]),
+    ],
+)
+def test_a_fault_on_the_first_sale_still_charges_exactly_once(stack, info, transaction_id, fault, expected_calls):
+    stack.sandbox.faults.add(
+        FaultRule(fault, match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": transaction_id})
+    )
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
+    assert sorted(answered_calls(stack, transaction_id)) == expected_calls
+    call_processor = next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "CallProcessor")
+    assert call_processor.retries == 1
+
+
+def test_a_slow_answer_within_the_timeout_is_just_slow(stack, info, transaction_id):
+    stack.sandbox.faults.add(
+        FaultRule(
+            "latency", delay_ms=300, match={"ssl_merchant_txn_id": transaction_id, "ssl_transaction_type": "ccsale"}
+        )
+    )
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    assert execution["status"] == "SUCCEEDED"
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
+    [record] = operations.audit_records(info, transaction_id)
+    assert record["LatencyMs"] >= 300 and record["Attempt"] == 1
+
+
+def test_a_processor_that_never_takes_the_sale_ends_failed_with_no_charge(stack, info, transaction_id):
+    # Every sale is refused with 4022 ("system unavailable"); queries are answered (and find nothing).
+    stack.sandbox.faults.add(
+        FaultRule(
+            "error_4022", times=0, match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": transaction_id}
+        )
+    )
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    assert execution["status"] == "FAILED" and execution["error"] == "PaymentFailed"
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-FAILED"
+    assert json.loads(execution["cause"])["Failure"]["Code"] == "PROCESSOR_UNAVAILABLE"
+
+
+def test_an_answer_that_never_comes_ends_failed_as_outcome_unknown(stack, info, transaction_id):
+    # Every request for this payment, queries included, is dropped: nobody can say whether it charged.
+    stack.sandbox.faults.add(FaultRule("drop_before_charge", times=0, match={"ssl_merchant_txn_id": transaction_id}))
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    assert execution["status"] == "FAILED"
+    assert json.loads(execution["cause"])["Failure"]["Code"] == "PROCESSOR_OUTCOME_UNKNOWN"
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-FAILED"
+
+
+def test_rejected_request_is_never_retried(stack, info, transaction_id):
+    # An invalid-credentials answer (4025) would be the same on every attempt: no retry, no charge.
+    stack.sandbox.terminal.credentials = type(stack.sandbox.terminal.credentials)(ssl_pin="ROTATED")
+    try:
+        execution = run_payment(info, card_request(transaction_id))
+    finally:
+        stack.sandbox.terminal.credentials = type(stack.sandbox.terminal.credentials)()
+
+    assert execution["status"] == "FAILED"
+    assert json.loads(execution["cause"])["Failure"]["Code"] == "PROCESSOR_REJECTED"
+    assert answered_calls(stack, transaction_id) == ["ccsale"]
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-FAILED"
+
+
+def test_call_processor_crashing_after_the_charge_does_not_charge_twice(stack, info, transaction_id):
+    # The function charges, then its response is lost: Step Functions retries it.
+    stack.runtime.faults.inject("PaymentCallProcessor", "lose_response")
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    assert execution["status"] == "SUCCEEDED"
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
+    assert sorted(answered_calls(stack, transaction_id)) == ["ccsale", "txnquery"]
+
+
+def test_a_declined_sale_found_by_query_stays_declined(stack, info, transaction_id):
+    stack.sandbox.faults.add(
+        FaultRule(
+            "timeout_after_charge", match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": transaction_id}
+        )
+    )
+
+    execution = run_payment(info, card_request(transaction_id, number="4000000000000002"))
+
+    assert json.loads(execution["output"])["Status"] == "PAYMENT-DECLINED"
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-DECLINED"
+    assert len([t for t in stack.sandbox.transactions() if t["ssl_merchant_txn_id"] == transaction_id]) == 1
