@@ -169,7 +169,7 @@ class LocalStack:
                 Code={"ZipFile": _placeholder_zip(spec.code_dir)},
                 Timeout=60,
                 MemorySize=512,
-                Environment={"Variables": {name: values[name] for name in spec.env_vars}},
+                Environment={"Variables": {name: values[name] for name in spec.environment("local")}},
             )
             substitutions[spec.placeholder] = function["FunctionArn"]
         states_role = iam.create_role(RoleName="PaymentWorkflowRole", AssumeRolePolicyDocument=_STATES_ROLE_POLICY)

@@ -60,14 +60,12 @@ AUDIT_TABLE = TableSpec(
 TABLES = (LEDGER_TABLE, AUDIT_TABLE)
 
 _OBSERVABILITY_ENV = (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE)
-_CONVERGE_ENV = (
-    CONVERGE_URL,
-    CONVERGE_MERCHANT_ID,
-    CONVERGE_USER_ID,
-    CONVERGE_PIN,
-    CONVERGE_CONNECT_TIMEOUT_SECONDS,
-    CONVERGE_READ_TIMEOUT_SECONDS,
-)
+_CONVERGE_ENV = (CONVERGE_URL, CONVERGE_CONNECT_TIMEOUT_SECONDS, CONVERGE_READ_TIMEOUT_SECONDS)
+# Where CallProcessor finds the Converge credentials: a secret in AWS, plain variables locally.
+CONVERGE_CREDENTIALS_ENV = {
+    "aws": (CONVERGE_SECRET_ARN,),
+    "local": (CONVERGE_MERCHANT_ID, CONVERGE_USER_ID, CONVERGE_PIN),
+}
 
 
 @dataclass(frozen=True)
@@ -79,10 +77,15 @@ class FunctionSpec:
     placeholder: str  # ${...} in statemachine/payment.asl.json
     env_vars: tuple[str, ...]
     handler: str = "handler.lambda_handler"
+    uses_processor: bool = False
 
     @property
     def function_name(self) -> str:
         return f"Payment{self.step}"
+
+    def environment(self, target: str) -> tuple[str, ...]:
+        """The variable names this function gets on `target` ("aws" or "local")."""
+        return self.env_vars + (CONVERGE_CREDENTIALS_ENV[target] if self.uses_processor else ())
 
 
 FUNCTIONS = (
@@ -99,6 +102,7 @@ FUNCTIONS = (
         "call_processor",
         "CallProcessorFunctionArn",
         (PAYMENT_KMS_KEY_ARN, DYNAMODB_AUDIT_TABLE_NAME, *_CONVERGE_ENV, *_OBSERVABILITY_ENV),
+        uses_processor=True,
     ),
     FunctionSpec("Normalize", "normalize", "NormalizeFunctionArn", _OBSERVABILITY_ENV),
     FunctionSpec(

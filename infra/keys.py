@@ -1,0 +1,38 @@
+"""The one customer managed key: tokens, audit payloads, tables, logs, secret and state machine."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+
+
+class PaymentKey(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/payment-workflow-{config.name}",
+            description="PAYMENT_KMS_KEY_ARN: card data, audit payloads, ledger, audit trail, logs, workflow state",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        # Who may use it: IAM principals of this account by their own policies (the default
+        # statement), and CloudWatch Logs for this account's log groups only.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": _log_groups_of_this_account()}},
+            )
+        )
+
+
+def _log_groups_of_this_account() -> str:
+    return f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"

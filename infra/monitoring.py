@@ -1,0 +1,130 @@
+"""Alarms an SRE would be paged by, and one dashboard."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import EnvironmentConfig
+from payments import topology
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        key: kms.IKey,
+        state_machine: sfn.StateMachine,
+        functions: dict[str, lambda_.Function],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self, "Alarms", display_name=f"Payment workflow alarms ({config.name})", master_key=key, enforce_ssl=True
+        )
+        self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        page = actions.SnsAction(self.topic)
+        five_minutes = Duration.minutes(5)
+
+        def alarm(name: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> cloudwatch.Alarm:
+            created = cloudwatch.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
+            created.add_alarm_action(page)
+            return created
+
+        self.alarms = [
+            alarm(
+                "ExecutionsFailed",
+                state_machine.metric_failed(period=five_minutes),
+                1,
+                "A payment execution failed: every failed execution needs a person (see its cause).",
+            ),
+            alarm(
+                "ExecutionsTimedOut",
+                state_machine.metric_timed_out(period=five_minutes),
+                1,
+                "A payment execution timed out: its ledger may lack a terminal entry.",
+            ),
+        ]
+        processor_latency = cloudwatch.Metric(
+            namespace=topology.METRICS_NAMESPACE,
+            metric_name="ProcessorLatency",
+            dimensions_map={"service": topology.SERVICE_NAME},
+            statistic="p99",
+            period=five_minutes,
+        )
+        self.alarms.append(
+            alarm(
+                "ProcessorLatencyP99",
+                processor_latency,
+                config.processor_latency_alarm_ms,
+                "Converge p99 latency is high: timeouts and outcome-unknown payments follow.",
+            )
+        )
+        for step, function in functions.items():
+            self.alarms.append(
+                alarm(
+                    f"{step}Errors",
+                    function.metric_errors(period=five_minutes),
+                    1,
+                    f"{step} Lambda errors (retried by Step Functions; persistent ones fail payments).",
+                )
+            )
+            self.alarms.append(
+                alarm(
+                    f"{step}Throttles",
+                    function.metric_throttles(period=five_minutes),
+                    1,
+                    f"{step} Lambda throttles: raise reserved concurrency or account limits.",
+                )
+            )
+
+        outcomes = [
+            cloudwatch.Metric(
+                namespace=topology.METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": topology.SERVICE_NAME},
+                statistic="Sum",
+                period=five_minutes,
+            )
+            for name in ("PaymentsApproved", "PaymentsDeclined", "PaymentsFailed")
+        ]
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"PaymentWorkflow-{config.name}")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Payments by outcome", left=outcomes, width=12),
+            cloudwatch.GraphWidget(
+                title="Executions",
+                left=[
+                    state_machine.metric_succeeded(),
+                    state_machine.metric_failed(),
+                    state_machine.metric_timed_out(),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Converge latency (p50, p99)",
+                left=[processor_latency.with_(statistic="p50"), processor_latency],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Lambda errors", left=[f.metric_errors() for f in functions.values()], width=12
+            ),
+        )
+        self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
