@@ -6,7 +6,7 @@ STAMP := $(VENV)/.requirements-installed
 
 ENV ?= dev
 # jsii (under aws-cdk-lib) warns at length about the machine's Node.js version; the warning is not ours to act on.
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 NODE_STAMP := node_modules/.package-installed
 
 .PHONY: demo test lint format synth cfn-lint clean

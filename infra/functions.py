@@ -8,8 +8,9 @@
 - normalize: nothing.
 - audit: PutItem on the audit table, and what DynamoDB needs of the table key.
 
-Every role also writes its own log group and X-Ray traces. No role may update or delete an
-item, and none may decrypt an audit payload (audit Decrypt is never granted outside DynamoDB).
+Every role also writes its own log group, and X-Ray traces (added by CDK for active tracing).
+No role may update or delete an item, and none may decrypt an audit payload (audit Decrypt is
+never granted outside DynamoDB).
 * CallProcessor writes each call's audit record as the call completes (see payments.charging).
 """
 
@@ -85,11 +86,6 @@ class StepFunctions(Construct):
                 sid="OwnLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                 resources=[log_group.log_group_arn],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="Tracing", actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]
             )
         )
         for statement in self._statements(spec):

@@ -322,6 +322,9 @@ class Terminal:
         if original.refunded_amount:
             raise ConvergeError(*INVALID_TXN_ID)
         original.voided = True
+        if original.ssl_transaction_type == "RETURN":  # the refund never happened: it may be refunded again
+            sale = self._transactions[original.original_txn_id]
+            sale.refunded_amount -= original.ssl_amount
         return {**original.to_fields(), "ssl_transaction_type": "VOID", "ssl_result_message": "APPROVAL"}
 
     def _return(self, fields: dict[str, str]) -> dict[str, str]:
@@ -330,6 +333,8 @@ class Terminal:
             raise ConvergeError(*INVALID_TXN_ID)
         charged = sale.completed_amount if sale.completed_amount is not None else sale.ssl_amount
         remaining = charged - sale.refunded_amount
+        if remaining <= 0:
+            raise ConvergeError(*AMOUNT_ABOVE_ORIGINAL)
         amount = self._amount(fields, required=False) or remaining
         if amount > remaining:
             raise ConvergeError(*AMOUNT_ABOVE_ORIGINAL)

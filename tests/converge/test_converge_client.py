@@ -297,6 +297,30 @@ def test_a_completed_authorization_refunds_up_to_the_captured_amount(client, tra
     assert client.refund(auth_id).result["ssl_amount"] == "10.00"
 
 
+def test_voiding_a_refund_restores_what_may_be_refunded(client, record_of, transaction_id):
+    # Given a sale of 25.00 with a refund of 10.00
+    sale_id = sell(client, transaction_id).result["ssl_txn_id"]
+    refund_id = client.refund(sale_id, Decimal("10.00")).result["ssl_txn_id"]
+
+    # When the refund is voided, so the customer gets nothing back after all
+    voided = client.void(refund_id)
+
+    # Then the refund is cancelled and the whole 25.00 may be refunded again
+    assert voided.result["ssl_result"] == "0"
+    assert record_of(refund_id)["voided"] is True
+    assert record_of(sale_id)["refunded_amount"] == "0.00"
+    assert client.refund(sale_id).result["ssl_amount"] == "25.00"
+
+
+def test_an_authorization_not_completed_cannot_be_refunded(client, transaction_id):
+    auth_id = authorize(client, transaction_id).result["ssl_txn_id"]
+
+    with pytest.raises(ProcessorRejected) as excinfo:
+        client.refund(auth_id)
+
+    assert error_code(excinfo) == "5040"
+
+
 def test_a_voided_sale_cannot_be_refunded(client, transaction_id):
     sale_id = sell(client, transaction_id).result["ssl_txn_id"]
     client.void(sale_id)

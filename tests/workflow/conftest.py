@@ -5,19 +5,6 @@ import uuid
 import pytest
 
 from local import operations
-from local.stack import LocalStack
-
-
-@pytest.fixture(scope="session")
-def stack():
-    # A short read timeout keeps the processor-timeout scenarios to a second each.
-    with LocalStack(converge_read_timeout=1.0) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def info(stack):
-    return stack.info
 
 
 @pytest.fixture(autouse=True)
