@@ -108,10 +108,10 @@ class InProcessLambdaRuntime:
         name = function.function_name
         with self._lock:
             self.invocations.append(name)
-        fault = self.faults.take(name)
+        event = json.loads(body) if body else {}
+        fault = self.faults.take(name, event)
         if fault == "service_error":
             raise LambdaServiceException(f"injected fault: {name} unavailable")
-        event = json.loads(body) if body else {}
         context = LambdaContext(
             function_name=name,
             invoked_function_arn=function.function_arn,
@@ -148,6 +148,12 @@ class InProcessLambdaRuntime:
                 payload = json.dumps(report).encode()
         if fault == "lose_response":
             raise LambdaServiceException(f"injected fault: {name} ran but its response was lost")
+        if fault == "crash_after":
+            response_headers["x-amz-function-error"] = "Unhandled"
+            self.logs.append(name, "RequestId: injected Error: Runtime exited with error: signal: killed")
+            return json.dumps(
+                {"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited with error: signal: killed"}
+            ).encode()
         return payload
 
     def _handler(self, function_name: str, handler_setting: str) -> Handler:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import threading
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,10 +14,15 @@ from typing import Any
 
 import boto3
 from moto.core.config import default_user_config
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from werkzeug.serving import make_server
 
 from local import function_logs
 from local.asl import load_definition
+from local.aws_faults import AwsFaultMiddleware
+from local.faults import FaultSchedule
 from local.lambda_runtime import InProcessLambdaRuntime
 from local.sandbox import ConvergeSandbox
 from payments import topology
@@ -36,6 +42,33 @@ _LAMBDA_ROLE_POLICY = json.dumps(
     }
 )
 _STATES_ROLE_POLICY = _LAMBDA_ROLE_POLICY.replace("lambda.amazonaws.com", "states.amazonaws.com")
+
+
+class _MotoServer(ThreadedMotoServer):
+    """moto's threaded server with the fault middleware in front of its WSGI app."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(ip_address=host, port=port, verbose=False)
+        self.faults = AwsFaultMiddleware(DomainDispatcherApplication(create_backend_app))
+
+    def _server_entry(self) -> None:
+        self._server = make_server(self._ip_address, self._port, self.faults, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+_start_execution = StepFunctionsParserBackend.start_execution
+_start_lock = threading.Lock()
+
+
+def _atomic_start_execution(self: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
+    # AWS checks the execution name and creates the execution atomically; moto checks, then
+    # appends. Two concurrent starts of one TransactionID must not both get through.
+    with _start_lock:
+        return _start_execution(self, *args, **kwargs)
+
+
+StepFunctionsParserBackend.start_execution = _atomic_start_execution  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -74,7 +107,7 @@ class LocalStack:
         self.logs = function_logs.install(echo=echo_function_logs)
         # A withheld answer (timeout_after_charge) outlasts the client's read timeout.
         self.sandbox = ConvergeSandbox(host=host, hold_seconds=max(3.0, 3 * converge_read_timeout))
-        self._server: ThreadedMotoServer | None = None
+        self._server: _MotoServer | None = None
         self.runtime: InProcessLambdaRuntime | None = None
         self.info: StackInfo | None = None
 
@@ -91,7 +124,7 @@ class LocalStack:
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         default_user_config.setdefault("lambda", {})["use_docker"] = False
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server = _MotoServer(self.host, self.port)
         self._server.start()
         host, port = self._server.get_host_and_port()
         endpoint_url = f"http://{host}:{port}"
@@ -114,6 +147,12 @@ class LocalStack:
         self.runtime.install()
         self.info = self._provision(endpoint_url)
         return self.info
+
+    def apply_fault_schedule(self, schedule: FaultSchedule | None) -> None:
+        """Route DynamoDB, KMS and Lambda faults through `schedule` (None: no more faults)."""
+        assert self._server is not None and self.runtime is not None
+        self._server.faults.schedule = schedule
+        self.runtime.faults.schedule = schedule
 
     def stop(self) -> None:
         self.sandbox.stop()
@@ -141,6 +180,8 @@ class LocalStack:
                     {"AttributeName": table.sort_key.name, "KeyType": "RANGE"},
                 ],
                 SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
+                # Locally only: the chaos checks read the stream to prove no entry is ever rewritten.
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             )
         credentials = self.sandbox.credentials
         values = {

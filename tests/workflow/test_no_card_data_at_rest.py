@@ -5,6 +5,7 @@ import json
 import pytest
 
 from local import operations
+from local.card_scan import events_that_must_be_clean
 from tests.card_data import TEST_CVV, card_data_in
 from tests.workflow.conftest import card_request, run_payment
 
@@ -42,6 +43,7 @@ def test_card_data_leaves_the_history_once_tokenize_has_it(info, payments):
         events = operations.execution_history(info, execution["executionArn"])
         holding = [(e["id"], e["type"]) for e in events if card_data_in(json.dumps(e, default=str))]
         assert holding == [(1, "ExecutionStarted"), (2, "TaskStateEntered"), (3, "TaskScheduled")], name
+        assert not [e for e in events_that_must_be_clean(events) if card_data_in(json.dumps(e, default=str))]
         assert events[1]["stateEnteredEventDetails"]["name"] == "Tokenize"
         assert len(events) > 4
 

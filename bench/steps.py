@@ -1,0 +1,108 @@
+"""Time per state and state transitions, from the execution histories (what Step Functions itself recorded)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from bench.stats import median, percentile
+from local import operations
+from local.stack import REPO_ROOT
+from payments import topology
+
+History = list[dict[str, Any]]
+
+
+def task_functions() -> dict[str, str]:
+    """State name -> the function its Task invokes, read from the ASL's ${...FunctionArn} placeholders."""
+    definition = json.loads((REPO_ROOT / topology.ASL_PATH).read_text())
+    by_placeholder = {f"${{{spec.placeholder}}}": spec.function_name for spec in topology.FUNCTIONS}
+    functions: dict[str, str] = {}
+
+    def walk(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            target = (state.get("Parameters") or {}).get("FunctionName")
+            if state.get("Type") == "Task" and target in by_placeholder:
+                functions[name] = by_placeholder[target]
+            for branch in state.get("Branches", []):
+                walk(branch.get("States", {}))
+
+    walk(definition["States"])
+    return functions
+
+
+def per_state(histories: list[History], handler_ms: dict[str, list[float]]) -> dict[str, Any]:
+    """Median and p95 per state (entered -> exited), in order of first appearance, with the handler's own time."""
+    durations: dict[str, list[float]] = defaultdict(list)
+    outside: list[float] = []
+    for events in histories:
+        runs = operations.timeline(events)
+        for run in runs:
+            if run.duration_ms is not None:
+                durations[run.name].append(run.duration_ms)
+        total = execution_ms(events)
+        if total is not None:
+            outside.append(total - sum(run.duration_ms or 0.0 for run in runs))
+    functions = task_functions()
+    states = []
+    for name, values in durations.items():
+        function = functions.get(name)
+        handler = handler_ms.get(function, []) if function else []
+        states.append(
+            {
+                "state": name,
+                "function": function,
+                "visits": len(values),
+                "median_ms": round(median(values), 1),
+                "p95_ms": round(percentile(values, 95), 1),
+                "handler_median_ms": round(median(handler), 1) if handler else None,
+            }
+        )
+    return {
+        "executions": len(histories),
+        "states": states,
+        "outside_states_median_ms": round(median(outside), 1) if outside else None,
+        "execution_median_ms": round(median([t for t in map(execution_ms, histories) if t is not None]), 1)
+        if histories
+        else None,
+    }
+
+
+def execution_ms(events: History) -> float | None:
+    started = next((e["timestamp"] for e in events if e["type"] == "ExecutionStarted"), None)
+    ended = next((e["timestamp"] for e in events if e["type"] in _EXECUTION_ENDS), None)
+    return None if started is None or ended is None else (ended - started).total_seconds() * 1000
+
+
+# What `includeExecutionData: false` leaves out of each record.
+_EXECUTION_DATA = frozenset({"input", "inputDetails", "output", "outputDetails", "parameters", "result", "resultDetails"})
+_EXECUTION_ENDS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"})
+
+
+def state_transitions(events: History) -> int:
+    """What Standard bills: one per state entered, plus one per retry of a Task."""
+    entered = sum(1 for event in events if event["type"].endswith("StateEntered"))
+    return entered + sum(run.retries for run in operations.timeline(events))
+
+
+def execution_log_bytes(events: History, execution_arn: str) -> int:
+    """Bytes Step Functions would log at level ALL without execution data (one JSON record per history event).
+
+    Computed from the history in the shape of Step Functions' log records, with every input and
+    output left out as `includeExecutionData: false` does.
+    """
+    total = 0
+    for event in events:
+        details = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+        record = {
+            "id": str(event["id"]),
+            "type": event["type"],
+            "details": {k: v for k, v in details.items() if k not in _EXECUTION_DATA},
+            "previous_event_id": str(event.get("previousEventId", 0)),
+            "event_timestamp": str(int(event["timestamp"].timestamp() * 1000)),
+            "execution_arn": execution_arn,
+            "redrive_count": "0",
+        }
+        total += len(json.dumps(record, default=str).encode()) + 1
+    return total

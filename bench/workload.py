@@ -1,0 +1,170 @@
+"""Approved payments through the local stack, one at a time or N at once, timed from StartExecution."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import boto3
+
+from bench.counting import CallCounter
+from local import operations
+from local.lambda_runtime import InProcessLambdaRuntime
+from local.sandbox.terminal import APPROVING_CARDS
+from local.stack import CREDENTIALS, StackInfo
+
+CARDS = tuple(sorted(APPROVING_CARDS))
+APPROVED = "PAYMENT-SUCCESS"
+
+
+class BenchStackInfo(StackInfo):
+    """The stack as the bench (the upstream service) sees it: its own clients, which the counter does not count.
+
+    One boto3 Session and client per thread and service, so that workers share nothing and
+    StartExecution does not pay for making a client each time.
+    """
+
+    _counter: CallCounter
+    _local: threading.local
+
+    @classmethod
+    def of(cls, info: StackInfo, counter: CallCounter) -> BenchStackInfo:
+        bench_info = cls(**asdict(info))
+        object.__setattr__(bench_info, "_counter", counter)
+        object.__setattr__(bench_info, "_local", threading.local())
+        return bench_info
+
+    def client(self, service: str) -> Any:
+        clients: dict[str, Any] = self._local.__dict__.setdefault("clients", {})
+        if service not in clients:
+            session = boto3.session.Session()
+            client = session.client(service, endpoint_url=self.endpoint_url, region_name=self.region, **CREDENTIALS)
+            clients[service] = self._counter.exclude(client)
+        return clients[service]
+
+
+def payment_request(transaction_id: str, n: int) -> dict[str, Any]:
+    """An approving request; the sandbox answers at once (no latency fault is set)."""
+    return {
+        "TransactionID": transaction_id,
+        "Amount": "25.00",
+        "Currency": "USD",
+        "ProcessorID": "elavon",
+        "PaymentMethod": {
+            "Type": "card",
+            "Number": CARDS[n % len(CARDS)],
+            "ExpiryMonth": 12,
+            "ExpiryYear": 2030,
+            "Cvv": "1234" if CARDS[n % len(CARDS)].startswith("3") else "123",
+            "HolderName": "Ada Lovelace",
+        },
+        "Description": "bench",
+    }
+
+
+@dataclass
+class PaymentResult:
+    transaction_id: str
+    execution_arn: str | None = None
+    status: str | None = None  # the execution's
+    payment_status: str | None = None  # the output's Status
+    client_ms: float | None = None  # StartExecution sent -> DescribeExecution saw it finished
+    service_ms: float | None = None  # the execution's startDate -> stopDate
+    error: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.status == "SUCCEEDED" and self.payment_status == APPROVED
+
+
+@dataclass
+class RunResult:
+    concurrency: int
+    payments: list[PaymentResult]
+    wall_seconds: float
+
+    @property
+    def approved(self) -> list[PaymentResult]:
+        return [payment for payment in self.payments if payment.approved]
+
+    @property
+    def failures(self) -> list[PaymentResult]:
+        return [payment for payment in self.payments if not payment.approved]
+
+
+def run_payments(info: StackInfo, transaction_ids: list[str], concurrency: int) -> RunResult:
+    def pay(indexed: tuple[int, str]) -> PaymentResult:
+        n, transaction_id = indexed
+        return run_one(info, payment_request(transaction_id, n))
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-upstream") as pool:
+        results = list(pool.map(pay, enumerate(transaction_ids)))
+    return RunResult(concurrency, results, time.perf_counter() - started)
+
+
+def run_one(info: StackInfo, request: dict[str, Any]) -> PaymentResult:
+    result = PaymentResult(request["TransactionID"])
+    started = time.perf_counter()
+    try:
+        result.execution_arn = operations.start_payment(info, request)
+        description = operations.wait_for_execution(info, result.execution_arn, timeout_seconds=120)
+    except Exception as error:  # a failed payment is a result to report, not a reason to stop the run
+        result.error = f"{type(error).__name__}: {error}"
+        return result
+    result.client_ms = (time.perf_counter() - started) * 1000
+    result.status = description["status"]
+    result.service_ms = (description["stopDate"] - description["startDate"]).total_seconds() * 1000
+    if description.get("output"):
+        result.payment_status = json.loads(description["output"]).get("Status")
+    else:
+        result.error = f"{description.get('error')}: {description.get('cause')}"
+    return result
+
+
+@dataclass
+class HandlerTimer:
+    """Wall time of each in-process Lambda invoke (the handler, its JSON and its environment), per function.
+
+    It wraps InProcessLambdaRuntime.invoke on this runtime instance only: what Lambda would
+    bill as Duration, without the interpreter's HTTP round trip to the Lambda API.
+    """
+
+    samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    _active: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def install(self, runtime: InProcessLambdaRuntime) -> None:
+        original: Callable[..., bytes] = runtime.invoke
+
+        def invoke(backend: Any, function_name: str, qualifier: str | None, body: Any, headers: dict[str, str]) -> bytes:
+            started = time.perf_counter()
+            try:
+                return original(backend, function_name, qualifier, body, headers)
+            finally:
+                self._record(function_name, (time.perf_counter() - started) * 1000)
+
+        runtime.invoke = invoke  # type: ignore[method-assign]
+
+    def start(self) -> None:
+        with self._lock:
+            self.samples = defaultdict(list)
+            self._active = True
+
+    def stop(self) -> dict[str, list[float]]:
+        with self._lock:
+            self._active = False
+            return dict(self.samples)
+
+    def _record(self, function_name: str, ms: float) -> None:
+        # The interpreter invokes by ARN: arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]
+        name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+        with self._lock:
+            if self._active:
+                self.samples[name].append(ms)

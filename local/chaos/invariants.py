@@ -1,0 +1,136 @@
+"""The invariants a payment system must keep under any fault. Each returns the offending TransactionIDs.
+
+They read only what the system itself recorded (Observations), so each can be shown to catch a
+violation by forging that record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from local.card_scan import card_data_in, events_that_must_be_clean
+from local.chaos.observations import Observations, execution_output
+
+TERMINAL = {"PAYMENT-SUCCESS", "PAYMENT-DECLINED", "PAYMENT-FAILED"}
+PROGRESS = ["PAYMENT-INITIATED", "PAYMENT-PENDING"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    checked: int
+    offenders: list[str]
+
+    @property
+    def holds(self) -> bool:
+        return not self.offenders
+
+
+def every_execution_ends(o: Observations) -> list[str]:
+    """1. No execution is left RUNNING: every payment reached an end the caller can see."""
+    return [t for t in o.transaction_ids if o.executions[t]["status"] == "RUNNING"]
+
+
+def ledger_is_append_only_and_complete(o: Observations) -> list[str]:
+    """2. Each payment's entries are numbered 1..n with no gap, progress first, exactly one terminal
+    entry and it is the last; and the ledger's stream shows no entry ever modified or removed."""
+    offenders = []
+    for t in o.transaction_ids:
+        entries = o.ledger.get(t, [])
+        if not entries:
+            continue  # rejected before the ledger (invalid input): nothing to check here
+        numbers = [int(e["EntryNumber"]) for e in entries]
+        statuses = [e["Status"] for e in entries]
+        well_numbered = numbers == list(range(1, len(entries) + 1))
+        one_terminal_last = [s in TERMINAL for s in statuses].count(True) == 1 and statuses[-1] in TERMINAL
+        progress_first = statuses[:-1] == PROGRESS[: len(statuses) - 1]
+        if not (well_numbered and one_terminal_last and progress_first):
+            offenders.append(t)
+    rewritten = {
+        r["dynamodb"]["Keys"]["TransactionID"]["S"] for r in o.ledger_changes if r["eventName"] in ("MODIFY", "REMOVE")
+    }
+    return sorted(set(offenders) | rewritten)
+
+
+def charges_belong_to_successful_payments(o: Observations) -> list[str]:
+    """3. Every approved charge in the processor's own record belongs to a payment whose ledger ends
+    PAYMENT-SUCCESS with that ProcessorTransactionID, and no TransactionID is charged twice."""
+    charged = [c for c in o.charges if c.get("approved_charge")]
+    per_payment = Counter(c["ssl_merchant_txn_id"] for c in charged)
+    offenders = {t for t, n in per_payment.items() if n > 1}
+    for charge in charged:
+        t = charge["ssl_merchant_txn_id"]
+        entries = o.ledger.get(t, [])
+        last = entries[-1] if entries else {}
+        if last.get("Status") != "PAYMENT-SUCCESS" or last.get("ProcessorTransactionID") != charge["ssl_txn_id"]:
+            offenders.add(t)
+    return sorted(offenders)
+
+
+def successes_were_charged_once(o: Observations) -> list[str]:
+    """4. Every PAYMENT-SUCCESS has exactly one approved charge at the processor."""
+    per_payment = Counter(c["ssl_merchant_txn_id"] for c in o.charges if c.get("approved_charge"))
+    return [
+        t
+        for t in o.transaction_ids
+        if o.ledger.get(t) and o.ledger[t][-1]["Status"] == "PAYMENT-SUCCESS" and per_payment[t] != 1
+    ]
+
+
+def processor_calls_are_audited(o: Observations) -> list[str]:
+    """5. Every processor call that returned to the adapter (the sandbox answered it) has an audit
+    record of that operation."""
+    offenders = []
+    for t in o.transaction_ids:
+        answered = Counter(o.answered_calls.get(t, []))
+        audited = Counter(r["Operation"] for r in o.audit.get(t, []))
+        if any(audited[operation] < n for operation, n in answered.items()):
+            offenders.append(t)
+    return offenders
+
+
+def output_matches_ledger(o: Observations) -> list[str]:
+    """6. The Status the caller gets (execution output, or a PaymentFailed cause) equals the ledger's
+    terminal Status."""
+    offenders = []
+    for t in o.transaction_ids:
+        response = execution_output(o.executions[t])
+        entries = o.ledger.get(t, [])
+        if response is None or not entries:
+            continue
+        if response.get("Status") != entries[-1]["Status"]:
+            offenders.append(t)
+    return offenders
+
+
+def no_card_data_at_rest(o: Observations) -> list[str]:
+    """7. No PAN and no CVV in any table item, in any history event but those that deliver the request
+    to Tokenize (see card_scan.events_that_must_be_clean), or in any log line."""
+    offenders = set()
+    for item in o.table_items:
+        if card_data_in(json.dumps(item, default=str)):
+            offenders.add(str(item.get("TransactionID")))
+    for t, events in o.history.items():
+        if any(card_data_in(json.dumps(e, default=str)) for e in events_that_must_be_clean(events)):
+            offenders.add(t)
+    if card_data_in(o.logs):
+        offenders.add("(logs)")
+    return sorted(offenders)
+
+
+INVARIANTS: list[tuple[str, Callable[[Observations], list[str]]]] = [
+    ("1 every execution ends", every_execution_ends),
+    ("2 ledger 1..n, one terminal, never rewritten", ledger_is_append_only_and_complete),
+    ("3 every charge belongs to a PAYMENT-SUCCESS", charges_belong_to_successful_payments),
+    ("4 every PAYMENT-SUCCESS charged exactly once", successes_were_charged_once),
+    ("5 every answered processor call audited", processor_calls_are_audited),
+    ("6 output Status equals ledger Status", output_matches_ledger),
+    ("7 no PAN or CVV at rest or in logs", no_card_data_at_rest),
+]
+
+
+def check_all(o: Observations) -> list[Verdict]:
+    return [Verdict(name, len(o.transaction_ids), check(o)) for name, check in INVARIANTS]

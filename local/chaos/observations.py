@@ -1,0 +1,108 @@
+"""Everything the invariants look at, gathered once after every execution has ended."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from local import operations
+from local.stack import LocalStack, StackInfo
+
+_deserialize = TypeDeserializer().deserialize
+
+
+@dataclass
+class Observations:
+    """What the system says happened, from its own records (never from the runner's beliefs)."""
+
+    transaction_ids: list[str]
+    executions: dict[str, dict[str, Any]]  # DescribeExecution per TransactionID
+    ledger: dict[str, list[dict[str, Any]]]  # entries in EntryNumber order
+    ledger_changes: list[dict[str, Any]]  # the ledger table's stream records
+    audit: dict[str, list[dict[str, Any]]]
+    charges: list[dict[str, Any]]  # the Converge sandbox's own transaction record
+    answered_calls: dict[str, list[str]]  # operations the sandbox answered, per TransactionID
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    table_items: list[dict[str, Any]] = field(default_factory=list)
+    logs: str = ""
+
+
+def observe(stack: LocalStack, transaction_ids: list[str]) -> Observations:
+    info = stack.info
+    assert info is not None
+    sfn = info.client("stepfunctions")
+    executions, history = {}, {}
+    for transaction_id in transaction_ids:
+        arn = operations.execution_arn(info, transaction_id)
+        executions[transaction_id] = sfn.describe_execution(executionArn=arn)
+        history[transaction_id] = operations.execution_history(info, arn)
+    items = _scan(info, info.ledger_table) + _scan(info, info.audit_table)
+    ledger: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    audit: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        target = ledger if "EntryNumber" in item else audit
+        target[item["TransactionID"]].append(item)
+    for entries in ledger.values():
+        entries.sort(key=lambda e: int(e["EntryNumber"]))
+    answered: dict[str, list[str]] = defaultdict(list)
+    for exchange in stack.sandbox.exchanges():
+        if exchange.answered:
+            answered[exchange.merchant_txn_id].append(exchange.operation)
+    return Observations(
+        transaction_ids=transaction_ids,
+        executions=executions,
+        ledger=dict(ledger),
+        ledger_changes=stream_records(info, info.ledger_table),
+        audit=dict(audit),
+        charges=stack.sandbox.transactions(),
+        answered_calls=dict(answered),
+        history=history,
+        table_items=items,
+        logs=stack.logs.text(),
+    )
+
+
+def _scan(info: StackInfo, table: str) -> list[dict[str, Any]]:
+    dynamodb = info.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items += [{k: _deserialize(v) for k, v in item.items()} for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def stream_records(info: StackInfo, table: str) -> list[dict[str, Any]]:
+    """Every change the table's stream saw: INSERT, MODIFY or REMOVE."""
+    stream_arn = info.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    streams = info.client("dynamodbstreams")
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records += page["Records"]
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return records
+
+
+def execution_output(execution: dict[str, Any]) -> dict[str, Any] | None:
+    """The API response: the output of a settled execution, the cause of a PaymentFailed one."""
+    if execution["status"] == "SUCCEEDED":
+        return dict(json.loads(execution["output"]))
+    if execution.get("error") == "PaymentFailed":
+        try:
+            return dict(json.loads(execution.get("cause") or ""))
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,104 @@
+"""The fault plan of a chaos run, drawn from a seed: which payment meets which fault, where."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.faults import ScheduledFault
+from local.sandbox import FaultRule
+from payments import topology
+
+PROCESSOR_FAULTS = (
+    "timeout_after_charge",
+    "drop_before_charge",
+    "http_500",
+    "error_3000",
+    "error_4017",
+    "error_4022",
+    "latency",
+)
+# (kind, target, count). Three consecutive throttles outlast the SDK's own three attempts, so
+# they reach the state machine's Retry as a typed error; one lost response is retried by the SDK
+# into a conditional write that finds its own entry.
+AWS_FAULTS = (
+    ("dynamodb:throttle", "dynamodb:PutItem", "throttle", 3),
+    ("dynamodb:internal_error", "dynamodb:PutItem", "internal_error", 3),
+    ("dynamodb:lost_response", "dynamodb:PutItem", "lost_response", 1),
+    ("kms:throttle", "kms:GenerateDataKey", "throttle", 3),
+    ("kms:throttle_decrypt", "kms:Decrypt", "throttle", 3),
+)
+SIDE_EFFECT_STEPS = ("LedgerInitiated", "LedgerPending", "CallProcessor", "LedgerSuccess", "Audit")
+LAMBDA_FAULTS = (
+    ("lambda:service_error", "service_error"),
+    ("lambda:crash_after", "crash_after"),
+)
+ALL_KINDS = [f"converge:{f}" for f in PROCESSOR_FAULTS] + [a[0] for a in AWS_FAULTS] + [k for k, _ in LAMBDA_FAULTS]
+APPROVING = ("4111111111111111", "5500000000000004", "370000000000002", "6011000000000012")
+
+
+@dataclass
+class PlannedPayment:
+    transaction_id: str
+    request: dict[str, Any]
+    faults: list[str] = field(default_factory=list)  # kinds, for the report
+    scheduled: list[ScheduledFault] = field(default_factory=list)
+    processor_rules: list[FaultRule] = field(default_factory=list)
+
+
+def plan(seed: int, payments: int) -> list[PlannedPayment]:
+    """The same seed always gives the same payments and the same faults."""
+    rng = random.Random(seed)
+    planned = []
+    for index in range(payments):
+        transaction_id = f"chaos-{seed}-{index:04d}"
+        payment = PlannedPayment(transaction_id, _request(rng, transaction_id))
+        # The first payments cover every kind once; the rest draw 0, 1 or 2 faults.
+        kinds = [ALL_KINDS[index]] if index < len(ALL_KINDS) else rng.sample(ALL_KINDS, k=rng.choice((0, 0, 1, 1, 2)))
+        for kind in kinds:
+            _add_fault(rng, payment, kind)
+        planned.append(payment)
+    return planned
+
+
+def _request(rng: random.Random, transaction_id: str) -> dict[str, Any]:
+    roll = rng.random()
+    number = "4000000000000002" if roll < 0.1 else rng.choice(APPROVING)
+    cents = rng.choice(("00", "25", "50", "99", "51", "55")) if roll > 0.95 else rng.choice(("00", "10", "25", "99"))
+    return {
+        "TransactionID": transaction_id,
+        "Amount": f"{rng.randint(1, 500)}.{cents}",
+        "Currency": "USD",
+        "ProcessorID": "elavon",
+        "PaymentMethod": {
+            "Type": "card",
+            "Number": number,
+            "ExpiryMonth": 12,
+            "ExpiryYear": 2030,
+            "Cvv": "847",
+            "HolderName": "Chaos Monkey",
+        },
+        "Description": "make chaos",
+    }
+
+
+def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str) -> None:
+    payment.faults.append(kind)
+    source, _, name = kind.partition(":")
+    if source == "converge":
+        rule = FaultRule(
+            name,
+            match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": payment.transaction_id},
+            delay_ms=300 if name == "latency" else 0,
+        )
+        payment.processor_rules.append(rule)
+        return
+    for aws_kind, target, fault, count in AWS_FAULTS:
+        if aws_kind == kind:
+            payment.scheduled.append(ScheduledFault(target, fault, count, label=kind))
+            return
+    step = rng.choice(SIDE_EFFECT_STEPS)
+    fault = dict(LAMBDA_FAULTS)[kind]
+    target = f"lambda:{topology.function_by_step(step).function_name}"
+    payment.scheduled.append(ScheduledFault(target, fault, label=kind))
