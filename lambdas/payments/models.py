@@ -21,12 +21,30 @@ MAX_AMOUNT = Decimal("99999999.99")
 _AMOUNT_FORMAT = re.compile(r"^(0|[1-9][0-9]{0,7})(\.[0-9]+)?$")
 _TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A cardholder's name: letters of any script, combining marks, spaces, and ' - . between them.
+_NAME_CHARACTER = re.compile(r"[^\W\d_]|[\u0300-\u036f' .-]")
+# What a statement description needs; no markup, no statement separators, no shell or template syntax.
+_FORBIDDEN_IN_DESCRIPTION = re.compile(r"[<>;=`{}\[\]|\\$]|--")
 
 
 def reject(message: str, field: str | None = None) -> PydanticCustomError:
     """A validation error whose text is exactly `message` (no 'Value error,' prefix)."""
     context = {"message": message} if field is None else {"message": message, "field": field}
     return PydanticCustomError("payment_request", "{message}", context)
+
+
+def _holder_name(value: Any) -> str:
+    name = _text(value, 100)
+    if not all(_NAME_CHARACTER.fullmatch(character) for character in name):
+        raise reject("may hold only letters, spaces, apostrophes, hyphens and periods")
+    return name
+
+
+def _description(value: Any) -> str:
+    description = _text(value, 255)
+    if _FORBIDDEN_IN_DESCRIPTION.search(description):
+        raise reject("must not contain < > ; = ` { } [ ] | \\ $ or --")
+    return description
 
 
 def _text(value: Any, max_length: int) -> str:
@@ -76,7 +94,7 @@ class CardPaymentMethod(_Strict):
     @field_validator("HolderName", mode="before")
     @classmethod
     def _holder(cls, value: Any) -> str | None:
-        return None if value is None else _text(value, 100)
+        return None if value is None else _holder_name(value)
 
     @model_validator(mode="after")
     def _not_expired(self) -> CardPaymentMethod:
@@ -149,7 +167,7 @@ class PaymentRequest(_Strict):
     @field_validator("Description", mode="before")
     @classmethod
     def _description(cls, value: Any) -> str | None:
-        return None if value is None else _text(value, 255)
+        return None if value is None else _description(value)
 
     @model_validator(mode="after")
     def _fits_currency_and_processor(self) -> PaymentRequest:

@@ -130,14 +130,15 @@ def test_a_card_expiring_this_month_is_still_accepted():
     assert parse_payment_request(event).PaymentMethod.ExpiryYear == TODAY.year
 
 
-def test_markup_in_the_holder_name_is_kept_as_text():
-    # Converge speaks XML; this is only a name here, the adapter escapes it on the wire
+def test_markup_in_the_holder_name_is_refused_without_echo():
+    # A name never needs markup; the Converge client escapes values anyway (tests/converge).
     markup = "</ssl_first_name><ssl_amount>0.01"
 
-    request = parse_payment_request(card_with(HolderName=markup))
+    with pytest.raises(InvalidPaymentRequest) as rejected:
+        parse_payment_request(card_with(HolderName=markup))
 
-    assert request.PaymentMethod.HolderName == markup
-    assert request.Amount == "25.00"
+    assert rejected.value.field == "PaymentMethod.HolderName"
+    assert markup not in str(rejected.value)
 
 
 # --- the TransactionID is the execution name --------------------------------------------------

@@ -1,0 +1,163 @@
+"""Cold import of each handler in a fresh Python process, laid out as Lambda lays out the function.
+
+Lambda puts the function's package (/var/task) first on sys.path and the layer after it; here
+the package is infra.packaging's own build of the function and the layer is this virtualenv's
+site-packages (Powertools, Pydantic, the X-Ray SDK, the Encryption SDK, boto3). `-B` keeps the
+package's .py files uncompiled on disk, as on Lambda, where /var/task is read-only and the
+package carries no .pyc; a second figure shows the same import with the package precompiled.
+"""
+
+from __future__ import annotations
+
+import compileall
+import io
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import infra.packaging
+from bench.stats import median
+from payments import topology
+
+REGION = "us-east-1"
+_TIMED_IMPORT = """\
+import sys, time
+sys.path[:0] = {path}
+started = time.perf_counter()
+import {module}
+print(time.perf_counter() - started)
+"""
+
+
+@contextmanager
+def packages(scratch: Path) -> Iterator[dict[str, Path]]:
+    """Every function's deployment package, built by infra.packaging into `scratch` (not into build/)."""
+    original = infra.packaging.BUILD_ROOT
+    infra.packaging.BUILD_ROOT = scratch / "lambda"
+    try:
+        yield {spec.code_dir: infra.packaging.package_function(spec.code_dir) for spec in topology.FUNCTIONS}
+    finally:
+        infra.packaging.BUILD_ROOT = original
+
+
+def measure(scratch: Path, repeats: int, memory_mb: int) -> dict[str, Any]:
+    with packages(scratch) as built:
+        precompiled = {code_dir: _precompiled_copy(path) for code_dir, path in built.items()}
+        samples: dict[str, list[float]] = defaultdict(list)
+        # Round robin, so that a slower moment of the machine touches every module alike.
+        for _ in range(repeats):
+            samples["boto3"].append(_import_ms("boto3", None, _lambda_env(None, memory_mb)))
+            for spec in topology.FUNCTIONS:
+                env = _lambda_env(spec, memory_mb)
+                samples[spec.code_dir].append(_import_ms("handler", built[spec.code_dir], env))
+                samples[f"{spec.code_dir}+pyc"].append(_import_ms("handler", precompiled[spec.code_dir], env))
+        boto3_ms = median(samples["boto3"])
+        functions = []
+        for spec in topology.FUNCTIONS:
+            package = built[spec.code_dir]
+            import_ms = median(samples[spec.code_dir])
+            functions.append(
+                {
+                    "function": spec.function_name,
+                    "module": f"lambdas/{spec.code_dir}/handler.py",
+                    "import_ms": round(import_ms, 1),
+                    "ratio_to_boto3": round(import_ms / boto3_ms, 2),
+                    "import_ms_precompiled": round(median(samples[f"{spec.code_dir}+pyc"]), 1),
+                    "package_files": sum(1 for _ in _files(package)),
+                    "package_bytes": sum(path.stat().st_size for path in _files(package)),
+                    "package_zip_bytes": _zipped_size(package),
+                }
+            )
+        heaviest = _heaviest_imports(built["call_processor"], _lambda_env(topology.function_by_step("CallProcessor"), memory_mb))
+    return {
+        "repeats": repeats,
+        "boto3_import_ms": round(boto3_ms, 1),
+        "functions": functions,
+        "heaviest_imports_call_processor": heaviest,
+    }
+
+
+def _lambda_env(spec: topology.FunctionSpec | None, memory_mb: int) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+    }
+    if spec is not None:
+        env["AWS_LAMBDA_FUNCTION_NAME"] = spec.function_name
+        env["_HANDLER"] = spec.handler
+        # Names are what the modules may read at import; the values are stand-ins.
+        env.update({name: f"bench-{name.lower()}" for name in spec.environment("aws")})
+        env[topology.POWERTOOLS_SERVICE_NAME] = topology.SERVICE_NAME
+        env[topology.POWERTOOLS_METRICS_NAMESPACE] = topology.METRICS_NAMESPACE
+    return env
+
+
+def _import_ms(module: str, path: Path | None, env: dict[str, str]) -> float:
+    code = _TIMED_IMPORT.format(path=[str(path)] if path else [], module=module)
+    # -I: no PYTHONPATH, no user site, no current directory on sys.path. -B: write no .pyc.
+    completed = subprocess.run(  # noqa: S603 - our own interpreter, with code we wrote
+        [sys.executable, "-I", "-B", "-c", code],
+        env=env,
+        cwd=path or None,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"import {module} from {path} failed:\n{completed.stderr}")
+    return float(completed.stdout.strip().splitlines()[-1]) * 1000
+
+
+def _heaviest_imports(package: Path, env: dict[str, str], top: int = 8) -> list[dict[str, Any]]:
+    """One `-X importtime` run: the top-level packages whose own import time is largest."""
+    code = _TIMED_IMPORT.format(path=[str(package)], module="handler")
+    completed = subprocess.run(  # noqa: S603 - our own interpreter, with code we wrote
+        [sys.executable, "-I", "-B", "-X", "importtime", "-c", code],
+        env=env,
+        cwd=package,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    self_us: dict[str, int] = defaultdict(int)
+    for line in completed.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, _cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        self_us[name.split(".")[0]] += int(own)
+    ranked = sorted(self_us.items(), key=lambda item: item[1], reverse=True)[:top]
+    return [{"package": name, "self_ms": round(us / 1000, 1)} for name, us in ranked]
+
+
+def _precompiled_copy(package: Path) -> Path:
+    target = package.with_name(package.name + "-pyc")
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(package, target)
+    compileall.compile_dir(target, quiet=1)
+    return target
+
+
+def _files(root: Path) -> Iterator[Path]:
+    return (path for path in sorted(root.rglob("*")) if path.is_file())
+
+
+def _zipped_size(root: Path) -> int:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in _files(root):
+            archive.write(path, path.relative_to(root))
+    return len(buffer.getvalue())

@@ -1,0 +1,144 @@
+"""Bad input through the whole workflow: InvalidPaymentRequest naming the field, nothing written,
+nothing charged, and no Lambda ever failing with anything but that typed error."""
+
+import copy
+import json
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from local import operations
+from tests.workflow.conftest import card_request
+
+
+def valid(transaction_id):
+    return card_request(transaction_id)
+
+
+def at(path, value):
+    def mutate(request):
+        node = request
+        for key in path[:-1]:
+            node = node[key]
+        if value is DELETE:
+            node.pop(path[-1], None)
+        else:
+            node[path[-1]] = value
+
+    return mutate
+
+
+DELETE = object()
+PM = "PaymentMethod"
+CORPUS = [
+    ("missing amount", at(("Amount",), DELETE), "Amount"),
+    ("missing card number", at((PM, "Number"), DELETE), "PaymentMethod.Number"),
+    ("extra top-level field", at(("Tip",), "1.00"), "Tip"),
+    ("extra card field", at((PM, "Pin"), "1234"), "PaymentMethod.Pin"),
+    ("float amount", at(("Amount",), 25.0), "Amount"),
+    ("integer amount", at(("Amount",), 25), "Amount"),
+    ("negative amount", at(("Amount",), "-5.00"), "Amount"),
+    ("zero amount", at(("Amount",), "0.00"), "Amount"),
+    ("over-precise amount", at(("Amount",), "25.001"), "Amount"),
+    ("amount above the maximum", at(("Amount",), "100000000.00"), "Amount"),
+    ("unknown currency", at(("Currency",), "ZZZ"), "Currency"),
+    ("lower-case currency", at(("Currency",), "usd"), "Currency"),
+    ("unknown processor", at(("ProcessorID",), "stripe"), "ProcessorID"),
+    ("expired card", at((PM, "ExpiryYear"), 2021), "PaymentMethod.ExpiryYear"),
+    ("Luhn failure", at((PM, "Number"), "4111111111111112"), "PaymentMethod.Number"),
+    ("11-digit PAN", at((PM, "Number"), "41111111113"), "PaymentMethod.Number"),
+    ("20-digit PAN", at((PM, "Number"), "41111111111111111113"), "PaymentMethod.Number"),
+    ("non-ASCII digits", at((PM, "Number"), "٤١١١١١١١١١١١١١١١"), "PaymentMethod.Number"),
+    ("control character in name", at((PM, "HolderName"), "Ada\x00Lovelace"), "PaymentMethod.HolderName"),
+    ("right-to-left override in name", at((PM, "HolderName"), "Ada\u202eLovelace"), "PaymentMethod.HolderName"),
+    ("XML in name", at((PM, "HolderName"), "</ssl_first_name><ssl_amount>0.01"), "PaymentMethod.HolderName"),
+    ("SQL in name", at((PM, "HolderName"), "Robert'); DROP TABLE PaymentLedger;--"), "PaymentMethod.HolderName"),
+    ("XML in description", at(("Description",), "<txn><ssl_amount>0.01</ssl_amount></txn>"), "Description"),
+    ("SQL in description", at(("Description",), "x' OR '1'='1"), "Description"),
+    ("250 KB description", at(("Description",), "x" * 250_000), "Description"),
+    ("PAN in description", at(("Description",), "card 4111 1111 1111 1111"), "Description"),
+    ("payment method is a list", at((PM,), ["card"]), "PaymentMethod"),
+    ("payment method is a string", at((PM,), "4111111111111111"), "PaymentMethod"),
+    ("expiry month as text", at((PM, "ExpiryMonth"), "12"), "PaymentMethod.ExpiryMonth"),
+    ("expiry month 13", at((PM, "ExpiryMonth"), 13), "PaymentMethod.ExpiryMonth"),
+    ("CVV as a number", at((PM, "Cvv"), 847), "PaymentMethod.Cvv"),
+    ("CVV of five digits", at((PM, "Cvv"), "84712"), "PaymentMethod.Cvv"),
+    ("boolean amount", at(("Amount",), True), "Amount"),
+    ("null currency", at(("Currency",), None), "Currency"),
+    ("unknown payment method type", at((PM, "Type"), "bitcoin"), "PaymentMethod.Type"),
+]
+
+
+def run_request(stack, info, request, name):
+    calls_before = stack.runtime.invocations.count("PaymentCallProcessor")
+    arn = info.client("stepfunctions").start_execution(
+        stateMachineArn=info.state_machine_arn, name=name, input=json.dumps(request)
+    )["executionArn"]
+    execution = operations.wait_for_execution(info, arn)
+    failures = [
+        e["taskFailedEventDetails"]["error"]
+        for e in operations.execution_history(info, arn)
+        if e["type"] == "TaskFailed"
+    ]
+    return execution, failures, stack.runtime.invocations.count("PaymentCallProcessor") - calls_before
+
+
+@pytest.mark.parametrize(("case", "mutate", "field"), CORPUS, ids=[c[0] for c in CORPUS])
+def test_bad_input_is_refused_naming_the_field(stack, info, case, mutate, field):
+    transaction_id = f"bad-{uuid.uuid4().hex[:12]}"
+    request = valid(transaction_id)
+    mutate(request)
+
+    execution, failures, processor_calls = run_request(stack, info, request, transaction_id)
+
+    assert execution["status"] == "FAILED" and execution["error"] == "InvalidPaymentRequest", case
+    cause = json.loads(execution["cause"])
+    assert cause["Field"] == field and cause["Message"]
+    assert failures == ["InvalidPaymentRequest"]  # Tokenize refused it; nothing crashed
+    assert operations.ledger_entries(info, transaction_id) == []
+    assert processor_calls == 0
+
+
+def json_values():
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=6,
+    )
+
+
+PATHS = [
+    ("TransactionID",),
+    ("Amount",),
+    ("Currency",),
+    ("ProcessorID",),
+    ("Description",),
+    (PM,),
+    (PM, "Type"),
+    (PM, "Number"),
+    (PM, "ExpiryMonth"),
+    (PM, "ExpiryYear"),
+    (PM, "Cvv"),
+    (PM, "HolderName"),
+]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
+@given(path=st.sampled_from(PATHS), value=json_values())
+def test_any_value_anywhere_is_refused_cleanly_or_accepted(stack, info, path, value):
+    transaction_id = f"fuzz-{uuid.uuid4().hex[:12]}"
+    request = copy.deepcopy(valid(transaction_id))
+    at(path, value)(request)
+
+    execution, failures, processor_calls = run_request(stack, info, request, transaction_id)
+
+    if execution["status"] == "SUCCEEDED":
+        return  # the value happened to be valid
+    assert execution["error"] == "InvalidPaymentRequest"
+    assert failures == ["InvalidPaymentRequest"]
+    assert json.loads(execution["cause"])["Field"]
+    assert operations.ledger_entries(info, transaction_id) == []
+    assert processor_calls == 0
