@@ -33,7 +33,7 @@ class Usage:
     secretsmanager_calls: float
     log_bytes: float  # Lambda (handler lines and platform lines) and Step Functions execution log
     xray_traces: float
-    execution_ms: float  # how long an execution runs: Express bills it
+    express_billed_seconds: float  # mean execution duration, each rounded up to 100 ms as Express bills it
 
     @property
     def lambda_gb_seconds(self) -> float:
@@ -45,8 +45,7 @@ class Usage:
 
     @property
     def express_gb_seconds(self) -> float:
-        billed_seconds = math.ceil(self.execution_ms / 100) / 10
-        return billed_seconds * EXPRESS_MEMORY_MB / 1024
+        return self.express_billed_seconds * EXPRESS_MEMORY_MB / 1024
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,10 @@ def _total(rows: list[dict[str, Any]], column: str) -> dict[str, Any]:
         "dominant_line": top["line"],
         "dominant_share": round(top[column] / total, 3) if total else None,
     }
+
+
+def express_billed_seconds(execution_ms: list[float]) -> float:
+    return sum(math.ceil(ms / 100) / 10 for ms in execution_ms) / len(execution_ms) if execution_ms else 0.0
 
 
 def lambda_platform_log_bytes(duration_ms: float, memory_mb: int) -> int:
