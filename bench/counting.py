@@ -20,8 +20,8 @@ import boto3
 import botocore.session
 
 _HOOK_PREFIX = "bench-call-counter"
-_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
-_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,9 @@ class CallCounter:
         service, operation = _service_and_operation(event_name)
         if service == "kms":
             context["bench_purpose"] = str((params.get("EncryptionContext") or {}).get("purpose", "(none)"))
-        elif service == "dynamodb" and operation in _WRITES:
+        elif service == "dynamodb" and operation in DYNAMODB_WRITES:
             context["bench_write_units"] = _write_units(operation, params)
-        elif service == "dynamodb" and operation in _READS:
+        elif service == "dynamodb" and operation in DYNAMODB_READS:
             context["bench_consistent"] = bool(params.get("ConsistentRead"))
 
     def _on_call(self, event_name: str, context: dict[str, Any], **_: Any) -> None:

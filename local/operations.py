@@ -7,7 +7,6 @@ service or an operator would against AWS.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,9 +16,9 @@ from botocore.exceptions import ClientError
 
 from local.stack import CREDENTIALS, REGION, StackInfo
 from payments import topology
+from payments.client import execution_arn_for, wait_for_payment
 
 _deserializer = TypeDeserializer()
-TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
@@ -53,11 +52,11 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
 
 
 def execution_arn(info: StackInfo, transaction_id: str) -> str:
-    return info.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + transaction_id
+    return execution_arn_for(info.state_machine_arn, transaction_id)
 
 
 def start_payment(info: StackInfo, request: dict[str, Any]) -> str:
-    """StartExecution named after the TransactionID, as DESIGN §3 asks of upstream services."""
+    """A plain StartExecution named after the TransactionID: a duplicate is refused, as upstream would see it."""
     sfn = info.client("stepfunctions")
     name = str(request.get("TransactionID"))
     return str(
@@ -68,31 +67,20 @@ def start_payment(info: StackInfo, request: dict[str, Any]) -> str:
 
 
 def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0) -> dict[str, Any]:
-    """Poll DescribeExecution until the execution ends; raise if it has not ended in time."""
-    sfn = info.client("stepfunctions")
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        description: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if description["status"] in TERMINAL_EXECUTION_STATUSES:
-            return description
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{arn} still {description['status']} after {timeout_seconds}s")
-        time.sleep(0.02)
+    return wait_for_payment(info.client("stepfunctions"), arn, timeout_seconds)
 
 
 def ledger_entries(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
-    items = info.client("dynamodb").query(
-        TableName=info.ledger_table,
-        KeyConditionExpression="TransactionID = :id",
-        ExpressionAttributeValues={":id": {"S": transaction_id}},
-        ConsistentRead=True,
-    )["Items"]
-    return [_plain(item) for item in items]
+    return _items_of(info, info.ledger_table, transaction_id)
 
 
 def audit_records(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
+    return _items_of(info, info.audit_table, transaction_id)
+
+
+def _items_of(info: StackInfo, table: str, transaction_id: str) -> list[dict[str, Any]]:
     items = info.client("dynamodb").query(
-        TableName=info.audit_table,
+        TableName=table,
         KeyConditionExpression="TransactionID = :id",
         ExpressionAttributeValues={":id": {"S": transaction_id}},
         ConsistentRead=True,
