@@ -16,6 +16,7 @@ import boto3
 from moto.core.config import default_user_config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from werkzeug.serving import make_server
 
@@ -69,6 +70,23 @@ def _atomic_start_execution(self: StepFunctionsParserBackend, *args: Any, **kwar
 
 
 StepFunctionsParserBackend.start_execution = _atomic_start_execution  # type: ignore[method-assign]
+
+# moto's interpreter builds a new boto3 Lambda client for every task it runs (some 10 ms each);
+# one per region and role does the same work. Clients are thread-safe.
+_new_client = lambda_eval_utils.boto_client_for
+_clients: dict[tuple[str, str, str | None, str | None], Any] = {}
+
+
+def _reused_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    # The endpoint is localhost:$MOTO_PORT, so a stack started later in this process gets its own.
+    key = (region, service, getattr(state_credentials, "role_arn", None), os.environ.get("MOTO_PORT"))
+    with _start_lock:
+        if key not in _clients:
+            _clients[key] = _new_client(region=region, service=service, state_credentials=state_credentials)
+        return _clients[key]
+
+
+lambda_eval_utils.boto_client_for = _reused_client
 
 
 @dataclass(frozen=True)
