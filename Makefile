@@ -9,13 +9,16 @@ ENV ?= dev
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 NODE_STAMP := node_modules/.package-installed
 
-.PHONY: demo test lint format synth cfn-lint chaos clean
+.PHONY: demo test bench lint format synth cfn-lint chaos clean
 
 demo: $(STAMP)
 	$(BIN)/python -m local demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 SEED ?= 1
 PAYMENTS ?= 200

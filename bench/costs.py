@@ -118,8 +118,8 @@ def lambda_platform_log_bytes(duration_ms: float, memory_mb: int) -> int:
     lines = (
         f"START RequestId: {request_id} Version: $LATEST",
         f"END RequestId: {request_id}",
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {math.ceil(duration_ms)} ms\t"
-        f"Memory Size: {memory_mb} MB\tMax Memory Used: 120 MB\t\n"
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: 120 MB\t\n"
         "XRAY TraceId: 1-5e1b4151-43a974f4ad0ea6ee4a8b1ef7\tSegmentId: 0f5c3a8b9e2d4c1a\tSampled: true",
     )
     return sum(len(line.encode()) + 1 for line in lines)

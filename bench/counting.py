@@ -33,6 +33,7 @@ class CallCounts:
     kms_by_purpose: dict[tuple[str, str], int]  # (operation, encryption-context purpose) -> calls
     dynamodb_write_units: float
     dynamodb_read_units: float
+    dynamodb_writes_by_table: dict[str, tuple[int, float, int]]  # table -> (writes, write units, item bytes)
 
     def of_service(self, service: str) -> int:
         return sum(count for (name, _), count in self.calls.items() if name == service)
@@ -47,6 +48,7 @@ class CallCounter:
         self._purposes: Counter[tuple[str, str]] = Counter()
         self._write_units = 0.0
         self._read_units = 0.0
+        self._by_table: dict[str, tuple[int, float, int]] = {}
         self._hooks: dict[str, Callable[..., None]] = {
             "before-parameter-build": self._on_parameters,
             "before-call": self._on_call,
@@ -59,6 +61,7 @@ class CallCounter:
             self._calls.clear()
             self._http.clear()
             self._purposes.clear()
+            self._by_table.clear()
             self._write_units = self._read_units = 0.0
             self._active = True
 
@@ -66,7 +69,12 @@ class CallCounter:
         with self._lock:
             self._active = False
             return CallCounts(
-                dict(self._calls), dict(self._http), dict(self._purposes), self._write_units, self._read_units
+                dict(self._calls),
+                dict(self._http),
+                dict(self._purposes),
+                self._write_units,
+                self._read_units,
+                dict(self._by_table),
             )
 
     def attach(self, session: botocore.session.Session) -> None:
@@ -88,6 +96,8 @@ class CallCounter:
             context["bench_purpose"] = str((params.get("EncryptionContext") or {}).get("purpose", "(none)"))
         elif service == "dynamodb" and operation in DYNAMODB_WRITES:
             context["bench_write_units"] = _write_units(operation, params)
+            context["bench_table"] = str(params.get("TableName", "(batch)"))
+            context["bench_item_bytes"] = item_size(params["Item"]) if operation == "PutItem" else 0
         elif service == "dynamodb" and operation in DYNAMODB_READS:
             context["bench_consistent"] = bool(params.get("ConsistentRead"))
 
@@ -99,7 +109,15 @@ class CallCounter:
             self._calls[(service, operation)] += 1
             if "bench_purpose" in context:
                 self._purposes[(operation, context["bench_purpose"])] += 1
-            self._write_units += context.get("bench_write_units", 0.0)
+            if "bench_write_units" in context:
+                units = context["bench_write_units"]
+                self._write_units += units
+                writes, table_units, item_bytes = self._by_table.get(context["bench_table"], (0, 0.0, 0))
+                self._by_table[context["bench_table"]] = (
+                    writes + 1,
+                    table_units + units,
+                    item_bytes + context["bench_item_bytes"],
+                )
 
     def _on_send(self, event_name: str, **_: Any) -> None:
         service, _operation = _service_and_operation(event_name)
@@ -127,11 +145,11 @@ def install(counter: CallCounter) -> None:
     _installed = counter
     original = botocore.session.Session.__init__
 
-    def __init__(self: botocore.session.Session, *args: Any, **kwargs: Any) -> None:
+    def hooked_init(self: botocore.session.Session, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         counter.attach(self)
 
-    botocore.session.Session.__init__ = __init__  # type: ignore[method-assign]
+    botocore.session.Session.__init__ = hooked_init
     if boto3.DEFAULT_SESSION is not None:
         counter.attach(boto3.DEFAULT_SESSION._session)
 

@@ -23,7 +23,9 @@ def table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
 
     def line(row: list[str]) -> str:
-        cells = (cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+        cells = (
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
         return "  ".join(cells).rstrip()
 
     return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *(line(row) for row in rows[1:])])
@@ -42,7 +44,8 @@ def _machine(results: dict[str, Any]) -> str:
 
 
 def _latency(latency: dict[str, Any]) -> str:
-    rows = [["concurrency", "payments", "approved", "p50 ms", "p95 ms", "p99 ms", "service p50 ms", "payments/s"]]
+    rows = [["concurrency", "payments", "approved", "p50 ms", "p95 ms", "p99 ms", "service p50", "p95", "p99"]]
+    rows[0].append("payments/s")
     for run in latency["runs"]:
         client, service = run["client_ms"], run["service_ms"]
         rows.append(
@@ -50,19 +53,20 @@ def _latency(latency: dict[str, Any]) -> str:
                 str(run["concurrency"]),
                 str(run["payments"]),
                 str(run["approved"]),
-                _n(client["p50"]),
-                _n(client["p95"]),
-                _n(client["p99"]),
-                _n(service["p50"]),
+                *(_n(client[key]) for key in ("p50", "p95", "p99")),
+                *(_n(service[key]) for key in ("p50", "p95", "p99")),
                 _n(run["throughput_per_second"], 2),
             ]
         )
-    failures = [f"  {count} x {error}" for run in latency["runs"] for error, count in run["failures"]]
+    failures = [
+        f"  c={run['concurrency']}: {f['count']} x {f['error']}" for run in latency["runs"] for f in run["failures"]
+    ]
     return "\n".join(
         [
-            "1. End-to-end latency of approved payments (StartExecution until DescribeExecution, polled every "
-            f"{latency['poll_interval_ms']} ms, sees the end; Converge sandbox +{latency['converge_added_latency_ms']} ms)",
-            table(rows, right=frozenset(range(8))),
+            "1. End-to-end latency of approved payments, Converge sandbox at "
+            f"+{latency['converge_added_latency_ms']} ms",
+            table(rows, right=frozenset(range(10))),
+            f"ms = client: {latency['client_ms']}; service: {latency['service_ms']}.",
             *(["failed payments:", *failures] if failures else []),
         ]
     )
@@ -82,12 +86,13 @@ def _steps(section: dict[str, Any]) -> str:
         for state in found:
             row += [_n(state and state["median_ms"]), _n(state and state["handler_median_ms"])]
         rows.append(row)
-    between = ["(outside any state)", "-"]
-    total = ["(whole execution)", "-"]
-    for run in runs:
-        between += [_n(run["outside_states_median_ms"]), ""]
-        total += [_n(run["execution_median_ms"]), ""]
-    rows += [between, total]
+    extra = {
+        "before_first_event_median_ms": "(StartExecution accepted -> first event)",
+        "between_states_median_ms": "(between states)",
+        "execution_median_ms": "(execution: first to last event)",
+    }
+    for key, label in extra.items():
+        rows.append([label, "-", *(cell for run in runs for cell in (_n(run[key]), ""))])
     return "\n".join(
         [
             "2. Median time per state, from the execution histories (entered to exited); handler = the in-process "
@@ -116,7 +121,12 @@ def _calls(section: dict[str, Any]) -> str:
             f"KMS per payment: {section['kms_requests_per_payment']:.2f} ({purposes})",
             f"DynamoDB per payment: {dynamodb['writes_per_payment']:g} writes = "
             f"{dynamodb['write_request_units_per_payment']:g} WRU, {dynamodb['reads_per_payment']:g} reads = "
-            f"{dynamodb['read_request_units_per_payment']:g} RRU",
+            f"{dynamodb['read_request_units_per_payment']:g} RRU; "
+            + "; ".join(
+                f"{t['table']} {t['writes_per_payment']:g} PutItem = {t['write_request_units_per_payment']:g} WRU "
+                f"(items {t['mean_item_bytes']} bytes on average)"
+                for t in dynamodb["writes_by_table"]
+            ),
             f"Lambda invocations per payment: {invocations}",
             f"Step Functions state transitions per payment: {section['state_transitions_per_payment']}",
             *([f"same, per service, concurrent: {concurrent}"] if concurrent else []),
@@ -145,8 +155,8 @@ def _cost(section: dict[str, Any]) -> str:
             f"4. Cost per million approved payments on AWS ({section['region']}; Lambda arm64 at "
             f"{section['lambda_memory_mb']} MB from cdk.json '{section['memory_env']}'; prices {section['prices']})",
             table(rows, right=frozenset({1, 3, 4, 5})),
-            f"dominant line: Standard — {standard['dominant_line']} ({standard['dominant_share']:.0%}); "
-            f"Express — {express['dominant_line']} ({express['dominant_share']:.0%})",
+            f"dominant line: Standard — {standard['dominant_line']} ({_share(standard)}); "
+            f"Express — {express['dominant_line']} ({_share(express)})",
             "billed ms per invocation (mean, each rounded up to 1 ms): "
             + ", ".join(f"{name} {ms:g}" for name, ms in section["lambda_billed_ms"].items()),
             f"log bytes per payment: handlers {logs['handlers']}, Lambda platform lines {logs['lambda_platform']}, "
@@ -156,16 +166,19 @@ def _cost(section: dict[str, Any]) -> str:
     )
 
 
+def _share(total: dict[str, Any]) -> str:
+    return "-" if total["dominant_share"] is None else f"{total['dominant_share']:.0%} of the total"
+
+
 def _cold_start(section: dict[str, Any]) -> str:
-    rows = [["module", "import ms", "x boto3", "precompiled ms", "package KB", "zip KB", "files"]]
-    rows.append(["boto3 (bare)", _n(section["boto3_import_ms"]), "1.00", "", "", "", ""])
+    rows = [["module", "import ms", "x boto3", "package KB", "zip KB", "files"]]
+    rows.append(["boto3 (bare)", _n(section["boto3_import_ms"]), "1.00", "", "", ""])
     for f in section["functions"]:
         rows.append(
             [
                 f["module"],
                 _n(f["import_ms"]),
                 f"{f['ratio_to_boto3']:.2f}",
-                _n(f["import_ms_precompiled"]),
                 _n(f["package_bytes"] / 1024),
                 _n(f["package_zip_bytes"] / 1024),
                 str(f["package_files"]),
@@ -176,7 +189,7 @@ def _cold_start(section: dict[str, Any]) -> str:
         [
             f"5. Cold start: median of {section['repeats']} fresh processes per module (sys.path as on Lambda: "
             "the function's package, then the layer's site-packages; package not precompiled)",
-            table(rows, right=frozenset(range(1, 7))),
+            table(rows, right=frozenset(range(1, 6))),
             f"heaviest imports of call_processor (own ms, one -X importtime run): {heaviest}",
         ]
     )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 def percentile(values: Sequence[float], q: float) -> float:
     if not values:
-        return math.nan
+        raise ValueError("no values")
     ordered = sorted(values)
     position = (len(ordered) - 1) * q / 100
     low, high = math.floor(position), math.ceil(position)
@@ -19,10 +19,10 @@ def median(values: Sequence[float]) -> float:
     return percentile(values, 50)
 
 
-def summary(values: Sequence[float]) -> dict[str, float]:
-    """p50, p95, p99, mean, min and max in the values' unit, rounded to 0.1."""
+def summary(values: Sequence[float]) -> dict[str, float | None]:
+    """p50, p95, p99, mean, min and max in the values' unit, rounded to 0.1 (None when nothing was measured)."""
     if not values:
-        return {key: math.nan for key in ("p50", "p95", "p99", "mean", "min", "max")}
+        return dict.fromkeys(("p50", "p95", "p99", "mean", "min", "max"))
     return {
         "p50": round(percentile(values, 50), 1),
         "p95": round(percentile(values, 95), 1),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from bench.stats import median, percentile
@@ -32,18 +33,29 @@ def task_functions() -> dict[str, str]:
     return functions
 
 
-def per_state(histories: list[History], handler_ms: dict[str, list[float]]) -> dict[str, Any]:
-    """Median and p95 per state (entered -> exited), in order of first appearance, with the handler's own time."""
+def per_state(
+    histories: dict[str, History], handler_ms: dict[str, list[float]], start_dates: dict[str, datetime]
+) -> dict[str, Any]:
+    """Median and p95 per state (entered -> exited), in order of first appearance, with the handler's own time.
+
+    Also what no state accounts for: from the service accepting StartExecution to the history's
+    first event, and between states.
+    """
     durations: dict[str, list[float]] = defaultdict(list)
-    outside: list[float] = []
-    for events in histories:
+    before_start: list[float] = []
+    between: list[float] = []
+    totals: list[float] = []
+    for arn, events in histories.items():
         runs = operations.timeline(events)
         for run in runs:
             if run.duration_ms is not None:
                 durations[run.name].append(run.duration_ms)
         total = execution_ms(events)
         if total is not None:
-            outside.append(total - sum(run.duration_ms or 0.0 for run in runs))
+            totals.append(total)
+            between.append(total - sum(run.duration_ms or 0.0 for run in runs))
+        if arn in start_dates and events:
+            before_start.append((events[0]["timestamp"] - start_dates[arn]).total_seconds() * 1000)
     functions = task_functions()
     states = []
     for name, values in durations.items():
@@ -62,11 +74,14 @@ def per_state(histories: list[History], handler_ms: dict[str, list[float]]) -> d
     return {
         "executions": len(histories),
         "states": states,
-        "outside_states_median_ms": round(median(outside), 1) if outside else None,
-        "execution_median_ms": round(median([t for t in map(execution_ms, histories) if t is not None]), 1)
-        if histories
-        else None,
+        "before_first_event_median_ms": _rounded_median(before_start),
+        "between_states_median_ms": _rounded_median(between),
+        "execution_median_ms": _rounded_median(totals),
     }
+
+
+def _rounded_median(values: list[float]) -> float | None:
+    return round(median(values), 1) if values else None
 
 
 def execution_ms(events: History) -> float | None:
@@ -76,7 +91,9 @@ def execution_ms(events: History) -> float | None:
 
 
 # What `includeExecutionData: false` leaves out of each record.
-_EXECUTION_DATA = frozenset({"input", "inputDetails", "output", "outputDetails", "parameters", "result", "resultDetails"})
+_EXECUTION_DATA = frozenset(
+    {"input", "inputDetails", "output", "outputDetails", "parameters", "result", "resultDetails"}
+)
 _EXECUTION_ENDS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"})
 
 
@@ -94,7 +111,7 @@ def execution_log_bytes(events: History, execution_arn: str) -> int:
     """
     total = 0
     for event in events:
-        details = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
         record = {
             "id": str(event["id"]),
             "type": event["type"],

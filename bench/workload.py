@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -76,6 +77,7 @@ class PaymentResult:
     payment_status: str | None = None  # the output's Status
     client_ms: float | None = None  # StartExecution sent -> DescribeExecution saw it finished
     service_ms: float | None = None  # the execution's startDate -> stopDate
+    start_date: datetime | None = None  # when the service accepted StartExecution
     error: str | None = None
 
     @property
@@ -120,7 +122,8 @@ def run_one(info: StackInfo, request: dict[str, Any]) -> PaymentResult:
         return result
     result.client_ms = (time.perf_counter() - started) * 1000
     result.status = description["status"]
-    result.service_ms = (description["stopDate"] - description["startDate"]).total_seconds() * 1000
+    result.start_date = description["startDate"]
+    result.service_ms = (description["stopDate"] - result.start_date).total_seconds() * 1000
     if description.get("output"):
         result.payment_status = json.loads(description["output"]).get("Status")
     else:
@@ -143,14 +146,16 @@ class HandlerTimer:
     def install(self, runtime: InProcessLambdaRuntime) -> None:
         original: Callable[..., bytes] = runtime.invoke
 
-        def invoke(backend: Any, function_name: str, qualifier: str | None, body: Any, headers: dict[str, str]) -> bytes:
+        def invoke(
+            backend: Any, function_name: str, qualifier: str | None, body: Any, headers: dict[str, str]
+        ) -> bytes:
             started = time.perf_counter()
             try:
                 return original(backend, function_name, qualifier, body, headers)
             finally:
                 self._record(function_name, (time.perf_counter() - started) * 1000)
 
-        runtime.invoke = invoke  # type: ignore[method-assign]
+        runtime.invoke = invoke  # type: ignore[method-assign,assignment]
 
     def start(self) -> None:
         with self._lock:
