@@ -34,6 +34,7 @@ class ScheduledFault:
     kind: str
     count: int = 1  # how many consecutive matching calls it hits
     label: str = ""  # how reports name it; target service and kind by default
+    skip: int = 0  # matching calls to let through before the fault starts
 
 
 class FaultSchedule:
@@ -54,6 +55,9 @@ class FaultSchedule:
         with self._lock:
             for fault in self._planned.get(transaction_id, ()):
                 if fault.target == target and fault.count > 0:
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.count -= 1
                     self.injected[fault.label or f"{target.split(':')[0]}:{fault.kind}"] += 1
                     return fault.kind

@@ -67,7 +67,7 @@ def start_payment(info: StackInfo, request: dict[str, Any]) -> str:
 
 
 def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0) -> dict[str, Any]:
-    return wait_for_payment(info.client("stepfunctions"), arn, timeout_seconds)
+    return wait_for_payment(info.client("stepfunctions"), arn, timeout_seconds, poll_seconds=0.01)
 
 
 def ledger_entries(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:

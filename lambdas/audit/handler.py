@@ -14,7 +14,9 @@ from payments.state import AuditEvent, parse_state
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_state(event, AuditEvent)
-    calls = [ProcessorCallRecord.from_state(call) for call in (step.Processor or {}).get("Calls", [])]
+    # CallProcessor wrote most records as the calls completed; only the rest are written here.
+    pending = [call for call in (step.Processor or {}).get("Calls", []) if not call.get("Persisted")]
+    calls = [ProcessorCallRecord.from_state(call) for call in pending]
     repository = AuditRepository(settings.audit_table_name())
     audit_ids = persist_payment_audit_trail(repository, step.Payment.TransactionID, step.ExecutionArn, calls)
     logger.info("audit trail written", extra={"records": len(audit_ids)})

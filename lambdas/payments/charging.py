@@ -80,6 +80,7 @@ class CallRecorder:
     key_arn: str
     audit: AuditRepository | None
     calls: list[ProcessorCallRecord] = field(default_factory=list)
+    persisted: set[str] = field(default_factory=set)  # AuditIDs written ahead
 
     def record(self, call: ConvergeCall) -> None:
         record = call_record(
@@ -90,6 +91,7 @@ class CallRecorder:
             return
         try:
             self.audit.append_record(AuditRecord(self.transaction_id, self.execution_arn, record))
+            self.persisted.add(record.AuditID)
         except Exception as error:  # the record still travels in the state to the Audit step
             logger.warning(
                 "audit write-ahead failed", extra={"audit_id": record.AuditID, "error": type(error).__name__}
@@ -102,9 +104,12 @@ class ChargeResult:
     calls: list[ProcessorCallRecord]
     latency_ms: int
     found_by_query: bool = False
+    persisted: frozenset[str] = frozenset()
 
     def to_state(self) -> dict[str, Any]:
-        return {"Result": self.result, "Calls": [asdict(call) for call in self.calls]}
+        """The calls travel to the Audit step; those already written are marked, so it skips them."""
+        calls = [asdict(call) | {"Persisted": call.AuditID in self.persisted} for call in self.calls]
+        return {"Result": self.result, "Calls": calls}
 
 
 def charge(
@@ -120,10 +125,12 @@ def charge(
             earlier = sale_of(lookup, transaction_id)
             if earlier is not None:
                 logger.info("earlier sale found; not sending another", extra={"ssl_txn_id": earlier.get("ssl_txn_id")})
-                return ChargeResult(kept_fields(earlier), recorder.calls, lookup.latency_ms, found_by_query=True)
+                return ChargeResult(
+                    kept_fields(earlier), recorder.calls, lookup.latency_ms, True, frozenset(recorder.persisted)
+                )
         call = _send_sale(event, client, key_arn)
         recorder.record(call)
-        return ChargeResult(call.result, recorder.calls, call.latency_ms)
+        return ChargeResult(call.result, recorder.calls, call.latency_ms, False, frozenset(recorder.persisted))
     except ProcessorError as error:
         if isinstance(error.call, ConvergeCall):
             recorder.record(error.call)

@@ -56,7 +56,9 @@ def start_payment(stepfunctions: Any, state_machine_arn: str, request: dict[str,
     return StartedPayment(transaction_id, arn, already_started=True)
 
 
-def wait_for_payment(stepfunctions: Any, execution_arn: str, timeout_seconds: float = 300) -> dict[str, Any]:
+def wait_for_payment(
+    stepfunctions: Any, execution_arn: str, timeout_seconds: float = 300, poll_seconds: float = 0.05
+) -> dict[str, Any]:
     """DescribeExecution until the execution ends. A real service would rather react to its events."""
     deadline = time.monotonic() + timeout_seconds
     while True:
@@ -65,7 +67,7 @@ def wait_for_payment(stepfunctions: Any, execution_arn: str, timeout_seconds: fl
             return description
         if time.monotonic() > deadline:
             raise TimeoutError(f"{execution_arn} still running after {timeout_seconds}s")
-        time.sleep(0.05)
+        time.sleep(poll_seconds)
 
 
 def _fingerprint(text: str) -> str:

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from local import operations
+from local.faults import FaultSchedule, ScheduledFault
 from local.sandbox import FaultRule
 from tests.workflow.conftest import card_request, run_payment
 
@@ -142,3 +143,21 @@ def test_a_declined_sale_found_by_query_stays_declined(stack, info, transaction_
     assert json.loads(execution["output"])["Status"] == "PAYMENT-DECLINED"
     assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-DECLINED"
     assert len([t for t in stack.sandbox.transactions() if t["ssl_merchant_txn_id"] == transaction_id]) == 1
+
+
+def test_an_audit_record_that_could_not_be_written_ahead_is_written_by_the_audit_step(stack, info, transaction_id):
+    # Given the third PutItem of this payment (CallProcessor's write-ahead audit record, after
+    # ledger entries 1 and 2) is throttled past the SDK's three attempts
+    schedule = FaultSchedule()
+    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=3, skip=2))
+    stack.apply_fault_schedule(schedule)
+    try:
+        execution = run_payment(info, card_request(transaction_id))
+    finally:
+        stack.apply_fault_schedule(None)
+
+    # Then the payment still succeeds and the Audit step stored the record the state carried
+    assert schedule.injected["dynamodb:throttle"] == 3
+    assert execution["status"] == "SUCCEEDED"
+    assert [r["Operation"] for r in operations.audit_records(info, transaction_id)] == ["ccsale"]
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
