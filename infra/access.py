@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Arn, ArnFormat, Stack
+from aws_cdk import Arn, ArnComponents, ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_stepfunctions as sfn
@@ -13,12 +13,12 @@ class UpstreamAccess(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         executions = Arn.format(
-            {
-                "service": "states",
-                "resource": "execution",
-                "resource_name": f"{state_machine.state_machine_name}:*",
-                "arn_format": ArnFormat.COLON_RESOURCE_NAME,
-            },
+            ArnComponents(
+                service="states",
+                resource="execution",
+                resource_name=f"{state_machine.state_machine_name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
             Stack.of(self),
         )
         self.policy = iam.ManagedPolicy(

@@ -36,7 +36,8 @@ POWERTOOLS_VERSION = "3.37.0"  # must match requirements.txt
 # Powertools publishes its layer ARNs as public SSM parameters, so the layer is pinned to the
 # exact version the tests ran with, resolved by CloudFormation at deploy time.
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.14/{POWERTOOLS_VERSION}"
-TIMEOUTS = {"CallProcessor": Duration.seconds(45)}  # above Converge's 20 s read timeout plus a query
+# CallProcessor may wait for an earlier sale to land (3 + 2 x 20 s), then query and sell (2 x 23 s).
+TIMEOUTS = {"CallProcessor": Duration.seconds(90)}
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,16 @@ class PaymentKey(Construct):
                 conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": _log_groups_of_this_account()}},
             )
         )
+        # The alarm topic is encrypted with this key: CloudWatch must be able to publish to it.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
 
 
 def _log_groups_of_this_account() -> str:

@@ -45,13 +45,12 @@ class PaymentWorkflowStack(Stack):
         )
         upstream = UpstreamAccess(self, "Upstream", state_machine=workflow.state_machine, key=key)
 
-        self.key, self.tables, self.steps, self.workflow, self.converge_secret = (
-            key,
-            tables,
-            steps,
-            workflow,
-            converge_secret,
-        )
+        self.key = key
+        self.tables = tables
+        self.steps = steps
+        self.workflow = workflow
+        self.converge_secret = converge_secret
+        self.upstream = upstream
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "LedgerTable", value=tables.ledger.table_name)
         CfnOutput(self, "AuditTable", value=tables.audit.table_name)

@@ -210,7 +210,7 @@ class LocalStack:
             topology.CONVERGE_MERCHANT_ID: credentials.ssl_merchant_id,
             topology.CONVERGE_USER_ID: credentials.ssl_user_id,
             topology.CONVERGE_PIN: credentials.ssl_pin,
-            topology.CONVERGE_CONNECT_TIMEOUT_SECONDS: "2",
+            topology.CONVERGE_CONNECT_TIMEOUT_SECONDS: "0.5",  # loopback
             topology.CONVERGE_READ_TIMEOUT_SECONDS: str(self.converge_read_timeout),
             topology.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,

@@ -23,6 +23,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         key_arn=settings.kms_key_arn(),
         actor=context.function_name,
         audit=AuditRepository(settings.audit_table_name()),
+        seconds_left=context.get_remaining_time_in_millis() / 1000,
     )
     metrics.add_metric(name="ProcessorLatency", unit=MetricUnit.Milliseconds, value=charged.latency_ms)
     logger.info(

@@ -30,12 +30,20 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-_DIGIT_RUN = re.compile(r"\d{12,19}")
+_DIGITS_AND_SEPARATORS = re.compile(r"\d[\d -]*\d")
 
 
 def contains_card_number(text: str) -> bool:
-    """True when text holds a run of 12 to 19 digits that passes Luhn: a PAN where none belongs."""
-    return any(luhn_valid(run) for run in _DIGIT_RUN.findall(re.sub(r"[ -]", "", text)))
+    """True when text holds 12 to 19 consecutive digits (spaces and dashes ignored) that pass Luhn:
+    a PAN where none belongs. Every window of every run is tried, so digits around a PAN do not hide it."""
+    for run in _DIGITS_AND_SEPARATORS.findall(text):
+        digits = re.sub(r"[ -]", "", run)
+        for length in range(12, 20):
+            for start in range(len(digits) - length + 1):
+                window = digits[start : start + length]
+                if card_brand(window) != "UNKNOWN" and luhn_valid(window):
+                    return True
+    return False
 
 
 def card_brand(pan: str) -> str:

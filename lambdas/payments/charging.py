@@ -13,15 +13,19 @@ the Audit step, which only sees what a successful attempt returns.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from payments import crypto, settings, topology
 from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
-from payments.errors import ProcessorError, ProcessorTimeout, ProcessorUnavailable
-from payments.observability import logger
+from payments.errors import ProcessorError, ProcessorTimeout
+from payments.observability import logger, metrics
 from payments.processors.converge import (
     CardDetails,
     ConvergeCall,
@@ -83,9 +87,15 @@ class CallRecorder:
     persisted: set[str] = field(default_factory=set)  # AuditIDs written ahead
 
     def record(self, call: ConvergeCall) -> None:
-        record = call_record(
-            call, attempt=self.attempt, key_arn=self.key_arn, transaction_id=self.transaction_id, actor=self.actor
-        )
+        """Best effort: a processor result already known must never be lost to an audit failure."""
+        try:
+            record = call_record(
+                call, attempt=self.attempt, key_arn=self.key_arn, transaction_id=self.transaction_id, actor=self.actor
+            )
+        except Exception as error:
+            logger.error("audit record lost", extra={"operation": call.operation, "error": type(error).__name__})
+            metrics.add_metric(name="AuditRecordsLost", unit=MetricUnit.Count, value=1)
+            return
         self.calls.append(record)
         if self.audit is None:
             return
@@ -113,16 +123,23 @@ class ChargeResult:
 
 
 def charge(
-    event: ChargeEvent, *, client: ConvergeClient, key_arn: str, actor: str, audit: AuditRepository | None
+    event: ChargeEvent,
+    *,
+    client: ConvergeClient,
+    key_arn: str,
+    actor: str,
+    audit: AuditRepository | None,
+    seconds_left: float = 900.0,
 ) -> ChargeResult:
     payment = event.Payment
     transaction_id = payment.TransactionID
     recorder = CallRecorder(transaction_id, event.ExecutionArn, event.RetryCount + 1, actor, key_arn, audit)
     try:
         if event.RetryCount > 0:
+            _let_the_first_sale_land(event, client.settings, seconds_left)
             lookup = _ask_before_resending(client, transaction_id)
             recorder.record(lookup)
-            earlier = sale_of(lookup, transaction_id)
+            earlier = sale_of(lookup, transaction_id, Decimal(payment.Amount))
             if earlier is not None:
                 logger.info("earlier sale found; not sending another", extra={"ssl_txn_id": earlier.get("ssl_txn_id")})
                 return ChargeResult(
@@ -137,11 +154,33 @@ def charge(
         raise
 
 
+def _let_the_first_sale_land(event: ChargeEvent, config: ConvergeSettings, seconds_left: float) -> None:
+    """A retry must not ask too soon: the first attempt's sale may still be on its way to Converge.
+
+    Its request cannot outlive the first attempt's start by more than a connect and a read
+    timeout, and we give Converge as long again to file it. Until then, a query that finds
+    nothing proves nothing, and a second sale could charge twice.
+    """
+    if not event.StateEnteredTime:
+        return
+    entered = dt.datetime.fromisoformat(event.StateEnteredTime.replace("Z", "+00:00"))
+    horizon = config.connect_timeout + 2 * config.read_timeout
+    wait = horizon - (dt.datetime.now(dt.UTC) - entered).total_seconds()
+    if wait <= 0:
+        return
+    budget = seconds_left - 2 * (config.connect_timeout + config.read_timeout) - 1
+    if wait > budget:
+        raise ProcessorTimeout(f"an earlier sale may still be in flight for {wait:.0f}s; asking later")
+    logger.info("waiting for an earlier sale to land before asking", extra={"seconds": round(wait, 2)})
+    time.sleep(wait)
+
+
 def _ask_before_resending(client: ConvergeClient, transaction_id: str) -> ConvergeCall:
     try:
         return client.query(merchant_txn_id=transaction_id)
-    except ProcessorUnavailable as error:
-        # Nothing was sent now, but an earlier attempt may have charged: its outcome is still unknown.
+    except ProcessorError as error:
+        # Whatever stopped the question (unavailable, rejected, no answer), an earlier attempt may
+        # have charged: its outcome is still unknown, and that is what the retries must resolve.
         raise ProcessorTimeout(f"outcome of an earlier sale unknown; {error}", error.call) from None
 
 

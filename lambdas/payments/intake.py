@@ -12,7 +12,7 @@ from payments.errors import InvalidPaymentRequest
 from payments.models import PaymentRequest
 
 _DISCRIMINATOR_TAGS = {"card", "processor_token"}
-_DIGIT_RUN = re.compile(r"\d{6,}")
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 # Pydantic's own messages for these never echo input, but we state them in our words.
 _MESSAGES = {
@@ -63,8 +63,9 @@ def _first_problem(error: ValidationError) -> tuple[str, str]:
     location = [str(part) for part in problem["loc"]]
     if len(location) >= 2 and location[0] == "PaymentMethod" and location[1] in _DISCRIMINATOR_TAGS:
         del location[1]
-    # A field name is caller-supplied text too: never let it carry a number that could be a PAN.
-    field = _DIGIT_RUN.sub("[redacted]", context.get("field") or ".".join(location) or "$")
+    # A field name is caller-supplied text too: an unexpected one is named only if it looks like a name.
+    location = [part if _FIELD_NAME.match(part) else "[unexpected field]" for part in location]
+    field = context.get("field") or ".".join(location) or "$"
     if problem["type"] == "payment_request":
         message = context["message"]
     else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from payments.state import APPROVED, DECLINED, ERROR, ProcessorOutcome
 
 _APPROVAL_MESSAGES = frozenset({"APPROVAL", "APPROVED", "PARTIAL APPROVAL"})
+# Words Converge's decline messages are made of (DECLINED, DECLINE CVV2, CALL AUTH CENTER, ...).
+_DECLINE_MARKERS = ("DECLIN", "CALL", "PICK UP", "EXPIRED", "NSF", "INSUFFICIENT", "INVALID CARD", "REFER", "CVV")
 # ssl_trans_status of transactions that a post-auth, fraud or pre-auth rule failed.
 _FAILED_STATUSES = frozenset({"PST", "FPR", "PRE"})
 # Converge puts the reason of a decline in ssl_result_message; we keep a stable code beside it.
@@ -51,8 +53,13 @@ def _result_of_queried(result: dict[str, str]) -> str | None:
     message = result.get("ssl_result_message", "").upper()
     if not message:
         return None
-    approved = message in _APPROVAL_MESSAGES and result.get("ssl_trans_status") not in _FAILED_STATUSES
-    return "0" if approved else "1"
+    if result.get("ssl_trans_status") in _FAILED_STATUSES:
+        return "1"
+    if message in _APPROVAL_MESSAGES:
+        return "0"
+    if any(marker in message for marker in _DECLINE_MARKERS):
+        return "1"
+    return None  # not a message we know: no money state is known
 
 
 def decline_code(message: str) -> str:

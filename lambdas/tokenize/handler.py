@@ -12,15 +12,20 @@ from payments.state import TokenizeEvent, parse_state
 from payments.tokenization import tokenize
 
 
-@logger.inject_lambda_context(correlation_id_path="Request.TransactionID")
+# No correlation_id_path: the raw request is untrusted, and its TransactionID could hold anything.
+@logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_state(event, TokenizeEvent)
     try:
         request = parse_payment_request(step.Request, execution_name=step.ExecutionName)
     except InvalidPaymentRequest as rejection:
-        logger.warning("payment request rejected", extra={"field": rejection.field, "reason": rejection.message})
+        logger.warning(
+            "payment request rejected",
+            extra={"transaction_id": rejection.transaction_id, "field": rejection.field, "reason": rejection.message},
+        )
         raise
+    logger.set_correlation_id(request.TransactionID)
     state = tokenize(request, key_arn=settings.kms_key_arn())
     logger.info(
         "payment tokenized", extra={"card_brand": state["Payment"]["Card"] and state["Payment"]["Card"]["Brand"]}

@@ -12,6 +12,7 @@ from payments import topology
 
 PROCESSOR_FAULTS = (
     "timeout_after_charge",
+    "charge_in_flight",
     "drop_before_charge",
     "http_500",
     "error_3000",
@@ -90,7 +91,7 @@ def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str) -> None:
         rule = FaultRule(
             name,
             match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": payment.transaction_id},
-            delay_ms=300 if name == "latency" else 0,
+            delay_ms={"latency": 300, "charge_in_flight": 1500}.get(name, 0),
         )
         payment.processor_rules.append(rule)
         return

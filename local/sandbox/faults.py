@@ -4,6 +4,7 @@
 |----------------------|----------------------------------------------------|----------|
 | latency              | the normal answer, `delay_ms` late                 | as usual |
 | timeout_after_charge | the request is processed, the answer never comes   | yes      |
+| charge_in_flight     | no answer; the sale is filed `delay_ms` later       | yes, late|
 | drop_before_charge   | the connection closes before any answer            | no       |
 | http_500             | HTTP 500 from the gateway                          | no       |
 | error_3000           | errorCode 3000, gateway not responding             | no       |
@@ -23,7 +24,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FAULT_KINDS = frozenset(
-    {"latency", "timeout_after_charge", "drop_before_charge", "http_500", "error_3000", "error_4017", "error_4022"}
+    {
+        "latency",
+        "timeout_after_charge",
+        "charge_in_flight",
+        "drop_before_charge",
+        "http_500",
+        "error_3000",
+        "error_4017",
+        "error_4022",
+    }
 )
 CONVERGE_ERRORS = {
     "error_3000": ("3000", "Gateway not responding", "Error, no response."),

@@ -198,6 +198,14 @@ def _handler_for(sandbox: ConvergeSandbox) -> type[BaseHTTPRequestHandler]:
                 sandbox.note(exchange)
                 self._reply(500, "text/html", b"<html><body>500 Internal Server Error</body></html>")
                 return
+            if fault is not None and kind == "charge_in_flight":
+                # Slow inside Converge: the client gives up first, the sale is filed afterwards.
+                sandbox.note(exchange)
+                time.sleep(fault.delay_ms / 1000)
+                sandbox.terminal.process(fields)
+                time.sleep(sandbox.hold_seconds)
+                self.close_connection = True
+                return
             if kind in CONVERGE_ERRORS:
                 code, name, message = CONVERGE_ERRORS[kind]
                 answer: Answer = {"errorCode": code, "errorName": name, "errorMessage": message}

@@ -455,7 +455,7 @@ def test_query_outside_the_dates_of_the_sale_finds_nothing(client, transaction_i
 
     assert call.transactions == ()
     assert call.response["ssl_txn_count"] == "0"
-    assert sale_of(call, transaction_id) is None
+    assert sale_of(call, transaction_id, AMOUNT) is None
 
 
 def test_query_of_an_unused_merchant_txn_id_finds_nothing(client, transaction_id):
@@ -479,7 +479,7 @@ def test_sale_of_picks_the_approved_sale(client, transaction_id):
     call = client.query(merchant_txn_id=transaction_id)
     assert len(call.transactions) == 3
 
-    found = sale_of(call, transaction_id)
+    found = sale_of(call, transaction_id, AMOUNT)
 
     assert found is not None
     assert found["ssl_txn_id"] == approved_id
@@ -489,7 +489,7 @@ def test_sale_of_picks_the_approved_sale(client, transaction_id):
 def test_sale_of_falls_back_to_a_declined_sale(client, transaction_id):
     declined_id = sell(client, transaction_id, card=card(DECLINING)).result["ssl_txn_id"]
 
-    found = sale_of(client.query(merchant_txn_id=transaction_id), transaction_id)
+    found = sale_of(client.query(merchant_txn_id=transaction_id), transaction_id, AMOUNT)
 
     assert found is not None
     assert found["ssl_txn_id"] == declined_id
@@ -568,7 +568,7 @@ def test_a_timeout_after_the_charge_leaves_a_sale_that_query_finds(client, sandb
     assert record["approved_charge"] is True
 
     # And asking by TransactionID finds it, so that it is not sent again
-    found = sale_of(client.query(merchant_txn_id=transaction_id), transaction_id)
+    found = sale_of(client.query(merchant_txn_id=transaction_id), transaction_id, AMOUNT)
     assert found is not None
     assert found["ssl_txn_id"] == record["ssl_txn_id"]
 
@@ -702,3 +702,9 @@ def test_masked_request_holds_no_pan_cvv_or_pin(client, sandbox, transaction_id)
         assert "ssl_pin" not in masked
         assert masked["ssl_card_number"] == "41**********1111"
         assert CVV not in masked.values()
+
+
+def test_sale_of_ignores_a_sale_of_another_amount(client, transaction_id):
+    sell(client, transaction_id, amount=Decimal("10.00"))
+
+    assert sale_of(client.query(merchant_txn_id=transaction_id), transaction_id, Decimal("25.00")) is None

@@ -149,10 +149,12 @@ def test_tables_have_pitr_the_payment_key_and_prod_deletion_protection(env, dev,
         assert table["DeletionPolicy"] == ("Retain" if env == "prod" else "Delete")
 
 
-def test_the_key_rotates(prod):
+def test_the_key_rotates_and_lets_cloudwatch_alarms_reach_the_encrypted_topic(prod):
     _, template, _ = prod
     [key] = resources(template, "AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
+    statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    assert statements["CloudWatchAlarmsOfThisAccount"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
 
 
 def test_functions_are_arm64_python_with_the_seed_variables(prod):
@@ -167,7 +169,7 @@ def test_functions_are_arm64_python_with_the_seed_variables(prod):
 
 
 def test_upstream_policy_starts_and_describes_this_workflow_only(prod):
-    _, template, _ = prod
+    stack, template, _ = prod
     [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert actions_of(statements) == {
@@ -176,6 +178,11 @@ def test_upstream_policy_starts_and_describes_this_workflow_only(prod):
         "kms:GenerateDataKey",
         "kms:Decrypt",
     }
+    read = next(s for s in statements if s["Sid"] == "ReadPayment")
+    machine_id = stack.get_logical_id(stack.workflow.state_machine.node.default_child)
+    parts = read["Resource"]["Fn::Join"][1]
+    rendered = "".join(p if isinstance(p, str) else "<" + json.dumps(p) + ">" for p in parts)
+    assert rendered.endswith(f":execution:<{json.dumps({'Fn::GetAtt': [machine_id, 'Name']})}>:*")
     kms_statement = next(s for s in statements if s["Sid"] == "WorkflowEncryption")
     assert "kms:EncryptionContext:aws:states:stateMachineArn" in kms_statement["Condition"]["StringEquals"]
 

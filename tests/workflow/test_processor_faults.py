@@ -161,3 +161,21 @@ def test_an_audit_record_that_could_not_be_written_ahead_is_written_by_the_audit
     assert execution["status"] == "SUCCEEDED"
     assert [r["Operation"] for r in operations.audit_records(info, transaction_id)] == ["ccsale"]
     assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
+
+
+def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack, info, transaction_id):
+    # Given Converge files the first sale 1.5 s after it arrived, after the client (1 s) gave up
+    stack.sandbox.faults.add(
+        FaultRule(
+            "charge_in_flight",
+            delay_ms=1500,
+            match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": transaction_id},
+        )
+    )
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    # Then the retry waited for it to land, found it by query and sent no second sale
+    assert execution["status"] == "SUCCEEDED"
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
+    assert sorted(answered_calls(stack, transaction_id)) == ["txnquery"]

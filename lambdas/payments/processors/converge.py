@@ -315,6 +315,10 @@ class ConvergeClient:
         latency_ms = round((time.perf_counter() - start) * 1000)
         if reply.status >= 500:
             raise ProcessorTimeout(f"Converge {operation}: HTTP {reply.status}, outcome unknown")
+        if reply.status == 429:
+            raise ProcessorUnavailable(f"Converge {operation}: HTTP 429, not processed")
+        if reply.status == 408:
+            raise ProcessorTimeout(f"Converge {operation}: HTTP 408, outcome unknown")
         if reply.status != 200:
             raise ProcessorRejected(f"Converge {operation}: HTTP {reply.status}")
         try:
@@ -360,18 +364,27 @@ def _raise_for_error(call: ConvergeCall) -> None:
     raise ProcessorRejected(message, call)
 
 
-def sale_of(call: ConvergeCall, merchant_txn_id: str) -> dict[str, str] | None:
+def sale_of(call: ConvergeCall, merchant_txn_id: str, amount: Decimal) -> dict[str, str] | None:
     """From a txnquery by merchant id: the sale we sent for this TransactionID, if Converge has one.
 
     Converge filters by `ssl_merchant_txn_id` server side and need not echo it, so a returned
-    transaction counts unless it names another merchant id. An approved sale wins over a declined one.
+    transaction counts unless it names another merchant id; its amount must be ours too. An
+    approved sale wins over a declined one.
     """
     sales = [
         t
         for t in call.transactions
         if t.get("ssl_merchant_txn_id", merchant_txn_id) == merchant_txn_id
         and t.get("ssl_transaction_type", "").upper() == "SALE"
+        and _same_amount(t.get("ssl_amount", ""), amount)
     ]
     approved = [t for t in sales if t.get("ssl_result_message", "").upper() in ("APPROVAL", "APPROVED")]
     found = approved or sales
     return found[0] if found else None
+
+
+def _same_amount(text: str, amount: Decimal) -> bool:
+    try:
+        return Decimal(text) == amount
+    except ArithmeticError:
+        return False
