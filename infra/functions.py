@@ -36,7 +36,7 @@ POWERTOOLS_VERSION = "3.37.0"  # must match requirements.txt
 # Powertools publishes its layer ARNs as public SSM parameters, so the layer is pinned to the
 # exact version the tests ran with, resolved by CloudFormation at deploy time.
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.14/{POWERTOOLS_VERSION}"
-# CallProcessor may wait for an earlier sale to land (3 + 2 x 20 s), then query and sell (2 x 23 s).
+# CallProcessor may wait for an earlier sale to land (20 s), then query and sell (2 x 23 s).
 TIMEOUTS = {"CallProcessor": Duration.seconds(90)}
 
 

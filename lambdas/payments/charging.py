@@ -13,7 +13,6 @@ the Audit step, which only sees what a successful attempt returns.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -136,7 +135,7 @@ def charge(
     recorder = CallRecorder(transaction_id, event.ExecutionArn, event.RetryCount + 1, actor, key_arn, audit)
     try:
         if event.RetryCount > 0:
-            _let_the_first_sale_land(event, client.settings, seconds_left)
+            _let_an_earlier_sale_land(client.settings, seconds_left)
             lookup = _ask_before_resending(client, transaction_id)
             recorder.record(lookup)
             earlier = sale_of(lookup, transaction_id, Decimal(payment.Amount))
@@ -154,24 +153,18 @@ def charge(
         raise
 
 
-def _let_the_first_sale_land(event: ChargeEvent, config: ConvergeSettings, seconds_left: float) -> None:
-    """A retry must not ask too soon: the first attempt's sale may still be on its way to Converge.
+def _let_an_earlier_sale_land(config: ConvergeSettings, seconds_left: float) -> None:
+    """A retry must not ask too soon: the previous attempt's sale may still be on its way.
 
-    Its request cannot outlive the first attempt's start by more than a connect and a read
-    timeout, and we give Converge as long again to file it. Until then, a query that finds
-    nothing proves nothing, and a second sale could charge twice.
+    That attempt ended after its client gave up (at most a connect and a read timeout after
+    sending), and this one began after it ended. Giving Converge one more read timeout to file a
+    sale it was still working on means a query that finds nothing now proves nothing was sold.
     """
-    if not event.StateEnteredTime:
-        return
-    entered = dt.datetime.fromisoformat(event.StateEnteredTime.replace("Z", "+00:00"))
-    horizon = config.connect_timeout + 2 * config.read_timeout
-    wait = horizon - (dt.datetime.now(dt.UTC) - entered).total_seconds()
-    if wait <= 0:
-        return
+    wait = config.read_timeout
     budget = seconds_left - 2 * (config.connect_timeout + config.read_timeout) - 1
     if wait > budget:
-        raise ProcessorTimeout(f"an earlier sale may still be in flight for {wait:.0f}s; asking later")
-    logger.info("waiting for an earlier sale to land before asking", extra={"seconds": round(wait, 2)})
+        raise ProcessorTimeout(f"not enough time left to wait {wait:.0f}s for an earlier sale; asking later")
+    logger.info("waiting for any earlier sale to land before asking", extra={"seconds": wait})
     time.sleep(wait)
 
 

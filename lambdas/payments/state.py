@@ -86,7 +86,6 @@ class ChargeEvent(_State):
     CvvToken: str | None = None
     ExecutionArn: str
     RetryCount: int = 0
-    StateEnteredTime: str | None = None  # when CallProcessor's first attempt began ($$.State.EnteredTime)
 
 
 class NormalizeEvent(_State):
