@@ -48,7 +48,7 @@ class PlannedPayment:
     processor_rules: list[FaultRule] = field(default_factory=list)
 
 
-def plan(seed: int, payments: int) -> list[PlannedPayment]:
+def plan(seed: int, payments: int, read_timeout: float = 1.0) -> list[PlannedPayment]:
     """The same seed always gives the same payments and the same faults."""
     rng = random.Random(seed)
     planned = []
@@ -58,7 +58,7 @@ def plan(seed: int, payments: int) -> list[PlannedPayment]:
         # The first payments cover every kind once; the rest draw 0, 1 or 2 faults.
         kinds = [ALL_KINDS[index]] if index < len(ALL_KINDS) else rng.sample(ALL_KINDS, k=rng.choice((0, 0, 1, 1, 2)))
         for kind in kinds:
-            _add_fault(rng, payment, kind)
+            _add_fault(rng, payment, kind, read_timeout)
         planned.append(payment)
     return planned
 
@@ -84,14 +84,15 @@ def _request(rng: random.Random, transaction_id: str) -> dict[str, Any]:
     }
 
 
-def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str) -> None:
+def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str, read_timeout: float) -> None:
     payment.faults.append(kind)
     source, _, name = kind.partition(":")
     if source == "converge":
         rule = FaultRule(
             name,
             match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": payment.transaction_id},
-            delay_ms={"latency": 300, "charge_in_flight": 1500}.get(name, 0),
+            # A sale filed after the client gave up, but within one more read timeout.
+            delay_ms={"latency": 300, "charge_in_flight": int(1500 * read_timeout)}.get(name, 0),
         )
         payment.processor_rules.append(rule)
         return

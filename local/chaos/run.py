@@ -37,12 +37,13 @@ class ChaosReport:
 def run(seed: int, payments: int, concurrency: int = 8, stack: LocalStack | None = None) -> ChaosReport:
     if stack is not None:
         return _run(stack, seed, payments, concurrency)
-    with LocalStack(converge_read_timeout=1.0) as fresh:
+    # 2 s: on two busy cores a 300 ms "latency" fault must not turn into a client timeout.
+    with LocalStack(converge_read_timeout=2.0) as fresh:
         return _run(fresh, seed, payments, concurrency)
 
 
 def _run(stack: LocalStack, seed: int, payments: int, concurrency: int) -> ChaosReport:
-    planned = plan(seed, payments)
+    planned = plan(seed, payments, stack.converge_read_timeout)
     schedule = FaultSchedule()
     for payment in planned:
         for fault in payment.scheduled:
