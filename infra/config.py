@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from aws_cdk import RemovalPolicy
+
 from infra import REPO_ROOT
 
 CONTEXT_KEY = "payment-workflow:environments"
@@ -23,6 +25,10 @@ class EnvironmentConfig:
     alarm_email: str
     lambda_memory_mb: int
     processor_latency_alarm_ms: int = 3000
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.RETAIN if self.retain_data else RemovalPolicy.DESTROY
 
     @property
     def is_production(self) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy, aws_ssm
+from aws_cdk import Aws, Duration, aws_ssm
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -74,7 +74,7 @@ class StepFunctions(Construct):
             log_group_name=f"/aws/lambda/{name}",
             retention=logs.RetentionDays[config.log_retention],
             encryption_key=self.deps.key,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=config.removal_policy,
         )
         role = iam.Role(
             self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -19,7 +19,7 @@ class PaymentKey(Construct):
             alias=f"alias/payment-workflow-{config.name}",
             description="PAYMENT_KMS_KEY_ARN: card data, audit payloads, ledger, audit trail, logs, workflow state",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=config.removal_policy,
         )
         # Who may use it: IAM principals of this account by their own policies (the default
         # statement), and CloudWatch Logs for this account's log groups only.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import CfnOutput, RemovalPolicy, SecretValue, Stack
+from aws_cdk import CfnOutput, SecretValue, Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -32,7 +32,7 @@ class PaymentWorkflowStack(Stack):
             secret_string_value=SecretValue.unsafe_plain_text(
                 json.dumps({"ssl_merchant_id": "", "ssl_user_id": "", "ssl_pin": ""})
             ),
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=config.removal_policy,
         )
         steps = StepFunctions(
             self,

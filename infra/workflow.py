@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -32,7 +31,7 @@ class PaymentWorkflow(Construct):
             log_group_name=f"/aws/vendedlogs/states/{topology.STATE_MACHINE_NAME}-{config.name}",
             retention=logs.RetentionDays[config.log_retention],
             encryption_key=key,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            removal_policy=config.removal_policy,
         )
         self.state_machine = sfn.StateMachine(
             self,

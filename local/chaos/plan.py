@@ -7,19 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.faults import ScheduledFault
-from local.sandbox import FaultRule
+from local.sandbox import FAULT_KINDS, FaultRule
 from payments import topology
 
-PROCESSOR_FAULTS = (
-    "timeout_after_charge",
-    "charge_in_flight",
-    "drop_before_charge",
-    "http_500",
-    "error_3000",
-    "error_4017",
-    "error_4022",
-    "latency",
-)
+PROCESSOR_FAULTS = FAULT_KINDS
 # (kind, target, count). Three consecutive throttles outlast the SDK's own three attempts, so
 # they reach the state machine's Retry as a typed error; one lost response is retried by the SDK
 # into a conditional write that finds its own entry.

@@ -23,17 +23,15 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAULT_KINDS = frozenset(
-    {
-        "latency",
-        "timeout_after_charge",
-        "charge_in_flight",
-        "drop_before_charge",
-        "http_500",
-        "error_3000",
-        "error_4017",
-        "error_4022",
-    }
+FAULT_KINDS = (
+    "timeout_after_charge",
+    "charge_in_flight",
+    "drop_before_charge",
+    "http_500",
+    "error_3000",
+    "error_4017",
+    "error_4022",
+    "latency",
 )
 CONVERGE_ERRORS = {
     "error_3000": ("3000", "Gateway not responding", "Error, no response."),
