@@ -1,21 +1,37 @@
 # The developer's front door. Every target sets up .venv from the pinned requirements first.
-PYTHON ?= python3
+# Python 3.12 is what Lambda and the local stack run: found on PATH or under pyenv, else python3 (README: Python).
+PYTHON ?= $(firstword $(shell for candidate in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12); do \
+	$$candidate -c '' 2>/dev/null && echo $$candidate; done) python3)
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.requirements-installed
+STAMP := $(VENV)/.requirements-installed-$(PYTHON_VERSION)
 
 ENV ?= dev
 # jsii (under aws-cdk-lib) warns at length about the machine's Node.js version; the warning is not ours to act on.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 NODE_STAMP := node_modules/.package-installed
 
-.PHONY: demo test bench lint format synth cfn-lint chaos clean
+.PHONY: demo test check asl mutants bench lint format synth cfn-lint chaos clean
 
 demo: $(STAMP)
 	$(BIN)/python -m local demo
 
+# Every tier: unit, adapters, converge, workflow, infra, chaos, e2e, bench.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The fast tiers, for the edit loop: the domain (no AWS emulator) and the adapters on moto in process.
+check: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/adapters -q
+
+# Write statemachine/*.asl.json from the Python that defines them (the committed files must match).
+asl: $(STAMP)
+	$(BIN)/python -m statemachine.build
+
+# Mutation testing of lambdas/payments against the fast tiers; not part of `make test` (README: Tests).
+mutants: $(STAMP)
+	$(BIN)/python -m mutmut run --max-children 2; $(BIN)/python -m mutmut results | tail -n 40
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -49,10 +65,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 # Re-installs whenever a requirements or constraints file changes.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found " + sys.version.split()[0] + "); set PYTHON=python3.12")'
+	@test "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$(PYTHON_VERSION)" \
+		|| { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis node_modules cdk.out build
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis node_modules cdk.out build mutants

@@ -1,4 +1,7 @@
-"""The embedded local stack (DESIGN §6): moto runs the real ASL and routes Lambda to our real handlers."""
+"""The embedded local stack: moto runs the real ASL and routes Lambda to our real handlers.
+
+See docs/architecture.md#the-local-stack.
+"""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Loads statemachine/payment.asl.json as CDK's definition_substitutions would, for moto to run."""
+"""Loads an ASL file as CDK's definition_substitutions would, for moto to run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 # Step Functions counts retry intervals in whole seconds (at least 1). Locally every delay is
-# capped at that second so that a retried step costs one second, not a minute.
+# that one second, without jitter: a retried step costs one second, not a minute, and a test
+# that depends on when a retry happens sees the same timing on every run.
 LOCAL_MAX_DELAY_SECONDS = 1
 
 
@@ -29,6 +30,7 @@ def _shorten_retries(node: Any) -> None:
         for retrier in node.get("Retry", []):
             retrier["IntervalSeconds"] = 1
             retrier["MaxDelaySeconds"] = LOCAL_MAX_DELAY_SECONDS
+            retrier.pop("JitterStrategy", None)
         for value in node.values():
             _shorten_retries(value)
     elif isinstance(node, list):

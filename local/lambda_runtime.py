@@ -161,7 +161,9 @@ class InProcessLambdaRuntime:
             if function_name not in self._handlers:
                 spec = next(f for f in topology.FUNCTIONS if f.function_name == function_name)
                 module_name, _, attribute = handler_setting.rpartition(".")
-                module = _load(self.code_root / spec.code_dir / f"{module_name}.py", f"payment_steps.{spec.code_dir}")
+                # Functions that share a package share its module, as each would import it once.
+                name = f"payment_steps.{spec.code_dir}.{module_name}"
+                module = sys.modules.get(name) or _load(self.code_root / spec.code_dir / f"{module_name}.py", name)
                 self._handlers[function_name] = getattr(module, attribute)
             return self._handlers[function_name]
 

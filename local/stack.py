@@ -221,7 +221,7 @@ class LocalStack:
             role = iam.create_role(RoleName=f"{spec.function_name}Role", AssumeRolePolicyDocument=_LAMBDA_ROLE_POLICY)
             function = lambda_client.create_function(
                 FunctionName=spec.function_name,
-                Runtime="python3.12",
+                Runtime=topology.LAMBDA_RUNTIME,
                 Architectures=["arm64"],
                 Role=role["Role"]["Arn"],
                 Handler=spec.handler,

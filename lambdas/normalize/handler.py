@@ -4,12 +4,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments.normalize import normalize
 from payments.observability import logger, tracer
+from payments.processors.registry import normalize
 from payments.state import NormalizeEvent, parse_state
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(correlation_id_path="TransactionID", log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_state(event, NormalizeEvent)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
 from payments.errors import InvalidPaymentRequest
@@ -34,10 +33,8 @@ _MESSAGES = {
 def parse_payment_request(event: Any, execution_name: str | None = None) -> PaymentRequest:
     """Validate the execution input. The TransactionID must also be the execution's name."""
     transaction_id = _claimed_transaction_id(event)
-    if not isinstance(event, dict):  # Powertools would JSON-decode a string; the contract is an object
-        raise InvalidPaymentRequest("$", "must be a JSON object", transaction_id)
     try:
-        request = parse(event=event, model=PaymentRequest)
+        request = PaymentRequest.model_validate(event)
     except ValidationError as error:
         field, message = _first_problem(error)
         raise InvalidPaymentRequest(field, message, transaction_id) from None

@@ -1,4 +1,4 @@
-"""The payment request (DESIGN §3) as Pydantic models, and the facts Tokenize keeps from it.
+"""The payment request (docs/architecture.md#contracts) as Pydantic models.
 
 Every error message here names what is wrong and never repeats the value: a request may carry
 a PAN or CVV in any field, including the wrong one.
@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from payments import currencies
 from payments.cards import contains_card_number, luhn_valid
-from payments.currencies import ISO_4217_EXPONENTS, PROCESSOR_CURRENCIES
+from payments.currencies import ISO_4217_EXPONENTS
+from payments.processors import registry
 
 MAX_AMOUNT = Decimal("99999999.99")
 _AMOUNT_FORMAT = re.compile(r"^(0|[1-9][0-9]{0,7})(\.[0-9]+)?$")
@@ -125,7 +127,7 @@ class PaymentRequest(_Strict):
     TransactionID: str
     Amount: str
     Currency: str
-    ProcessorID: Literal["elavon"]
+    ProcessorID: str
     PaymentMethod: PaymentMethod
     Description: str | None = None
 
@@ -136,6 +138,13 @@ class PaymentRequest(_Strict):
             raise reject("must be 1 to 36 characters of letters, digits, '-' and '_'")
         if contains_card_number(value):
             raise reject("must not contain a card number")
+        return value
+
+    @field_validator("ProcessorID", mode="before")
+    @classmethod
+    def _processor_id(cls, value: Any) -> str:
+        if not isinstance(value, str) or value not in registry.processor_ids():
+            raise reject("is not a supported processor")
         return value
 
     @field_validator("Amount", mode="before")
@@ -171,7 +180,7 @@ class PaymentRequest(_Strict):
 
     @model_validator(mode="after")
     def _fits_currency_and_processor(self) -> PaymentRequest:
-        if self.Currency not in PROCESSOR_CURRENCIES[self.ProcessorID]:
+        if self.Currency not in currencies.PROCESSOR_CURRENCIES.get(self.ProcessorID, frozenset()):
             raise reject(f"{self.Currency} is not accepted by processor {self.ProcessorID}", field="Currency")
         exponent = ISO_4217_EXPONENTS[self.Currency]
         decimals = len(self.Amount.partition(".")[2])

@@ -7,7 +7,7 @@ from typing import Any
 
 from payments import ledger
 from payments.ledger import LedgerEntry, LedgerRepository
-from payments.normalize import normalize
+from payments.processors.registry import normalize
 from payments.responses import api_response
 from payments.state import APPROVED, DECLINED, PaymentFacts, ProcessorOutcome, WorkflowState
 

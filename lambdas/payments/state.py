@@ -89,6 +89,7 @@ class ChargeEvent(_State):
 
 
 class NormalizeEvent(_State):
+    TransactionID: str
     ProcessorID: str
     Result: dict[str, str]
 

@@ -90,11 +90,20 @@ class FunctionSpec:
 
 FUNCTIONS = (
     FunctionSpec("Tokenize", "tokenize", "TokenizeFunctionArn", (PAYMENT_KMS_KEY_ARN, *_OBSERVABILITY_ENV)),
+    # The two progress entries share one package; each function has its own entry point.
     FunctionSpec(
-        "LedgerInitiated", "ledger_initiated", "LedgerInitiatedFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)
+        "LedgerInitiated",
+        "ledger_progress",
+        "LedgerInitiatedFunctionArn",
+        (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV),
+        handler="handler.initiated",
     ),
     FunctionSpec(
-        "LedgerPending", "ledger_pending", "LedgerPendingFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)
+        "LedgerPending",
+        "ledger_progress",
+        "LedgerPendingFunctionArn",
+        (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV),
+        handler="handler.pending",
     ),
     # CallProcessor writes the audit record of each call as it completes (see payments.charging).
     FunctionSpec(
@@ -113,6 +122,9 @@ FUNCTIONS = (
     ),
     FunctionSpec("Audit", "audit", "AuditFunctionArn", (DYNAMODB_AUDIT_TABLE_NAME, *_OBSERVABILITY_ENV)),
 )
+
+# The one Python every function runs on: Lambda's runtime, the local stack's, and the tests'.
+LAMBDA_RUNTIME = "python3.12"
 
 STATE_MACHINE_NAME = "PaymentWorkflow"
 ASL_PATH = "statemachine/payment.asl.json"

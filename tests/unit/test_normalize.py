@@ -2,7 +2,7 @@
 
 import pytest
 
-from payments.normalize import normalize
+from payments.processors.registry import normalize
 from payments.state import APPROVED, DECLINED, ERROR, ProcessorOutcome
 
 
@@ -105,5 +105,5 @@ def test_an_error_code_wins_over_an_approval_result():
 
 @pytest.mark.parametrize("processor_id", ["stripe", "Elavon", ""])
 def test_an_unknown_processor_has_no_normalizer(processor_id):
-    with pytest.raises(ValueError, match="no normalizer"):
+    with pytest.raises(ValueError, match="no adapter"):
         normalize(processor_id, converge_result("0", "APPROVAL"))

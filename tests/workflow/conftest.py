@@ -1,10 +1,11 @@
 """One local stack for the whole workflow suite: moto running the real ASL with the real handlers."""
 
-import uuid
-
 import pytest
 
 from local import operations
+from local.payment_requests import card_request, new_transaction_id
+
+__all__ = ["card_request", "run_payment"]
 
 
 @pytest.fixture(autouse=True)
@@ -16,25 +17,7 @@ def no_leftover_faults(stack):
 
 @pytest.fixture
 def transaction_id():
-    return f"wf-{uuid.uuid4().hex[:16]}"
-
-
-def card_request(transaction_id, number="4111111111111111", amount="25.00", currency="USD", cvv="847"):
-    return {
-        "TransactionID": transaction_id,
-        "Amount": amount,
-        "Currency": currency,
-        "ProcessorID": "elavon",
-        "PaymentMethod": {
-            "Type": "card",
-            "Number": number,
-            "ExpiryMonth": 12,
-            "ExpiryYear": 2030,
-            "Cvv": cvv,
-            "HolderName": "Ada Lovelace",
-        },
-        "Description": "workflow test",
-    }
+    return new_transaction_id("wf")
 
 
 def run_payment(info, request):

@@ -3,13 +3,13 @@ nothing charged, and no Lambda ever failing with anything but that typed error."
 
 import copy
 import json
-import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local import operations
+from local.payment_requests import new_transaction_id
 from tests.workflow.conftest import card_request
 
 
@@ -87,7 +87,7 @@ def run_request(stack, info, request, name):
 
 @pytest.mark.parametrize(("case", "mutate", "field"), CORPUS, ids=[c[0] for c in CORPUS])
 def test_bad_input_is_refused_naming_the_field(stack, info, case, mutate, field):
-    transaction_id = f"bad-{uuid.uuid4().hex[:12]}"
+    transaction_id = new_transaction_id("bad")
     request = valid(transaction_id)
     mutate(request)
 
@@ -129,7 +129,7 @@ PATHS = [
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
 @given(path=st.sampled_from(PATHS), value=json_values())
 def test_any_value_anywhere_is_refused_cleanly_or_accepted(stack, info, path, value):
-    transaction_id = f"fuzz-{uuid.uuid4().hex[:12]}"
+    transaction_id = new_transaction_id("fuzz")
     request = copy.deepcopy(valid(transaction_id))
     at(path, value)(request)
 

@@ -24,6 +24,10 @@ def answered_calls(stack, transaction_id):
     return [e.operation for e in stack.sandbox.exchanges() if e.merchant_txn_id == transaction_id and e.answered]
 
 
+def call_processor_run(info, transaction_id):
+    return next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "CallProcessor")
+
+
 def assert_consistent(stack, info, transaction_id, execution):
     entries = operations.ledger_entries(info, transaction_id)
     terminal = entries[-1]["Status"]
@@ -61,8 +65,7 @@ def test_a_fault_on_the_first_sale_still_charges_exactly_once(stack, info, trans
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
     assert sorted(answered_calls(stack, transaction_id)) == expected_calls
-    call_processor = next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "CallProcessor")
-    assert call_processor.retries == 1
+    assert call_processor_run(info, transaction_id).retries == 1
 
 
 def test_a_slow_answer_within_the_timeout_is_just_slow(stack, info, transaction_id):
@@ -93,6 +96,9 @@ def test_a_processor_that_never_takes_the_sale_ends_failed_with_no_charge(stack,
     assert execution["status"] == "FAILED" and execution["error"] == "PaymentFailed"
     assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-FAILED"
     assert json.loads(execution["cause"])["Failure"]["Code"] == "PROCESSOR_UNAVAILABLE"
+    # And CallProcessor was tried as its own retrier says: once, then four retries, each asking first
+    assert call_processor_run(info, transaction_id).attempts == 5
+    assert sorted(answered_calls(stack, transaction_id)) == ["ccsale"] * 5 + ["txnquery"] * 4
 
 
 def test_an_answer_that_never_comes_ends_failed_as_outcome_unknown(stack, info, transaction_id):
@@ -164,11 +170,13 @@ def test_an_audit_record_that_could_not_be_written_ahead_is_written_by_the_audit
 
 
 def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack, info, transaction_id):
-    # Given Converge files the first sale 1.5 s after it arrived, after the client (1 s) gave up
+    # Given Converge files the first sale 2.5 s after it arrived: after the client gave up (1 s read
+    # timeout) and after the retry began (1 s retry delay locally, no jitter), but within the one
+    # read timeout the retry waits before it asks. Without that wait, the retry would ask at 2 s.
     stack.sandbox.faults.add(
         FaultRule(
             "charge_in_flight",
-            delay_ms=1500,
+            delay_ms=2500,
             match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": transaction_id},
         )
     )
@@ -179,3 +187,36 @@ def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack
     assert execution["status"] == "SUCCEEDED"
     assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
     assert sorted(answered_calls(stack, transaction_id)) == ["txnquery"]
+
+
+def test_a_throttled_ledger_is_retried_by_the_state_machine_until_the_entry_is_written(stack, info, transaction_id):
+    # Given DynamoDB throttles this payment's first eight PutItems: the SDK's four tries fail twice
+    schedule = FaultSchedule()
+    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=8))
+    stack.apply_fault_schedule(schedule)
+    try:
+        execution = run_payment(info, card_request(transaction_id))
+    finally:
+        stack.apply_fault_schedule(None)
+
+    # Then LedgerInitiated failed twice with StorageUnavailable, was retried, and the payment settled
+    assert schedule.injected["dynamodb:throttle"] == 8
+    assert execution["status"] == "SUCCEEDED"
+    run = next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "LedgerInitiated")
+    assert (run.attempts, run.errors) == (3, ["StorageUnavailable", "StorageUnavailable"])
+    assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
+
+
+def test_a_throttled_key_service_is_retried_by_the_state_machine(stack, info, transaction_id):
+    # Given KMS throttles Tokenize's data-key request past the SDK's three attempts, once
+    schedule = FaultSchedule()
+    schedule.add(transaction_id, ScheduledFault("kms:GenerateDataKey", "throttle", count=3))
+    stack.apply_fault_schedule(schedule)
+    try:
+        execution = run_payment(info, card_request(transaction_id))
+    finally:
+        stack.apply_fault_schedule(None)
+
+    assert execution["status"] == "SUCCEEDED"
+    run = next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "Tokenize")
+    assert (run.attempts, run.errors) == (2, ["KeyServiceUnavailable"])

@@ -1,1 +1,1 @@
-"""Card processor adapters. Elavon Converge is the one we speak."""
+"""Card processors: the port (`port.Processor`), the registry keyed by ProcessorID, and one package per adapter."""

@@ -25,6 +25,7 @@ from defusedxml import ElementTree
 
 from payments.cards import mask_pan
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
+from payments.processors.port import CardDetails
 
 _UNAVAILABLE_ERRORS = frozenset({"4022"})
 _OUTCOME_UNKNOWN_ERRORS = frozenset({"3000", "4017"})
@@ -70,17 +71,6 @@ class ConvergeSettings:
     credentials: ConvergeCredentials
     connect_timeout: float = 3.0
     read_timeout: float = 20.0
-
-
-@dataclass(frozen=True)
-class CardDetails:
-    """Plaintext card data: exists only in memory inside CallProcessor."""
-
-    number: str = field(repr=False)
-    expiry_month: int
-    expiry_year: int
-    cvv: str | None = field(default=None, repr=False)
-    holder_name: str | None = None
 
 
 def mask_token(token: str) -> str:

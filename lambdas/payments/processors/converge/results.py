@@ -1,4 +1,4 @@
-"""Maps a processor's own result to the canonical outcome: APPROVED, DECLINED or ERROR."""
+"""Converge's own result as the canonical outcome: APPROVED, DECLINED or ERROR, with a stable reason code."""
 
 from __future__ import annotations
 
@@ -65,9 +65,3 @@ def _result_of_queried(result: dict[str, str]) -> str | None:
 def decline_code(message: str) -> str:
     upper = message.upper()
     return next((code for marker, code in _DECLINE_REASONS if marker in upper), "DO_NOT_HONOR")
-
-
-def normalize(processor_id: str, result: dict[str, str]) -> ProcessorOutcome:
-    if processor_id != "elavon":
-        raise ValueError(f"no normalizer for processor {processor_id}")
-    return normalize_converge_result(result)

@@ -1,0 +1,120 @@
+"""The processor port: what the payment workflow needs of any card processor.
+
+The exactly-once protocol (payments.charging) is written against this interface only; each
+adapter (Converge is the first) keeps its wire format, field names and result codes to itself.
+See docs/architecture.md#processors.
+
+An adapter raises the typed errors of payments.errors, chosen by what is safe to do next:
+ProcessorUnavailable (nothing was processed), ProcessorTimeout (the outcome is unknown: ask
+before sending again), ProcessorRejected (our request is wrong: never retry). Each carries the
+`ProcessorCall` when the processor answered at all, so that the call is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from payments.state import ProcessorOutcome
+
+CallOutcome = Literal["APPROVED", "DECLINED", "ERROR", "FOUND", "NOT_FOUND"]
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """Plaintext card data: exists only in memory inside CallProcessor."""
+
+    number: str = field(repr=False)
+    expiry_month: int
+    expiry_year: int
+    cvv: str | None = field(default=None, repr=False)
+    holder_name: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """A processor's own reusable token for a card (Converge: ssl_token)."""
+
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PaymentInstruction:
+    """What to charge or authorize: our TransactionID travels with it, so the processor can find it again."""
+
+    transaction_id: str
+    amount: Decimal
+    currency: str
+    source: CardDetails | StoredToken
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessorTimeouts:
+    """How long a call may wait: after `connect + read` seconds the client has given up on an answer."""
+
+    connect: float
+    read: float
+
+
+class ProcessorCall(Protocol):
+    """One request/response exchange with a processor, as an adapter reports it."""
+
+    @property
+    def operation(self) -> str: ...
+
+    @property
+    def started_at(self) -> str: ...
+
+    @property
+    def latency_ms(self) -> int: ...
+
+    @property
+    def result(self) -> dict[str, str]:
+        """The processor's result fields that may leave the adapter: no card data, safe in state and logs."""
+        ...
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """A call as the audit trail keeps it: query and response masked (no PAN, no CVV, no secrets)."""
+
+    operation: str
+    outcome: CallOutcome
+    result_code: str
+    query: dict[str, Any]
+    response: dict[str, Any]
+    started_at: str
+    latency_ms: int
+
+
+class Processor(Protocol):
+    """A card processor, through one adapter. Every money-moving call is tagged with our TransactionID."""
+
+    processor_id: str
+    timeouts: ProcessorTimeouts
+
+    def sale(self, instruction: PaymentInstruction) -> ProcessorCall: ...
+
+    def authorize(self, instruction: PaymentInstruction) -> ProcessorCall: ...
+
+    def capture(self, processor_transaction_id: str, amount: Decimal | None = None) -> ProcessorCall: ...
+
+    def void(self, processor_transaction_id: str) -> ProcessorCall: ...
+
+    def refund(self, processor_transaction_id: str, amount: Decimal | None = None) -> ProcessorCall: ...
+
+    def find_by_merchant_transaction_id(self, transaction_id: str) -> ProcessorCall:
+        """Ask the processor what it holds for our TransactionID (no money moves)."""
+        ...
+
+    def sale_found(self, lookup: ProcessorCall, transaction_id: str, amount: Decimal) -> dict[str, str] | None:
+        """From a lookup: the result of the sale we sent for this TransactionID and amount, if there is one."""
+        ...
+
+    def normalize(self, result: dict[str, str]) -> ProcessorOutcome:
+        """The processor's own result as APPROVED, DECLINED or ERROR with a stable reason code."""
+        ...
+
+    def audit_view(self, call: ProcessorCall) -> AuditView: ...

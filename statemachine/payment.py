@@ -1,0 +1,211 @@
+"""The payment workflow: validate and tokenize, ledger, charge exactly once, normalize, terminal entry, audit.
+
+See docs/architecture.md#the-flow. Emitted as statemachine/payment.asl.json by `make asl`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statemachine.policy import EXECUTION_ARN, Catch, Retry, catch_all, lambda_task, never_retry, payload_of
+
+# CallProcessor's own transient errors: nothing processed, or an outcome a retry must first ask about.
+PROCESSOR_RETRY = Retry(("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4, interval_seconds=2)
+# Whatever else CallProcessor dies of is retried twice: a retry asks before it sends, so it is safe.
+PROCESSOR_LAST_RESORT = Retry(("States.ALL",), 2, interval_seconds=2)
+TERMINAL_RESPONSE = {"Response.$": "$.Payload"}
+LEDGER_POSITION = {"LastEntry.$": "$.Payload.EntryNumber"}
+
+
+def definition() -> dict[str, Any]:
+    return {
+        "Comment": "Payment workflow: Tokenize, ledger, the card processor, normalize, terminal ledger entry, audit.",
+        "StartAt": "Tokenize",
+        "TimeoutSeconds": 3600,
+        "States": {
+            **_intake(),
+            **_progress("LedgerInitiated", "Ledger entry 1: PAYMENT-INITIATED.", "LedgerPending"),
+            **_progress("LedgerPending", "Ledger entry 2: PAYMENT-PENDING, before any money moves.", "CallProcessor"),
+            **_charge(),
+            **_terminal_entries(),
+            **_audit_and_end(),
+        },
+    }
+
+
+def _intake() -> dict[str, Any]:
+    return {
+        "Tokenize": lambda_task(
+            "Tokenize",
+            comment="Validate the request; replace the card with a SecureToken. From here on the state holds no PAN.",
+            payload=payload_of(**{"Request": "$", "ExecutionName": "$$.Execution.Name", "ExecutionArn": EXECUTION_ARN}),
+            output_path="$.Payload",
+            catch=[
+                Catch(("InvalidPaymentRequest",), "ReadRejection", result_path="$"),
+                catch_all("TokenizationFailed", result_path="$"),
+            ],
+            next_state="LedgerInitiated",
+        ),
+        "ReadRejection": {
+            "Type": "Pass",
+            "Comment": "The Catch replaced the state (and the card in it) with the error; keep Tokenize's reason.",
+            "Parameters": {"Rejection.$": "States.StringToJson($.Cause)"},
+            "Next": "InvalidPaymentRequest",
+        },
+        "InvalidPaymentRequest": {
+            "Type": "Fail",
+            "Error": "InvalidPaymentRequest",
+            "CausePath": "$.Rejection.errorMessage",
+        },
+        "TokenizationFailed": {
+            "Type": "Fail",
+            "Comment": "Nothing was written or charged.",
+            "Error": "PaymentFailed",
+            "Cause": "Tokenize failed after its retries; no ledger entry was written and nothing was charged.",
+        },
+    }
+
+
+def _progress(step: str, comment: str, next_state: str) -> dict[str, Any]:
+    return {
+        step: lambda_task(
+            step,
+            comment=comment,
+            payload=payload_of("Payment", ExecutionArn=EXECUTION_ARN),
+            result_selector=LEDGER_POSITION,
+            result_path="$.Ledger",
+            catch=[catch_all("LedgerFailed")],
+            next_state=next_state,
+        )
+    }
+
+
+def _charge() -> dict[str, Any]:
+    return {
+        "CallProcessor": lambda_task(
+            "CallProcessor",
+            comment=(
+                "Charge the card exactly once: a retried attempt asks the processor (by TransactionID) before it "
+                "sends a sale. Never retries ProcessorRejected. Writing the result over $.Processor drops the "
+                "CvvToken from the state."
+            ),
+            payload=payload_of(
+                "Payment",
+                CvvToken="$.Processor.CvvToken",
+                ExecutionArn=EXECUTION_ARN,
+                RetryCount="$$.State.RetryCount",
+            ),
+            timeout_seconds=100,
+            result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
+            result_path="$.Processor",
+            retry_first=[never_retry("ProcessorRejected", "WorkflowStateInvalid")],
+            retry_after=[PROCESSOR_RETRY, PROCESSOR_LAST_RESORT],
+            catch=[catch_all("LedgerFailed")],
+            next_state="Normalize",
+        ),
+        "Normalize": lambda_task(
+            "Normalize",
+            comment="Map the processor's result to APPROVED, DECLINED or ERROR.",
+            payload=payload_of(
+                TransactionID="$.Payment.TransactionID",
+                ProcessorID="$.Payment.ProcessorID",
+                Result="$.Processor.Result",
+            ),
+            result_selector={
+                f"{name}.$": f"$.Payload.{name}"
+                for name in ("Status", "ReasonCode", "ReasonMessage", "ProcessorTransactionID", "ApprovalCode")
+            },
+            result_path="$.Outcome",
+            catch=[catch_all("LedgerFailed")],
+            next_state="IsApproved",
+        ),
+        "IsApproved": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.Outcome.Status", "StringEquals": "APPROVED", "Next": "LedgerSuccess"},
+                {"Variable": "$.Outcome.Status", "StringEquals": "DECLINED", "Next": "LedgerDeclined"},
+            ],
+            "Default": "LedgerFailed",
+        },
+    }
+
+
+def _terminal_entries() -> dict[str, Any]:
+    def unsuccessful(step: str, status: str, comment: str, on_error: Catch) -> dict[str, Any]:
+        return lambda_task(
+            step,
+            function_step="LedgerFailed",
+            comment=comment,
+            payload=payload_of(State="$", Status=status, ExecutionArn=EXECUTION_ARN),
+            result_selector=TERMINAL_RESPONSE,
+            result_path="$.Result",
+            catch=[on_error],
+            next_state="Audit",
+        )
+
+    return {
+        "LedgerSuccess": lambda_task(
+            "LedgerSuccess",
+            comment="Terminal ledger entry: PAYMENT-SUCCESS.",
+            payload=payload_of("Payment", "Ledger", "Outcome", ExecutionArn=EXECUTION_ARN),
+            result_selector=TERMINAL_RESPONSE,
+            result_path="$.Result",
+            catch=[catch_all("LedgerFailed")],
+            next_state="Audit",
+        ),
+        "LedgerDeclined": unsuccessful(
+            "LedgerDeclined",
+            "PAYMENT-DECLINED",
+            "Terminal ledger entry: PAYMENT-DECLINED. A decline is an outcome, not a failure.",
+            catch_all("LedgerFailed"),
+        ),
+        "LedgerFailed": unsuccessful(
+            "LedgerFailed",
+            "PAYMENT-FAILED",
+            "Terminal ledger entry: PAYMENT-FAILED, unless this execution already wrote a terminal entry.",
+            catch_all("LedgerUnrecorded"),
+        ),
+        "LedgerUnrecorded": {
+            "Type": "Fail",
+            "Comment": "Not even the failure could be recorded: an operator must look.",
+            "Error": "PaymentFailed",
+            "CausePath": (
+                "States.Format('Payment {} ended without a terminal ledger entry: {}', "
+                "$.Payment.TransactionID, $.Failure.Error)"
+            ),
+        },
+    }
+
+
+def _audit_and_end() -> dict[str, Any]:
+    return {
+        "Audit": lambda_task(
+            "Audit",
+            comment=(
+                "One encrypted audit record per processor call not already written by CallProcessor. Runs after the "
+                "terminal ledger entry: if it fails for good, the payment still ends as the ledger says (the "
+                "AuditErrors alarm pages)."
+            ),
+            payload=payload_of("Payment", "Processor", ExecutionArn=EXECUTION_ARN),
+            result_path=None,
+            catch=[catch_all("IsSettled", result_path="$.AuditFailure")],
+            next_state="IsSettled",
+        ),
+        "IsSettled": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.Result.Response.Status", "StringEquals": "PAYMENT-FAILED", "Next": "PaymentFailed"}
+            ],
+            "Default": "PaymentSettled",
+        },
+        "PaymentFailed": {
+            "Type": "Fail",
+            "Error": "PaymentFailed",
+            "CausePath": "States.JsonToString($.Result.Response)",
+        },
+        "PaymentSettled": {
+            "Type": "Succeed",
+            "Comment": "PAYMENT-SUCCESS or PAYMENT-DECLINED; the output is the API response.",
+            "OutputPath": "$.Result.Response",
+        },
+    }

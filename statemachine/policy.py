@@ -1,0 +1,128 @@
+"""The one retry and catch policy every Lambda task of every workflow follows, and the task builder that applies it.
+
+See docs/architecture.md#retry-and-catch-policy. A change of policy is one edit here, then `make asl`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from payments import topology
+
+# Errors of the Lambda service and runtime, not of our code: the invoke may not have run at all,
+# or died mid-way. Our handlers are idempotent, so running them again is always safe.
+LAMBDA_SERVICE_ERRORS: Final = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+    "Runtime.ExitError",
+    "Sandbox.Timedout",
+)
+# Our own transient errors: DynamoDB or KMS still failing after the SDK's own retries.
+DEPENDENCY_ERRORS: Final = ("StorageUnavailable", "KeyServiceUnavailable")
+
+EXECUTION_ARN: Final = "$$.Execution.Id"
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class Retry:
+    """One retrier: exponential backoff with full jitter, or `MaxAttempts: 0` for errors never retried."""
+
+    errors: tuple[str, ...]
+    max_attempts: int
+    interval_seconds: int = 1
+    max_delay_seconds: int = 30
+
+    def asl(self) -> dict[str, Any]:
+        if self.max_attempts == 0:
+            return {"ErrorEquals": list(self.errors), "MaxAttempts": 0}
+        return {
+            "ErrorEquals": list(self.errors),
+            "IntervalSeconds": self.interval_seconds,
+            "MaxAttempts": self.max_attempts,
+            "BackoffRate": 2,
+            "MaxDelaySeconds": self.max_delay_seconds,
+            "JitterStrategy": "FULL",
+        }
+
+
+LAMBDA_SERVICE_RETRY: Final = Retry(LAMBDA_SERVICE_ERRORS, max_attempts=4, max_delay_seconds=20)
+DEPENDENCY_RETRY: Final = Retry(DEPENDENCY_ERRORS, max_attempts=5, max_delay_seconds=30)
+# Every Lambda task retries these, in this order, after any retrier of its own that must match first.
+STANDARD_RETRIES: Final = (LAMBDA_SERVICE_RETRY, DEPENDENCY_RETRY)
+
+
+def never_retry(*errors: str) -> Retry:
+    return Retry(tuple(errors), max_attempts=0)
+
+
+@dataclass(frozen=True)
+class Catch:
+    errors: tuple[str, ...]
+    next: str
+    result_path: str = "$.Failure"
+
+    def asl(self) -> dict[str, Any]:
+        return {"ErrorEquals": list(self.errors), "ResultPath": self.result_path, "Next": self.next}
+
+
+def catch_all(next_state: str, result_path: str = "$.Failure") -> Catch:
+    return Catch(("States.ALL",), next_state, result_path)
+
+
+def function_arn(step: str) -> str:
+    """The `${…FunctionArn}` placeholder CDK substitutes (and the local stack) for a step's function."""
+    return "${" + topology.function_by_step(step).placeholder + "}"
+
+
+def lambda_task(
+    step: str,
+    *,
+    comment: str,
+    payload: dict[str, Any],
+    next_state: str,
+    catch: Sequence[Catch],
+    function_step: str | None = None,
+    timeout_seconds: int = 30,
+    output_path: str | None = None,
+    result_selector: dict[str, str] | None = None,
+    result_path: str | object | None = _UNSET,
+    retry_first: Sequence[Retry] = (),
+    retry_after: Sequence[Retry] = (),
+) -> dict[str, Any]:
+    """A `lambda:invoke` Task under the standard policy.
+
+    `retry_first` holds retriers that must match before the standard ones (errors never retried);
+    `retry_after` those tried after them (a step's own transient errors, a last catch-all).
+    `function_step` names the step whose function runs, when it is not `step` itself.
+    """
+    task: dict[str, Any] = {
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function_arn(function_step or step), "Payload": payload},
+        "TimeoutSeconds": timeout_seconds,
+    }
+    if output_path is not None:
+        task["OutputPath"] = output_path
+    if result_selector is not None:
+        task["ResultSelector"] = result_selector
+    if result_path is not _UNSET:
+        task["ResultPath"] = result_path
+    task["Retry"] = [retry.asl() for retry in (*retry_first, *STANDARD_RETRIES, *retry_after)]
+    task["Catch"] = [handler.asl() for handler in catch]
+    task["Next"] = next_state
+    return task
+
+
+def payload_of(*paths: str, **fields: str) -> dict[str, str]:
+    """A Lambda payload: `payload_of("Payment", ExecutionArn=EXECUTION_ARN)` → {"Payment.$": "$.Payment", …}."""
+    selected = {f"{path}.$": f"$.{path}" for path in paths}
+    for name, value in fields.items():
+        selected[f"{name}.$" if value.startswith("$") else name] = value
+    return selected

@@ -1,0 +1,113 @@
+"""A second card processor, for the tests only: an adapter module as the registry expects one.
+
+It keeps its own ledger of sales in memory and speaks a result format of its own (no `ssl_`
+anywhere), so a test can register it and run the domain through it unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from payments.errors import ProcessorTimeout
+from payments.processors.port import AuditView, CardDetails, PaymentInstruction, ProcessorTimeouts
+from payments.state import ProcessorOutcome
+
+PROCESSOR_ID = "loopbackpay"
+CURRENCIES = frozenset({"USD", "NZD"})
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class FakeCall:
+    operation: str
+    request: dict[str, Any]
+    result: dict[str, str]
+    started_at: str = "2026-11-27T06:00:00.000000Z"
+    latency_ms: int = 3
+    found: tuple[dict[str, str], ...] = ()
+
+
+@dataclass
+class LoopbackPay:
+    """Approves any card not ending in 0002; can be told to charge and then lose the answer."""
+
+    processor_id: str = PROCESSOR_ID
+    timeouts: ProcessorTimeouts = field(default_factory=lambda: ProcessorTimeouts(connect=0.5, read=2.0))
+    sales: list[dict[str, str]] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # operations, in order, with sleeps of the fake clock
+    lose_next_answer: bool = False
+    lookup_error: Exception | None = None
+
+    def sale(self, instruction: PaymentInstruction) -> FakeCall:
+        self.log.append("sale")
+        card = instruction.source
+        declined = isinstance(card, CardDetails) and card.number.endswith("0002")
+        result = {
+            "status": "declined" if declined else "captured",
+            "id": f"lp_{next(_ids)}",
+            "reference": instruction.transaction_id,
+            "amount": str(instruction.amount),
+        }
+        self.sales.append(result)
+        request = {"reference": instruction.transaction_id, "amount": str(instruction.amount)}
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise ProcessorTimeout("loopbackpay: no answer")
+        return FakeCall("charge", request, result)
+
+    def authorize(self, instruction: PaymentInstruction) -> FakeCall:
+        raise NotImplementedError
+
+    def capture(self, processor_transaction_id: str, amount: Decimal | None = None) -> FakeCall:
+        raise NotImplementedError
+
+    def void(self, processor_transaction_id: str) -> FakeCall:
+        raise NotImplementedError
+
+    def refund(self, processor_transaction_id: str, amount: Decimal | None = None) -> FakeCall:
+        raise NotImplementedError
+
+    def find_by_merchant_transaction_id(self, transaction_id: str) -> FakeCall:
+        self.log.append("lookup")
+        if self.lookup_error is not None:
+            raise self.lookup_error
+        found = tuple(s for s in self.sales if s["reference"] == transaction_id)
+        return FakeCall("lookup", {"reference": transaction_id}, {"count": str(len(found))}, found=found)
+
+    def sale_found(self, lookup: Any, transaction_id: str, amount: Decimal) -> dict[str, str] | None:
+        return next((s for s in lookup.found if Decimal(s["amount"]) == amount), None)
+
+    def normalize(self, result: dict[str, str]) -> ProcessorOutcome:
+        return normalize(result)
+
+    def audit_view(self, call: Any) -> AuditView:
+        outcome = {"captured": "APPROVED", "declined": "DECLINED"}.get(call.result.get("status", ""))
+        if call.operation == "lookup":
+            outcome = "FOUND" if call.found else "NOT_FOUND"
+        return AuditView(
+            call.operation,
+            outcome or "ERROR",
+            call.result.get("status", ""),
+            call.request,
+            call.result,
+            call.started_at,
+            3,
+        )
+
+
+def normalize(result: dict[str, str]) -> ProcessorOutcome:
+    if result.get("status") == "captured":
+        return ProcessorOutcome(Status="APPROVED", ProcessorTransactionID=result["id"], ApprovalCode="LP")
+    if result.get("status") == "declined":
+        return ProcessorOutcome(Status="DECLINED", ReasonCode="DO_NOT_HONOR", ProcessorTransactionID=result["id"])
+    return ProcessorOutcome(Status="ERROR", ReasonCode="UNRECOGNIZED_RESULT")
+
+
+INSTANCE = LoopbackPay()
+
+
+def from_environment() -> LoopbackPay:
+    return INSTANCE
