@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from local.stack import CREDENTIALS, REGION, StackInfo
 from payments import topology
-from payments.client import execution_arn_for, wait_for_payment
+from upstream.client import execution_arn_for, wait_for_payment
 
 _deserializer = TypeDeserializer()
 

@@ -84,7 +84,7 @@ class AuditRepository:
 def persist_payment_audit_trail(
     repository: AuditRepository, transaction_id: str, execution_arn: str, calls: list[ProcessorCallRecord]
 ) -> list[str]:
-    """The seed's `persist_payment_audit_trail`: store one record per call. Returns their AuditIDs."""
+    """The contract's `persist_payment_audit_trail`: store one record per call. Returns their AuditIDs."""
     for call in calls:
         repository.append_record(AuditRecord(transaction_id, execution_arn, call))
     return [call.AuditID for call in calls]

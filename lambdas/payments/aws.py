@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -30,16 +30,10 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 
-_clients: dict[str, Any] = {}
-_lock = threading.Lock()
-
-
+@functools.cache
 def client(service: str) -> Any:
     """A shared client for `service`, created on first use with the function's environment."""
-    with _lock:
-        if service not in _clients:
-            _clients[service] = boto3.session.Session().client(service, config=_CLIENT_CONFIG)
-        return _clients[service]
+    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)
 
 
 def is_transient(error: BaseException) -> bool:

@@ -6,7 +6,7 @@ SecureToken cannot be replayed for another payment, and IAM can tell token keys 
 
 from __future__ import annotations
 
-import threading
+import functools
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_masking import DataMasking
@@ -18,16 +18,10 @@ from payments.errors import KeyServiceUnavailable
 PURPOSE_SECURE_TOKEN = "secure-token"  # noqa: S105 - an encryption-context label, not a secret
 PURPOSE_AUDIT = "audit"
 
-_maskers: dict[str, DataMasking] = {}
-_lock = threading.Lock()
-
-
+@functools.cache
 def _masker(key_arn: str) -> DataMasking:
     # One provider per key and process: it holds the data-key cache.
-    with _lock:
-        if key_arn not in _maskers:
-            _maskers[key_arn] = DataMasking(provider=AWSEncryptionSDKProvider(keys=[key_arn]))
-        return _maskers[key_arn]
+    return DataMasking(provider=AWSEncryptionSDKProvider(keys=[key_arn]))
 
 
 def encryption_context(transaction_id: str, purpose: str) -> dict[str, str]:
@@ -51,7 +45,7 @@ def decrypt(ciphertext: str, *, key_arn: str, transaction_id: str, purpose: str)
 
 
 def encrypt_token(card_data: dict[str, Any], *, key_arn: str, transaction_id: str) -> str:
-    """The seed's `encrypt_token`: card data in, a base64 SecureToken out."""
+    """The contract's `encrypt_token`: card data in, a base64 SecureToken out."""
     return encrypt(card_data, key_arn=key_arn, transaction_id=transaction_id, purpose=PURPOSE_SECURE_TOKEN)
 
 

@@ -1,4 +1,4 @@
-"""The append-only PaymentLedger (DESIGN §4).
+"""The append-only PaymentLedger (docs/architecture.md#ledger-and-audit-model).
 
 Entry 1 is PAYMENT-INITIATED, 2 PAYMENT-PENDING, the last one terminal. Every write is a
 conditional put: a retried write of the same entry is a no-op success, a write that would
@@ -115,7 +115,7 @@ class LedgerRepository:
 
 
 def persist_payment_ledger(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry:
-    """The seed's `persist_payment_ledger`: append one entry, idempotently."""
+    """The contract's `persist_payment_ledger`: append one entry, idempotently."""
     return repository.append_entry(entry)
 
 

@@ -1,4 +1,4 @@
-"""The API response (DESIGN §3), built from the terminal ledger entry: the ledger is the truth."""
+"""The API response (docs/architecture.md#contracts), built from the terminal ledger entry: the ledger is the truth."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Environment variable names. The first three are the seed's contract.
+# Environment variable names. The first three are part of the contract (docs/architecture.md#contracts).
 PAYMENT_KMS_KEY_ARN = "PAYMENT_KMS_KEY_ARN"
 DYNAMODB_TABLE_NAME = "DYNAMODB_TABLE_NAME"
 DYNAMODB_AUDIT_TABLE_NAME = "DYNAMODB_AUDIT_TABLE_NAME"

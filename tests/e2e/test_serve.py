@@ -19,7 +19,7 @@ from tests.card_data import TEST_CVV, card_data_in
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
-DESIGN_INPUT = {
+EXAMPLE_INPUT = {
     "TransactionID": "order-8812-1",
     "Amount": "25.00",
     "Currency": "USD",
@@ -101,15 +101,15 @@ def test_ready_file_has_exactly_the_documented_keys(server):
 def test_boto3_payment_end_to_end(server, monkeypatch):
     info = server["info"]
     sfn = client(info, "stepfunctions")
-    transaction_id = DESIGN_INPUT["TransactionID"]
+    transaction_id = EXAMPLE_INPUT["TransactionID"]
 
     # When an upstream service starts the payment, named after its TransactionID
     arn = sfn.start_execution(
-        stateMachineArn=info["state_machine_arn"], name=transaction_id, input=json.dumps(DESIGN_INPUT)
+        stateMachineArn=info["state_machine_arn"], name=transaction_id, input=json.dumps(EXAMPLE_INPUT)
     )["executionArn"]
     execution = wait(sfn, arn)
 
-    # Then it succeeds with the §3 response
+    # Then it succeeds with the API response
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     response = json.loads(execution["output"])
     [charge] = sandbox_charges(info, transaction_id)
@@ -124,7 +124,7 @@ def test_boto3_payment_end_to_end(server, monkeypatch):
         "Card": {"Brand": "VISA", "Last4": "1111"},
     }
 
-    # And the ledger holds entries 1, 2, 3 with the seed's fields
+    # And the ledger holds entries 1, 2, 3 with the contract fields
     dynamodb = client(info, "dynamodb")
     deserialize = TypeDeserializer().deserialize
     items = dynamodb.query(
@@ -160,7 +160,7 @@ def test_boto3_payment_end_to_end(server, monkeypatch):
     # And starting the same TransactionID again is refused and charges nothing
     with pytest.raises(ClientError) as refused:
         sfn.start_execution(
-            stateMachineArn=info["state_machine_arn"], name=transaction_id, input=json.dumps(DESIGN_INPUT)
+            stateMachineArn=info["state_machine_arn"], name=transaction_id, input=json.dumps(EXAMPLE_INPUT)
         )
     assert refused.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
     assert len(sandbox_charges(info, transaction_id)) == 1
@@ -169,7 +169,7 @@ def test_boto3_payment_end_to_end(server, monkeypatch):
 def test_invalid_input_fails_with_the_field_and_no_ledger_write(server):
     info = server["info"]
     sfn = client(info, "stepfunctions")
-    request = {**DESIGN_INPUT, "TransactionID": "order-bad-amount", "Amount": 25.0}
+    request = {**EXAMPLE_INPUT, "TransactionID": "order-bad-amount", "Amount": 25.0}
     arn = sfn.start_execution(
         stateMachineArn=info["state_machine_arn"], name="order-bad-amount", input=json.dumps(request)
     )["executionArn"]

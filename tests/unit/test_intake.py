@@ -1,14 +1,16 @@
-"""parse_payment_request: the DESIGN §3 request in, a PaymentRequest or one InvalidPaymentRequest out."""
+"""parse_payment_request: the execution input in, a PaymentRequest or one InvalidPaymentRequest out."""
 
 import copy
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from payments.cards import luhn_valid
 from payments.errors import InvalidPaymentRequest
 from payments.intake import parse_payment_request
 from payments.models import CardPaymentMethod, PaymentRequest, ProcessorTokenPaymentMethod
@@ -17,7 +19,7 @@ PAN = "4111111111111111"
 CVV = "123"
 TRANSACTION_ID = "order-8812-1"
 TODAY = dt.datetime.now(dt.UTC).date()
-FUTURE_YEAR = TODAY.year + 4  # the DESIGN example says 2030; stay in the future whenever this runs
+FUTURE_YEAR = TODAY.year + 4  # stay in the future whenever this runs
 MISSING = object()
 
 
@@ -311,11 +313,53 @@ def _outcome(event):
     return None
 
 
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value, max_length):
+    return isinstance(value, str) and value.strip() != "" and len(value) <= max_length
+
+
+# What each field accepts, stated independently of the model. Exact for the structured fields; for
+# free text, what acceptance at least requires.
+_ACCEPTS = {
+    "TransactionID": lambda v: (
+        isinstance(v, str)
+        and re.fullmatch(r"[A-Za-z0-9_-]{1,36}", v) is not None
+        and not (v.isdigit() and luhn_valid(v) and 12 <= len(v) <= 19)
+    ),
+    "Amount": lambda v: (
+        isinstance(v, str) and re.fullmatch(r"(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?", v) is not None and Decimal(v) > 0
+    ),
+    "Currency": lambda v: v in ("USD", "CAD", "EUR", "GBP", "AUD", "CHF", "MXN"),  # JPY takes no decimals
+    "ProcessorID": lambda v: v == "elavon",
+    "PaymentMethod": lambda v: isinstance(v, dict) and v.get("Type") in ("card", "processor_token"),
+    "Description": lambda v: v is MISSING or v is None or _is_text(v, 255),
+    "Type": lambda v: v == "card",
+    "Number": lambda v: isinstance(v, str) and v.isascii() and v.isdigit() and 12 <= len(v) <= 19 and luhn_valid(v),
+    "ExpiryMonth": lambda v: _is_int(v) and 1 <= v <= 12,
+    "ExpiryYear": lambda v: _is_int(v) and TODAY.year <= v <= 2099,
+    "Cvv": lambda v: isinstance(v, str) and v.isascii() and v.isdigit() and 3 <= len(v) <= 4,
+    "HolderName": lambda v: v is MISSING or v is None or _is_text(v, 100),
+}
+_EXACT = {"TransactionID", "Amount", "Currency", "ProcessorID", "Type", "Number", "ExpiryMonth", "ExpiryYear", "Cvv"}
+
+
+def _judge(field, value, error):
+    acceptable = _ACCEPTS[field](value)
+    if field in _EXACT:
+        assert (error is None) == acceptable, f"{field}: accepted={error is None}, acceptable={acceptable}"
+    elif error is None:
+        assert acceptable, f"{field}: accepted a value it must refuse"
+
+
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(field=st.sampled_from(_top_level_fields), value=_json_values | st.just(MISSING))
-def test_any_value_in_a_top_level_field_gives_a_request_or_an_invalid_payment_request(field, value):
+def test_any_value_in_a_top_level_field_is_accepted_exactly_when_valid(field, value):
     error = _outcome(request_with(**{field: value}))
 
+    _judge(field, value, error)
     if error is not None and field != "TransactionID":
         # the caller can still find their transaction in the rejection
         assert error.transaction_id == TRANSACTION_ID
@@ -323,9 +367,10 @@ def test_any_value_in_a_top_level_field_gives_a_request_or_an_invalid_payment_re
 
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(field=st.sampled_from(_card_fields), value=_json_values | st.just(MISSING))
-def test_any_value_in_a_card_field_gives_a_request_or_an_invalid_payment_request(field, value):
+def test_any_value_in_a_card_field_is_accepted_exactly_when_valid(field, value):
     error = _outcome(card_with(**{field: value}))
 
+    _judge(field, value, error)
     if error is not None:
         assert error.field.startswith("PaymentMethod")
 

@@ -1,11 +1,11 @@
-"""Duplicate starts through payments.client.start_payment: one execution, one charge, or a clear error."""
+"""Duplicate starts through upstream.client.start_payment: one execution, one charge, or a clear error."""
 
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from local import operations
-from payments.client import DuplicateTransactionID, start_payment, wait_for_payment
+from upstream.client import DuplicateTransactionID, start_payment, wait_for_payment
 from tests.workflow.conftest import card_request
 
 

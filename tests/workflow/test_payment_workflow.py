@@ -22,7 +22,7 @@ def test_approved_payment_writes_three_ledger_entries_and_one_audit_record(info,
     # When it runs through the workflow
     execution = run_payment(info, card_request(transaction_id))
 
-    # Then the execution succeeds with the DESIGN §3 response
+    # Then the execution succeeds with the API response
     assert execution["status"] == "SUCCEEDED"
     response = json.loads(execution["output"])
     charge = charges_for(info, transaction_id)
@@ -37,7 +37,7 @@ def test_approved_payment_writes_three_ledger_entries_and_one_audit_record(info,
         "ApprovalCode": charge[0]["ssl_approval_code"],
         "Card": {"Brand": "VISA", "Last4": "1111"},
     }
-    # And the ledger holds entries 1, 2, 3 with the seed's fields, all from this execution
+    # And the ledger holds entries 1, 2, 3 with the contract fields, all from this execution
     entries = operations.ledger_entries(info, transaction_id)
     assert [(e["EntryNumber"], e["Status"]) for e in entries] == [
         (1, "PAYMENT-INITIATED"),

@@ -1,0 +1,1 @@
+"""For upstream services that start payments: not part of any Lambda package."""
