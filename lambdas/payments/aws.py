@@ -30,6 +30,7 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 
+
 @functools.cache
 def client(service: str) -> Any:
     """A shared client for `service`, created on first use with the function's environment."""

@@ -18,6 +18,7 @@ from payments.errors import KeyServiceUnavailable
 PURPOSE_SECURE_TOKEN = "secure-token"  # noqa: S105 - an encryption-context label, not a secret
 PURPOSE_AUDIT = "audit"
 
+
 @functools.cache
 def _masker(key_arn: str) -> DataMasking:
     # One provider per key and process: it holds the data-key cache.

@@ -1,4 +1,4 @@
-"""api_response: the API response (docs/architecture.md#contracts), built from the payment facts and the terminal ledger entry."""
+"""api_response: the API response, built from the payment facts and the terminal ledger entry."""
 
 from payments import ledger
 from payments.ledger import LedgerEntry

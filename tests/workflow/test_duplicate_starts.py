@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from local import operations
-from upstream.client import DuplicateTransactionID, start_payment, wait_for_payment
 from tests.workflow.conftest import card_request
+from upstream.client import DuplicateTransactionID, start_payment, wait_for_payment
 
 
 def charges(stack, transaction_id):
