@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from bench.counting import CallCounter
-from local import operations
+from local import operations, payment_requests
 from local.lambda_runtime import InProcessLambdaRuntime
 from local.sandbox.terminal import APPROVING_CARDS
 from local.stack import CREDENTIALS, StackInfo
@@ -52,21 +52,8 @@ class BenchStackInfo(StackInfo):
 
 def payment_request(transaction_id: str, n: int) -> dict[str, Any]:
     """An approving request; the sandbox answers at once (no latency fault is set)."""
-    return {
-        "TransactionID": transaction_id,
-        "Amount": "25.00",
-        "Currency": "USD",
-        "ProcessorID": "elavon",
-        "PaymentMethod": {
-            "Type": "card",
-            "Number": CARDS[n % len(CARDS)],
-            "ExpiryMonth": 12,
-            "ExpiryYear": 2030,
-            "Cvv": "1234" if CARDS[n % len(CARDS)].startswith("3") else "123",
-            "HolderName": "Ada Lovelace",
-        },
-        "Description": "bench",
-    }
+    number = CARDS[n % len(CARDS)]
+    return payment_requests.card_request(transaction_id, number=number, description="bench")
 
 
 @dataclass

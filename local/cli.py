@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
-from local import operations
+from local import operations, payment_requests
 from local.operations import PaymentTrace
 from local.stack import LocalStack, StackInfo
 
@@ -110,23 +110,22 @@ def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
 
 
 def payment_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The request `pay` sends: what was typed goes in as typed, and Tokenize judges it."""
     month, _, year = args.expiry.partition("/")
-    return {
-        "TransactionID": args.transaction_id or f"pay-{uuid.uuid4().hex[:12]}",
-        "Amount": args.amount,
-        "Currency": args.currency,
-        "ProcessorID": "elavon",
-        "PaymentMethod": {
-            "Type": "card",
-            "Number": args.card,
-            "ExpiryMonth": int(month) if month.isdigit() else month,
-            "ExpiryYear": 2000 + int(year)
-            if year.isdigit() and len(year) == 2
-            else (int(year) if year.isdigit() else year),
-            "Cvv": args.cvv,
-            "HolderName": args.holder,
-        },
-    }
+    request = payment_requests.card_request(
+        args.transaction_id or payment_requests.new_transaction_id("pay"),
+        number=args.card,
+        amount=args.amount,
+        currency=args.currency,
+        cvv=args.cvv,
+        holder_name=args.holder,
+        description=None,
+    )
+    request["PaymentMethod"]["ExpiryMonth"] = int(month) if month.isdigit() else month
+    request["PaymentMethod"]["ExpiryYear"] = (
+        (2000 + int(year) if len(year) == 2 else int(year)) if year.isdigit() else year
+    )
+    return request
 
 
 def run_pay(info: StackInfo, args: argparse.Namespace) -> int:
@@ -205,33 +204,18 @@ def table(rows: list[list[str]]) -> str:
 
 
 def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any]]]:
-    def card(number: str, cvv: str = "123") -> dict[str, Any]:
-        return {
-            "Type": "card",
-            "Number": number,
-            "ExpiryMonth": 12,
-            "ExpiryYear": 2030,
-            "Cvv": cvv,
-            "HolderName": "Ada Lovelace",
-        }
+    def request(n: int, number: str, amount: Any = "25.00", currency: str = "USD") -> dict[str, Any]:
+        return payment_requests.card_request(
+            f"demo-{run_id}-{n}", number=number, amount=amount, currency=currency, cvv="123", description="make demo"
+        )
 
-    def request(n: int, amount: Any, currency: str, method: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "TransactionID": f"demo-{run_id}-{n}",
-            "Amount": amount,
-            "Currency": currency,
-            "ProcessorID": "elavon",
-            "PaymentMethod": method,
-            "Description": "make demo",
-        }
-
-    first = request(1, "25.00", "USD", card("4111111111111111"))
+    first = request(1, payment_requests.VISA)
     return [
         ("approval, Visa", first),
-        ("approval, Mastercard", request(2, "10.50", "EUR", card("5500000000000004"))),
-        ("decline", request(3, "42.00", "USD", card("4000000000000002"))),
-        ("invalid card number", request(4, "25.00", "USD", card("4111111111111112"))),
-        ("float amount", request(5, 25.0, "USD", card("4111111111111111"))),
+        ("approval, Mastercard", request(2, payment_requests.MASTERCARD, "10.50", "EUR")),
+        ("decline", request(3, payment_requests.DECLINING, "42.00")),
+        ("invalid card number", request(4, "4111111111111112")),
+        ("float amount", request(5, payment_requests.VISA, 25.0)),
         ("duplicate of #1", first),
     ]
 
