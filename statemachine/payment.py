@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from statemachine.policy import EXECUTION_ARN, Catch, Retry, catch_all, lambda_task, never_retry, payload_of
+from statemachine.policy import EXECUTION_ARN, Catch, Retry, catch_all, choice, fail, lambda_task, payload_of
 
 # CallProcessor's own transient errors: nothing processed, or an outcome a retry must first ask about.
 PROCESSOR_RETRY = Retry(("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4, interval_seconds=2)
 # Whatever else CallProcessor dies of is retried twice: a retry asks before it sends, so it is safe.
 PROCESSOR_LAST_RESORT = Retry(("States.ALL",), 2, interval_seconds=2)
-TERMINAL_RESPONSE = {"Response.$": "$.Payload"}
-LEDGER_POSITION = {"LastEntry.$": "$.Payload.EntryNumber"}
+OUTCOME_FIELDS = ("Status", "ReasonCode", "ReasonMessage", "ProcessorTransactionID", "ApprovalCode")
 
 
 def definition() -> dict[str, Any]:
@@ -22,14 +21,7 @@ def definition() -> dict[str, Any]:
         "Comment": "Payment workflow: Tokenize, ledger, the card processor, normalize, terminal ledger entry, audit.",
         "StartAt": "Tokenize",
         "TimeoutSeconds": 3600,
-        "States": {
-            **_intake(),
-            **_progress("LedgerInitiated", "Ledger entry 1: PAYMENT-INITIATED.", "LedgerPending"),
-            **_progress("LedgerPending", "Ledger entry 2: PAYMENT-PENDING, before any money moves.", "CallProcessor"),
-            **_charge(),
-            **_terminal_entries(),
-            **_audit_and_end(),
-        },
+        "States": {**_intake(), **_progress(), **_charge(), **_terminal_entries(), **_audit_and_end()},
     }
 
 
@@ -38,7 +30,7 @@ def _intake() -> dict[str, Any]:
         "Tokenize": lambda_task(
             "Tokenize",
             comment="Validate the request; replace the card with a SecureToken. From here on the state holds no PAN.",
-            payload=payload_of(**{"Request": "$", "ExecutionName": "$$.Execution.Name", "ExecutionArn": EXECUTION_ARN}),
+            payload=payload_of(Request="$", ExecutionName="$$.Execution.Name", ExecutionArn=EXECUTION_ARN),
             output_path="$.Payload",
             catch=[
                 Catch(("InvalidPaymentRequest",), "ReadRejection", result_path="$"),
@@ -52,31 +44,31 @@ def _intake() -> dict[str, Any]:
             "Parameters": {"Rejection.$": "States.StringToJson($.Cause)"},
             "Next": "InvalidPaymentRequest",
         },
-        "InvalidPaymentRequest": {
-            "Type": "Fail",
-            "Error": "InvalidPaymentRequest",
-            "CausePath": "$.Rejection.errorMessage",
-        },
-        "TokenizationFailed": {
-            "Type": "Fail",
-            "Comment": "Nothing was written or charged.",
-            "Error": "PaymentFailed",
-            "Cause": "Tokenize failed after its retries; no ledger entry was written and nothing was charged.",
-        },
+        "InvalidPaymentRequest": fail("InvalidPaymentRequest", CausePath="$.Rejection.errorMessage"),
+        "TokenizationFailed": fail(
+            "PaymentFailed",
+            "Nothing was written or charged.",
+            Cause="Tokenize failed after its retries; no ledger entry was written and nothing was charged.",
+        ),
     }
 
 
-def _progress(step: str, comment: str, next_state: str) -> dict[str, Any]:
+def _progress() -> dict[str, Any]:
+    entries = {
+        "LedgerInitiated": ("Ledger entry 1: PAYMENT-INITIATED.", "LedgerPending"),
+        "LedgerPending": ("Ledger entry 2: PAYMENT-PENDING, before any money moves.", "CallProcessor"),
+    }
     return {
         step: lambda_task(
             step,
             comment=comment,
             payload=payload_of("Payment", ExecutionArn=EXECUTION_ARN),
-            result_selector=LEDGER_POSITION,
+            result_selector={"LastEntry.$": "$.Payload.EntryNumber"},
             result_path="$.Ledger",
             catch=[catch_all("LedgerFailed")],
             next_state=next_state,
         )
+        for step, (comment, next_state) in entries.items()
     }
 
 
@@ -90,15 +82,12 @@ def _charge() -> dict[str, Any]:
                 "CvvToken from the state."
             ),
             payload=payload_of(
-                "Payment",
-                CvvToken="$.Processor.CvvToken",
-                ExecutionArn=EXECUTION_ARN,
-                RetryCount="$$.State.RetryCount",
+                "Payment", CvvToken="$.Processor.CvvToken", ExecutionArn=EXECUTION_ARN, RetryCount="$$.State.RetryCount"
             ),
             timeout_seconds=100,
             result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
             result_path="$.Processor",
-            retry_first=[never_retry("ProcessorRejected", "WorkflowStateInvalid")],
+            retry_first=[Retry(("ProcessorRejected", "WorkflowStateInvalid"), max_attempts=0)],
             retry_after=[PROCESSOR_RETRY, PROCESSOR_LAST_RESORT],
             catch=[catch_all("LedgerFailed")],
             next_state="Normalize",
@@ -111,69 +100,60 @@ def _charge() -> dict[str, Any]:
                 ProcessorID="$.Payment.ProcessorID",
                 Result="$.Processor.Result",
             ),
-            result_selector={
-                f"{name}.$": f"$.Payload.{name}"
-                for name in ("Status", "ReasonCode", "ReasonMessage", "ProcessorTransactionID", "ApprovalCode")
-            },
+            result_selector={f"{name}.$": f"$.Payload.{name}" for name in OUTCOME_FIELDS},
             result_path="$.Outcome",
             catch=[catch_all("LedgerFailed")],
             next_state="IsApproved",
         ),
-        "IsApproved": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.Outcome.Status", "StringEquals": "APPROVED", "Next": "LedgerSuccess"},
-                {"Variable": "$.Outcome.Status", "StringEquals": "DECLINED", "Next": "LedgerDeclined"},
-            ],
-            "Default": "LedgerFailed",
-        },
+        "IsApproved": choice(
+            "$.Outcome.Status", {"APPROVED": "LedgerSuccess", "DECLINED": "LedgerDeclined"}, default="LedgerFailed"
+        ),
     }
 
 
 def _terminal_entries() -> dict[str, Any]:
-    def unsuccessful(step: str, status: str, comment: str, on_error: Catch) -> dict[str, Any]:
+    """LedgerSuccess, and LedgerDeclined/LedgerFailed, which both run the LedgerFailed function."""
+
+    def terminal(step: str, comment: str, payload: dict[str, str], on_error: Catch) -> dict[str, Any]:
         return lambda_task(
             step,
-            function_step="LedgerFailed",
+            function_step="LedgerSuccess" if step == "LedgerSuccess" else "LedgerFailed",
             comment=comment,
-            payload=payload_of(State="$", Status=status, ExecutionArn=EXECUTION_ARN),
-            result_selector=TERMINAL_RESPONSE,
+            payload=payload,
+            result_selector={"Response.$": "$.Payload"},
             result_path="$.Result",
             catch=[on_error],
             next_state="Audit",
         )
 
+    def unsuccessful(status: str) -> dict[str, str]:
+        return payload_of(State="$", Status=status, ExecutionArn=EXECUTION_ARN)
+
     return {
-        "LedgerSuccess": lambda_task(
+        "LedgerSuccess": terminal(
             "LedgerSuccess",
-            comment="Terminal ledger entry: PAYMENT-SUCCESS.",
-            payload=payload_of("Payment", "Ledger", "Outcome", ExecutionArn=EXECUTION_ARN),
-            result_selector=TERMINAL_RESPONSE,
-            result_path="$.Result",
-            catch=[catch_all("LedgerFailed")],
-            next_state="Audit",
-        ),
-        "LedgerDeclined": unsuccessful(
-            "LedgerDeclined",
-            "PAYMENT-DECLINED",
-            "Terminal ledger entry: PAYMENT-DECLINED. A decline is an outcome, not a failure.",
+            "Terminal ledger entry: PAYMENT-SUCCESS.",
+            payload_of("Payment", "Ledger", "Outcome", ExecutionArn=EXECUTION_ARN),
             catch_all("LedgerFailed"),
         ),
-        "LedgerFailed": unsuccessful(
+        "LedgerDeclined": terminal(
+            "LedgerDeclined",
+            "Terminal ledger entry: PAYMENT-DECLINED. A decline is an outcome, not a failure.",
+            unsuccessful("PAYMENT-DECLINED"),
+            catch_all("LedgerFailed"),
+        ),
+        "LedgerFailed": terminal(
             "LedgerFailed",
-            "PAYMENT-FAILED",
             "Terminal ledger entry: PAYMENT-FAILED, unless this execution already wrote a terminal entry.",
+            unsuccessful("PAYMENT-FAILED"),
             catch_all("LedgerUnrecorded"),
         ),
-        "LedgerUnrecorded": {
-            "Type": "Fail",
-            "Comment": "Not even the failure could be recorded: an operator must look.",
-            "Error": "PaymentFailed",
-            "CausePath": (
-                "States.Format('Payment {} ended without a terminal ledger entry: {}', "
-                "$.Payment.TransactionID, $.Failure.Error)"
-            ),
-        },
+        "LedgerUnrecorded": fail(
+            "PaymentFailed",
+            "Not even the failure could be recorded: an operator must look.",
+            CausePath="States.Format('Payment {} ended without a terminal ledger entry: {}', "
+            "$.Payment.TransactionID, $.Failure.Error)",
+        ),
     }
 
 
@@ -191,18 +171,8 @@ def _audit_and_end() -> dict[str, Any]:
             catch=[catch_all("IsSettled", result_path="$.AuditFailure")],
             next_state="IsSettled",
         ),
-        "IsSettled": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.Result.Response.Status", "StringEquals": "PAYMENT-FAILED", "Next": "PaymentFailed"}
-            ],
-            "Default": "PaymentSettled",
-        },
-        "PaymentFailed": {
-            "Type": "Fail",
-            "Error": "PaymentFailed",
-            "CausePath": "States.JsonToString($.Result.Response)",
-        },
+        "IsSettled": choice("$.Result.Response.Status", {"PAYMENT-FAILED": "PaymentFailed"}, default="PaymentSettled"),
+        "PaymentFailed": fail("PaymentFailed", CausePath="States.JsonToString($.Result.Response)"),
         "PaymentSettled": {
             "Type": "Succeed",
             "Comment": "PAYMENT-SUCCESS or PAYMENT-DECLINED; the output is the API response.",

@@ -13,12 +13,9 @@ from payments import topology
 
 # Errors of the Lambda service and runtime, not of our code: the invoke may not have run at all,
 # or died mid-way. Our handlers are idempotent, so running them again is always safe.
+_SERVICE = "ServiceException AWSLambdaException SdkClientException TooManyRequestsException Unknown"
 LAMBDA_SERVICE_ERRORS: Final = (
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "Lambda.Unknown",
+    *(f"Lambda.{name}" for name in _SERVICE.split()),
     "Runtime.ExitError",
     "Sandbox.Timedout",
 )
@@ -41,13 +38,9 @@ class Retry:
     def asl(self) -> dict[str, Any]:
         if self.max_attempts == 0:
             return {"ErrorEquals": list(self.errors), "MaxAttempts": 0}
-        return {
-            "ErrorEquals": list(self.errors),
-            "IntervalSeconds": self.interval_seconds,
-            "MaxAttempts": self.max_attempts,
-            "BackoffRate": 2,
-            "MaxDelaySeconds": self.max_delay_seconds,
-            "JitterStrategy": "FULL",
+        timing = {"IntervalSeconds": self.interval_seconds, "MaxAttempts": self.max_attempts, "BackoffRate": 2}
+        return {"ErrorEquals": list(self.errors), **timing, "MaxDelaySeconds": self.max_delay_seconds} | {
+            "JitterStrategy": "FULL"
         }
 
 
@@ -55,10 +48,6 @@ LAMBDA_SERVICE_RETRY: Final = Retry(LAMBDA_SERVICE_ERRORS, max_attempts=4, max_d
 DEPENDENCY_RETRY: Final = Retry(DEPENDENCY_ERRORS, max_attempts=5, max_delay_seconds=30)
 # Every Lambda task retries these, in this order, after any retrier of its own that must match first.
 STANDARD_RETRIES: Final = (LAMBDA_SERVICE_RETRY, DEPENDENCY_RETRY)
-
-
-def never_retry(*errors: str) -> Retry:
-    return Retry(tuple(errors), max_attempts=0)
 
 
 @dataclass(frozen=True)
@@ -73,11 +62,6 @@ class Catch:
 
 def catch_all(next_state: str, result_path: str = "$.Failure") -> Catch:
     return Catch(("States.ALL",), next_state, result_path)
-
-
-def function_arn(step: str) -> str:
-    """The `${…FunctionArn}` placeholder CDK substitutes (and the local stack) for a step's function."""
-    return "${" + topology.function_by_step(step).placeholder + "}"
 
 
 def lambda_task(
@@ -95,29 +79,38 @@ def lambda_task(
     retry_first: Sequence[Retry] = (),
     retry_after: Sequence[Retry] = (),
 ) -> dict[str, Any]:
-    """A `lambda:invoke` Task under the standard policy.
-
-    `retry_first` holds retriers that must match before the standard ones (errors never retried);
-    `retry_after` those tried after them (a step's own transient errors, a last catch-all).
-    `function_step` names the step whose function runs, when it is not `step` itself.
-    """
+    """A `lambda:invoke` Task under the standard policy, with `retry_first` (errors never retried) before
+    the standard retriers and `retry_after` (a step's own transient errors) after them."""
     task: dict[str, Any] = {
         "Type": "Task",
         "Comment": comment,
         "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": function_arn(function_step or step), "Payload": payload},
+        "Parameters": {"FunctionName": _placeholder(function_step or step), "Payload": payload},
         "TimeoutSeconds": timeout_seconds,
     }
-    if output_path is not None:
-        task["OutputPath"] = output_path
-    if result_selector is not None:
-        task["ResultSelector"] = result_selector
+    optional = {"OutputPath": output_path, "ResultSelector": result_selector}
+    task |= {key: value for key, value in optional.items() if value is not None}
     if result_path is not _UNSET:
         task["ResultPath"] = result_path
     task["Retry"] = [retry.asl() for retry in (*retry_first, *STANDARD_RETRIES, *retry_after)]
     task["Catch"] = [handler.asl() for handler in catch]
     task["Next"] = next_state
     return task
+
+
+def _placeholder(step: str) -> str:
+    return "${" + topology.function_by_step(step).placeholder + "}"  # what CDK (and the local stack) substitute
+
+
+def fail(error: str, comment: str | None = None, **cause: str) -> dict[str, Any]:
+    """A Fail state; `cause` is `Cause="…"` or `CausePath="…"`."""
+    return {"Type": "Fail", **({"Comment": comment} if comment else {}), "Error": error, **cause}
+
+
+def choice(variable: str, cases: dict[str, str], default: str) -> dict[str, Any]:
+    """A Choice on one string variable: `cases` maps each value to the next state."""
+    branches = [{"Variable": variable, "StringEquals": value, "Next": target} for value, target in cases.items()]
+    return {"Type": "Choice", "Choices": branches, "Default": default}
 
 
 def payload_of(*paths: str, **fields: str) -> dict[str, str]:
