@@ -1,0 +1,86 @@
+"""Converge behind the port: the audit view never holds the card, the CVV or the PIN."""
+
+import datetime as dt
+from decimal import Decimal
+
+from payments.processors.converge import (
+    ConvergeCall,
+    ConvergeClient,
+    ConvergeCredentials,
+    ConvergeProcessor,
+    ConvergeSettings,
+)
+from payments.processors.port import CardDetails, PaymentInstruction
+
+PAN = "4111111111111111"
+CVV = "847"
+PIN = "PIN0SECRET"
+
+
+def sale_call(**response):
+    request = {
+        "ssl_merchant_id": "0017340",
+        "ssl_user_id": "apiuser",
+        "ssl_pin": PIN,
+        "ssl_transaction_type": "ccsale",
+        "ssl_amount": "25.00",
+        "ssl_card_number": PAN,
+        "ssl_exp_date": "1230",
+        "ssl_cvv2cvc2_indicator": "1",
+        "ssl_cvv2cvc2": CVV,
+        "ssl_merchant_txn_id": "order-ab",
+        "ssl_description": "test payment",
+    }
+    answer = {"ssl_result": "0", "ssl_result_message": "APPROVAL", "ssl_txn_id": "T-1", "ssl_card_number": PAN}
+    return ConvergeCall("ccsale", request, answer | response, "2026-11-27T06:00:00.000000Z", 41)
+
+
+def processor():
+    settings = ConvergeSettings("http://127.0.0.1:9/processxml.do", ConvergeCredentials("0017340", "apiuser", PIN))
+    return ConvergeProcessor(ConvergeClient(settings))
+
+
+def test_the_audit_query_masks_the_card_and_drops_the_cvv_and_pin():
+    view = processor().audit_view(sale_call())
+
+    text = repr(view)
+    assert PAN not in text and PIN not in text
+    assert "ssl_cvv2cvc2" not in view.query and "ssl_pin" not in view.query
+    assert view.query["ssl_card_number"] == "41**********1111"
+    assert view.response["ssl_card_number"] == "41**********1111"
+    assert (view.operation, view.outcome, view.result_code, view.latency_ms) == ("ccsale", "APPROVED", "0", 41)
+
+
+def test_a_decline_and_an_error_are_told_apart():
+    assert processor().audit_view(sale_call(ssl_result="1")).outcome == "DECLINED"
+    assert processor().audit_view(sale_call(errorCode="4025")).outcome == "ERROR"
+
+
+def test_a_lookup_reports_whether_it_found_anything():
+    lookup = ConvergeCall("txnquery", {"ssl_merchant_txn_id": "order-ab"}, {"ssl_txn_count": "0"}, "t", 5)
+
+    assert processor().audit_view(lookup).outcome == "NOT_FOUND"
+
+
+def test_a_sale_found_by_lookup_is_ours_only_with_our_amount():
+    found = {"ssl_transaction_type": "SALE", "ssl_amount": "25.00", "ssl_result_message": "APPROVAL", "ssl_txn_id": "T"}
+    lookup = ConvergeCall(
+        "txnquery", {}, {"ssl_txn_count": "1"}, "t", 5, transactions=(found | {"ssl_card_number": PAN},)
+    )
+
+    result = processor().sale_found(lookup, "order-ab", Decimal("25.00"))
+
+    assert result is not None and result["ssl_txn_id"] == "T" and PAN not in repr(result)
+    assert processor().sale_found(lookup, "order-ab", Decimal("25.01")) is None
+
+
+def test_a_card_instruction_becomes_a_ccsale_with_our_transaction_id(monkeypatch):
+    sent = {}
+    adapter = processor()
+    monkeypatch.setattr(adapter.client, "_send", lambda operation, fields: sent.update(operation=operation, **fields))
+    card = CardDetails(number=PAN, expiry_month=12, expiry_year=dt.date.today().year + 4, cvv=CVV)
+
+    adapter.sale(PaymentInstruction("order-ab", Decimal("25.00"), "USD", card, "test payment"))
+
+    assert sent["operation"] == "ccsale"
+    assert (sent["ssl_merchant_txn_id"], sent["ssl_amount"], sent["ssl_card_number"]) == ("order-ab", "25.00", PAN)
