@@ -10,7 +10,7 @@ from payments.observability import logger, tracer
 from payments.state import AuditEvent, parse_state
 
 
-@logger.inject_lambda_context(correlation_id_path="Payment.TransactionID")
+@logger.inject_lambda_context(correlation_id_path="Payment.TransactionID", log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_state(event, AuditEvent)

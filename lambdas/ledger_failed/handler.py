@@ -12,7 +12,7 @@ from payments.recording import record_unsuccessful
 from payments.state import FailureEvent, parse_state
 
 
-@logger.inject_lambda_context(correlation_id_path="State.Payment.TransactionID")
+@logger.inject_lambda_context(correlation_id_path="State.Payment.TransactionID", log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

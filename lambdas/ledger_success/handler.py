@@ -12,7 +12,7 @@ from payments.recording import record_success
 from payments.state import OutcomeEvent, parse_state
 
 
-@logger.inject_lambda_context(correlation_id_path="Payment.TransactionID")
+@logger.inject_lambda_context(correlation_id_path="Payment.TransactionID", log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

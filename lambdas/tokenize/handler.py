@@ -13,7 +13,7 @@ from payments.tokenization import tokenize
 
 
 # No correlation_id_path: the raw request is untrusted, and its TransactionID could hold anything.
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_state(event, TokenizeEvent)
