@@ -15,25 +15,12 @@ from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sd
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from local.payment_requests import card_request
 from tests.card_data import TEST_CVV, card_data_in
 
-pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_INPUT = {
-    "TransactionID": "order-8812-1",
-    "Amount": "25.00",
-    "Currency": "USD",
-    "ProcessorID": "elavon",
-    "PaymentMethod": {
-        "Type": "card",
-        "Number": "4111111111111111",
-        "ExpiryMonth": 12,
-        "ExpiryYear": 2030,
-        "Cvv": TEST_CVV,
-        "HolderName": "Ada Lovelace",
-    },
-    "Description": "optional, at most 255 characters",
-}
+# The documented example request, with an expiry that is always in the future.
+EXAMPLE_INPUT = card_request("order-8812-1", cvv=TEST_CVV, description="optional, at most 255 characters")
 
 
 @pytest.fixture(scope="module")
