@@ -91,7 +91,7 @@ def _lambda_env(spec: topology.FunctionSpec | None, memory_mb: int) -> dict[str,
         "TZ": "UTC",
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{topology.LAMBDA_RUNTIME}",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
     }

@@ -1,4 +1,4 @@
-"""The CDK app's constructs, one per concern, in the order of DESIGN §1 and §4."""
+"""The CDK app's constructs, one per concern: key, tables, step Lambdas, state machine, monitoring, upstream access."""
 
 import sys
 from pathlib import Path

@@ -31,11 +31,24 @@ from infra.config import EnvironmentConfig
 from infra.packaging import package_function
 from payments import topology
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+# The one Python the project runs on: the Lambda runtime, the Powertools layer build and the
+# tests all use it (SnapStart for Python needs 3.12 or newer).
+PYTHON_RUNTIME = topology.LAMBDA_RUNTIME  # the one Python of the project
+
+
+def _lambda_runtime(name: str) -> lambda_.Runtime:
+    """CDK's own Runtime constant for `name` ("python3.12" -> Runtime.PYTHON_3_12), with its capabilities."""
+    runtime: lambda_.Runtime = getattr(lambda_.Runtime, name.upper().replace("PYTHON", "PYTHON_").replace(".", "_"))
+    if runtime.name != name:
+        raise ValueError(f"{name!r} is not a Lambda runtime CDK knows")
+    return runtime
+
+
+RUNTIME = _lambda_runtime(PYTHON_RUNTIME)  # lambda_.Runtime.PYTHON_3_12
 POWERTOOLS_VERSION = "3.37.0"  # must match requirements.txt
 # Powertools publishes its layer ARNs as public SSM parameters, so the layer is pinned to the
-# exact version the tests ran with, resolved by CloudFormation at deploy time.
-POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.14/{POWERTOOLS_VERSION}"
+# exact version the tests ran with, built for this runtime, resolved by CloudFormation at deploy time.
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{PYTHON_RUNTIME}/{POWERTOOLS_VERSION}"
 # CallProcessor may wait for an earlier sale to land (20 s), then query and sell (2 x 23 s).
 TIMEOUTS = {"CallProcessor": Duration.seconds(90)}
 
@@ -49,8 +62,8 @@ class Dependencies:
     converge_secret: secretsmanager.ISecret
 
 
-class StepFunctions(Construct):
-    """The eight step Lambdas of DESIGN §1, keyed by step name."""
+class WorkflowSteps(Construct):
+    """The eight step Lambdas of the state machine (docs/architecture.md, "The flow"), keyed by step name."""
 
     def __init__(self, scope: Construct, construct_id: str, *, deps: Dependencies) -> None:
         super().__init__(scope, construct_id)
@@ -62,6 +75,7 @@ class StepFunctions(Construct):
         )
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
+        self._code: dict[str, lambda_.Code] = {}  # functions that share a package share its asset
         for spec in topology.FUNCTIONS:
             self.functions[spec.step] = self._function(spec, layer)
 
@@ -100,7 +114,7 @@ class StepFunctions(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=spec.handler,
-            code=lambda_.Code.from_asset(str(package_function(spec.code_dir))),
+            code=self._package(spec.code_dir),
             layers=[layer],
             role=role,
             memory_size=config.lambda_memory_mb,
@@ -109,6 +123,11 @@ class StepFunctions(Construct):
             log_group=log_group,
             environment=self._environment(spec),
         )
+
+    def _package(self, code_dir: str) -> lambda_.Code:
+        if code_dir not in self._code:
+            self._code[code_dir] = lambda_.Code.from_asset(str(package_function(code_dir)))
+        return self._code[code_dir]
 
     def _environment(self, spec: topology.FunctionSpec) -> dict[str, str]:
         deps = self.deps

@@ -1,4 +1,4 @@
-"""One stack per environment: the architecture of DESIGN §1, construct by construct."""
+"""One stack per environment: the architecture of docs/architecture.md ("Deployment shape"), construct by construct."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from constructs import Construct
 
 from infra.access import UpstreamAccess
 from infra.config import EnvironmentConfig
-from infra.functions import Dependencies, StepFunctions
+from infra.functions import Dependencies, WorkflowSteps
 from infra.keys import PaymentKey
 from infra.monitoring import Monitoring
 from infra.tables import PaymentTables
@@ -34,7 +34,7 @@ class PaymentWorkflowStack(Stack):
             ),
             removal_policy=config.removal_policy,
         )
-        steps = StepFunctions(
+        steps = WorkflowSteps(
             self,
             "Steps",
             deps=Dependencies(config, key, tables.ledger, tables.audit, converge_secret),

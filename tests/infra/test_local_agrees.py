@@ -41,5 +41,5 @@ def test_each_function_gets_the_same_environment_variable_names(info, prod):
             local -= set(topology.CONVERGE_CREDENTIALS_ENV["local"])
             deployed -= set(topology.CONVERGE_CREDENTIALS_ENV["aws"])
         assert local == deployed, spec.step
-    seed_users = [s.step for s in topology.FUNCTIONS if topology.PAYMENT_KMS_KEY_ARN in s.env_vars]
-    assert seed_users == ["Tokenize", "CallProcessor"]
+    key_users = [s.step for s in topology.FUNCTIONS if topology.PAYMENT_KMS_KEY_ARN in s.env_vars]
+    assert key_users == ["Tokenize", "CallProcessor"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.functions import POWERTOOLS_VERSION, PYTHON_RUNTIME
 from payments import topology
 from tests.infra.conftest import synthesize
 
@@ -18,7 +19,6 @@ OBSERVABILITY_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
-SEED_ENV = {topology.PAYMENT_KMS_KEY_ARN, topology.DYNAMODB_TABLE_NAME, topology.DYNAMODB_AUDIT_TABLE_NAME}
 
 
 def resources(template, kind):
@@ -157,15 +157,63 @@ def test_the_key_rotates_and_lets_cloudwatch_alarms_reach_the_encrypted_topic(pr
     assert statements["CloudWatchAlarmsOfThisAccount"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
 
 
-def test_functions_are_arm64_python_with_the_seed_variables(prod):
+def test_functions_are_arm64_and_traced(prod):
     _, template, _ = prod
     functions = resources(template, "AWS::Lambda::Function")
     assert len(functions) == len(topology.FUNCTIONS)
     for function in functions.values():
         properties = function["Properties"]
         assert properties["Architectures"] == ["arm64"]
-        assert re.fullmatch(r"python3\.(1[2-9])", properties["Runtime"])
         assert properties["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_the_project_runtime_is_python_3_12():
+    # One Python everywhere: Lambda, the Powertools layer build, the tests (SnapStart for Python needs >= 3.12).
+    assert PYTHON_RUNTIME == "python3.12"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_function_runs_python_3_12_with_the_python_3_12_powertools_layer(env, dev, prod):
+    _, template, _ = {"dev": dev, "prod": prod}[env]
+    parameters = template.to_json()["Parameters"]
+    functions = resources(template, "AWS::Lambda::Function")
+    assert functions
+    for function_id, function in functions.items():
+        properties = function["Properties"]
+        assert properties["Runtime"] == "python3.12", function_id
+        [layer] = properties["Layers"]
+        # The layer ARN is the public Powertools SSM parameter, resolved by CloudFormation at deploy time.
+        parameter = parameters[layer["Ref"]]
+        assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+        assert parameter["Default"] == f"/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret_resolved(env, dev, prod):
+    stack, template, _ = {"dev": dev, "prod": prod}[env]
+    functions = resources(template, "AWS::Lambda::Function")
+    # What each variable must resolve to: the payment key, the two tables, the Converge secret.
+    expected = {
+        topology.PAYMENT_KMS_KEY_ARN: {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]},
+        topology.DYNAMODB_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.ledger)},
+        topology.DYNAMODB_AUDIT_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.audit)},
+        topology.CONVERGE_SECRET_ARN: {"Ref": logical_id(stack, stack.converge_secret)},
+    }
+    assert logical_id(stack, stack.tables.ledger) != logical_id(stack, stack.tables.audit)
+    for spec in topology.FUNCTIONS:
+        properties = functions[logical_id(stack, stack.steps.functions[spec.step])]["Properties"]
+        variables = properties["Environment"]["Variables"]
+        assert sorted(variables) == sorted(spec.environment("aws")), spec.step
+        for name, value in variables.items():
+            if name in expected:
+                assert value == expected[name], (spec.step, name)
+    # The key and table variables are not dead letters: each reaches at least one function.
+    given = {name for spec in topology.FUNCTIONS for name in spec.environment("aws")}
+    assert {
+        topology.PAYMENT_KMS_KEY_ARN,
+        topology.DYNAMODB_TABLE_NAME,
+        topology.DYNAMODB_AUDIT_TABLE_NAME,
+    } <= given
 
 
 def test_upstream_policy_starts_and_describes_this_workflow_only(prod):

@@ -1,0 +1,166 @@
+"""Every IAM statement names the exact resource it is for; only X-Ray (and CDK's log delivery, for the
+state machine) is granted on Resource "*".
+
+cdk-nag's AwsSolutions-IAM5[Resource::*] finding does not say which actions are on "*", and test_stack
+checks actions, not resources: these tests are what fails when a statement is widened.
+"""
+
+import pytest
+
+from payments import topology
+from tests.infra.test_stack import logical_id, resources
+
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# What CDK adds to a traced, logging state machine's role; none of these supports resource-level permissions.
+STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE = XRAY_ACTIONS | {
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+# The one table each step writes (PutItem only, checked by test_stack).
+TABLE_WRITTEN = {
+    "Tokenize": None,
+    "LedgerInitiated": "ledger",
+    "LedgerPending": "ledger",
+    "CallProcessor": "audit",
+    "Normalize": None,
+    "LedgerSuccess": "ledger",
+    "LedgerFailed": "ledger",
+    "Audit": "audit",
+}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def get_arn(logical):
+    return {"Fn::GetAtt": [logical, "Arn"]}
+
+
+def ref(logical):
+    return {"Ref": logical}
+
+
+def identity_policies(template):
+    """(name, logical IDs of the roles it is attached to, statements) for every identity policy in the template:
+    AWS::IAM::Policy, AWS::IAM::ManagedPolicy and the inline Policies of AWS::IAM::Role."""
+    found = []
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for name, policy in resources(template, kind).items():
+            properties = policy["Properties"]
+            roles = {role["Ref"] for role in properties.get("Roles", [])}
+            found.append((name, roles, properties["PolicyDocument"]["Statement"]))
+    for role_id, role in resources(template, "AWS::IAM::Role").items():
+        for inline in role["Properties"].get("Policies", []):
+            found.append((f"{role_id}/{inline['PolicyName']}", {role_id}, inline["PolicyDocument"]["Statement"]))
+    return found
+
+
+def statements_of_role(template, role_id):
+    return [s for _, roles, statements in identity_policies(template) if role_id in roles for s in statements]
+
+
+def services_of(statement):
+    return {action.split(":", 1)[0] for action in as_list(statement["Action"])}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_only_roles_are_the_step_roles_and_the_state_machine_role_with_no_managed_policies(env, dev, prod):
+    stack, template, _ = {"dev": dev, "prod": prod}[env]
+    roles = resources(template, "AWS::IAM::Role")
+    expected = {logical_id(stack, role) for role in stack.steps.roles.values()}
+    expected.add(logical_id(stack, stack.workflow.state_machine.role))
+    assert set(roles) == expected  # a new role needs its own expectations here
+    for role_id, role in roles.items():
+        # An attached AWS managed policy would grant what this template cannot show.
+        assert "ManagedPolicyArns" not in role["Properties"], role_id
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_only_xray_and_the_state_machines_log_delivery_are_granted_on_any_resource(env, dev, prod):
+    stack, template, _ = {"dev": dev, "prod": prod}[env]
+    on_any_resource = {logical_id(stack, role): XRAY_ACTIONS for role in stack.steps.roles.values()}
+    on_any_resource[logical_id(stack, stack.workflow.state_machine.role)] = STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE
+    policies = identity_policies(template)
+    assert len(policies) == len(on_any_resource) + 1  # one default policy per role, and the upstream policy
+    for name, roles, statements in policies:
+        # A policy attached to no known role (the upstream managed policy) may grant nothing on "*".
+        allowed = set.intersection(*(set(on_any_resource.get(r, ())) for r in roles)) if roles else set()
+        for statement in statements:
+            assert statement["Effect"] == "Allow", (name, statement)
+            assert "NotAction" not in statement and "NotResource" not in statement, (name, statement)
+            if "*" in as_list(statement["Resource"]):
+                assert set(as_list(statement["Action"])) <= allowed, (name, statement)
+
+
+@pytest.mark.parametrize("step", [spec.step for spec in topology.FUNCTIONS])
+def test_each_step_role_names_exactly_its_key_table_secret_and_log_group(prod, step):
+    stack, template, _ = prod
+    function_id = logical_id(stack, stack.steps.functions[step])
+    function = resources(template, "AWS::Lambda::Function")[function_id]["Properties"]
+    tables = {"ledger": logical_id(stack, stack.tables.ledger), "audit": logical_id(stack, stack.tables.audit)}
+    table = tables.get(TABLE_WRITTEN[step])
+    expected = {
+        "logs": get_arn(function["LoggingConfig"]["LogGroup"]["Ref"]),  # its own log group
+        "kms": get_arn(logical_id(stack, stack.key)),
+        "secretsmanager": ref(logical_id(stack, stack.converge_secret)),
+        "xray": "*",
+    }
+    if table is not None:
+        expected["dynamodb"] = get_arn(table)
+    statements = statements_of_role(template, logical_id(stack, stack.steps.roles[step]))
+    assert statements
+    for statement in statements:
+        [service] = services_of(statement)  # one service per statement, so one resource fits all its actions
+        assert service in expected, (step, statement)
+        assert as_list(statement["Resource"]) == [expected[service]], (step, statement)
+        # The table key is used through DynamoDB for the step's own table only.
+        table_context = statement.get("Condition", {}).get("StringEquals", {})
+        if "kms:EncryptionContext:aws:dynamodb:tableName" in table_context:
+            assert table_context["kms:EncryptionContext:aws:dynamodb:tableName"] == ref(table), (step, statement)
+        secret_context = statement.get("Condition", {}).get("StringLike", {})
+        if "kms:EncryptionContext:SecretARN" in secret_context:
+            assert secret_context["kms:EncryptionContext:SecretARN"] == expected["secretsmanager"], (step, statement)
+
+
+def test_the_state_machine_role_invokes_exactly_the_eight_step_functions_and_uses_only_the_payment_key(prod):
+    stack, template, _ = prod
+    functions = [get_arn(logical_id(stack, function)) for function in stack.steps.functions.values()]
+    assert len(functions) == len(topology.FUNCTIONS)
+    statements = statements_of_role(template, logical_id(stack, stack.workflow.state_machine.role))
+    invoked = []
+    for statement in statements:
+        resources_named = as_list(statement["Resource"])
+        if resources_named == ["*"]:
+            continue  # X-Ray and log delivery only: test_only_xray_and_the_state_machines_log_delivery_...
+        services = services_of(statement)
+        assert services in ({"lambda"}, {"kms"}), statement
+        if services == {"lambda"}:
+            assert as_list(statement["Action"]) == ["lambda:InvokeFunction"], statement
+            invoked += resources_named
+        else:
+            assert resources_named == [get_arn(logical_id(stack, stack.key))], statement
+    # The unqualified function ARNs, each once: no "*", no ":*" (any version or alias).
+    assert sorted(map(str, invoked)) == sorted(map(str, functions))
+
+
+def test_the_upstream_policy_names_this_state_machine_its_executions_and_the_payment_key(prod):
+    stack, template, _ = prod
+    [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()
+    machine_id = logical_id(stack, stack.workflow.state_machine)
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"StartPayment", "ReadPayment", "WorkflowEncryption"}
+    assert as_list(statements["StartPayment"]["Resource"]) == [ref(machine_id)]
+    [executions] = as_list(statements["ReadPayment"]["Resource"])
+    assert executions["Fn::Join"][1][-2:] == [{"Fn::GetAtt": [machine_id, "Name"]}, ":*"]
+    assert as_list(statements["WorkflowEncryption"]["Resource"]) == [get_arn(logical_id(stack, stack.key))]
+    context = statements["WorkflowEncryption"]["Condition"]["StringEquals"]
+    assert context == {"kms:EncryptionContext:aws:states:stateMachineArn": ref(machine_id)}
