@@ -7,11 +7,11 @@ violation by forging that record.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from local.card_scan import card_data_in, events_that_must_be_clean
+from local.card_scan import audit_payload_findings, card_data_in, events_that_must_be_clean
 from local.chaos.observations import Observations, execution_output
 
 TERMINAL = {"PAYMENT-SUCCESS", "PAYMENT-DECLINED", "PAYMENT-FAILED"}
@@ -71,18 +71,24 @@ def charges_belong_to_successful_payments(o: Observations) -> list[str]:
 
 
 def successes_were_charged_once(o: Observations) -> list[str]:
-    """4. Every PAYMENT-SUCCESS has exactly one approved charge at the processor."""
-    per_payment = Counter(c["ssl_merchant_txn_id"] for c in o.charges if c.get("approved_charge"))
-    return [
-        t
-        for t in o.transaction_ids
-        if o.ledger.get(t) and o.ledger[t][-1]["Status"] == "PAYMENT-SUCCESS" and per_payment[t] != 1
-    ]
+    """4. Every PAYMENT-SUCCESS has exactly one approved charge at the processor, the one its ledger
+    entry names."""
+    charged: dict[str, list[str]] = defaultdict(list)
+    for charge in o.charges:
+        if charge.get("approved_charge"):
+            charged[charge["ssl_merchant_txn_id"]].append(charge["ssl_txn_id"])
+    offenders = []
+    for t in o.transaction_ids:
+        last = (o.ledger.get(t) or [{}])[-1]
+        if last.get("Status") == "PAYMENT-SUCCESS" and charged[t] != [last.get("ProcessorTransactionID")]:
+            offenders.append(t)
+    return offenders
 
 
 def processor_calls_are_audited(o: Observations) -> list[str]:
-    """5. Every processor call that returned to the adapter (the sandbox answered it) has an audit
-    record of that operation."""
+    """5. Every processor call that returned to the adapter (the sandbox answered it) has its own
+    audit record: of each operation, at least as many records as the sandbox answered calls (one
+    record cannot stand for two calls)."""
     offenders = []
     for t in o.transaction_ids:
         answered = Counter(o.answered_calls.get(t, []))
@@ -94,25 +100,33 @@ def processor_calls_are_audited(o: Observations) -> list[str]:
 
 def output_matches_ledger(o: Observations) -> list[str]:
     """6. The Status the caller gets (execution output, or a PaymentFailed cause) equals the ledger's
-    terminal Status."""
+    terminal Status. An execution that ended after the ledger was written must give the caller that
+    Status, failed or not; one that ended before it (invalid input, Tokenize failed) must give none."""
     offenders = []
     for t in o.transaction_ids:
-        response = execution_output(o.executions[t])
+        execution = o.executions[t]
+        if execution["status"] == "RUNNING":
+            continue  # not ended: invariant 1 says so
+        response = execution_output(execution)
         entries = o.ledger.get(t, [])
-        if response is None or not entries:
+        if response is None and not entries:
             continue
-        if response.get("Status") != entries[-1]["Status"]:
+        if response is None or not entries or response.get("Status") != entries[-1]["Status"]:
             offenders.append(t)
     return offenders
 
 
 def no_card_data_at_rest(o: Observations) -> list[str]:
-    """7. No PAN and no CVV in any table item, in any history event but those that deliver the request
-    to Tokenize (see card_scan.events_that_must_be_clean), or in any log line."""
+    """7. No PAN and no CVV in any table item, in what the audit trail's encrypted payloads hold (the
+    query keeps a masked PAN only), in any history event but those that deliver the request to
+    Tokenize (see card_scan.events_that_must_be_clean), or in any log line."""
     offenders = set()
     for item in o.table_items:
         if card_data_in(json.dumps(item, default=str)):
             offenders.add(str(item.get("TransactionID")))
+    for payload in o.audit_payloads:
+        if audit_payload_findings(payload):
+            offenders.add(str(payload.get("TransactionID")))
     for t, events in o.history.items():
         if any(card_data_in(json.dumps(e, default=str)) for e in events_that_must_be_clean(events)):
             offenders.add(t)

@@ -7,12 +7,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from local import operations
+from local.card_scan import audit_payloads, table_items
 from local.stack import LocalStack, StackInfo
-
-_deserialize = TypeDeserializer().deserialize
 
 
 @dataclass
@@ -28,6 +25,8 @@ class Observations:
     answered_calls: dict[str, list[str]]  # operations the sandbox answered, per TransactionID
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     table_items: list[dict[str, Any]] = field(default_factory=list)
+    # The audit items' encrypted payloads, opened (see card_scan.audit_payloads)
+    audit_payloads: list[dict[str, Any]] = field(default_factory=list)
     logs: str = ""
 
 
@@ -40,7 +39,8 @@ def observe(stack: LocalStack, transaction_ids: list[str]) -> Observations:
         arn = operations.execution_arn(info, transaction_id)
         executions[transaction_id] = sfn.describe_execution(executionArn=arn)
         history[transaction_id] = operations.execution_history(info, arn)
-    items = _scan(info, info.ledger_table) + _scan(info, info.audit_table)
+    audit_items = table_items(info, info.audit_table)
+    items = table_items(info, info.ledger_table) + audit_items
     ledger: dict[str, list[dict[str, Any]]] = defaultdict(list)
     audit: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in items:
@@ -62,20 +62,9 @@ def observe(stack: LocalStack, transaction_ids: list[str]) -> Observations:
         answered_calls=dict(answered),
         history=history,
         table_items=items,
+        audit_payloads=audit_payloads(info, audit_items),
         logs=stack.logs.text(),
     )
-
-
-def _scan(info: StackInfo, table: str) -> list[dict[str, Any]]:
-    dynamodb = info.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = dynamodb.scan(**kwargs)
-        items += [{k: _deserialize(v) for k, v in item.items()} for item in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def stream_records(info: StackInfo, table: str) -> list[dict[str, Any]]:
@@ -83,7 +72,7 @@ def stream_records(info: StackInfo, table: str) -> list[dict[str, Any]]:
     stream_arn = info.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
     streams = info.client("dynamodbstreams")
     records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+    for shard in _shards(streams, stream_arn):
         iterator = streams.get_shard_iterator(
             StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
@@ -96,13 +85,28 @@ def stream_records(info: StackInfo, table: str) -> list[dict[str, Any]]:
     return records
 
 
+def _shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
+    shards: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"StreamArn": stream_arn}
+    while True:
+        description = streams.describe_stream(**kwargs)["StreamDescription"]
+        shards += description["Shards"]
+        if not description.get("LastEvaluatedShardId"):
+            return shards
+        kwargs["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
+
+
 def execution_output(execution: dict[str, Any]) -> dict[str, Any] | None:
-    """The API response: the output of a settled execution, the cause of a PaymentFailed one."""
+    """The API response: the output of a settled execution, the cause of a PaymentFailed one; None
+    when the caller was given no response it can read (another error, or a cause that is not one)."""
     if execution["status"] == "SUCCEEDED":
-        return dict(json.loads(execution["output"]))
-    if execution.get("error") == "PaymentFailed":
-        try:
-            return dict(json.loads(execution.get("cause") or ""))
-        except ValueError:
-            return None
-    return None
+        text = execution.get("output")
+    elif execution["status"] == "FAILED" and execution.get("error") == "PaymentFailed":
+        text = execution.get("cause")
+    else:
+        return None
+    try:
+        response = json.loads(text or "")
+    except ValueError:
+        return None
+    return response if isinstance(response, dict) else None

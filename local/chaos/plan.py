@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.faults import ScheduledFault
+from local.payment_requests import APPROVING, DECLINING, card_request
 from local.sandbox import FAULT_KINDS, FaultRule
+from local.sandbox.terminal import AMOUNT_TRIGGERS
 from payments import topology
 
 PROCESSOR_FAULTS = FAULT_KINDS
@@ -27,13 +29,15 @@ LAMBDA_FAULTS = (
     ("lambda:crash_after", "crash_after"),
 )
 ALL_KINDS = [f"converge:{f}" for f in PROCESSOR_FAULTS] + [a[0] for a in AWS_FAULTS] + [k for k, _ in LAMBDA_FAULTS]
-APPROVING = ("4111111111111111", "5500000000000004", "370000000000002", "6011000000000012")
+# Cents at which the sandbox's issuer declines an approving card.
+DECLINING_CENTS = frozenset(cents for cents, (result, *_) in AMOUNT_TRIGGERS.items() if result != "0")
 
 
 @dataclass
 class PlannedPayment:
     transaction_id: str
     request: dict[str, Any]
+    expected: str  # the Status the card and amount call for, whatever the faults: no fault may change it
     faults: list[str] = field(default_factory=list)  # kinds, for the report
     scheduled: list[ScheduledFault] = field(default_factory=list)
     processor_rules: list[FaultRule] = field(default_factory=list)
@@ -45,7 +49,8 @@ def plan(seed: int, payments: int, read_timeout: float = 1.0) -> list[PlannedPay
     planned = []
     for index in range(payments):
         transaction_id = f"chaos-{seed}-{index:04d}"
-        payment = PlannedPayment(transaction_id, _request(rng, transaction_id))
+        request = _request(rng, transaction_id)
+        payment = PlannedPayment(transaction_id, request, _expected(request))
         # The first payments cover every kind once; the rest draw 0, 1 or 2 faults.
         kinds = [ALL_KINDS[index]] if index < len(ALL_KINDS) else rng.sample(ALL_KINDS, k=rng.choice((0, 0, 1, 1, 2)))
         for kind in kinds:
@@ -56,23 +61,17 @@ def plan(seed: int, payments: int, read_timeout: float = 1.0) -> list[PlannedPay
 
 def _request(rng: random.Random, transaction_id: str) -> dict[str, Any]:
     roll = rng.random()
-    number = "4000000000000002" if roll < 0.1 else rng.choice(APPROVING)
+    number = DECLINING if roll < 0.1 else rng.choice(APPROVING)
     cents = rng.choice(("00", "25", "50", "99", "51", "55")) if roll > 0.95 else rng.choice(("00", "10", "25", "99"))
-    return {
-        "TransactionID": transaction_id,
-        "Amount": f"{rng.randint(1, 500)}.{cents}",
-        "Currency": "USD",
-        "ProcessorID": "elavon",
-        "PaymentMethod": {
-            "Type": "card",
-            "Number": number,
-            "ExpiryMonth": 12,
-            "ExpiryYear": 2030,
-            "Cvv": "847",
-            "HolderName": "Chaos Monkey",
-        },
-        "Description": "make chaos",
-    }
+    amount = f"{rng.randint(1, 500)}.{cents}"
+    return card_request(
+        transaction_id, number=number, amount=amount, holder_name="Chaos Monkey", description="make chaos"
+    )
+
+
+def _expected(request: dict[str, Any]) -> str:
+    declines = request["PaymentMethod"]["Number"] == DECLINING or request["Amount"][-2:] in DECLINING_CENTS
+    return "PAYMENT-DECLINED" if declines else "PAYMENT-SUCCESS"
 
 
 def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str, read_timeout: float) -> None:

@@ -6,7 +6,7 @@ import json
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
@@ -28,10 +28,33 @@ class ChaosReport:
     injected_faults: Counter[str]
     verdicts: list[Verdict]
     observations: Observations
+    payment_outcomes: dict[str, str] = field(default_factory=dict)  # per TransactionID, as in `outcomes`
+    expected: dict[str, str] = field(default_factory=dict)  # the Status each card and amount call for
 
     @property
     def holds(self) -> bool:
         return all(v.holds for v in self.verdicts)
+
+    @property
+    def statuses(self) -> dict[str, str | None]:
+        """The Status each payment's ledger ends with (None: no ledger entry)."""
+        ledger = self.observations.ledger
+        return {t: ledger[t][-1]["Status"] if ledger.get(t) else None for t in self.observations.transaction_ids}
+
+    @property
+    def approved_charges(self) -> Counter[str]:
+        """Approved charges per TransactionID of this run, from the sandbox's own record."""
+        ours = set(self.observations.transaction_ids)
+        return Counter(
+            c["ssl_merchant_txn_id"]
+            for c in self.observations.charges
+            if c.get("approved_charge") and c["ssl_merchant_txn_id"] in ours
+        )
+
+    @property
+    def not_as_expected(self) -> list[str]:
+        """The payments whose ledger does not end with the Status their card and amount call for."""
+        return [t for t, status in self.statuses.items() if status != self.expected.get(t)]
 
 
 def run(seed: int, payments: int, concurrency: int = 8, stack: LocalStack | None = None) -> ChaosReport:
@@ -61,17 +84,20 @@ def _run(stack: LocalStack, seed: int, payments: int, concurrency: int) -> Chaos
         stack.sandbox.faults.clear()
     seconds = time.monotonic() - started
     observations = observe(stack, [p.transaction_id for p in planned])
+    outcomes = {t: _outcome(observations, t) for t in observations.transaction_ids}
     injected = Counter(schedule.injected)
     injected.update(f"converge:{fault}" for fault, _ in stack.sandbox.faults.fired[fired_before:])
     return ChaosReport(
         seed=seed,
         payments=payments,
         seconds=seconds,
-        outcomes=Counter(_outcome(observations, t) for t in observations.transaction_ids),
+        outcomes=Counter(outcomes.values()),
         planned_faults=Counter(kind for p in planned for kind in p.faults),
         injected_faults=injected,
         verdicts=check_all(observations),
         observations=observations,
+        payment_outcomes=outcomes,
+        expected={p.transaction_id: p.expected for p in planned},
     )
 
 
@@ -99,6 +125,16 @@ def format_report(report: ChaosReport) -> str:
         "Payments by outcome",
     ]
     lines += [f"  {count:5d}  {outcome}" for outcome, count in sorted(report.outcomes.items())]
+    successes = sum(1 for status in report.statuses.values() if status == "PAYMENT-SUCCESS")
+    as_expected = report.payments - len(report.not_as_expected)
+    lines += [
+        "",
+        "Money",
+        f"  {successes:5d}  payments ended PAYMENT-SUCCESS",
+        f"  {sum(report.approved_charges.values()):5d}  approved charges in the processor's record",
+        f"  {as_expected:5d}  payments ended as their card and amount call for"
+        + (f"; not: {', '.join(report.not_as_expected[:5])}" if report.not_as_expected else ""),
+    ]
     lines += ["", "Faults: payments planned to meet each kind, and faulted calls"]
     kinds = sorted(set(report.planned_faults) | set(report.injected_faults))
     lines += [f"  {report.planned_faults[k]:5d} payments  {report.injected_faults[k]:5d} calls  {k}" for k in kinds]
@@ -120,6 +156,8 @@ def report_json(report: ChaosReport) -> str:
             "seed": report.seed,
             "payments": report.payments,
             "outcomes": report.outcomes,
+            "approved_charges": sum(report.approved_charges.values()),
+            "not_as_expected": report.not_as_expected,
             "faults_injected": report.injected_faults,
             "invariants": {v.name: {"holds": v.holds, "offenders": v.offenders} for v in report.verdicts},
         },

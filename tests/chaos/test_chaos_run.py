@@ -1,7 +1,19 @@
-"""A small fixed-seed chaos run on the local stack: every fault kind meets a payment, every invariant holds."""
+"""A small fixed-seed chaos run on the local stack: every fault kind meets a payment, every invariant
+holds, and every payment ends as its card and amount call for, with money moved once per success."""
 
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from local.card_scan import card_data_in
 from local.chaos.plan import ALL_KINDS, plan
 from local.chaos.run import format_report, run
+from local.payment_requests import APPROVING, DECLINING
+
+SEED, PAYMENTS = 11, 30
+KNOWN_OUTCOMES = {"SUCCEEDED PAYMENT-SUCCESS", "SUCCEEDED PAYMENT-DECLINED", "FAILED PAYMENT-FAILED"}
 
 
 def test_the_same_seed_gives_the_same_fault_schedule():
@@ -10,9 +22,60 @@ def test_the_same_seed_gives_the_same_fault_schedule():
     assert [p.faults for p in first] != [p.faults for p in other]
 
 
-def test_a_seeded_chaos_run_keeps_every_invariant(stack):
-    report = run(seed=11, payments=30, concurrency=8, stack=stack)
+def test_the_plan_pays_with_every_test_card_unexpired_under_ids_that_are_no_card_number():
+    planned = plan(SEED, 200)
 
+    assert {p.request["PaymentMethod"]["Number"] for p in planned} == {*APPROVING, DECLINING}
+    assert {p.expected for p in planned} == {"PAYMENT-SUCCESS", "PAYMENT-DECLINED"}
+    for p in planned:
+        assert p.request["TransactionID"] == p.transaction_id == f"chaos-{SEED}-{int(p.transaction_id[-4:]):04d}"
+        assert card_data_in(p.transaction_id) == [] and sum(ch.isdigit() for ch in p.transaction_id) < 12
+        assert p.request["PaymentMethod"]["ExpiryYear"] > dt.datetime.now(dt.UTC).year
+
+
+@pytest.fixture(scope="module")
+def report(stack):
+    return run(seed=SEED, payments=PAYMENTS, concurrency=8, stack=stack)
+
+
+@pytest.fixture(scope="module")
+def planned():
+    return {p.transaction_id: p for p in plan(SEED, PAYMENTS)}
+
+
+def test_a_seeded_chaos_run_keeps_every_invariant(report):
     assert report.holds, format_report(report)
     assert set(ALL_KINDS) <= {k for k, n in report.injected_faults.items() if n > 0}, format_report(report)
-    assert sum(report.outcomes.values()) == 30
+
+
+def test_every_payment_ends_in_a_known_outcome(report, planned):
+    assert set(report.payment_outcomes) == set(planned)
+    unknown = {t: o for t, o in report.payment_outcomes.items() if o not in KNOWN_OUTCOMES}
+    assert unknown == {}, format_report(report)
+
+
+def test_every_payment_ends_as_its_card_and_amount_call_for(report, planned):
+    # Declines (the declining card, a declining amount) end declined and approvals approved, faults or not.
+    assert Counter(p.expected for p in planned.values()) == {"PAYMENT-SUCCESS": 24, "PAYMENT-DECLINED": 6}
+    assert report.statuses == {t: p.expected for t, p in planned.items()}, format_report(report)
+    assert report.not_as_expected == []
+
+
+def test_money_moves_once_per_success_for_the_amount_asked(report, planned):
+    successes = {t for t, status in report.statuses.items() if status == "PAYMENT-SUCCESS"}
+    charges = [
+        c for c in report.observations.charges if c.get("approved_charge") and c["ssl_merchant_txn_id"] in planned
+    ]
+
+    assert len(charges) == len(successes), format_report(report)
+    assert report.approved_charges == Counter(dict.fromkeys(successes, 1))
+    for c in charges:
+        assert Decimal(str(c["ssl_amount"])) == Decimal(planned[c["ssl_merchant_txn_id"]].request["Amount"])
+
+
+def test_the_report_says_what_happened_to_the_money(report):
+    text = format_report(report)
+
+    assert "   24  payments ended PAYMENT-SUCCESS" in text
+    assert "   24  approved charges in the processor's record" in text
+    assert "   30  payments ended as their card and amount call for" in text

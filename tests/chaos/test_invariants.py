@@ -14,12 +14,13 @@ def entry(transaction_id, number, status, **extra):
 
 
 def consistent():
-    """Two payments, recorded as the system records a success and a decline."""
+    """Three payments, recorded as the system records a success, a decline and a failure."""
     return Observations(
-        transaction_ids=["paid", "declined"],
+        transaction_ids=["paid", "declined", "failed"],
         executions={
             "paid": {"status": "SUCCEEDED", "output": json.dumps({"Status": "PAYMENT-SUCCESS"})},
             "declined": {"status": "SUCCEEDED", "output": json.dumps({"Status": "PAYMENT-DECLINED"})},
+            "failed": {"status": "FAILED", "error": "PaymentFailed", "cause": json.dumps({"Status": "PAYMENT-FAILED"})},
         },
         ledger={
             "paid": [
@@ -32,16 +33,40 @@ def consistent():
                 entry("declined", 2, "PAYMENT-PENDING"),
                 entry("declined", 3, "PAYMENT-DECLINED"),
             ],
+            "failed": [
+                entry("failed", 1, "PAYMENT-INITIATED"),
+                entry("failed", 2, "PAYMENT-PENDING"),
+                entry("failed", 3, "PAYMENT-FAILED"),
+            ],
         },
         ledger_changes=[{"eventName": "INSERT", "dynamodb": {"Keys": {"TransactionID": {"S": "paid"}}}}],
-        audit={"paid": [{"Operation": "ccsale"}], "declined": [{"Operation": "ccsale"}]},
+        audit={
+            "paid": [{"Operation": "ccsale"}],
+            "declined": [{"Operation": "ccsale"}],
+            "failed": [{"Operation": "ccsale"}, {"Operation": "ccsale"}],
+        },
         charges=[
             {"ssl_merchant_txn_id": "paid", "ssl_txn_id": "TXN-1", "approved_charge": True},
             {"ssl_merchant_txn_id": "declined", "ssl_txn_id": "TXN-2", "approved_charge": False},
         ],
-        answered_calls={"paid": ["ccsale"], "declined": ["ccsale"]},
-        history={"paid": [{"type": "ExecutionStarted"}], "declined": [{"type": "ExecutionStarted"}]},
+        # The failed payment's two sales were answered with a Converge error, and both audited.
+        answered_calls={"paid": ["ccsale"], "declined": ["ccsale"], "failed": ["ccsale", "ccsale"]},
+        history={t: [{"type": "ExecutionStarted"}] for t in ("paid", "declined", "failed")},
         table_items=[],
+        audit_payloads=[
+            {
+                "TransactionID": "paid",
+                "AuditID": "2026-01-01T00:00:00Z#ccsale#1",
+                "Field": "EncryptedQuery",
+                "Plaintext": {"ssl_transaction_type": "ccsale", "ssl_card_number": "41**********1111"},
+            },
+            {
+                "TransactionID": "paid",
+                "AuditID": "2026-01-01T00:00:00Z#ccsale#1",
+                "Field": "EncryptedResponse",
+                "Plaintext": {"ssl_result": "0", "ssl_card_number": "41**********1111", "ssl_cvv2_response": "M"},
+            },
+        ],
         logs="",
     )
 
@@ -76,6 +101,7 @@ VIOLATIONS = [
     ("processor_calls_are_audited", lambda o: o.answered_calls["paid"].append("txnquery")),
     ("output_matches_ledger", lambda o: o.executions["paid"].update(output=json.dumps({"Status": "PAYMENT-FAILED"}))),
     ("no_card_data_at_rest", lambda o: o.table_items.append({"TransactionID": "paid", "Note": "4111111111111111"})),
+    ("no_card_data_at_rest", lambda o: o.table_items.append({"TransactionID": "paid", "Note": "3700 000000 00002"})),
     ("no_card_data_at_rest", lambda o: setattr(o, "logs", '{"message": "charging", "Cvv": "847"}')),
     (
         "no_card_data_at_rest",
@@ -89,3 +115,107 @@ def test_each_invariant_catches_its_violation(invariant, violation):
     check = getattr(invariants, invariant)
     assert check(consistent()) == []
     assert check(forge(violation)) != []
+
+
+def charge(transaction_id, txn_id, approved=True):
+    return {"ssl_merchant_txn_id": transaction_id, "ssl_txn_id": txn_id, "approved_charge": approved}
+
+
+@pytest.mark.parametrize(
+    "charges",
+    [
+        [charge("paid", "TXN-1"), charge("paid", "TXN-9")],  # the ledger names the first
+        [charge("paid", "TXN-9"), charge("paid", "TXN-1")],  # the ledger names the second
+        [charge("paid", "TXN-1"), charge("paid", "TXN-1")],  # two approved sales under one id
+    ],
+    ids=["named-first", "named-second", "same-id"],
+)
+def test_two_approved_charges_for_one_success_break_invariants_3_and_4(charges):
+    def double_charge(o):
+        o.charges[:1] = charges
+
+    forged = forge(double_charge)
+
+    assert invariants.charges_belong_to_successful_payments(forged) == ["paid"]
+    assert invariants.successes_were_charged_once(forged) == ["paid"]
+
+
+def test_a_success_naming_another_charge_than_the_approved_one_breaks_invariants_3_and_4():
+    # The ledger's success entry names TXN-1; the processor's only approved charge is TXN-9.
+    forged = forge(lambda o: o.charges[0].update(ssl_txn_id="TXN-9"))
+
+    assert invariants.charges_belong_to_successful_payments(forged) == ["paid"]
+    assert invariants.successes_were_charged_once(forged) == ["paid"]
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        json.dumps({"Status": "PAYMENT-SUCCESS"}),  # the caller is told it succeeded; the ledger says failed
+        json.dumps({"Status": "PAYMENT-DECLINED"}),
+        json.dumps({}),  # no Status at all
+        "Payment failed ended without a terminal ledger entry: States.TaskFailed",  # not a response
+    ],
+    ids=["says-success", "says-declined", "no-status", "unreadable"],
+)
+def test_a_failed_payment_whose_cause_does_not_give_the_ledger_status_breaks_invariant_6(cause):
+    forged = forge(lambda o: o.executions["failed"].update(cause=cause))
+
+    assert invariants.output_matches_ledger(forged) == ["failed"]
+
+
+def test_a_failed_payment_whose_cause_gives_the_ledger_status_keeps_invariant_6():
+    # The cause of a PaymentFailed execution is the caller's response: it is read, not skipped.
+    observations = consistent()
+    assert observations.executions["failed"]["status"] == "FAILED"
+
+    assert invariants.output_matches_ledger(observations) == []
+
+
+@pytest.mark.parametrize("error", ["States.Runtime", "Lambda.ServiceException"])
+def test_a_payment_that_fails_with_another_error_after_the_ledger_breaks_invariant_6(error):
+    # The ledger holds a terminal Status; the caller was given none.
+    forged = forge(lambda o: o.executions["paid"].update(status="FAILED", error=error, cause="boom"))
+
+    assert invariants.output_matches_ledger(forged) == ["paid"]
+
+
+def test_a_response_with_no_ledger_behind_it_breaks_invariant_6():
+    forged = forge(lambda o: o.ledger.pop("declined"))
+
+    assert invariants.output_matches_ledger(forged) == ["declined"]
+
+
+def test_a_payment_rejected_before_the_ledger_keeps_invariant_6():
+    def rejected(o):
+        o.ledger.pop("failed")
+        o.executions["failed"].update(error="InvalidPaymentRequest", cause="Amount must be positive")
+
+    assert invariants.output_matches_ledger(forge(rejected)) == []
+
+
+def test_one_of_two_answered_calls_without_its_audit_record_breaks_invariant_5():
+    # The sandbox answered two sales for "failed"; the audit trail holds a record of only one.
+    forged = forge(lambda o: o.audit["failed"].pop())
+
+    assert invariants.processor_calls_are_audited(forged) == ["failed"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"Plaintext": {"ssl_transaction_type": "ccsale", "ssl_card_number": "4111111111111111"}},
+        {"Plaintext": {"ssl_card_number": "6011-0000-0000-0012"}},
+        {"Plaintext": {"ssl_card_number": "41**********1111", "ssl_cvv2cvc2": "847"}},
+        {"Plaintext": {"transactions": [{"ssl_card_number": "5500000000000004"}]}},
+        {"Plaintext": {"ssl_card_number": "3700000000000029"}},  # not a test card, but not masked
+        {"Error": "DecryptKeyError: the key cannot open it"},  # nothing can be said of what it holds
+    ],
+    ids=["pan", "separated-pan", "cvv", "pan-in-a-listing", "unmasked-number", "cannot-decrypt"],
+)
+def test_card_data_inside_an_audit_payload_breaks_invariant_7(payload):
+    forged = forge(
+        lambda o: o.audit_payloads.append({"TransactionID": "declined", "Field": "EncryptedQuery", **payload})
+    )
+
+    assert invariants.no_card_data_at_rest(forged) == ["declined"]

@@ -1,39 +1,126 @@
-"""No PAN and no CVV in any table item, any history event after Tokenize took the input, or any log line."""
+"""No PAN and no CVV in any table item, in what the audit trail's encrypted payloads hold, in any
+history event after Tokenize took the input, or in any log line."""
 
 import json
 
 import pytest
 
 from local import operations
-from local.card_scan import events_that_must_be_clean
-from tests.card_data import TEST_CVV, card_data_in
-from tests.workflow.conftest import card_request, run_payment
+from local.card_scan import audit_payload_findings, audit_payloads, events_that_must_be_clean, stack_credentials
+from local.payment_requests import AMEX, DECLINING, DISCOVER, MASTERCARD, VISA, card_request, new_transaction_id
+from payments import crypto
+from tests.card_data import LUHN_INVALID_PAN, card_data_in, table_items
 
 
 @pytest.fixture(scope="module")
 def payments(info):
     cases = {
-        "approved": card_request("scan-approved-1", cvv=TEST_CVV),
-        "declined": card_request("scan-declined-1", number="4000000000000002", cvv=TEST_CVV),
-        "invalid": card_request("scan-invalid-1", number="4111111111111112", cvv=TEST_CVV),
+        "approved": card_request(new_transaction_id("scan"), number=VISA),
+        "approved-amex": card_request(new_transaction_id("scan"), number=AMEX),
+        "declined": card_request(new_transaction_id("scan"), number=DECLINING),
+        "invalid": card_request(new_transaction_id("scan"), number=LUHN_INVALID_PAN),
     }
     cases["invalid"]["PaymentMethod"]["HolderName"] = "</ssl_first_name><ssl_amount>0.01"
     return {name: run_payment(info, request) for name, request in cases.items()}
 
 
-def test_the_scanner_finds_what_it_looks_for():
-    assert card_data_in('{"Number": "4111111111111111"}') == ["PAN 41…1111"]
-    assert card_data_in('{"Cvv": "847"}') == ["a CVV field", "the CVV value"]
-    assert card_data_in("<ssl_cvv2cvc2>847</ssl_cvv2cvc2>")
-    assert card_data_in("AgV4847abc+/847x==") == []
+def run_payment(info, request):
+    arn = operations.start_payment(info, request)
+    return operations.wait_for_execution(info, arn, timeout_seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ('{"Number": "4111111111111111"}', ["PAN 41…1111"]),
+        ("4111 1111 1111 1111", ["PAN 41…1111"]),
+        ("card 4111-1111-1111-1111.", ["PAN 41…1111"]),
+        ("4111.1111.1111.1111", ["PAN 41…1111"]),
+        ("4111/1111/1111/1111", ["PAN 41…1111"]),
+        ("5500 0000 0000 0004", ["PAN 55…0004"]),
+        ('{"Number": "370000000000002"}', ["PAN 37…0002"]),
+        ("3700 000000 00002", ["PAN 37…0002"]),
+        ("6011 0000 0000 0012", ["PAN 60…0012"]),
+        ("4000-0000-0000-0002", ["PAN 40…0002"]),
+        ('"4111\\u00a01111\\u00a01111\\u00a01111"', ["PAN 41…1111"]),  # JSON-escaped no-break spaces
+        ('{"Cvv": "847"}', ["a CVV field", "the CVV value"]),
+        ('{"Cvv": "8473"}', ["a CVV field", "the CVV value"]),  # the Amex test card's four digits
+        ("<ssl_cvv2cvc2>847</ssl_cvv2cvc2>", ["a CVV field", "the CVV value"]),
+        ("ssl_cvv2cvc2=847", ["a CVV field", "the CVV value"]),
+    ],
+)
+def test_the_scanner_finds_card_data_however_it_is_written(text, found):
+    assert card_data_in(text) == found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AgV4847abc+/847x==",  # base64 that happens to hold the CVV's digits
+        '{"CardLast4": "1111", "ssl_card_number": "41**********1111"}',  # masked: what may be kept
+        "41111111111111",  # too short to be the card
+        "2026-01-14 10:00:00.000000+00:00 2 attempts",  # digits of a timestamp
+        '{"LatencyMs": "847", "latency_ms": 847}',  # a measurement, not a CVV
+    ],
+)
+def test_the_scanner_leaves_what_is_not_card_data(text):
+    assert card_data_in(text) == []
+
+
+def test_the_scanner_opens_an_audit_payload_and_finds_the_pan_inside(info):
+    # An audit payload as CallProcessor would store it, were it to keep the card number unmasked.
+    transaction_id = new_transaction_id("scan")
+    query = {"ssl_transaction_type": "ccsale", "ssl_card_number": DISCOVER, "ssl_merchant_txn_id": transaction_id}
+    with stack_credentials(info):
+        ciphertext = crypto.encrypt(
+            query, key_arn=info.kms_key_arn, transaction_id=transaction_id, purpose=crypto.PURPOSE_AUDIT
+        )
+    item = {"TransactionID": transaction_id, "AuditID": "x#ccsale#1", "EncryptedQuery": ciphertext}
+    assert card_data_in(json.dumps(item)) == []  # the ciphertext alone shows nothing
+
+    [payload] = audit_payloads(info, [item])
+
+    assert payload["Plaintext"] == query
+    assert "PAN 60…0012" in audit_payload_findings(payload)
+    assert "an unmasked ssl_card_number 60…" in audit_payload_findings(payload)
+
+
+def test_an_audit_payload_the_key_cannot_open_is_not_vouched_for(info):
+    transaction_id = new_transaction_id("scan")
+    with stack_credentials(info):
+        ciphertext = crypto.encrypt(
+            {"ssl_card_number": MASTERCARD},
+            key_arn=info.kms_key_arn,
+            transaction_id=transaction_id,
+            purpose=crypto.PURPOSE_AUDIT,
+        )
+    # Filed under another payment: the encryption context does not match, so it stays closed.
+    item = {"TransactionID": new_transaction_id("scan"), "AuditID": "x#ccsale#1", "EncryptedQuery": ciphertext}
+
+    [payload] = audit_payloads(info, [item])
+
+    assert "Plaintext" not in payload
+    assert audit_payload_findings(payload)[0].startswith("an audit payload that cannot be decrypted")
 
 
 def test_no_card_data_in_any_table_item(info, payments):
-    dynamodb = info.client("dynamodb")
     for table in (info.ledger_table, info.audit_table):
-        items = dynamodb.scan(TableName=table)["Items"]
+        items = table_items(info, table)
         assert items, f"{table} is empty: the scan would prove nothing"
-        assert card_data_in(json.dumps(items)) == [], table
+        assert card_data_in(json.dumps(items, default=str)) == [], table
+
+
+def test_audit_payloads_hold_a_masked_pan_and_no_cvv(info, payments):
+    ours = {json.loads(e["input"])["TransactionID"] for e in payments.values()}
+    items = [item for item in table_items(info, info.audit_table) if item["TransactionID"] in ours]
+    opened = audit_payloads(info, items)
+
+    queries = [p["Plaintext"] for p in opened if p["Field"] == "EncryptedQuery" and "Plaintext" in p]
+    assert len(queries) >= 3, "the approved and declined payments' sales must be audited"
+    assert {q.get("ssl_card_number") for q in queries} >= {"41**********1111", "37*********0002", "40**********0002"}
+    assert [
+        (p["TransactionID"], p["Field"], audit_payload_findings(p)) for p in opened if audit_payload_findings(p)
+    ] == []
 
 
 def test_card_data_leaves_the_history_once_tokenize_has_it(info, payments):
