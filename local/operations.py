@@ -79,13 +79,13 @@ def audit_records(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
 
 
 def _items_of(info: StackInfo, table: str, transaction_id: str) -> list[dict[str, Any]]:
-    items = info.client("dynamodb").query(
+    pages = info.client("dynamodb").get_paginator("query").paginate(
         TableName=table,
         KeyConditionExpression="TransactionID = :id",
         ExpressionAttributeValues={":id": {"S": transaction_id}},
         ConsistentRead=True,
-    )["Items"]
-    return [_plain(item) for item in items]
+    )
+    return [_plain(item) for page in pages for item in page["Items"]]
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 # Standard mode retries throttling and 5xx with backoff; what survives it becomes a typed error
 # that the state machine retries again, more slowly.
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5)
+# (botocore's "max_attempts" counts retries; "total_max_attempts" counts the first try as well.)
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=3, read_timeout=5)
 _TRANSIENT_CODES = frozenset(
     {
         "ThrottlingException",

@@ -190,9 +190,9 @@ def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack
 
 
 def test_a_throttled_ledger_is_retried_by_the_state_machine_until_the_entry_is_written(stack, info, transaction_id):
-    # Given DynamoDB throttles this payment's first eight PutItems: the SDK's four tries fail twice
+    # Given DynamoDB throttles this payment's first six PutItems: the SDK's three tries fail twice
     schedule = FaultSchedule()
-    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=8))
+    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=6))
     stack.apply_fault_schedule(schedule)
     try:
         execution = run_payment(info, card_request(transaction_id))
@@ -200,7 +200,7 @@ def test_a_throttled_ledger_is_retried_by_the_state_machine_until_the_entry_is_w
         stack.apply_fault_schedule(None)
 
     # Then LedgerInitiated failed twice with StorageUnavailable, was retried, and the payment settled
-    assert schedule.injected["dynamodb:throttle"] == 8
+    assert schedule.injected["dynamodb:throttle"] == 6
     assert execution["status"] == "SUCCEEDED"
     run = next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "LedgerInitiated")
     assert (run.attempts, run.errors) == (3, ["StorageUnavailable", "StorageUnavailable"])
