@@ -9,10 +9,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
 from payments import aws
-from payments.errors import LedgerConflict, StorageUnavailable
+from payments.errors import LedgerConflict
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -63,22 +62,9 @@ class AuditRepository:
 
     def append_record(self, record: AuditRecord) -> None:
         item = record.to_item()
-        try:
-            aws.call_with_transient_mapping(
-                lambda: self._client.put_item(
-                    TableName=self.table_name,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(TransactionID)",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                ),
-                StorageUnavailable,
-                "DynamoDB PutItem on the audit trail",
-            )
-        except ClientError as error:
-            if aws.error_code(error) != "ConditionalCheckFailedException":
-                raise
-            if error.response.get("Item") != item:
-                raise AuditConflict(f"audit record {record.call.AuditID} of {record.TransactionID} differs") from None
+        taken = aws.append_item(self._client, self.table_name, item, "the audit trail")
+        if taken is not None and taken != item:
+            raise AuditConflict(f"audit record {record.call.AuditID} of {record.TransactionID} differs")
 
 
 def persist_payment_audit_trail(

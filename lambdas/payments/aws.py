@@ -11,6 +11,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from payments.errors import StorageUnavailable
+
 # Standard mode retries throttling and 5xx with backoff; what survives it becomes a typed error
 # that the state machine retries again, more slowly.
 # (botocore's "max_attempts" counts retries; "total_max_attempts" counts the first try as well.)
@@ -74,3 +76,28 @@ def call_with_transient_mapping(call: Callable[[], Any], transient_error: type[E
         raise transient_error(
             f"{what}: {type(cause).__name__} {getattr(cause, 'response', {}).get('Error', {}).get('Code', '')}".rstrip()
         ) from error
+
+
+def append_item(dynamodb: Any, table_name: str, item: dict[str, Any], what: str) -> dict[str, Any] | None:
+    """PutItem only if the key is free: None when written, else the item that holds the key.
+
+    Append-only tables are written this way and nothing else: a retried write finds its own item,
+    a different one finds what it would have overwritten. Transient failures raise StorageUnavailable.
+    """
+    try:
+        call_with_transient_mapping(
+            lambda: dynamodb.put_item(
+                TableName=table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(TransactionID)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            ),
+            StorageUnavailable,
+            f"DynamoDB PutItem on {what}",
+        )
+    except ClientError as error:
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
+        existing: dict[str, Any] = error.response["Item"]
+        return existing
+    return None

@@ -12,10 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
 from payments import aws
-from payments.errors import LedgerConflict, StorageUnavailable
+from payments.errors import LedgerConflict
 
 INITIATED = "PAYMENT-INITIATED"
 PENDING = "PAYMENT-PENDING"
@@ -93,25 +92,13 @@ class LedgerRepository:
 
     def append_entry(self, entry: LedgerEntry) -> LedgerEntry:
         """Write `entry` unless its slot is taken. Returns what the ledger holds for that slot."""
-        try:
-            aws.call_with_transient_mapping(
-                lambda: self._client.put_item(
-                    TableName=self.table_name,
-                    Item=entry.to_item(),
-                    ConditionExpression="attribute_not_exists(TransactionID)",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                ),
-                StorageUnavailable,
-                "DynamoDB PutItem on the ledger",
-            )
-        except ClientError as error:
-            if aws.error_code(error) != "ConditionalCheckFailedException":
-                raise
-            existing = LedgerEntry.from_item(error.response["Item"])
-            if existing.same_content_as(entry):
-                return existing
-            raise EntryAlreadyExists(existing) from None
-        return entry
+        taken = aws.append_item(self._client, self.table_name, entry.to_item(), "the ledger")
+        if taken is None:
+            return entry
+        existing = LedgerEntry.from_item(taken)
+        if existing.same_content_as(entry):
+            return existing
+        raise EntryAlreadyExists(existing)
 
 
 def persist_payment_ledger(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry:
