@@ -79,11 +79,15 @@ def audit_records(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
 
 
 def _items_of(info: StackInfo, table: str, transaction_id: str) -> list[dict[str, Any]]:
-    pages = info.client("dynamodb").get_paginator("query").paginate(
-        TableName=table,
-        KeyConditionExpression="TransactionID = :id",
-        ExpressionAttributeValues={":id": {"S": transaction_id}},
-        ConsistentRead=True,
+    pages = (
+        info.client("dynamodb")
+        .get_paginator("query")
+        .paginate(
+            TableName=table,
+            KeyConditionExpression="TransactionID = :id",
+            ExpressionAttributeValues={":id": {"S": transaction_id}},
+            ConsistentRead=True,
+        )
     )
     return [_plain(item) for page in pages for item in page["Items"]]
 
