@@ -1,16 +1,25 @@
-"""One function and one role per step, each role granting exactly what its step does (no more).
+"""One function and one role per step and for the intake, each role granting exactly what its function does.
 
-- tokenize: KMS GenerateDataKey with encryption context purpose=secure-token.
-- ledger_initiated, ledger_pending, ledger_success, ledger_failed: DynamoDB PutItem on PaymentLedger,
-  and what DynamoDB needs of the table key (only through DynamoDB, only for that table).
-- call_processor: KMS Decrypt (purpose=secure-token) and GenerateDataKey (purpose=audit);
-  GetSecretValue on the Converge secret; PutItem on the audit table*.
+- intake: KMS GenerateDataKey with encryption context purpose=card-intake (it seals the card) and
+  GenerateMac on the card fingerprint key; PutItem on the CardVault; StartExecution on the state
+  machine, DescribeExecution on its executions, and the payment key for the state machine's
+  encryption context only (added by `start_payments_on`, once the state machine exists).
+- tokenize: KMS Decrypt (purpose=card-intake) and GenerateDataKey (purpose=secure-token);
+  GetItem on the CardVault, of the sealed card only (never the CVV).
+- ledger_initiated, ledger_pending: DynamoDB PutItem on PaymentLedger.
+- ledger_success, ledger_failed: the same, and DeleteItem on the CardVault (the payment has ended).
+- call_processor: KMS Decrypt (purpose=secure-token and card-intake) and GenerateDataKey
+  (purpose=audit); GetItem on the CardVault of the sealed CVV only, and UpdateItem of that one
+  attribute (it removes the CVV once the processor has answered); GetSecretValue on the Converge
+  secret; PutItem on the audit table*.
 - normalize: nothing.
-- audit: PutItem on the audit table, and what DynamoDB needs of the table key.
+- audit: PutItem on the audit table.
 
-Every role also writes its own log group, and X-Ray traces (added by CDK for active tracing).
-No role may update or delete an item, and none may decrypt an audit payload (audit Decrypt is
-never granted outside DynamoDB).
+Each table a role uses comes with what DynamoDB needs of the table key (only through DynamoDB,
+only for that table). Every role also writes its own log group, and X-Ray traces (added by CDK
+for active tracing). No role may update or delete a ledger or audit item, and none may decrypt an
+audit payload (audit Decrypt is never granted outside DynamoDB). Only Tokenize and CallProcessor
+may decrypt what the intake sealed.
 * CallProcessor writes each call's audit record as the call completes (see payments.charging).
 """
 
@@ -23,11 +32,13 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.access import workflow_statements
 from infra.config import EnvironmentConfig
+from infra.log_groups import protected_log_group
 from infra.packaging import package_function
 from payments import topology
 
@@ -52,6 +63,16 @@ POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{PYTHON_RUNT
 # CallProcessor may wait for an earlier sale to land (20 s), then query and sell (2 x 23 s).
 TIMEOUTS = {"CallProcessor": Duration.seconds(90)}
 
+# Encryption-context purposes (payments.crypto.PURPOSE_*): what IAM tells one ciphertext from another by.
+PURPOSE_CARD_INTAKE = "card-intake"  # the card and CVV as the intake vaults them
+PURPOSE_SECURE_TOKEN = "secure-token"  # noqa: S105 - an encryption-context label, not a secret
+PURPOSE_AUDIT = "audit"
+# The CardVault's item (payments.vault): its key, the sealed card, the sealed CVV.
+VAULT_KEY = topology.CARD_VAULT_TABLE.partition_key.name
+VAULT_CARD = "EncryptedCard"
+VAULT_CVV = "EncryptedCvv"
+INTAKE = topology.INTAKE_FUNCTION.step
+
 
 @dataclass(frozen=True)
 class Dependencies:
@@ -60,10 +81,12 @@ class Dependencies:
     ledger: dynamodb.TableV2
     audit: dynamodb.TableV2
     converge_secret: secretsmanager.ISecret
+    vault: dynamodb.TableV2
+    fingerprint_key: kms.IKey
 
 
 class WorkflowSteps(Construct):
-    """The eight step Lambdas of the state machine (docs/architecture.md, "The flow"), keyed by step name."""
+    """The intake and the eight step Lambdas (docs/architecture.md, "The flow"), keyed by step name."""
 
     def __init__(self, scope: Construct, construct_id: str, *, deps: Dependencies) -> None:
         super().__init__(scope, construct_id)
@@ -76,25 +99,41 @@ class WorkflowSteps(Construct):
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         self._code: dict[str, lambda_.Code] = {}  # functions that share a package share its asset
-        for spec in topology.FUNCTIONS:
+        for spec in topology.ALL_FUNCTIONS:
             self.functions[spec.step] = self._function(spec, layer)
+
+    @property
+    def intake(self) -> lambda_.Function:
+        return self.functions[INTAKE]
+
+    @property
+    def step_functions(self) -> dict[str, lambda_.Function]:
+        """The eight functions the state machine invokes: all but the intake."""
+        return {spec.step: self.functions[spec.step] for spec in topology.FUNCTIONS}
+
+    def start_payments_on(self, state_machine: sfn.StateMachine) -> None:
+        """Give the intake the state machine: its ARN, StartExecution on it, DescribeExecution on its executions.
+
+        The state machine names the step functions, so it is built after them; the intake's half is
+        added here, once it exists. The intake then depends on the state machine and nothing depends
+        on the intake: no cycle in CloudFormation's graph.
+        """
+        self.intake.add_environment(topology.STATE_MACHINE_ARN, state_machine.state_machine_arn)
+        for statement in workflow_statements(self, state_machine, self.deps.key):
+            self.roles[INTAKE].add_to_policy(statement)
 
     def _function(self, spec: topology.FunctionSpec, layer: lambda_.ILayerVersion) -> lambda_.Function:
         config = self.deps.config
         name = f"{spec.function_name}-{config.name}"
-        log_group = logs.LogGroup(
-            self,
-            f"{spec.step}Logs",
-            log_group_name=f"/aws/lambda/{name}",
-            retention=logs.RetentionDays[config.log_retention],
-            encryption_key=self.deps.key,
-            removal_policy=config.removal_policy,
+        log_group = protected_log_group(
+            self, f"{spec.step}Logs", name=f"/aws/lambda/{name}", config=config, key=self.deps.key
         )
         role = iam.Role(
             self,
             f"{spec.step}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{spec.step} step of the payment workflow ({config.name}): least privilege",
+            description=f"{spec.step} {'function' if spec.step == INTAKE else 'step'} of the payment workflow "
+            f"({config.name}): least privilege",
         )
         role.add_to_policy(
             iam.PolicyStatement(
@@ -110,7 +149,7 @@ class WorkflowSteps(Construct):
             self,
             spec.step,
             function_name=name,
-            description=f"Payment workflow step {spec.step}",
+            description=f"Payment workflow {'intake' if spec.step == INTAKE else 'step ' + spec.step}",
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=spec.handler,
@@ -141,19 +180,48 @@ class WorkflowSteps(Construct):
             topology.CONVERGE_SECRET_ARN: deps.converge_secret.secret_arn,
             topology.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
+            topology.CARD_VAULT_TABLE_NAME: deps.vault.table_name,
+            topology.CARD_FINGERPRINT_KEY_ARN: deps.fingerprint_key.key_arn,
         }
-        return {name: values[name] for name in spec.environment("aws")}
+        # STATE_MACHINE_ARN (the intake's) is set by start_payments_on, once the state machine exists.
+        return {name: values[name] for name in spec.environment("aws") if name != topology.STATE_MACHINE_ARN}
 
     def _statements(self, spec: topology.FunctionSpec) -> list[iam.PolicyStatement]:
         deps = self.deps
+        key, vault = deps.key, deps.vault
+        if spec.step == INTAKE:
+            return [
+                _kms("CardSealing", key, "kms:GenerateDataKey", PURPOSE_CARD_INTAKE),
+                iam.PolicyStatement(
+                    sid="RequestFingerprint",
+                    actions=["kms:GenerateMac"],
+                    resources=[deps.fingerprint_key.key_arn],
+                    conditions={"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}},
+                ),
+                iam.PolicyStatement(sid="VaultDeposit", actions=["dynamodb:PutItem"], resources=[vault.table_arn]),
+                _table_key("Vault", vault, key),
+            ]
         if spec.step == "Tokenize":
-            return [_kms("TokenEncryption", deps.key, "kms:GenerateDataKey", "secure-token")]
+            return [
+                _kms("VaultDecryption", key, "kms:Decrypt", PURPOSE_CARD_INTAKE),
+                _kms("TokenEncryption", key, "kms:GenerateDataKey", PURPOSE_SECURE_TOKEN),
+                _vault_read("VaultCardRead", vault, VAULT_CARD),
+                _table_key("Vault", vault, key),
+            ]
+        if spec.step in ("LedgerSuccess", "LedgerFailed"):
+            return [
+                *_put_item("Ledger", deps.ledger, key),
+                # The payment has ended: nothing of its card may stay in the vault.
+                iam.PolicyStatement(sid="VaultRemoval", actions=["dynamodb:DeleteItem"], resources=[vault.table_arn]),
+                _table_key("Vault", vault, key),
+            ]
         if spec.step.startswith("Ledger"):
-            return _put_item("Ledger", deps.ledger, deps.key)
+            return _put_item("Ledger", deps.ledger, key)
         if spec.step == "CallProcessor":
             return [
-                _kms("TokenDecryption", deps.key, "kms:Decrypt", "secure-token"),
-                _kms("AuditEncryption", deps.key, "kms:GenerateDataKey", "audit"),
+                _kms("TokenDecryption", key, "kms:Decrypt", PURPOSE_SECURE_TOKEN),
+                _kms("VaultDecryption", key, "kms:Decrypt", PURPOSE_CARD_INTAKE),
+                _kms("AuditEncryption", key, "kms:GenerateDataKey", PURPOSE_AUDIT),
                 iam.PolicyStatement(
                     sid="ConvergeCredentials",
                     actions=["secretsmanager:GetSecretValue"],
@@ -162,16 +230,31 @@ class WorkflowSteps(Construct):
                 iam.PolicyStatement(
                     sid="ConvergeCredentialsKey",
                     actions=["kms:Decrypt"],
-                    resources=[deps.key.key_arn],
+                    resources=[key.key_arn],
                     conditions={
                         "StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"},
                         "StringLike": {"kms:EncryptionContext:SecretARN": deps.converge_secret.secret_arn},
                     },
                 ),
-                *_put_item("Audit", deps.audit, deps.key),
+                *_put_item("Audit", deps.audit, key),
+                _vault_read("VaultCvvRead", vault, VAULT_CVV),
+                # Once the processor has answered, the CVV goes (UpdateItem REMOVE EncryptedCvv). IAM can
+                # name the attributes a request touches, not what it does to them: this may write the CVV
+                # attribute and no other (key aside), and return nothing of the item. (It cannot tell
+                # REMOVE from SET, nor stop an UpdateItem from creating an item holding only a CVV.)
+                iam.PolicyStatement(
+                    sid="VaultCvvRemoval",
+                    actions=["dynamodb:UpdateItem"],
+                    resources=[vault.table_arn],
+                    conditions={
+                        "ForAllValues:StringEquals": {"dynamodb:Attributes": [VAULT_KEY, VAULT_CVV]},
+                        "StringEquals": {"dynamodb:ReturnValues": "NONE"},
+                    },
+                ),
+                _table_key("Vault", vault, key),
             ]
         if spec.step == "Audit":
-            return _put_item("Audit", deps.audit, deps.key)
+            return _put_item("Audit", deps.audit, key)
         return []  # Normalize: pure computation
 
 
@@ -187,16 +270,33 @@ def _kms(sid: str, key: kms.IKey, action: str, purpose: str) -> iam.PolicyStatem
 def _put_item(prefix: str, table: dynamodb.TableV2, key: kms.IKey) -> list[iam.PolicyStatement]:
     return [
         iam.PolicyStatement(sid=f"{prefix}Append", actions=["dynamodb:PutItem"], resources=[table.table_arn]),
-        # What DynamoDB itself needs of the table key, and only when DynamoDB asks on our behalf.
-        iam.PolicyStatement(
-            sid=f"{prefix}TableKey",
-            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            resources=[key.key_arn],
-            conditions={
-                "StringEquals": {
-                    "kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com",
-                    "kms:EncryptionContext:aws:dynamodb:tableName": table.table_name,
-                }
-            },
-        ),
+        _table_key(prefix, table, key),
     ]
+
+
+def _vault_read(sid: str, vault: dynamodb.TableV2, attribute: str) -> iam.PolicyStatement:
+    """GetItem of one attribute of a vault item: a read without that projection (or of any other) is denied."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["dynamodb:GetItem"],
+        resources=[vault.table_arn],
+        conditions={
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": [VAULT_KEY, attribute]},
+            "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+        },
+    )
+
+
+def _table_key(prefix: str, table: dynamodb.TableV2, key: kms.IKey) -> iam.PolicyStatement:
+    """What DynamoDB itself needs of the table key, and only when DynamoDB asks on our behalf."""
+    return iam.PolicyStatement(
+        sid=f"{prefix}TableKey",
+        actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+        resources=[key.key_arn],
+        conditions={
+            "StringEquals": {
+                "kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com",
+                "kms:EncryptionContext:aws:dynamodb:tableName": table.table_name,
+            }
+        },
+    )

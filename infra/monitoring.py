@@ -26,7 +26,9 @@ class Monitoring(Construct):
         key: kms.IKey,
         state_machine: sfn.StateMachine,
         functions: dict[str, lambda_.Function],
+        intake: lambda_.Function,
     ) -> None:
+        """`functions`: the step functions, by step; `intake`: the intake function."""
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self, "Alarms", display_name=f"Payment workflow alarms ({config.name})", master_key=key, enforce_ssl=True
@@ -95,6 +97,16 @@ class Monitoring(Construct):
                     f"{step} Lambda throttles: raise reserved concurrency or account limits.",
                 )
             )
+        # The intake's errors include every request it refuses (invalid, or a TransactionID reused): they
+        # are the callers' to handle and would page on bad input. Its throttles refuse payments: they page.
+        self.alarms.append(
+            alarm(
+                "IntakeThrottles",
+                intake.metric_throttles(period=five_minutes),
+                1,
+                "Intake Lambda throttles: payments are turned away; raise reserved concurrency or account limits.",
+            )
+        )
 
         outcomes = [
             cloudwatch.Metric(
@@ -124,7 +136,7 @@ class Monitoring(Construct):
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Lambda errors", left=[f.metric_errors() for f in functions.values()], width=12
+                title="Lambda errors", left=[f.metric_errors() for f in [intake, *functions.values()]], width=12
             ),
         )
         self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
-from infra.functions import PYTHON_RUNTIME
+from infra.functions import INTAKE, PYTHON_RUNTIME
 from infra.stack import PaymentWorkflowStack
 
 WILDCARD_RESOURCE = "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
@@ -60,15 +60,19 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
                 ),
             )
         )
-    Validations.of(stack.upstream.policy).acknowledge(
-        Acknowledgment(
-            id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{_executions_finding(stack)}]",
-            reason=(
-                "DescribeExecution is granted on this state machine's executions only "
-                "(execution:<state machine>:*): their names are the TransactionIDs, unknown in advance."
-            ),
-        )
-    )
+    # The upstream policy and the intake's role: DescribeExecution of a payment's execution.
+    intake_policy = stack.steps.roles[INTAKE].node.try_find_child("DefaultPolicy")
+    for policy in (stack.upstream.policy, intake_policy):
+        if policy is not None:
+            Validations.of(policy).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{_executions_finding(stack)}]",
+                    reason=(
+                        "DescribeExecution is granted on this state machine's executions only "
+                        "(execution:<state machine>:*): their names are the TransactionIDs, unknown in advance."
+                    ),
+                )
+            )
     Validations.of(stack.converge_secret).acknowledge(
         Acknowledgment(
             id="AwsSolutions::AwsSolutions-SMG4",

@@ -11,7 +11,7 @@ from constructs import Construct
 from infra.access import UpstreamAccess
 from infra.config import EnvironmentConfig
 from infra.functions import Dependencies, WorkflowSteps
-from infra.keys import PaymentKey
+from infra.keys import CardFingerprintKey, PaymentKey
 from infra.monitoring import Monitoring
 from infra.tables import PaymentTables
 from infra.workflow import PaymentWorkflow
@@ -21,6 +21,7 @@ class PaymentWorkflowStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         key = PaymentKey(self, "Encryption", config=config).key
+        fingerprint_key = CardFingerprintKey(self, "Fingerprint", config=config).key
         tables = PaymentTables(self, "Tables", config=config, key=key)
         # Created with an empty shape; operators put the real values in (README, "Deploy").
         converge_secret = secretsmanager.Secret(
@@ -37,15 +38,24 @@ class PaymentWorkflowStack(Stack):
         steps = WorkflowSteps(
             self,
             "Steps",
-            deps=Dependencies(config, key, tables.ledger, tables.audit, converge_secret),
+            deps=Dependencies(config, key, tables.ledger, tables.audit, converge_secret, tables.vault, fingerprint_key),
         )
-        workflow = PaymentWorkflow(self, "Workflow", config=config, key=key, functions=steps.functions)
+        workflow = PaymentWorkflow(self, "Workflow", config=config, key=key, functions=steps.step_functions)
+        # The intake starts the state machine, which invokes the steps: its half comes once the state machine exists.
+        steps.start_payments_on(workflow.state_machine)
         Monitoring(
-            self, "Monitoring", config=config, key=key, state_machine=workflow.state_machine, functions=steps.functions
+            self,
+            "Monitoring",
+            config=config,
+            key=key,
+            state_machine=workflow.state_machine,
+            functions=steps.step_functions,
+            intake=steps.intake,
         )
-        upstream = UpstreamAccess(self, "Upstream", state_machine=workflow.state_machine, key=key)
+        upstream = UpstreamAccess(self, "Upstream", state_machine=workflow.state_machine, key=key, intake=steps.intake)
 
         self.key = key
+        self.fingerprint_key = fingerprint_key
         self.tables = tables
         self.steps = steps
         self.workflow = workflow
@@ -54,6 +64,8 @@ class PaymentWorkflowStack(Stack):
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "LedgerTable", value=tables.ledger.table_name)
         CfnOutput(self, "AuditTable", value=tables.audit.table_name)
+        CfnOutput(self, "CardVaultTable", value=tables.vault.table_name)
+        CfnOutput(self, "IntakeFunctionName", value=steps.intake.function_name)
         CfnOutput(self, "PaymentKeyArn", value=key.key_arn)
         CfnOutput(self, "ConvergeSecretArn", value=converge_secret.secret_arn)
         CfnOutput(self, "UpstreamPolicyArn", value=upstream.policy.managed_policy_arn)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import REPO_ROOT
 from infra.config import EnvironmentConfig
+from infra.log_groups import protected_log_group
 from payments import topology
 
 
@@ -24,14 +24,14 @@ class PaymentWorkflow(Construct):
         key: kms.IKey,
         functions: dict[str, lambda_.Function],
     ) -> None:
+        """`functions`: the step functions, by step (topology.FUNCTIONS); the state machine invokes these only."""
         super().__init__(scope, construct_id)
-        log_group = logs.LogGroup(
+        log_group = protected_log_group(
             self,
             "ExecutionLogs",
-            log_group_name=f"/aws/vendedlogs/states/{topology.STATE_MACHINE_NAME}-{config.name}",
-            retention=logs.RetentionDays[config.log_retention],
-            encryption_key=key,
-            removal_policy=config.removal_policy,
+            name=f"/aws/vendedlogs/states/{topology.STATE_MACHINE_NAME}-{config.name}",
+            config=config,
+            key=key,
         )
         self.state_machine = sfn.StateMachine(
             self,
@@ -42,7 +42,8 @@ class PaymentWorkflow(Construct):
             definition_substitutions={
                 spec.placeholder: functions[spec.step].function_arn for spec in topology.FUNCTIONS
             },
-            # Execution data holds the request, and so the card, until Tokenize: never logged.
+            # Execution data is never logged: the intake keeps cards out of it, but a card sent straight to
+            # StartExecution (refused by Tokenize) would still be in the execution's input.
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
@@ -52,6 +53,6 @@ class PaymentWorkflow(Construct):
             iam.PolicyStatement(
                 sid="InvokeSteps",
                 actions=["lambda:InvokeFunction"],
-                resources=[function.function_arn for function in functions.values()],
+                resources=[functions[spec.step].function_arn for spec in topology.FUNCTIONS],
             )
         )

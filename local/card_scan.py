@@ -66,21 +66,6 @@ def card_data_in(text: str, pans: Iterable[str] = SCANNED_PANS, cvvs: Iterable[s
     return found
 
 
-def events_that_must_be_clean(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The history events that may not hold card data.
-
-    Step Functions records every state's input, so the execution input (the card included)
-    appears in ExecutionStarted, and in each TaskStateEntered and TaskScheduled of Tokenize
-    until Tokenize exits (one TaskScheduled per attempt). Every other event must be clean.
-    """
-    clean_from = next((i for i, e in enumerate(events) if e["type"] == "TaskStateExited"), len(events))
-    return [
-        e
-        for i, e in enumerate(events)
-        if i >= clean_from or e["type"] not in ("ExecutionStarted", "TaskStateEntered", "TaskScheduled")
-    ]
-
-
 def table_items(info: StackInfo, table: str) -> list[dict[str, Any]]:
     """Every item of `table`, page after page, as plain Python values."""
     dynamodb = info.client("dynamodb")

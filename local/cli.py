@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from botocore.exceptions import ClientError
-
 from local import operations, payment_requests
 from local.operations import PaymentTrace
 from local.stack import LocalStack, StackInfo
+from upstream import client
+from upstream.client import PaymentRefused
 
 # Printed through this handle: inside the stack, sys.stdout carries the functions' logs.
 _out: TextIO = sys.stdout
@@ -132,8 +132,8 @@ def run_pay(info: StackInfo, args: argparse.Namespace) -> int:
     request = payment_request(args)
     try:
         arn = operations.start_payment(info, request)
-    except ClientError as error:
-        say(f"StartExecution refused: {error.response['Error']['Code']}: {error.response['Error']['Message']}")
+    except PaymentRefused as refusal:
+        say(f"The intake refused the payment: {refusal.error_type} ({refusal.field or '-'}): {refusal.reason}")
         return 1
     description = operations.wait_for_execution(info, arn)
     say(f"Execution {description['status']}")
@@ -203,7 +203,9 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any]]]:
+def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any], str]]:
+    """(scenario, request, how it is sent): "intake" as upstream services do, "direct" to StartExecution."""
+
     def request(n: int, number: str, amount: Any = "25.00", currency: str = "USD") -> dict[str, Any]:
         return payment_requests.card_request(
             f"demo-{run_id}-{n}", number=number, amount=amount, currency=currency, cvv="123", description="make demo"
@@ -211,31 +213,40 @@ def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any]]]:
 
     first = request(1, payment_requests.VISA)
     return [
-        ("approval, Visa", first),
-        ("approval, Mastercard", request(2, payment_requests.MASTERCARD, "10.50", "EUR")),
-        ("decline", request(3, payment_requests.DECLINING, "42.00")),
-        ("invalid card number", request(4, "4111111111111112")),
-        ("float amount", request(5, payment_requests.VISA, 25.0)),
-        ("duplicate of #1", first),
+        ("approval, Visa", first, "intake"),
+        ("approval, Mastercard", request(2, payment_requests.MASTERCARD, "10.50", "EUR"), "intake"),
+        ("decline", request(3, payment_requests.DECLINING, "42.00"), "intake"),
+        ("invalid card number", request(4, "4111111111111112"), "intake"),
+        ("float amount", request(5, payment_requests.VISA, 25.0), "intake"),
+        ("duplicate of #1", first, "intake"),
+        ("#1's TransactionID, other amount", first | {"Amount": "99.00"}, "intake"),
+        ("card straight to StartExecution", request(6, payment_requests.VISA), "direct"),
     ]
+
+
+# What each scenario must show, for the demo's exit status.
+_EXPECTED = {
+    "invalid card number": "refused by the intake",
+    "float amount": "refused by the intake",
+    "duplicate of #1": "answered: already started",
+    "#1's TransactionID, other amount": "refused by the intake",
+    "card straight to StartExecution": "FAILED",
+}
 
 
 def run_demo(info: StackInfo, in_process: bool) -> int:
     run_id = uuid.uuid4().hex[:6]
     rows = [["TransactionID", "scenario", "execution", "final Status", "ledger trail", "charges", "ms"]]
     ok = True
-    for scenario, request in demo_scenarios(run_id):
+    for scenario, request, route in demo_scenarios(run_id):
         started = time.perf_counter()
         transaction_id = request["TransactionID"]
         try:
-            arn = operations.start_payment(info, request)
-            description = operations.wait_for_execution(info, arn)
-            execution = description["status"]
-            final = _final_status(description)
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            execution, final = f"refused: {code}", "(unchanged)"
-            ok &= code == "ExecutionAlreadyExists"
+            execution, final = _send(info, request, route)
+        except PaymentRefused as refusal:
+            execution = "refused by the intake"
+            final = f"{refusal.error_type} ({refusal.field})" if refusal.field else refusal.error_type
+        ok &= execution == _EXPECTED.get(scenario, "SUCCEEDED")
         elapsed = f"{(time.perf_counter() - started) * 1000:.0f}"
         trail = operations.trace_payment(info, transaction_id).ledger_trail
         rows.append([transaction_id, scenario, execution, final, trail, _charges(info, transaction_id), elapsed])
@@ -248,6 +259,21 @@ def run_demo(info: StackInfo, in_process: bool) -> int:
     else:
         say(f"Trace any of them: .venv/bin/python -m local trace <TransactionID> --endpoint {info.endpoint_url}")
     return 0 if ok else 1
+
+
+def _send(info: StackInfo, request: dict[str, Any], route: str) -> tuple[str, str]:
+    if route == "direct":
+        arn = info.client("stepfunctions").start_execution(
+            stateMachineArn=info.state_machine_arn, name=request["TransactionID"], input=json.dumps(request)
+        )["executionArn"]
+        already = False
+    else:
+        started = client.start_payment(info.client("lambda"), info.intake_function, request)
+        arn, already = started.execution_arn, started.already_started
+    if already:
+        return "answered: already started", "(the same execution)"
+    description = operations.wait_for_execution(info, arn)
+    return description["status"], _final_status(description)
 
 
 def _charges(info: StackInfo, transaction_id: str) -> str:

@@ -159,7 +159,7 @@ class InProcessLambdaRuntime:
     def _handler(self, function_name: str, handler_setting: str) -> Handler:
         with self._lock:
             if function_name not in self._handlers:
-                spec = next(f for f in topology.FUNCTIONS if f.function_name == function_name)
+                spec = next(f for f in topology.ALL_FUNCTIONS if f.function_name == function_name)
                 module_name, _, attribute = handler_setting.rpartition(".")
                 # Functions that share a package share its module, as each would import it once.
                 name = f"payment_steps.{spec.code_dir}.{module_name}"

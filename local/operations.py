@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from local.stack import CREDENTIALS, REGION, StackInfo
 from payments import topology
+from upstream import client
 from upstream.client import execution_arn_for, wait_for_payment
 
 _deserializer = TypeDeserializer()
@@ -28,9 +29,7 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
     sfn = boto3.client("stepfunctions", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
     machines = sfn.list_state_machines()["stateMachines"]
     arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.STATE_MACHINE_NAME)
-    kms = boto3.client("kms", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
-    key_arn = kms.describe_key(KeyId=kms.list_keys()["Keys"][0]["KeyId"])["KeyMetadata"]["Arn"]
-    # The processor's coordinates are in CallProcessor's configuration, as they would be in AWS.
+    # The processor's coordinates and the key are in CallProcessor's configuration, as they would be in AWS.
     lambda_client = boto3.client("lambda", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
     function = topology.function_by_step("CallProcessor").function_name
     variables = lambda_client.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
@@ -40,14 +39,16 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
         "ssl_pin": variables[topology.CONVERGE_PIN],
     }
     return StackInfo(
-        endpoint_url,
-        region,
-        arn,
-        topology.LEDGER_TABLE.name,
-        topology.AUDIT_TABLE.name,
-        key_arn,
-        variables[topology.CONVERGE_URL],
-        credentials,
+        endpoint_url=endpoint_url,
+        region=region,
+        state_machine_arn=arn,
+        ledger_table=topology.LEDGER_TABLE.name,
+        audit_table=topology.AUDIT_TABLE.name,
+        card_vault_table=topology.CARD_VAULT_TABLE.name,
+        intake_function=topology.INTAKE_FUNCTION.function_name,
+        kms_key_arn=variables[topology.PAYMENT_KMS_KEY_ARN],
+        converge_url=variables[topology.CONVERGE_URL],
+        converge_credentials=credentials,
     )
 
 
@@ -56,14 +57,8 @@ def execution_arn(info: StackInfo, transaction_id: str) -> str:
 
 
 def start_payment(info: StackInfo, request: dict[str, Any]) -> str:
-    """A plain StartExecution named after the TransactionID: a duplicate is refused, as upstream would see it."""
-    sfn = info.client("stepfunctions")
-    name = str(request.get("TransactionID"))
-    return str(
-        sfn.start_execution(stateMachineArn=info.state_machine_arn, name=name, input=json.dumps(request))[
-            "executionArn"
-        ]
-    )
+    """Through the intake, as an upstream service starts one: the execution ARN, or a typed refusal."""
+    return client.start_payment(info.client("lambda"), info.intake_function, request).execution_arn
 
 
 def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0) -> dict[str, Any]:
@@ -72,6 +67,14 @@ def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0
 
 def ledger_entries(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
     return _items_of(info, info.ledger_table, transaction_id)
+
+
+def vault_item(info: StackInfo, transaction_id: str) -> dict[str, Any] | None:
+    """The card vault's item for a payment (ciphertexts), or None: there is none once the payment has ended."""
+    item = info.client("dynamodb").get_item(
+        TableName=info.card_vault_table, Key={"TransactionID": {"S": transaction_id}}, ConsistentRead=True
+    )
+    return _plain(item["Item"]) if "Item" in item else None
 
 
 def audit_records(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:

@@ -98,6 +98,8 @@ class StackInfo:
     state_machine_arn: str
     ledger_table: str
     audit_table: str
+    card_vault_table: str
+    intake_function: str
     kms_key_arn: str
     converge_url: str
     converge_credentials: dict[str, str]
@@ -184,28 +186,36 @@ class LocalStack:
         key_arn = client("kms").create_key(Description="PAYMENT_KMS_KEY_ARN (local)", KeySpec="SYMMETRIC_DEFAULT")[
             "KeyMetadata"
         ]["Arn"]
+        fingerprint_key_arn = client("kms").create_key(
+            Description="CARD_FINGERPRINT_KEY_ARN (local)", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
+        )["KeyMetadata"]["Arn"]
         dynamodb = client("dynamodb")
-        for table in topology.TABLES:
+        for table in (*topology.TABLES, topology.CARD_VAULT_TABLE):
+            # Locally only: the chaos checks read the ledger's stream to prove no entry is ever rewritten.
+            stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
             dynamodb.create_table(
                 TableName=table.name,
                 BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": key.name, "AttributeType": key.type}
-                    for key in (table.partition_key, table.sort_key)
-                ],
+                AttributeDefinitions=[{"AttributeName": key.name, "AttributeType": key.type} for key in table.keys],
                 KeySchema=[
-                    {"AttributeName": table.partition_key.name, "KeyType": "HASH"},
-                    {"AttributeName": table.sort_key.name, "KeyType": "RANGE"},
+                    {"AttributeName": key.name, "KeyType": kind}
+                    for key, kind in zip(table.keys, ("HASH", "RANGE"), strict=False)
                 ],
                 SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
-                # Locally only: the chaos checks read the stream to prove no entry is ever rewritten.
-                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                **({"StreamSpecification": stream} if table in topology.TABLES else {}),
             )
+            if table.ttl_attribute:
+                dynamodb.update_time_to_live(
+                    TableName=table.name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+                )
         credentials = self.sandbox.credentials
         values = {
             topology.PAYMENT_KMS_KEY_ARN: key_arn,
             topology.DYNAMODB_TABLE_NAME: topology.LEDGER_TABLE.name,
             topology.DYNAMODB_AUDIT_TABLE_NAME: topology.AUDIT_TABLE.name,
+            topology.CARD_VAULT_TABLE_NAME: topology.CARD_VAULT_TABLE.name,
+            topology.CARD_FINGERPRINT_KEY_ARN: fingerprint_key_arn,
             topology.CONVERGE_URL: self.sandbox.xml_url,
             topology.CONVERGE_MERCHANT_ID: credentials.ssl_merchant_id,
             topology.CONVERGE_USER_ID: credentials.ssl_user_id,
@@ -216,8 +226,8 @@ class LocalStack:
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
         }
         iam, lambda_client = client("iam"), client("lambda")
-        substitutions = {}
-        for spec in topology.FUNCTIONS:
+
+        def create_function(spec: topology.FunctionSpec) -> str:
             role = iam.create_role(RoleName=f"{spec.function_name}Role", AssumeRolePolicyDocument=_LAMBDA_ROLE_POLICY)
             function = lambda_client.create_function(
                 FunctionName=spec.function_name,
@@ -230,7 +240,9 @@ class LocalStack:
                 MemorySize=512,
                 Environment={"Variables": {name: values[name] for name in spec.environment("local")}},
             )
-            substitutions[spec.placeholder] = function["FunctionArn"]
+            return str(function["FunctionArn"])
+
+        substitutions = {spec.placeholder: create_function(spec) for spec in topology.FUNCTIONS}
         states_role = iam.create_role(RoleName="PaymentWorkflowRole", AssumeRolePolicyDocument=_STATES_ROLE_POLICY)
         state_machine = client("stepfunctions").create_state_machine(
             name=topology.STATE_MACHINE_NAME,
@@ -238,12 +250,17 @@ class LocalStack:
             roleArn=states_role["Role"]["Arn"],
             type="STANDARD",
         )
+        # The intake starts executions, so it is made once the state machine exists.
+        values[topology.STATE_MACHINE_ARN] = state_machine["stateMachineArn"]
+        create_function(topology.INTAKE_FUNCTION)
         return StackInfo(
             endpoint_url=endpoint_url,
             region=REGION,
             state_machine_arn=state_machine["stateMachineArn"],
             ledger_table=topology.LEDGER_TABLE.name,
             audit_table=topology.AUDIT_TABLE.name,
+            card_vault_table=topology.CARD_VAULT_TABLE.name,
+            intake_function=topology.INTAKE_FUNCTION.function_name,
             kms_key_arn=key_arn,
             converge_url=self.sandbox.xml_url,
             converge_credentials=asdict(credentials),

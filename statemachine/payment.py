@@ -29,7 +29,7 @@ def _intake() -> dict[str, Any]:
     return {
         "Tokenize": lambda_task(
             "Tokenize",
-            comment="Validate the request; replace the card with a SecureToken. From here on the state holds no PAN.",
+            comment="Validate the input; take the card out of the vault into a SecureToken. No state ever holds a PAN.",
             payload=payload_of(Request="$", ExecutionName="$$.Execution.Name", ExecutionArn=EXECUTION_ARN),
             output_path="$.Payload",
             catch=[
@@ -78,12 +78,10 @@ def _charge() -> dict[str, Any]:
             "CallProcessor",
             comment=(
                 "Charge the card exactly once: a retried attempt asks the processor (by TransactionID) before it "
-                "sends a sale. Never retries ProcessorRejected. Writing the result over $.Processor drops the "
-                "CvvToken from the state."
+                "sends a sale. Never retries ProcessorRejected. The CVV comes from the vault, and leaves it once "
+                "the processor has answered."
             ),
-            payload=payload_of(
-                "Payment", CvvToken="$.Processor.CvvToken", ExecutionArn=EXECUTION_ARN, RetryCount="$$.State.RetryCount"
-            ),
+            payload=payload_of("Payment", ExecutionArn=EXECUTION_ARN, RetryCount="$$.State.RetryCount"),
             timeout_seconds=100,
             result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
             result_path="$.Processor",

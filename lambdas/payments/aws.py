@@ -65,11 +65,16 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def call_with_transient_mapping(call: Callable[[], Any], transient_error: type[Exception], what: str) -> Any:
-    """Run an AWS call; a transient failure becomes `transient_error`, anything else propagates."""
+def call_with_transient_mapping(
+    call: Callable[[], Any], transient_error: type[Exception], what: str, ignore: tuple[str, ...] = ()
+) -> Any:
+    """Run an AWS call; a transient failure becomes `transient_error`, an error code in `ignore` is
+    None, anything else propagates."""
     try:
         return call()
     except Exception as error:
+        if isinstance(error, ClientError) and error_code(error) in ignore:
+            return None
         cause = transient_cause(error)
         if cause is None:
             raise

@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from payments import crypto, settings
 from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
-from payments.errors import ProcessorError, ProcessorTimeout
+from payments.errors import ProcessorError, ProcessorRejected, ProcessorTimeout
 from payments.observability import logger, metrics
 from payments.processors import registry
 from payments.processors.port import (
@@ -36,6 +36,7 @@ from payments.processors.port import (
     StoredToken,
 )
 from payments.state import ChargeEvent
+from payments.vault import CardVault, vault_from_environment
 
 Seal = Callable[[dict[str, Any]], str]  # encrypts one audit payload of this payment
 PaymentSource = Callable[[], CardDetails | StoredToken]  # decrypts the card only when a sale is sent
@@ -92,10 +93,16 @@ class ChargeResult:
 
 
 def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> ChargeResult:
-    """The CallProcessor step with its real adapters: the payment's processor, KMS, the audit table."""
+    """The CallProcessor step with its real adapters: the payment's processor, KMS, the vault, the audit table.
+
+    Once the processor has answered the sale (approved, declined, or rejected our request), the
+    CVV is removed from the vault: from then on it exists nowhere. An attempt that got no answer
+    keeps it for the retry, which needs it if the processor never took the sale.
+    """
     payment = event.Payment
     key_arn = settings.kms_key_arn()
     processor = registry.processor_for(payment.ProcessorID)
+    vault = vault_from_environment()
 
     def seal(payload: dict[str, Any]) -> str:
         return crypto.encrypt_audit_payload(payload, key_arn=key_arn, transaction_id=payment.TransactionID)
@@ -109,13 +116,19 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
         seal,
         AuditRepository(settings.audit_table_name()),
     )
-    return charge(
-        event,
-        processor=processor,
-        source=lambda: payment_source(event, key_arn),
-        recorder=recorder,
-        seconds_left=seconds_left,
-    )
+    try:
+        charged = charge(
+            event,
+            processor=processor,
+            source=lambda: payment_source(event, key_arn, vault),
+            recorder=recorder,
+            seconds_left=seconds_left,
+        )
+    except ProcessorRejected:
+        vault.remove_cvv(payment.TransactionID)
+        raise
+    vault.remove_cvv(payment.TransactionID)
+    return charged
 
 
 def charge(
@@ -173,22 +186,18 @@ def _ask_before_resending(processor: Processor, transaction_id: str) -> Processo
         raise ProcessorTimeout(f"outcome of an earlier sale unknown; {error}", error.call) from None
 
 
-def payment_source(event: ChargeEvent, key_arn: str) -> CardDetails | StoredToken:
-    """The card (or processor token) from the SecureToken, and the CVV from its own token, in memory only."""
+def payment_source(event: ChargeEvent, key_arn: str, vault: CardVault) -> CardDetails | StoredToken:
+    """The card (or processor token) from the SecureToken, and the CVV from the vault, in memory only."""
     payment = event.Payment
     transaction_id = payment.TransactionID
     secret = crypto.decrypt_token(payment.SecureToken, key_arn=key_arn, transaction_id=transaction_id)
     if secret["Type"] != "card":
         return StoredToken(secret["Token"])
-    cvv = None
-    if event.CvvToken:
-        purpose = crypto.PURPOSE_SECURE_TOKEN
-        cvv = crypto.decrypt(event.CvvToken, key_arn=key_arn, transaction_id=transaction_id, purpose=purpose)["Cvv"]
     return CardDetails(
         number=secret["Number"],
         expiry_month=secret["ExpiryMonth"],
         expiry_year=secret["ExpiryYear"],
-        cvv=cvv,
+        cvv=vault.cvv(transaction_id),
         holder_name=secret.get("HolderName"),
     )
 

@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_masking import DataMasking
+from aws_lambda_powertools.utilities.data_masking.exceptions import DataMaskingDecryptKeyError
 from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sdk import AWSEncryptionSDKProvider
 
 from payments.aws import call_with_transient_mapping
@@ -17,6 +18,7 @@ from payments.errors import KeyServiceUnavailable
 
 PURPOSE_SECURE_TOKEN = "secure-token"  # noqa: S105 - an encryption-context label, not a secret
 PURPOSE_AUDIT = "audit"
+PURPOSE_CARD_INTAKE = "card-intake"  # the card as the intake vaults it, CVV included
 
 
 @functools.cache
@@ -40,9 +42,14 @@ def encrypt(data: Any, *, key_arn: str, transaction_id: str, purpose: str) -> st
 
 def decrypt(ciphertext: str, *, key_arn: str, transaction_id: str, purpose: str) -> Any:
     context = encryption_context(transaction_id, purpose)
-    return call_with_transient_mapping(
-        lambda: _masker(key_arn).decrypt(ciphertext, None, **context), KeyServiceUnavailable, "KMS decrypt"
-    )
+    try:
+        return call_with_transient_mapping(
+            lambda: _masker(key_arn).decrypt(ciphertext, None, **context), KeyServiceUnavailable, "KMS decrypt"
+        )
+    except DataMaskingDecryptKeyError:
+        # The Encryption SDK drops KMS's own error here: a throttled Decrypt looks the same as one KMS
+        # refused. Both are retried by the state machine (a refusal a few times in vain, then it fails).
+        raise KeyServiceUnavailable("KMS decrypt failed: throttled, unavailable or refused") from None
 
 
 def encrypt_token(card_data: dict[str, Any], *, key_arn: str, transaction_id: str) -> str:

@@ -53,3 +53,7 @@ class ProcessorTimeout(ProcessorError):
 
 class ProcessorRejected(ProcessorError):
     """The processor rejected our request as malformed or unauthorised. Never retried."""
+
+
+class DuplicateTransactionID(PaymentError):
+    """The TransactionID was already used for a different payment request. Nothing was written or started."""

@@ -2,6 +2,11 @@
 
 Every error message here names what is wrong and never repeats the value: a request may carry
 a PAN or CVV in any field, including the wrong one.
+
+Every string field refuses what XML 1.0 cannot carry (the Converge request is an XML document):
+lone surrogates (U+D800-U+DFFF) and the noncharacters U+FFFE and U+FFFF, and the free-text
+fields refuse control characters (C0, DEL, C1; tab, LF and CR included). Free text and the
+TransactionID are searched for card numbers by `payments.cards` (its docstring states the rule).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from payments import currencies
-from payments.cards import contains_card_number, luhn_valid
+from payments.cards import contains_card_number, identifier_contains_card_number, luhn_valid
 from payments.currencies import ISO_4217_EXPONENTS
 from payments.processors import registry
 
@@ -23,6 +28,9 @@ MAX_AMOUNT = Decimal("99999999.99")
 _AMOUNT_FORMAT = re.compile(r"^(0|[1-9][0-9]{0,7})(\.[0-9]+)?$")
 _TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Outside XML 1.0's Char production and not control characters: a str from JSON may still hold them.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_NONCHARACTERS = re.compile("[\ufffe\uffff]")
 # A cardholder's name: letters of any script, combining marks, spaces, and ' - . between them.
 _NAME_CHARACTER = re.compile(r"[^\W\d_]|[\u0300-\u036f' .-]")
 # What a statement description needs; no markup, no statement separators, no shell or template syntax.
@@ -49,9 +57,20 @@ def _description(value: Any) -> str:
     return description
 
 
+def _xml_safe(value: Any) -> Any:
+    """value, unless it is a string XML 1.0 cannot carry; the message names the class, never the character."""
+    if isinstance(value, str):
+        if _SURROGATES.search(value):
+            raise reject("must not contain lone surrogates (U+D800 to U+DFFF): they are not characters")
+        if _NONCHARACTERS.search(value):
+            raise reject("must not contain the noncharacters U+FFFE or U+FFFF: XML cannot carry them")
+    return value
+
+
 def _text(value: Any, max_length: int) -> str:
     if not isinstance(value, str):
         raise reject("must be a string")
+    _xml_safe(value)
     if not value.strip():
         raise reject("must not be blank")
     if len(value) > max_length:
@@ -78,6 +97,7 @@ class CardPaymentMethod(_Strict):
     @field_validator("Number", mode="before")
     @classmethod
     def _pan(cls, value: Any) -> str:
+        value = _xml_safe(value)
         if not isinstance(value, str) or not value.isascii() or not value.isdigit():
             raise reject("must be a string of digits")
         if not 12 <= len(value) <= 19:
@@ -89,6 +109,7 @@ class CardPaymentMethod(_Strict):
     @field_validator("Cvv", mode="before")
     @classmethod
     def _cvv(cls, value: Any) -> str:
+        value = _xml_safe(value)
         if not isinstance(value, str) or not value.isascii() or not value.isdigit() or not 3 <= len(value) <= 4:
             raise reject("must be a string of 3 or 4 digits")
         return value
@@ -113,6 +134,7 @@ class ProcessorTokenPaymentMethod(_Strict):
     @field_validator("Token", mode="before")
     @classmethod
     def _token(cls, value: Any) -> str:
+        value = _xml_safe(value)
         if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9]{12,32}", value):
             raise reject("must be a Converge ssl_token of 12 to 32 letters and digits")
         return value
@@ -134,15 +156,17 @@ class PaymentRequest(_Strict):
     @field_validator("TransactionID", mode="before")
     @classmethod
     def _transaction_id(cls, value: Any) -> str:
+        value = _xml_safe(value)
         if not isinstance(value, str) or not _TRANSACTION_ID.fullmatch(value):
             raise reject("must be 1 to 36 characters of letters, digits, '-' and '_'")
-        if contains_card_number(value):
+        if identifier_contains_card_number(value):
             raise reject("must not contain a card number")
         return value
 
     @field_validator("ProcessorID", mode="before")
     @classmethod
     def _processor_id(cls, value: Any) -> str:
+        value = _xml_safe(value)
         if not isinstance(value, str) or value not in registry.processor_ids():
             raise reject("is not a supported processor")
         return value
@@ -150,6 +174,7 @@ class PaymentRequest(_Strict):
     @field_validator("Amount", mode="before")
     @classmethod
     def _amount(cls, value: Any) -> str:
+        value = _xml_safe(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise reject('must be a decimal string such as "25.00", not a JSON number')
         if isinstance(value, str) and value.startswith("-"):
@@ -169,6 +194,7 @@ class PaymentRequest(_Strict):
     @field_validator("Currency", mode="before")
     @classmethod
     def _currency(cls, value: Any) -> str:
+        value = _xml_safe(value)
         if not isinstance(value, str) or value not in ISO_4217_EXPONENTS:
             raise reject("must be an ISO 4217 alphabetic currency code such as USD")
         return value

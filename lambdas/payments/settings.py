@@ -37,3 +37,7 @@ def audit_table_name() -> str:
 def seconds(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value else default
+
+
+def card_vault_table_name() -> str:
+    return required(topology.CARD_VAULT_TABLE_NAME)

@@ -1,9 +1,10 @@
 """The workflow state between steps, as models. Tokenize builds it; every later step reads it.
 
-From Tokenize on, the state holds no PAN and no CVV: only ciphertexts and card facts.
+The state never holds a PAN or a CVV: the execution input holds a vault reference, and from
+Tokenize on there is only the SecureToken (card number, expiry, holder; no CVV) and card facts.
 Layout:  $.Payment   who pays what, with the SecureToken
          $.Ledger    the last ledger entry this execution wrote
-         $.Processor {CvvToken} before CallProcessor, {Result, Calls} after it
+         $.Processor {Result, Calls}, once CallProcessor has run
          $.Outcome   the normalized processor outcome
          $.Result    {Response}: the API response, set by the terminal ledger step
          $.Failure   {Error, Cause} from a Catch
@@ -83,7 +84,6 @@ class LedgerEvent(_State):
 
 class ChargeEvent(_State):
     Payment: PaymentFacts
-    CvvToken: str | None = None
     ExecutionArn: str
     RetryCount: int = 0
 

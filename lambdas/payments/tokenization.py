@@ -1,51 +1,53 @@
-"""Tokenize: validate the request and replace the card data with ciphertext and safe facts."""
+"""Tokenize: the card comes out of the vault into the SecureToken; the CVV stays in the vault."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from payments import crypto
 from payments.cards import card_brand
-from payments.models import CardPaymentMethod, PaymentRequest
+from payments.errors import InvalidPaymentRequest
 from payments.state import CardFacts, LedgerPosition, PaymentFacts
+from payments.vault import CardNotInVault, CardVault
+from payments.workflow_input import VaultedCardInput, WorkflowInput
 
 
-def tokenize(request: PaymentRequest, *, key_arn: str) -> dict[str, Any]:
-    """The first workflow state without a PAN: SecureToken (card data, no CVV) plus a CvvToken.
+def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[str, Any]:
+    """The workflow state: who pays what, with a SecureToken (`encrypt_token`) and card facts.
 
-    The CVV is encrypted on its own so that the SecureToken, which the ledger keeps, never
-    holds it; the CvvToken lives only in the workflow state until CallProcessor consumes it.
+    The SecureToken holds card number, expiry and holder, never the CVV: the ledger keeps it. The
+    CVV is read from the vault by CallProcessor only, and never enters the workflow state.
     """
-    method = request.PaymentMethod
     transaction_id = request.TransactionID
     card: CardFacts | None = None
-    cvv_token: str | None = None
-    if isinstance(method, CardPaymentMethod):
-        secret = {
+    method_type: Literal["card", "processor_token"]
+    if isinstance(request, VaultedCardInput):
+        try:
+            vaulted = vault.card(transaction_id)
+        except CardNotInVault:
+            raise InvalidPaymentRequest(
+                "PaymentMethod.VaultReference", "no card is in the vault for this payment (expired?)", transaction_id
+            ) from None
+        secret: dict[str, Any] = {
             "Type": "card",
-            "Number": method.Number,
-            "ExpiryMonth": method.ExpiryMonth,
-            "ExpiryYear": method.ExpiryYear,
-            "HolderName": method.HolderName,
+            "Number": vaulted.number,
+            "ExpiryMonth": vaulted.expiry_month,
+            "ExpiryYear": vaulted.expiry_year,
+            "HolderName": vaulted.holder_name,
         }
-        card = CardFacts(Brand=card_brand(method.Number), Last4=method.Number[-4:])
-        cvv_token = crypto.encrypt(
-            {"Cvv": method.Cvv}, key_arn=key_arn, transaction_id=transaction_id, purpose=crypto.PURPOSE_SECURE_TOKEN
-        )
+        card = CardFacts(Brand=card_brand(vaulted.number), Last4=vaulted.number[-4:])
+        method_type = "card"
     else:
-        secret = {"Type": "processor_token", "Token": method.Token}
+        secret = {"Type": "processor_token", "Token": request.PaymentMethod.Token}
+        method_type = "processor_token"
     payment = PaymentFacts(
         TransactionID=transaction_id,
         Amount=request.Amount,
         Currency=request.Currency,
         ProcessorID=request.ProcessorID,
-        PaymentMethodType=method.Type,
+        PaymentMethodType=method_type,
         SecureToken=crypto.encrypt_token(secret, key_arn=key_arn, transaction_id=transaction_id),
         Card=card,
         Description=request.Description,
     )
-    return {
-        "Payment": payment.model_dump(),
-        "Ledger": LedgerPosition().model_dump(),
-        "Processor": {"CvvToken": cvv_token},
-    }
+    return {"Payment": payment.model_dump(), "Ledger": LedgerPosition().model_dump()}

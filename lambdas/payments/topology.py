@@ -19,6 +19,9 @@ CONVERGE_PIN = "CONVERGE_PIN"
 CONVERGE_SECRET_ARN = "CONVERGE_SECRET_ARN"  # noqa: S105 - a variable name; in AWS, instead of the three above
 CONVERGE_CONNECT_TIMEOUT_SECONDS = "CONVERGE_CONNECT_TIMEOUT_SECONDS"
 CONVERGE_READ_TIMEOUT_SECONDS = "CONVERGE_READ_TIMEOUT_SECONDS"
+CARD_VAULT_TABLE_NAME = "CARD_VAULT_TABLE_NAME"
+CARD_FINGERPRINT_KEY_ARN = "CARD_FINGERPRINT_KEY_ARN"
+STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -42,7 +45,12 @@ class TableSpec:
     name: str
     env_var: str
     partition_key: KeyAttribute
-    sort_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    ttl_attribute: str | None = None  # items expire by this epoch-seconds attribute
+
+    @property
+    def keys(self) -> tuple[KeyAttribute, ...]:
+        return (self.partition_key,) if self.sort_key is None else (self.partition_key, self.sort_key)
 
 
 LEDGER_TABLE = TableSpec(
@@ -58,6 +66,15 @@ AUDIT_TABLE = TableSpec(
     sort_key=KeyAttribute("AuditID", "S"),
 )
 TABLES = (LEDGER_TABLE, AUDIT_TABLE)
+# A card waits here, encrypted, between the intake and the processor's answer: minutes, never longer
+# (docs/architecture.md#card-data-handling). Not one of TABLES: no backups, no stream.
+CARD_VAULT_TABLE = TableSpec(
+    name="CardVault",
+    env_var=CARD_VAULT_TABLE_NAME,
+    partition_key=KeyAttribute("TransactionID", "S"),
+    ttl_attribute="ExpiresAt",
+)
+CARD_VAULT_TTL_SECONDS = 15 * 60
 
 _OBSERVABILITY_ENV = (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE)
 _CONVERGE_ENV = (CONVERGE_URL, CONVERGE_CONNECT_TIMEOUT_SECONDS, CONVERGE_READ_TIMEOUT_SECONDS)
@@ -72,9 +89,9 @@ CONVERGE_CREDENTIALS_ENV = {
 class FunctionSpec:
     """One step Lambda: where its code lives, its ASL placeholder, the variables it gets."""
 
-    step: str  # the state name in the ASL that invokes it first
+    step: str  # the state name in the ASL that invokes it first (Intake: invoked by upstream services)
     code_dir: str  # directory under lambdas/ holding handler.py
-    placeholder: str  # ${...} in statemachine/payment.asl.json
+    placeholder: str  # ${...} in statemachine/payment.asl.json ("" for the intake)
     env_vars: tuple[str, ...]
     handler: str = "handler.lambda_handler"
     uses_processor: bool = False
@@ -88,8 +105,11 @@ class FunctionSpec:
         return self.env_vars + (CONVERGE_CREDENTIALS_ENV[target] if self.uses_processor else ())
 
 
+# The step functions the state machine invokes.
 FUNCTIONS = (
-    FunctionSpec("Tokenize", "tokenize", "TokenizeFunctionArn", (PAYMENT_KMS_KEY_ARN, *_OBSERVABILITY_ENV)),
+    FunctionSpec(
+        "Tokenize", "tokenize", "TokenizeFunctionArn", (PAYMENT_KMS_KEY_ARN, CARD_VAULT_TABLE_NAME, *_OBSERVABILITY_ENV)
+    ),
     # The two progress entries share one package; each function has its own entry point.
     FunctionSpec(
         "LedgerInitiated",
@@ -110,18 +130,34 @@ FUNCTIONS = (
         "CallProcessor",
         "call_processor",
         "CallProcessorFunctionArn",
-        (PAYMENT_KMS_KEY_ARN, DYNAMODB_AUDIT_TABLE_NAME, *_CONVERGE_ENV, *_OBSERVABILITY_ENV),
+        (PAYMENT_KMS_KEY_ARN, DYNAMODB_AUDIT_TABLE_NAME, CARD_VAULT_TABLE_NAME, *_CONVERGE_ENV, *_OBSERVABILITY_ENV),
         uses_processor=True,
     ),
     FunctionSpec("Normalize", "normalize", "NormalizeFunctionArn", _OBSERVABILITY_ENV),
+    # The terminal entries also remove the payment's card from the vault.
     FunctionSpec(
-        "LedgerSuccess", "ledger_success", "LedgerSuccessFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)
+        "LedgerSuccess",
+        "ledger_success",
+        "LedgerSuccessFunctionArn",
+        (DYNAMODB_TABLE_NAME, CARD_VAULT_TABLE_NAME, *_OBSERVABILITY_ENV),
     ),
     FunctionSpec(
-        "LedgerFailed", "ledger_failed", "LedgerFailedFunctionArn", (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV)
+        "LedgerFailed",
+        "ledger_failed",
+        "LedgerFailedFunctionArn",
+        (DYNAMODB_TABLE_NAME, CARD_VAULT_TABLE_NAME, *_OBSERVABILITY_ENV),
     ),
     FunctionSpec("Audit", "audit", "AuditFunctionArn", (DYNAMODB_AUDIT_TABLE_NAME, *_OBSERVABILITY_ENV)),
 )
+
+# Where a card payment starts: upstream services invoke it; it vaults the card and starts the execution.
+INTAKE_FUNCTION = FunctionSpec(
+    "Intake",
+    "intake",
+    "",
+    (PAYMENT_KMS_KEY_ARN, CARD_VAULT_TABLE_NAME, CARD_FINGERPRINT_KEY_ARN, STATE_MACHINE_ARN, *_OBSERVABILITY_ENV),
+)
+ALL_FUNCTIONS = (INTAKE_FUNCTION, *FUNCTIONS)
 
 # The one Python every function runs on: Lambda's runtime, the local stack's, and the tests'.
 LAMBDA_RUNTIME = "python3.12"
@@ -131,4 +167,4 @@ ASL_PATH = "statemachine/payment.asl.json"
 
 
 def function_by_step(step: str) -> FunctionSpec:
-    return next(f for f in FUNCTIONS if f.step == step)
+    return next(f for f in ALL_FUNCTIONS if f.step == step)

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from local.card_scan import audit_payload_findings, card_data_in, events_that_must_be_clean
+from local.card_scan import audit_payload_findings, card_data_in
 from local.chaos.observations import Observations, execution_output
 
 TERMINAL = {"PAYMENT-SUCCESS", "PAYMENT-DECLINED", "PAYMENT-FAILED"}
@@ -118,8 +118,8 @@ def output_matches_ledger(o: Observations) -> list[str]:
 
 def no_card_data_at_rest(o: Observations) -> list[str]:
     """7. No PAN and no CVV in any table item, in what the audit trail's encrypted payloads hold (the
-    query keeps a masked PAN only), in any history event but those that deliver the request to
-    Tokenize (see card_scan.events_that_must_be_clean), or in any log line."""
+    query keeps a masked PAN only), in any history event (ExecutionStarted included), or in any log
+    line; and once a payment has ended, nothing of its card is left in the vault, not even ciphertext."""
     offenders = set()
     for item in o.table_items:
         if card_data_in(json.dumps(item, default=str)):
@@ -128,7 +128,10 @@ def no_card_data_at_rest(o: Observations) -> list[str]:
         if audit_payload_findings(payload):
             offenders.add(str(payload.get("TransactionID")))
     for t, events in o.history.items():
-        if any(card_data_in(json.dumps(e, default=str)) for e in events_that_must_be_clean(events)):
+        if any(card_data_in(json.dumps(e, default=str)) for e in events):
+            offenders.add(t)
+    for t in o.transaction_ids:
+        if o.executions[t]["status"] != "RUNNING" and t in o.vaulted:
             offenders.add(t)
     if card_data_in(o.logs):
         offenders.add("(logs)")

@@ -27,6 +27,7 @@ class Observations:
     table_items: list[dict[str, Any]] = field(default_factory=list)
     # The audit items' encrypted payloads, opened (see card_scan.audit_payloads)
     audit_payloads: list[dict[str, Any]] = field(default_factory=list)
+    vaulted: set[str] = field(default_factory=set)  # TransactionIDs the card vault still holds an item for
     logs: str = ""
 
 
@@ -37,9 +38,14 @@ def observe(stack: LocalStack, transaction_ids: list[str]) -> Observations:
     executions, history = {}, {}
     for transaction_id in transaction_ids:
         arn = operations.execution_arn(info, transaction_id)
-        executions[transaction_id] = sfn.describe_execution(executionArn=arn)
+        try:
+            executions[transaction_id] = sfn.describe_execution(executionArn=arn)
+        except sfn.exceptions.ExecutionDoesNotExist:
+            executions[transaction_id] = {"status": "NOT_STARTED"}  # the intake refused it or never answered
+            continue
         history[transaction_id] = operations.execution_history(info, arn)
     audit_items = table_items(info, info.audit_table)
+    vault_items = table_items(info, info.card_vault_table)
     items = table_items(info, info.ledger_table) + audit_items
     ledger: dict[str, list[dict[str, Any]]] = defaultdict(list)
     audit: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -61,8 +67,9 @@ def observe(stack: LocalStack, transaction_ids: list[str]) -> Observations:
         charges=stack.sandbox.transactions(),
         answered_calls=dict(answered),
         history=history,
-        table_items=items,
+        table_items=items + vault_items,
         audit_payloads=audit_payloads(info, audit_items),
+        vaulted={str(item["TransactionID"]) for item in vault_items},
         logs=stack.logs.text(),
     )
 

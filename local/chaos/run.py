@@ -8,14 +8,13 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from botocore.exceptions import ClientError
-
 from local import operations
 from local.chaos.invariants import Verdict, check_all
 from local.chaos.observations import Observations, execution_output, observe
 from local.chaos.plan import PlannedPayment, plan
 from local.faults import FaultSchedule
 from local.stack import LocalStack
+from upstream.client import IntakeUnavailable, PaymentRefused
 
 
 @dataclass
@@ -105,8 +104,8 @@ def _pay(stack: LocalStack, payment: PlannedPayment) -> None:
     assert stack.info is not None
     try:
         arn = operations.start_payment(stack.info, payment.request)
-    except ClientError:
-        return  # an invariant will say if this left anything behind
+    except (PaymentRefused, IntakeUnavailable):
+        return  # no execution: the report says so, and an invariant says if anything was left behind
     operations.wait_for_execution(stack.info, arn, timeout_seconds=300)
 
 

@@ -17,6 +17,7 @@ def aws(monkeypatch):
         "AWS_DEFAULT_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         yield
 
@@ -46,3 +47,15 @@ def items_of(client, table, transaction_id):
         ExpressionAttributeValues={":id": {"S": transaction_id}},
         ConsistentRead=True,
     )["Items"]
+
+
+@pytest.fixture
+def tables_with_vault(dynamodb):
+    table = topology.CARD_VAULT_TABLE
+    dynamodb.create_table(
+        TableName=table.name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": k.name, "AttributeType": k.type} for k in table.keys],
+        KeySchema=[{"AttributeName": table.partition_key.name, "KeyType": "HASH"}],
+    )
+    return dynamodb

@@ -5,6 +5,8 @@ cdk-nag's AwsSolutions-IAM5[Resource::*] finding does not say which actions are 
 checks actions, not resources: these tests are what fails when a statement is widened.
 """
 
+import json
+
 import pytest
 
 from payments import topology
@@ -24,17 +26,49 @@ STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE = XRAY_ACTIONS | {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
-# The one table each step writes (PutItem only, checked by test_stack).
-TABLE_WRITTEN = {
-    "Tokenize": None,
-    "LedgerInitiated": "ledger",
-    "LedgerPending": "ledger",
-    "CallProcessor": "audit",
-    "Normalize": None,
-    "LedgerSuccess": "ledger",
-    "LedgerFailed": "ledger",
-    "Audit": "audit",
+# Each statement of each function's role, by Sid: the one resource it names (its actions: test_stack).
+# "<Table>TableKey" is what DynamoDB needs of the payment key, for that table only.
+STATEMENT_RESOURCES = {
+    "Intake": {
+        "CardSealing": "key",
+        "RequestFingerprint": "fingerprint_key",
+        "VaultDeposit": "vault",
+        "VaultTableKey": "key",
+        "StartPayment": "state_machine",
+        "ReadPayment": "executions",
+        "WorkflowEncryption": "key",
+    },
+    "Tokenize": {"VaultDecryption": "key", "TokenEncryption": "key", "VaultCardRead": "vault", "VaultTableKey": "key"},
+    "LedgerInitiated": {"LedgerAppend": "ledger", "LedgerTableKey": "key"},
+    "LedgerPending": {"LedgerAppend": "ledger", "LedgerTableKey": "key"},
+    "CallProcessor": {
+        "TokenDecryption": "key",
+        "VaultDecryption": "key",
+        "AuditEncryption": "key",
+        "ConvergeCredentials": "secret",
+        "ConvergeCredentialsKey": "key",
+        "AuditAppend": "audit",
+        "AuditTableKey": "key",
+        "VaultCvvRead": "vault",
+        "VaultCvvRemoval": "vault",
+        "VaultTableKey": "key",
+    },
+    "Normalize": {},
+    "LedgerSuccess": {
+        "LedgerAppend": "ledger",
+        "LedgerTableKey": "key",
+        "VaultRemoval": "vault",
+        "VaultTableKey": "key",
+    },
+    "LedgerFailed": {
+        "LedgerAppend": "ledger",
+        "LedgerTableKey": "key",
+        "VaultRemoval": "vault",
+        "VaultTableKey": "key",
+    },
+    "Audit": {"AuditAppend": "audit", "AuditTableKey": "key"},
 }
+TABLE_OF_KEY_STATEMENT = {"LedgerTableKey": "ledger", "AuditTableKey": "audit", "VaultTableKey": "vault"}
 
 
 def as_list(value):
@@ -101,40 +135,80 @@ def test_only_xray_and_the_state_machines_log_delivery_are_granted_on_any_resour
                 assert set(as_list(statement["Action"])) <= allowed, (name, statement)
 
 
-@pytest.mark.parametrize("step", [spec.step for spec in topology.FUNCTIONS])
-def test_each_step_role_names_exactly_its_key_table_secret_and_log_group(prod, step):
+def rendered(value):
+    """A string or an Fn::Join of strings and intrinsics, as text ({"Ref": "X"} -> <{"Ref": "X"}>)."""
+    if not isinstance(value, dict) or "Fn::Join" not in value:
+        return value
+    return "".join(p if isinstance(p, str) else "<" + json.dumps(p) + ">" for p in value["Fn::Join"][1])
+
+
+def named_resources(stack):
+    machine_id = logical_id(stack, stack.workflow.state_machine)
+    return {
+        "key": get_arn(logical_id(stack, stack.key)),
+        "fingerprint_key": get_arn(logical_id(stack, stack.fingerprint_key)),
+        "ledger": get_arn(logical_id(stack, stack.tables.ledger)),
+        "audit": get_arn(logical_id(stack, stack.tables.audit)),
+        "vault": get_arn(logical_id(stack, stack.tables.vault)),
+        "secret": ref(logical_id(stack, stack.converge_secret)),
+        "state_machine": ref(machine_id),
+        # arn:<partition>:states:<region>:<account>:execution:<state machine name>:*
+        "executions": ":execution:<" + json.dumps({"Fn::GetAtt": [machine_id, "Name"]}) + ">:*",
+    }
+
+
+@pytest.mark.parametrize("step", [spec.step for spec in topology.ALL_FUNCTIONS])
+def test_each_function_role_names_exactly_its_keys_tables_secret_state_machine_and_log_group(prod, step):
     stack, template, _ = prod
     function_id = logical_id(stack, stack.steps.functions[step])
     function = resources(template, "AWS::Lambda::Function")[function_id]["Properties"]
-    tables = {"ledger": logical_id(stack, stack.tables.ledger), "audit": logical_id(stack, stack.tables.audit)}
-    table = tables.get(TABLE_WRITTEN[step])
-    expected = {
-        "logs": get_arn(function["LoggingConfig"]["LogGroup"]["Ref"]),  # its own log group
-        "kms": get_arn(logical_id(stack, stack.key)),
-        "secretsmanager": ref(logical_id(stack, stack.converge_secret)),
-        "xray": "*",
-    }
-    if table is not None:
-        expected["dynamodb"] = get_arn(table)
+    named = named_resources(stack)
+    expected = {sid: named[name] for sid, name in STATEMENT_RESOURCES[step].items()}
+    expected["OwnLogs"] = get_arn(function["LoggingConfig"]["LogGroup"]["Ref"])  # its own log group
     statements = statements_of_role(template, logical_id(stack, stack.steps.roles[step]))
-    assert statements
-    for statement in statements:
-        [service] = services_of(statement)  # one service per statement, so one resource fits all its actions
-        assert service in expected, (step, statement)
-        assert as_list(statement["Resource"]) == [expected[service]], (step, statement)
-        # The table key is used through DynamoDB for the step's own table only.
+    # Every statement but CDK's X-Ray one has a Sid, and the Sids are exactly the expected ones.
+    unnamed = [s for s in statements if "Sid" not in s]
+    assert [(set(as_list(s["Action"])), s["Resource"]) for s in unnamed] == [(XRAY_ACTIONS, "*")], step
+    by_sid = {s["Sid"]: s for s in statements if "Sid" in s}
+    assert len(by_sid) == len(statements) - 1, step  # no Sid twice
+    assert set(by_sid) == set(expected), step
+    for sid, statement in by_sid.items():
+        assert len(services_of(statement)) == 1  # one service per statement, so one resource fits all its actions
+        [resource] = as_list(statement["Resource"])
+        if sid == "ReadPayment":
+            assert rendered(resource).endswith(expected[sid]), (step, statement)
+        else:
+            assert resource == expected[sid], (step, statement)
+        # The table key is used through DynamoDB for that statement's table only.
         table_context = statement.get("Condition", {}).get("StringEquals", {})
-        if "kms:EncryptionContext:aws:dynamodb:tableName" in table_context:
-            assert table_context["kms:EncryptionContext:aws:dynamodb:tableName"] == ref(table), (step, statement)
+        if "kms:EncryptionContext:aws:dynamodb:tableName" in table_context or sid in TABLE_OF_KEY_STATEMENT:
+            table = getattr(stack.tables, TABLE_OF_KEY_STATEMENT[sid])
+            assert table_context["kms:EncryptionContext:aws:dynamodb:tableName"] == ref(logical_id(stack, table))
         secret_context = statement.get("Condition", {}).get("StringLike", {})
         if "kms:EncryptionContext:SecretARN" in secret_context:
-            assert secret_context["kms:EncryptionContext:SecretARN"] == expected["secretsmanager"], (step, statement)
+            assert secret_context["kms:EncryptionContext:SecretARN"] == named["secret"], (step, statement)
+
+
+def test_only_the_intake_uses_the_fingerprint_key_and_only_to_generate_macs(prod):
+    stack, template, _ = prod
+    fingerprint_key = get_arn(logical_id(stack, stack.fingerprint_key))
+    users = [
+        (name, roles, statement)
+        for name, roles, statements in identity_policies(template)
+        for statement in statements
+        if fingerprint_key in as_list(statement["Resource"])
+    ]
+    intake_role = logical_id(stack, stack.steps.roles[topology.INTAKE_FUNCTION.step])
+    assert [(roles, as_list(s["Action"]), s["Condition"]) for _, roles, s in users] == [
+        ({intake_role}, ["kms:GenerateMac"], {"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}})
+    ]
 
 
 def test_the_state_machine_role_invokes_exactly_the_eight_step_functions_and_uses_only_the_payment_key(prod):
     stack, template, _ = prod
-    functions = [get_arn(logical_id(stack, function)) for function in stack.steps.functions.values()]
+    functions = [get_arn(logical_id(stack, function)) for function in stack.steps.step_functions.values()]
     assert len(functions) == len(topology.FUNCTIONS)
+    assert get_arn(logical_id(stack, stack.steps.intake)) not in functions  # upstream services invoke the intake
     statements = statements_of_role(template, logical_id(stack, stack.workflow.state_machine.role))
     invoked = []
     for statement in statements:
@@ -152,12 +226,14 @@ def test_the_state_machine_role_invokes_exactly_the_eight_step_functions_and_use
     assert sorted(map(str, invoked)) == sorted(map(str, functions))
 
 
-def test_the_upstream_policy_names_this_state_machine_its_executions_and_the_payment_key(prod):
+def test_the_upstream_policy_names_the_intake_this_state_machine_its_executions_and_the_payment_key(prod):
     stack, template, _ = prod
     [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()
     machine_id = logical_id(stack, stack.workflow.state_machine)
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    assert set(statements) == {"StartPayment", "ReadPayment", "WorkflowEncryption"}
+    assert set(statements) == {"StartCardPayment", "StartPayment", "ReadPayment", "WorkflowEncryption"}
+    # The unqualified function ARN: no version or alias, no ":*".
+    assert as_list(statements["StartCardPayment"]["Resource"]) == [get_arn(logical_id(stack, stack.steps.intake))]
     assert as_list(statements["StartPayment"]["Resource"]) == [ref(machine_id)]
     [executions] = as_list(statements["ReadPayment"]["Resource"])
     assert executions["Fn::Join"][1][-2:] == [{"Fn::GetAtt": [machine_id, "Name"]}, ":*"]

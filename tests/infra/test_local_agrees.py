@@ -1,7 +1,7 @@
 """The laptop stack and the deployed stack agree on what the code depends on."""
 
 from payments import topology
-from tests.infra.test_stack import resources
+from tests.infra.test_stack import logical_id, resources
 
 
 def key_schema(table):
@@ -12,25 +12,55 @@ def attribute_types(table):
     return sorted((a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"])
 
 
-def test_tables_have_the_same_names_and_key_schemas(info, prod):
-    _, template, _ = prod
-    deployed = {
+def deployed_tables(template):
+    return {
         t["Properties"]["TableName"]: t["Properties"]
         for t in resources(template, "AWS::DynamoDB::GlobalTable").values()
     }
+
+
+def test_tables_have_the_same_names_and_key_schemas(info, prod):
+    _, template, _ = prod
+    deployed = deployed_tables(template)
     dynamodb = info.client("dynamodb")
-    for spec in topology.TABLES:
+    for spec in (*topology.TABLES, topology.CARD_VAULT_TABLE):
         local = dynamodb.describe_table(TableName=spec.name)["Table"]
         remote = deployed[f"{spec.name}-prod"]  # each environment suffixes the same base name
-        assert key_schema(local) == key_schema(remote)
-        assert attribute_types(local) == attribute_types(remote)
+        assert key_schema(local) == key_schema(remote), spec.name
+        assert attribute_types(local) == attribute_types(remote), spec.name
+    assert len(deployed) == len(topology.TABLES) + 1
+
+
+def test_the_card_vault_expires_on_the_same_attribute_and_has_no_stream_in_either_stack(info, prod):
+    _, template, _ = prod
+    remote = deployed_tables(template)[f"{topology.CARD_VAULT_TABLE.name}-prod"]
+    dynamodb = info.client("dynamodb")
+    local_ttl = dynamodb.describe_time_to_live(TableName=topology.CARD_VAULT_TABLE.name)["TimeToLiveDescription"]
+    assert local_ttl["TimeToLiveStatus"] == "ENABLED"
+    assert local_ttl["AttributeName"] == remote["TimeToLiveSpecification"]["AttributeName"] == "ExpiresAt"
+    local = dynamodb.describe_table(TableName=topology.CARD_VAULT_TABLE.name)["Table"]
+    assert not local.get("StreamSpecification", {}).get("StreamEnabled", False)
+    assert "StreamSpecification" not in remote
+
+
+def test_the_fingerprint_key_is_the_same_kind_of_key_in_either_stack(info, prod):
+    stack, template, _ = prod
+    variables = info.client("lambda").get_function_configuration(FunctionName=topology.INTAKE_FUNCTION.function_name)
+    local_arn = variables["Environment"]["Variables"][topology.CARD_FINGERPRINT_KEY_ARN]
+    local = info.client("kms").describe_key(KeyId=local_arn)["KeyMetadata"]
+    remote = resources(template, "AWS::KMS::Key")[logical_id(stack, stack.fingerprint_key)]["Properties"]
+    assert (
+        (local["KeySpec"], local["KeyUsage"])
+        == (remote["KeySpec"], remote["KeyUsage"])
+        == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    )
 
 
 def test_each_function_gets_the_same_environment_variable_names(info, prod):
     stack, template, _ = prod
     lambda_client = info.client("lambda")
     functions = resources(template, "AWS::Lambda::Function")
-    for spec in topology.FUNCTIONS:
+    for spec in topology.ALL_FUNCTIONS:
         local = set(
             lambda_client.get_function_configuration(FunctionName=spec.function_name)["Environment"]["Variables"]
         )
@@ -41,5 +71,5 @@ def test_each_function_gets_the_same_environment_variable_names(info, prod):
             local -= set(topology.CONVERGE_CREDENTIALS_ENV["local"])
             deployed -= set(topology.CONVERGE_CREDENTIALS_ENV["aws"])
         assert local == deployed, spec.step
-    key_users = [s.step for s in topology.FUNCTIONS if topology.PAYMENT_KMS_KEY_ARN in s.env_vars]
-    assert key_users == ["Tokenize", "CallProcessor"]
+    key_users = [s.step for s in topology.ALL_FUNCTIONS if topology.PAYMENT_KMS_KEY_ARN in s.env_vars]
+    assert key_users == ["Intake", "Tokenize", "CallProcessor"]

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from infra import functions as infra_functions
 from infra.functions import POWERTOOLS_VERSION, PYTHON_RUNTIME
-from payments import topology
+from infra.log_groups import CARD_DATA_IDENTIFIERS
+from payments import crypto, topology, vault
 from tests.infra.conftest import synthesize
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +41,27 @@ def role_statements(stack, template, step):
     return [s for s in statements if not actions_of([s]) <= OBSERVABILITY_ACTIONS]
 
 
+def all_statements(template):
+    """Every statement of every identity policy: the roles' policies and the upstream managed policy."""
+    found = []
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in resources(template, kind).values():
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def purpose_of(statement):
+    return statement.get("Condition", {}).get("StringEquals", {}).get("kms:EncryptionContext:purpose")
+
+
+def vault_arn(stack):
+    return {"Fn::GetAtt": [logical_id(stack, stack.tables.vault), "Arn"]}
+
+
 def actions_of(statements):
     found = set()
     for statement in statements:
@@ -62,6 +85,8 @@ def test_the_definition_is_the_asl_file_with_only_the_placeholders_substituted(p
     for spec in topology.FUNCTIONS:
         function_id = logical_id(stack, stack.steps.functions[spec.step])
         assert substitutions[spec.placeholder] == {"Fn::GetAtt": [function_id, "Arn"]}
+    # The intake starts executions; the state machine never invokes it.
+    assert logical_id(stack, stack.steps.intake) not in json.dumps(properties)
 
 
 def test_execution_logging_is_all_levels_without_execution_data_and_traced(prod):
@@ -75,26 +100,47 @@ def test_execution_logging_is_all_levels_without_execution_data_and_traced(prod)
     assert properties["EncryptionConfiguration"]["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
 
 
+TABLE_KEY = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}  # via DynamoDB only
 EXPECTED_ACTIONS = {
-    "Tokenize": {"kms:GenerateDataKey"},
-    "LedgerInitiated": {"dynamodb:PutItem", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"},
-    "LedgerPending": {"dynamodb:PutItem", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"},
-    "LedgerSuccess": {"dynamodb:PutItem", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"},
-    "LedgerFailed": {"dynamodb:PutItem", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"},
+    "Intake": {
+        "kms:GenerateDataKey",  # seal the card (card-intake), and StartExecution on the encrypted state machine
+        "kms:GenerateMac",
+        "dynamodb:PutItem",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        *TABLE_KEY,  # the vault's key via DynamoDB; kms:Decrypt also for DescribeExecution's input
+    },
+    "Tokenize": {"kms:GenerateDataKey", "dynamodb:GetItem", *TABLE_KEY},
+    "LedgerInitiated": {"dynamodb:PutItem", *TABLE_KEY},
+    "LedgerPending": {"dynamodb:PutItem", *TABLE_KEY},
+    "LedgerSuccess": {"dynamodb:PutItem", "dynamodb:DeleteItem", *TABLE_KEY},
+    "LedgerFailed": {"dynamodb:PutItem", "dynamodb:DeleteItem", *TABLE_KEY},
     "CallProcessor": {
-        "kms:Decrypt",
-        "kms:GenerateDataKey",
         "secretsmanager:GetSecretValue",
         "dynamodb:PutItem",
-        "kms:Encrypt",
-        "kms:DescribeKey",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        *TABLE_KEY,
     },
     "Normalize": set(),
-    "Audit": {"dynamodb:PutItem", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"},
+    "Audit": {"dynamodb:PutItem", *TABLE_KEY},
 }
+assert set(EXPECTED_ACTIONS) == {spec.step for spec in topology.ALL_FUNCTIONS}
+
+# What each role may do with the payment key directly, by encryption-context purpose (payments.crypto).
+DIRECT_KEY_USE = {
+    "Intake": {("kms:GenerateDataKey", crypto.PURPOSE_CARD_INTAKE)},
+    "Tokenize": {("kms:Decrypt", crypto.PURPOSE_CARD_INTAKE), ("kms:GenerateDataKey", crypto.PURPOSE_SECURE_TOKEN)},
+    "CallProcessor": {
+        ("kms:Decrypt", crypto.PURPOSE_SECURE_TOKEN),
+        ("kms:Decrypt", crypto.PURPOSE_CARD_INTAKE),
+        ("kms:GenerateDataKey", crypto.PURPOSE_AUDIT),
+    },
+}
+STATE_MACHINE_CONTEXT = "kms:EncryptionContext:aws:states:stateMachineArn"
 
 
-@pytest.mark.parametrize("step", [spec.step for spec in topology.FUNCTIONS])
+@pytest.mark.parametrize("step", [spec.step for spec in topology.ALL_FUNCTIONS])
 def test_each_role_grants_exactly_its_steps_actions(prod, step):
     stack, template, _ = prod
     assert actions_of(role_statements(stack, template, step)) == EXPECTED_ACTIONS[step]
@@ -102,26 +148,108 @@ def test_each_role_grants_exactly_its_steps_actions(prod, step):
 
 def test_direct_kms_use_is_bound_to_its_purpose_and_table_keys_only_through_dynamodb(prod):
     stack, template, _ = prod
-    for spec in topology.FUNCTIONS:
+    machine = {"Ref": logical_id(stack, stack.workflow.state_machine)}
+    for spec in topology.ALL_FUNCTIONS:
+        purposes = set()
         for statement in role_statements(stack, template, spec.step):
-            if not any(a.startswith("kms:") for a in actions_of([statement])):
+            actions = actions_of([statement])
+            if not any(a.startswith("kms:") for a in actions):
                 continue
-            conditions = json.dumps(statement.get("Condition", {}))
-            assert "kms:EncryptionContext:purpose" in conditions or "kms:ViaService" in conditions, statement
-            if "purpose" in conditions:
-                purpose = statement["Condition"]["StringEquals"]["kms:EncryptionContext:purpose"]
-                expected = {"Tokenize": {"secure-token"}, "CallProcessor": {"secure-token", "audit"}}[spec.step]
-                assert purpose in expected
-                # Only CallProcessor decrypts, and only tokens: no workflow role can open an audit payload.
-                if "kms:Decrypt" in actions_of([statement]):
-                    assert (spec.step, purpose) == ("CallProcessor", "secure-token")
+            equals = statement.get("Condition", {}).get("StringEquals", {})
+            if actions == {"kms:GenerateMac"}:  # the fingerprint key: test_only_the_intake_uses_the_fingerprint_key
+                assert equals == {"kms:MacAlgorithm": "HMAC_SHA_256"}, statement
+            elif purpose_of(statement) is not None:
+                assert len(equals) == 1, statement
+                purposes |= {(action, purpose_of(statement)) for action in actions}
+            elif STATE_MACHINE_CONTEXT in equals:  # StartExecution/DescribeExecution on the encrypted state machine
+                assert (spec.step, equals) == (topology.INTAKE_FUNCTION.step, {STATE_MACHINE_CONTEXT: machine})
+            else:
+                assert "kms:ViaService" in equals, statement
+        # No workflow role can open an audit payload; only Tokenize and CallProcessor open a vaulted card.
+        assert purposes == DIRECT_KEY_USE.get(spec.step, set()), spec.step
+
+
+def test_only_tokenize_and_call_processor_can_decrypt_a_vaulted_card(prod):
+    stack, template, _ = prod
+    assert infra_functions.PURPOSE_CARD_INTAKE == crypto.PURPOSE_CARD_INTAKE  # what payments.vault seals under
+    decrypting = {
+        step
+        for step in stack.steps.roles
+        for statement in role_statements(stack, template, step)
+        if "kms:Decrypt" in actions_of([statement]) and purpose_of(statement) == crypto.PURPOSE_CARD_INTAKE
+    }
+    assert decrypting == {"Tokenize", "CallProcessor"}
+    # Nor may any other policy of the stack (the upstream policy, the state machine's role).
+    everywhere = [s for s in all_statements(template) if purpose_of(s) == crypto.PURPOSE_CARD_INTAKE]
+    assert len(everywhere) == 3  # Tokenize's and CallProcessor's Decrypt, the intake's GenerateDataKey
 
 
 def test_no_role_can_change_or_delete_a_ledger_or_audit_item(prod):
-    _, template, _ = prod
-    text = json.dumps(resources(template, "AWS::IAM::Policy"))
-    for forbidden in ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:*"):
+    stack, template, _ = prod
+    text = json.dumps(all_statements(template))
+    for forbidden in ("dynamodb:BatchWriteItem", "dynamodb:*", "dynamodb:Update*", "dynamodb:Delete*"):
         assert forbidden not in text
+    for statement in all_statements(template):
+        if actions_of([statement]) & {"dynamodb:UpdateItem", "dynamodb:DeleteItem"}:
+            # Only vault items change or go (the CVV, then the card): never an entry of the ledger or audit trail.
+            assert as_list(statement["Resource"]) == [vault_arn(stack)], statement
+
+
+# Who does what with the CardVault (payments.vault): deposit, read, remove the CVV, remove the card.
+VAULT_ACTIONS = {
+    "Intake": {"dynamodb:PutItem"},
+    "Tokenize": {"dynamodb:GetItem"},
+    "CallProcessor": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "LedgerSuccess": {"dynamodb:DeleteItem"},
+    "LedgerFailed": {"dynamodb:DeleteItem"},
+}
+
+
+@pytest.mark.parametrize("step", [spec.step for spec in topology.ALL_FUNCTIONS])
+def test_each_function_does_with_the_card_vault_exactly_what_its_code_does(prod, step):
+    stack, template, _ = prod
+    on_vault = [s for s in role_statements(stack, template, step) if vault_arn(stack) in as_list(s["Resource"])]
+    assert actions_of(on_vault) == VAULT_ACTIONS.get(step, set())
+    for statement in on_vault:
+        assert as_list(statement["Resource"]) == [vault_arn(stack)], statement
+    # Whoever touches the vault gets its env var; the table key only through DynamoDB, for the vault only.
+    spec = topology.function_by_step(step)
+    assert (topology.CARD_VAULT_TABLE_NAME in spec.environment("aws")) == (step in VAULT_ACTIONS)
+    vault_name = {"Ref": logical_id(stack, stack.tables.vault)}
+    vault_keys = [
+        s
+        for s in role_statements(stack, template, step)
+        if s.get("Condition", {}).get("StringEquals", {}).get("kms:EncryptionContext:aws:dynamodb:tableName")
+        == vault_name
+    ]
+    assert len(vault_keys) == (1 if step in VAULT_ACTIONS else 0)
+
+
+def test_the_vault_is_read_one_attribute_at_a_time_and_only_the_cvv_may_be_updated(prod):
+    stack, template, _ = prod
+    assert (infra_functions.VAULT_CARD, infra_functions.VAULT_CVV) == (vault.CARD, vault.CVV)
+    key = topology.CARD_VAULT_TABLE.partition_key.name
+
+    def on_vault(step, action):
+        [statement] = [
+            s
+            for s in role_statements(stack, template, step)
+            if action in actions_of([s]) and vault_arn(stack) in as_list(s["Resource"])
+        ]
+        assert actions_of([statement]) == {action}
+        return statement["Condition"]
+
+    # Tokenize reads the sealed card, never the CVV; CallProcessor reads the CVV (its card is in the SecureToken).
+    for step, attribute in (("Tokenize", vault.CARD), ("CallProcessor", vault.CVV)):
+        assert on_vault(step, "dynamodb:GetItem") == {
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": [key, attribute]},
+            "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+        }, step
+    # UpdateItem may name the key and the CVV only (REMOVE EncryptedCvv), and return nothing.
+    assert on_vault("CallProcessor", "dynamodb:UpdateItem") == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": [key, vault.CVV]},
+        "StringEquals": {"dynamodb:ReturnValues": "NONE"},
+    }
 
 
 def test_only_call_processor_reads_the_converge_secret(prod):
@@ -135,32 +263,64 @@ def test_only_call_processor_reads_the_converge_secret(prod):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_tables_have_pitr_the_payment_key_and_prod_deletion_protection(env, dev, prod):
+def test_tables_have_the_payment_key_prod_deletion_protection_and_pitr_except_the_vault(env, dev, prod):
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     key_id = logical_id(stack, stack.key)
     tables = resources(template, "AWS::DynamoDB::GlobalTable")
-    assert len(tables) == 2
-    for table in tables.values():
+    vault_id = logical_id(stack, stack.tables.vault)
+    assert set(tables) == {logical_id(stack, t) for t in (stack.tables.ledger, stack.tables.audit, stack.tables.vault)}
+    for table_id, table in tables.items():
         replica = table["Properties"]["Replicas"][0]
-        assert replica["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        pitr = replica.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled", False)
+        assert pitr is (table_id != vault_id), table_id  # the vault: no backups of CVV ciphertext
         assert replica["SSESpecification"]["KMSMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
         assert replica.get("DeletionProtectionEnabled", False) is (env == "prod")
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
         assert table["DeletionPolicy"] == ("Retain" if env == "prod" else "Delete")
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_card_vault_expires_items_on_expires_at_and_has_no_backups_and_no_stream(env, dev, prod):
+    stack, template, _ = {"dev": dev, "prod": prod}[env]
+    table = resources(template, "AWS::DynamoDB::GlobalTable")[logical_id(stack, stack.tables.vault)]
+    properties = table["Properties"]
+    assert properties["TableName"] == f"{topology.CARD_VAULT_TABLE.name}-{env}"
+    assert properties["KeySchema"] == [{"AttributeName": "TransactionID", "KeyType": "HASH"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "ExpiresAt", "Enabled": True}
+    assert topology.CARD_VAULT_TABLE.ttl_attribute == "ExpiresAt"
+    assert "StreamSpecification" not in properties
+    [replica] = properties["Replicas"]
+    assert replica.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled", False) is False
+    assert "GlobalSecondaryIndexes" not in properties  # no other copy of an item
+
+
 def test_the_key_rotates_and_lets_cloudwatch_alarms_reach_the_encrypted_topic(prod):
-    _, template, _ = prod
-    [key] = resources(template, "AWS::KMS::Key").values()
+    stack, template, _ = prod
+    key = resources(template, "AWS::KMS::Key")[logical_id(stack, stack.key)]
     assert key["Properties"]["EnableKeyRotation"] is True
     statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
     assert statements["CloudWatchAlarmsOfThisAccount"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_fingerprint_key_is_an_hmac_key_that_does_not_rotate(env, dev, prod):
+    stack, template, _ = {"dev": dev, "prod": prod}[env]
+    keys = resources(template, "AWS::KMS::Key")
+    assert set(keys) == {logical_id(stack, stack.key), logical_id(stack, stack.fingerprint_key)}
+    key = keys[logical_id(stack, stack.fingerprint_key)]
+    assert key["Properties"]["KeySpec"] == "HMAC_256"
+    assert key["Properties"]["KeyUsage"] == "GENERATE_VERIFY_MAC"
+    assert key["Properties"].get("EnableKeyRotation", False) is False  # KMS cannot rotate HMAC keys
+    assert key["DeletionPolicy"] == ("Retain" if env == "prod" else "Delete")
+    # Its key policy is the account's default: whoever uses it needs an IAM grant (the intake's only).
+    [statement] = key["Properties"]["KeyPolicy"]["Statement"]
+    assert set(statement["Principal"]) == {"AWS"}
+
+
 def test_functions_are_arm64_and_traced(prod):
     _, template, _ = prod
     functions = resources(template, "AWS::Lambda::Function")
-    assert len(functions) == len(topology.FUNCTIONS)
+    assert len(functions) == len(topology.ALL_FUNCTIONS)
     for function in functions.values():
         properties = function["Properties"]
         assert properties["Architectures"] == ["arm64"]
@@ -198,9 +358,12 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
         topology.DYNAMODB_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.ledger)},
         topology.DYNAMODB_AUDIT_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.audit)},
         topology.CONVERGE_SECRET_ARN: {"Ref": logical_id(stack, stack.converge_secret)},
+        topology.CARD_VAULT_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.vault)},
+        topology.CARD_FINGERPRINT_KEY_ARN: {"Fn::GetAtt": [logical_id(stack, stack.fingerprint_key), "Arn"]},
+        topology.STATE_MACHINE_ARN: {"Ref": logical_id(stack, stack.workflow.state_machine)},
     }
     assert logical_id(stack, stack.tables.ledger) != logical_id(stack, stack.tables.audit)
-    for spec in topology.FUNCTIONS:
+    for spec in topology.ALL_FUNCTIONS:
         properties = functions[logical_id(stack, stack.steps.functions[spec.step])]["Properties"]
         variables = properties["Environment"]["Variables"]
         assert sorted(variables) == sorted(spec.environment("aws")), spec.step
@@ -208,12 +371,8 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
             if name in expected:
                 assert value == expected[name], (spec.step, name)
     # The key and table variables are not dead letters: each reaches at least one function.
-    given = {name for spec in topology.FUNCTIONS for name in spec.environment("aws")}
-    assert {
-        topology.PAYMENT_KMS_KEY_ARN,
-        topology.DYNAMODB_TABLE_NAME,
-        topology.DYNAMODB_AUDIT_TABLE_NAME,
-    } <= given
+    given = {name for spec in topology.ALL_FUNCTIONS for name in spec.environment("aws")}
+    assert set(expected) <= given
 
 
 def test_upstream_policy_starts_and_describes_this_workflow_only(prod):
@@ -221,6 +380,7 @@ def test_upstream_policy_starts_and_describes_this_workflow_only(prod):
     [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert actions_of(statements) == {
+        "lambda:InvokeFunction",
         "states:StartExecution",
         "states:DescribeExecution",
         "kms:GenerateDataKey",
@@ -232,7 +392,88 @@ def test_upstream_policy_starts_and_describes_this_workflow_only(prod):
     rendered = "".join(p if isinstance(p, str) else "<" + json.dumps(p) + ">" for p in parts)
     assert rendered.endswith(f":execution:<{json.dumps({'Fn::GetAtt': [machine_id, 'Name']})}>:*")
     kms_statement = next(s for s in statements if s["Sid"] == "WorkflowEncryption")
-    assert "kms:EncryptionContext:aws:states:stateMachineArn" in kms_statement["Condition"]["StringEquals"]
+    assert STATE_MACHINE_CONTEXT in kms_statement["Condition"]["StringEquals"]
+
+
+def test_upstream_policy_invokes_the_intake_and_can_decrypt_nothing_but_this_workflows_executions(prod):
+    stack, template, _ = prod
+    [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    invoke = [s for s in statements if "lambda:InvokeFunction" in actions_of([s])]
+    assert [as_list(s["Resource"]) for s in invoke] == [
+        [{"Fn::GetAtt": [logical_id(stack, stack.steps.intake), "Arn"]}]
+    ]
+    assert [actions_of([s]) for s in invoke] == [{"lambda:InvokeFunction"}]
+    # Its one use of a key: StartExecution and DescribeExecution on the encrypted state machine. That
+    # context seals execution data only, and no card is in an execution: no card, SecureToken or audit
+    # payload can be decrypted with it, and no other key (the fingerprint key) is named.
+    machine = {"Ref": logical_id(stack, stack.workflow.state_machine)}
+    for statement in statements:
+        if any(action.startswith("kms:") for action in actions_of([statement])):
+            assert actions_of([statement]) == {"kms:GenerateDataKey", "kms:Decrypt"}, statement
+            assert as_list(statement["Resource"]) == [{"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}]
+            assert statement["Condition"] == {"StringEquals": {STATE_MACHINE_CONTEXT: machine}}, statement
+    assert len([s for s in statements if "kms:Decrypt" in actions_of([s])]) == 1
+
+
+def test_every_log_group_masks_card_numbers_security_codes_and_expiry_dates(prod):
+    stack, template, _ = prod
+    log_groups = resources(template, "AWS::Logs::LogGroup")
+    assert len(log_groups) == len(topology.ALL_FUNCTIONS) + 1  # each function's, and the state machine's
+    identifiers = {f"arn:<AWS::Partition>:dataprotection::aws:data-identifier/{i.name}" for i in CARD_DATA_IDENTIFIERS}
+    assert {i.name for i in CARD_DATA_IDENTIFIERS} == {
+        "CreditCardNumber",
+        "CreditCardSecurityCode",
+        "CreditCardExpiration",
+    }
+    for log_group_id, log_group in log_groups.items():
+        policy = log_group["Properties"].get("DataProtectionPolicy")
+        assert policy is not None, log_group_id
+        operations = {}
+        for statement in policy["Statement"]:
+            named = {_rendered(i) for i in statement["DataIdentifier"]}
+            operations.update({operation: named for operation in statement["Operation"]})
+        # Audited (findings in the log group's metrics) and masked for anyone without logs:Unmask.
+        assert operations == {"Audit": identifiers, "Deidentify": identifiers}, log_group_id
+        assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
+
+
+def _rendered(value):
+    """A string or an Fn::Join of strings and Refs, as text ({"Ref": "X"} -> <X>)."""
+    if isinstance(value, str):
+        return value
+    parts = value["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else "<" + p["Ref"] + ">" for p in parts)
+
+
+def test_the_intake_starts_the_state_machine_which_never_refers_to_the_intake(prod):
+    stack, template, _ = prod
+    intake_id = logical_id(stack, stack.steps.intake)
+    machine_id = logical_id(stack, stack.workflow.state_machine)
+    function = resources(template, "AWS::Lambda::Function")[intake_id]
+    assert function["Properties"]["Environment"]["Variables"][topology.STATE_MACHINE_ARN] == {"Ref": machine_id}
+    # Nothing the state machine needs refers to the intake or its role: no cycle for CloudFormation.
+    role_id = logical_id(stack, stack.steps.roles[topology.INTAKE_FUNCTION.step])
+    machine = resources(template, "AWS::StepFunctions::StateMachine")[machine_id]
+    machine_role_id = logical_id(stack, stack.workflow.state_machine.role)
+    machine_policies = [
+        p
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": machine_role_id} in p["Properties"]["Roles"]
+    ]
+    for text in (json.dumps(machine), *map(json.dumps, machine_policies)):
+        assert intake_id not in text and role_id not in text
+
+
+def test_the_intakes_throttles_page_and_its_refusals_do_not(prod):
+    stack, template, _ = prod
+    intake_name = {"Ref": logical_id(stack, stack.steps.intake)}
+    alarms = [
+        a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+        if {"Name": "FunctionName", "Value": intake_name} in a["Properties"].get("Dimensions", [])
+    ]
+    assert [a["MetricName"] for a in alarms] == ["Throttles"]
 
 
 def test_cdk_nag_aws_solutions_has_no_unacknowledged_finding(tmp_path):

@@ -40,10 +40,15 @@ class LoopbackPay:
     log: list[str] = field(default_factory=list)  # operations, in order, with sleeps of the fake clock
     lose_next_answer: bool = False
     lookup_error: Exception | None = None
+    sale_error: Exception | None = None
+    cvvs_sent: list[str | None] = field(default_factory=list)
 
     def sale(self, instruction: PaymentInstruction) -> FakeCall:
         self.log.append("sale")
         card = instruction.source
+        self.cvvs_sent.append(card.cvv if isinstance(card, CardDetails) else None)
+        if self.sale_error is not None:
+            raise self.sale_error
         declined = isinstance(card, CardDetails) and card.number.endswith("0002")
         result = {
             "status": "declined" if declined else "captured",

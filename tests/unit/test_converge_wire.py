@@ -163,3 +163,26 @@ def test_result_keeps_converge_error_fields():
     response = {"errorCode": "5000", "errorName": "Credit Card Number Invalid", "errorMessage": "The card is invalid."}
 
     assert card_call(response).result == response
+
+
+@pytest.mark.parametrize(
+    ("description", "masked"),
+    [
+        ("card 4111 1111 1111 1111 thanks", "card 41** **** **** 1111 thanks"),
+        ("ref4111-1111-1111-1111", "ref41**-****-****-1111"),
+        ("\u0664\u0661" + "\u0661" * 14, "\u0664\u0661" + "*" * 10 + "\u0661" * 4),  # Arabic-Indic digits
+        ("order 20261126, 3 items", "order 20261126, 3 items"),
+        ("invoice 41111111111111110000", "invoice 41111111111111110000"),  # 20 digits: no card number
+    ],
+)
+def test_masked_request_masks_a_card_number_inside_the_description(description, masked):
+    call = ConvergeCall(
+        "ccsale",
+        {"ssl_amount": "25.00", "ssl_description": description},
+        {"ssl_result": "0"},
+        "2026-11-26T06:00:00.000000Z",
+        100,
+    )
+
+    assert call.masked_request == {"ssl_amount": "25.00", "ssl_description": masked}
+    assert call.request["ssl_description"] == description  # what was sent is untouched

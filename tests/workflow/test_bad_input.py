@@ -1,5 +1,5 @@
-"""Bad input through the whole workflow: InvalidPaymentRequest naming the field, nothing written,
-nothing charged, and no Lambda ever failing with anything but that typed error."""
+"""Bad input, as upstream services send it (through the intake) and straight to StartExecution:
+InvalidPaymentRequest naming the field, nothing vaulted, nothing started, nothing written, nothing charged."""
 
 import copy
 import json
@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local import operations
-from local.payment_requests import new_transaction_id
+from local.payment_requests import VISA, new_transaction_id, token_request
 from tests.workflow.conftest import card_request
+from upstream.client import InvalidPaymentRequest, PaymentRefused
 
 
 def valid(transaction_id):
@@ -35,8 +36,8 @@ PM = "PaymentMethod"
 CORPUS = [
     ("missing amount", at(("Amount",), DELETE), "Amount"),
     ("missing card number", at((PM, "Number"), DELETE), "PaymentMethod.Number"),
-    ("extra top-level field", at(("Tip",), "1.00"), "Tip"),
-    ("extra card field", at((PM, "Pin"), "1234"), "PaymentMethod.Pin"),
+    ("extra top-level field", at(("Tip",), "1.00"), "[unexpected field]"),
+    ("extra card field", at((PM, "Pin"), "1234"), "PaymentMethod.[unexpected field]"),
     ("float amount", at(("Amount",), 25.0), "Amount"),
     ("integer amount", at(("Amount",), 25), "Amount"),
     ("negative amount", at(("Amount",), "-5.00"), "Amount"),
@@ -71,34 +72,78 @@ CORPUS = [
 ]
 
 
-def run_request(stack, info, request, name):
+def run_request(stack, info, request, transaction_id):
+    """Through the intake: (the refusal, None) or (None, the execution that ran), and the processor calls made."""
     calls_before = stack.runtime.invocations.count("PaymentCallProcessor")
-    arn = info.client("stepfunctions").start_execution(
-        stateMachineArn=info.state_machine_arn, name=name, input=json.dumps(request)
-    )["executionArn"]
+    try:
+        arn = operations.start_payment(info, request)
+    except PaymentRefused as refusal:
+        return refusal, None, stack.runtime.invocations.count("PaymentCallProcessor") - calls_before
     execution = operations.wait_for_execution(info, arn)
-    failures = [
-        e["taskFailedEventDetails"]["error"]
-        for e in operations.execution_history(info, arn)
-        if e["type"] == "TaskFailed"
-    ]
-    return execution, failures, stack.runtime.invocations.count("PaymentCallProcessor") - calls_before
+    return None, execution, stack.runtime.invocations.count("PaymentCallProcessor") - calls_before
+
+
+def assert_nothing_happened(info, transaction_id, processor_calls):
+    assert operations.ledger_entries(info, transaction_id) == []
+    assert operations.vault_item(info, transaction_id) is None
+    assert operations.trace_payment(info, transaction_id).description is None  # no execution
+    assert processor_calls == 0
 
 
 @pytest.mark.parametrize(("case", "mutate", "field"), CORPUS, ids=[c[0] for c in CORPUS])
-def test_bad_input_is_refused_naming_the_field(stack, info, case, mutate, field):
+def test_bad_input_is_refused_by_the_intake_naming_the_field(stack, info, case, mutate, field):
     transaction_id = new_transaction_id("bad")
     request = valid(transaction_id)
     mutate(request)
 
-    execution, failures, processor_calls = run_request(stack, info, request, transaction_id)
+    refusal, execution, processor_calls = run_request(stack, info, request, transaction_id)
 
-    assert execution["status"] == "FAILED" and execution["error"] == "InvalidPaymentRequest", case
+    assert execution is None, case
+    assert isinstance(refusal, InvalidPaymentRequest)
+    assert refusal.field == field and refusal.reason
+    assert_nothing_happened(info, transaction_id, processor_calls)
+
+
+def start_directly(info, request):
+    arn = info.client("stepfunctions").start_execution(
+        stateMachineArn=info.state_machine_arn, name=request["TransactionID"], input=json.dumps(request)
+    )["executionArn"]
+    return operations.wait_for_execution(info, arn), operations.execution_history(info, arn)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        {"Type": "card", "Number": VISA, "ExpiryMonth": 12, "ExpiryYear": 2099, "Cvv": "123"},
+        {"Type": "processor_token", "Number": VISA},
+        {"Number": VISA, "Cvv": "123"},
+    ],
+    ids=["card", "card-number-beside-a-token", "no-type"],
+)
+def test_a_card_sent_straight_to_start_execution_is_refused_by_tokenize(stack, info, method):
+    transaction_id = new_transaction_id("direct")
+    calls_before = stack.runtime.invocations.count("PaymentCallProcessor")
+
+    execution, history = start_directly(info, valid(transaction_id) | {"PaymentMethod": method})
+
+    assert execution["status"] == "FAILED" and execution["error"] == "InvalidPaymentRequest"
     cause = json.loads(execution["cause"])
-    assert cause["Field"] == field and cause["Message"]
-    assert failures == ["InvalidPaymentRequest"]  # Tokenize refused it; nothing crashed
+    assert cause["Field"] == "PaymentMethod" and "intake" in cause["Message"]
+    assert [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"] == [
+        "InvalidPaymentRequest"
+    ]
     assert operations.ledger_entries(info, transaction_id) == []
-    assert processor_calls == 0
+    assert stack.runtime.invocations.count("PaymentCallProcessor") == calls_before
+
+
+def test_a_token_payment_may_start_directly_and_its_bad_fields_are_named(stack, info):
+    transaction_id = new_transaction_id("direct")
+    request = token_request("7595301425001111", transaction_id, amount="25.001")
+
+    execution, _ = start_directly(info, request)
+
+    assert execution["status"] == "FAILED" and json.loads(execution["cause"])["Field"] == "Amount"
+    assert operations.ledger_entries(info, transaction_id) == []
 
 
 def json_values():
@@ -133,12 +178,10 @@ def test_any_value_anywhere_is_refused_cleanly_or_accepted(stack, info, path, va
     request = copy.deepcopy(valid(transaction_id))
     at(path, value)(request)
 
-    execution, failures, processor_calls = run_request(stack, info, request, transaction_id)
+    refusal, execution, processor_calls = run_request(stack, info, request, transaction_id)
 
-    if execution["status"] == "SUCCEEDED":
-        return  # the value happened to be valid
-    assert execution["error"] == "InvalidPaymentRequest"
-    assert failures == ["InvalidPaymentRequest"]
-    assert json.loads(execution["cause"])["Field"]
-    assert operations.ledger_entries(info, transaction_id) == []
-    assert processor_calls == 0
+    if execution is not None:
+        assert execution["status"] == "SUCCEEDED"  # the value happened to be valid
+        return
+    assert isinstance(refusal, InvalidPaymentRequest) and refusal.field
+    assert_nothing_happened(info, transaction_id, processor_calls)

@@ -1,27 +1,47 @@
-"""No PAN and no CVV in any table item, in what the audit trail's encrypted payloads hold, in any
-history event after Tokenize took the input, or in any log line."""
+"""After a payment ends: no PAN and no CVV in any table item (the vault's included), in what the audit
+trail's encrypted payloads hold, in any history event (ExecutionStarted included), any execution
+input or output, any refusal, or any log line."""
 
 import json
+import re
 
 import pytest
 
 from local import operations
-from local.card_scan import audit_payload_findings, audit_payloads, events_that_must_be_clean, stack_credentials
+from local.card_scan import audit_payload_findings, audit_payloads, stack_credentials
 from local.payment_requests import AMEX, DECLINING, DISCOVER, MASTERCARD, VISA, card_request, new_transaction_id
+from local.sandbox import FaultRule
 from payments import crypto
 from tests.card_data import LUHN_INVALID_PAN, card_data_in, table_items
+from upstream.client import PaymentRefused
 
 
 @pytest.fixture(scope="module")
-def payments(info):
+def payments(stack, info):
+    """Payments that ended every way a card payment can end, each started through the intake."""
     cases = {
         "approved": card_request(new_transaction_id("scan"), number=VISA),
         "approved-amex": card_request(new_transaction_id("scan"), number=AMEX),
         "declined": card_request(new_transaction_id("scan"), number=DECLINING),
-        "invalid": card_request(new_transaction_id("scan"), number=LUHN_INVALID_PAN),
+        "no-answer": card_request(new_transaction_id("scan"), number=DISCOVER),
     }
-    cases["invalid"]["PaymentMethod"]["HolderName"] = "</ssl_first_name><ssl_amount>0.01"
-    return {name: run_payment(info, request) for name, request in cases.items()}
+    # Every sale of the last one is refused as "system unavailable": it ends PAYMENT-FAILED, never answered.
+    match = {"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": cases["no-answer"]["TransactionID"]}
+    stack.sandbox.faults.add(FaultRule("error_4022", times=0, match=match))
+    try:
+        return {name: run_payment(info, request) for name, request in cases.items()}
+    finally:
+        stack.sandbox.faults.clear()
+
+
+@pytest.fixture(scope="module")
+def refusal(info):
+    """What the intake answers to a request it refuses: it must not echo the card either."""
+    request = card_request(new_transaction_id("scan"), number=LUHN_INVALID_PAN)
+    request["PaymentMethod"]["HolderName"] = "</ssl_first_name><ssl_amount>0.01"
+    with pytest.raises(PaymentRefused) as refused:
+        operations.start_payment(info, request)
+    return refused.value
 
 
 def run_payment(info, request):
@@ -103,11 +123,24 @@ def test_an_audit_payload_the_key_cannot_open_is_not_vouched_for(info):
     assert audit_payload_findings(payload)[0].startswith("an audit payload that cannot be decrypted")
 
 
+def test_the_payments_ended_as_planned(payments):
+    statuses = {name: json.loads(e.get("output") or e.get("cause"))["Status"] for name, e in payments.items()}
+    assert statuses == {
+        "approved": "PAYMENT-SUCCESS",
+        "approved-amex": "PAYMENT-SUCCESS",
+        "declined": "PAYMENT-DECLINED",
+        "no-answer": "PAYMENT-FAILED",
+    }
+
+
 def test_no_card_data_in_any_table_item(info, payments):
-    for table in (info.ledger_table, info.audit_table):
-        items = table_items(info, table)
-        assert items, f"{table} is empty: the scan would prove nothing"
-        assert card_data_in(json.dumps(items, default=str)) == [], table
+    for table in (info.ledger_table, info.audit_table, info.card_vault_table):
+        assert card_data_in(json.dumps(table_items(info, table), default=str)) == [], table
+
+
+def test_nothing_of_a_card_stays_in_the_vault_once_its_payment_has_ended(info, payments):
+    for name, execution in payments.items():
+        assert operations.vault_item(info, json.loads(execution["input"])["TransactionID"]) is None, name
 
 
 def test_audit_payloads_hold_a_masked_pan_and_no_cvv(info, payments):
@@ -116,31 +149,38 @@ def test_audit_payloads_hold_a_masked_pan_and_no_cvv(info, payments):
     opened = audit_payloads(info, items)
 
     queries = [p["Plaintext"] for p in opened if p["Field"] == "EncryptedQuery" and "Plaintext" in p]
-    assert len(queries) >= 3, "the approved and declined payments' sales must be audited"
+    assert len(queries) >= 4, "every sale must be audited"
     assert {q.get("ssl_card_number") for q in queries} >= {"41**********1111", "37*********0002", "40**********0002"}
     assert [
         (p["TransactionID"], p["Field"], audit_payload_findings(p)) for p in opened if audit_payload_findings(p)
     ] == []
 
 
-def test_card_data_leaves_the_history_once_tokenize_has_it(info, payments):
-    # Step Functions records every state's input, so the execution input reaches the history three
-    # times: ExecutionStarted, and Tokenize's TaskStateEntered and TaskScheduled. Nothing after that.
+def test_no_card_data_in_any_history_event_or_execution_input(info, payments):
     for name, execution in payments.items():
         events = operations.execution_history(info, execution["executionArn"])
-        holding = [(e["id"], e["type"]) for e in events if card_data_in(json.dumps(e, default=str))]
-        assert holding == [(1, "ExecutionStarted"), (2, "TaskStateEntered"), (3, "TaskScheduled")], name
-        assert not [e for e in events_that_must_be_clean(events) if card_data_in(json.dumps(e, default=str))]
-        assert events[1]["stateEnteredEventDetails"]["name"] == "Tokenize"
-        assert len(events) > 4
+        assert len(events) > 10, name
+        assert [(e["id"], e["type"]) for e in events if card_data_in(json.dumps(e, default=str))] == [], name
+        assert card_data_in(execution["input"]) == [], name
+        # Not even as ciphertext: the CVV never enters the workflow, in any form.
+        assert not re.search(r"Cvv|ssl_cvv2cvc2", json.dumps(events, default=str)), name
+        assert json.loads(execution["input"])["PaymentMethod"]["Type"] == "vaulted_card"
 
 
-def test_no_card_data_in_any_function_log(stack, payments):
+def test_no_card_data_in_any_function_log(stack, payments, refusal):
     text = stack.logs.text()
-    assert "PaymentTokenize" in {line.function_name for line in stack.logs.lines}
+    assert {"PaymentIntake", "PaymentTokenize", "PaymentCallProcessor"} <= {
+        line.function_name for line in stack.logs.lines
+    }
     assert card_data_in(text) == []
 
 
 def test_no_card_data_in_execution_outputs_or_causes(payments):
     for execution in payments.values():
         assert card_data_in(json.dumps([execution.get(k) for k in ("output", "error", "cause")])) == []
+
+
+def test_no_card_data_and_no_caller_text_in_a_refusal(refusal):
+    assert refusal.field == "PaymentMethod.Number"
+    text = json.dumps([str(refusal), refusal.field, refusal.reason])
+    assert card_data_in(text) == [] and "ssl_" not in text

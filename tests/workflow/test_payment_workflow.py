@@ -5,12 +5,14 @@ import json
 import pytest
 from aws_lambda_powertools.utilities.data_masking import DataMasking
 from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sdk import AWSEncryptionSDKProvider
-from botocore.exceptions import ClientError
 
 from local import operations
+from local.payment_requests import token_request
 from tests.workflow.conftest import card_request, run_payment
+from upstream import client
+from upstream.client import InvalidPaymentRequest
 
-SEED_FIELDS = {"TransactionID", "SecureToken", "Amount", "ProcessorID", "Status"}
+CONTRACT_FIELDS = {"TransactionID", "SecureToken", "Amount", "ProcessorID", "Status"}
 
 
 def charges_for(info, transaction_id):
@@ -45,7 +47,7 @@ def test_approved_payment_writes_three_ledger_entries_and_one_audit_record(info,
         (3, "PAYMENT-SUCCESS"),
     ]
     for entry in entries:
-        assert entry.keys() >= SEED_FIELDS
+        assert entry.keys() >= CONTRACT_FIELDS
         assert entry["ExecutionArn"] == execution["executionArn"]
         assert entry["Amount"] == "25.00" and entry["CardLast4"] == "1111"
     assert entries[2]["ProcessorTransactionID"] == charge[0]["ssl_txn_id"]
@@ -101,20 +103,20 @@ def test_decline_is_an_outcome_not_a_failure(info, transaction_id):
         (lambda r: r.update(Amount=25.0), "Amount"),
         (lambda r: r.update(Currency="KWD"), "Currency"),
         (lambda r: r["PaymentMethod"].update(ExpiryYear=2020), "PaymentMethod.ExpiryYear"),
-        (lambda r: r.update(Unexpected="x"), "Unexpected"),
+        (lambda r: r.update(Unexpected="x"), "[unexpected field]"),
     ],
 )
-def test_invalid_request_fails_naming_the_field_and_writes_nothing(stack, info, transaction_id, mutate, field):
+def test_invalid_request_is_refused_naming_the_field_and_writes_nothing(stack, info, transaction_id, mutate, field):
     request = card_request(transaction_id)
     mutate(request)
     calls_before = stack.runtime.invocations.count("PaymentCallProcessor")
 
-    execution = run_payment(info, request)
+    with pytest.raises(InvalidPaymentRequest) as refused:
+        operations.start_payment(info, request)
 
-    assert execution["status"] == "FAILED"
-    assert execution["error"] == "InvalidPaymentRequest"
-    cause = json.loads(execution["cause"])
-    assert cause["TransactionID"] == transaction_id and cause["Field"] == field and cause["Message"]
+    assert refused.value.transaction_id == transaction_id and refused.value.field == field and refused.value.reason
+    assert operations.trace_payment(info, transaction_id).description is None
+    assert operations.vault_item(info, transaction_id) is None
     assert operations.ledger_entries(info, transaction_id) == []
     assert charges_for(info, transaction_id) == []
     assert stack.runtime.invocations.count("PaymentCallProcessor") == calls_before
@@ -160,20 +162,21 @@ def test_terminal_write_retried_after_it_already_succeeded_keeps_one_terminal_en
     assert [e["EntryNumber"] for e in operations.ledger_entries(info, transaction_id)] == [1, 2, 3]
 
 
-def test_same_transaction_id_after_it_finished_is_refused_and_charges_nothing(info, transaction_id):
+def test_the_same_request_after_it_finished_is_answered_with_its_execution_and_charges_nothing(info, transaction_id):
     request = card_request(transaction_id)
-    run_payment(info, request)
+    first = run_payment(info, request)
 
-    with pytest.raises(ClientError) as refused:
-        operations.start_payment(info, request)
+    again = client.start_payment(info.client("lambda"), info.intake_function, request)
 
-    assert refused.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+    assert again.already_started and again.execution_arn == first["executionArn"]
+    assert operations.vault_item(info, transaction_id) is None  # nothing new was vaulted
     assert len(charges_for(info, transaction_id)) == 1
     assert len(operations.ledger_entries(info, transaction_id)) == 3
 
 
 def test_transaction_id_must_be_the_execution_name(info, transaction_id):
-    request = card_request(transaction_id)
+    # A token payment may start without the intake; its TransactionID must still name the execution.
+    request = token_request("7595301425001111", transaction_id)
     arn = info.client("stepfunctions").start_execution(
         stateMachineArn=info.state_machine_arn, name=f"{transaction_id}-other", input=json.dumps(request)
     )["executionArn"]

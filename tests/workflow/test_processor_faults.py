@@ -152,10 +152,10 @@ def test_a_declined_sale_found_by_query_stays_declined(stack, info, transaction_
 
 
 def test_an_audit_record_that_could_not_be_written_ahead_is_written_by_the_audit_step(stack, info, transaction_id):
-    # Given the third PutItem of this payment (CallProcessor's write-ahead audit record, after
-    # ledger entries 1 and 2) is throttled past the SDK's three attempts
+    # Given the fourth PutItem of this payment (CallProcessor's write-ahead audit record, after the
+    # intake's vault deposit and ledger entries 1 and 2) is throttled past the SDK's three attempts
     schedule = FaultSchedule()
-    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=3, skip=2))
+    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=3, skip=3))
     stack.apply_fault_schedule(schedule)
     try:
         execution = run_payment(info, card_request(transaction_id))
@@ -190,9 +190,10 @@ def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack
 
 
 def test_a_throttled_ledger_is_retried_by_the_state_machine_until_the_entry_is_written(stack, info, transaction_id):
-    # Given DynamoDB throttles this payment's first six PutItems: the SDK's three tries fail twice
+    # Given DynamoDB throttles this payment's ledger PutItems (after the intake's vault deposit) six
+    # times in a row: the SDK's three tries fail twice
     schedule = FaultSchedule()
-    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=6))
+    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=6, skip=1))
     stack.apply_fault_schedule(schedule)
     try:
         execution = run_payment(info, card_request(transaction_id))
@@ -208,9 +209,9 @@ def test_a_throttled_ledger_is_retried_by_the_state_machine_until_the_entry_is_w
 
 
 def test_a_throttled_key_service_is_retried_by_the_state_machine(stack, info, transaction_id):
-    # Given KMS throttles Tokenize's data-key request past the SDK's three attempts, once
+    # Given KMS throttles Tokenize's data-key request (after the intake's) past the SDK's attempts, once
     schedule = FaultSchedule()
-    schedule.add(transaction_id, ScheduledFault("kms:GenerateDataKey", "throttle", count=3))
+    schedule.add(transaction_id, ScheduledFault("kms:GenerateDataKey", "throttle", count=3, skip=1))
     stack.apply_fault_schedule(schedule)
     try:
         execution = run_payment(info, card_request(transaction_id))

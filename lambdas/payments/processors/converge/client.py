@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape
 import urllib3
 from defusedxml import ElementTree
 
-from payments.cards import mask_pan
+from payments.cards import mask_card_numbers, mask_pan
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
 from payments.processors.port import CardDetails
 
@@ -56,6 +56,8 @@ RESULT_FIELDS = (
 )
 _SECRET_REQUEST_FIELDS = frozenset({"ssl_pin", "ssl_cvv2cvc2"})
 _MASKED_FIELDS = frozenset({"ssl_card_number", "ssl_token"})
+# Free text we send: validation refuses a card number in it, the audit masks one anyway (payments.cards).
+_FREE_TEXT_FIELDS = frozenset({"ssl_description", "ssl_first_name", "ssl_last_name"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,14 @@ def _mask(name: str, value: str) -> str:
     return mask_token(value) if name == "ssl_token" else value
 
 
+def _audit_value(name: str, value: str) -> str:
+    if name in _MASKED_FIELDS:
+        return _mask(name, value)
+    if name in _FREE_TEXT_FIELDS:
+        return mask_card_numbers(value)
+    return value
+
+
 def kept_fields(fields: dict[str, str]) -> dict[str, str]:
     """The whitelisted fields of one Converge transaction, card number and token masked."""
     kept = {name: fields[name] for name in RESULT_FIELDS if name in fields}
@@ -107,9 +117,10 @@ class ConvergeCall:
 
     @property
     def masked_request(self) -> dict[str, str]:
-        """The request as the audit stores it: PAN and token masked, CVV and PIN removed."""
+        """The request as the audit stores it: PAN and token masked, CVV and PIN removed, and any card
+        number inside the description or the name masked as the PAN is."""
         return {
-            name: _mask(name, value) if name in _MASKED_FIELDS else value
+            name: _audit_value(name, value)
             for name, value in self.request.items()
             if name not in _SECRET_REQUEST_FIELDS
         }

@@ -1,0 +1,131 @@
+"""The CardVault: a card waits here, encrypted, from the intake until the processor has answered.
+
+The intake deposits the card (number, expiry, holder) and, apart, its CVV, each encrypted with the
+payment key under `purpose=card-intake` and bound to the TransactionID. Tokenize reads the card to
+make the SecureToken; CallProcessor reads the CVV for the sale and removes it once the processor
+has answered; the terminal ledger step removes what is left. The item's TTL (minutes) is only the
+backstop. See docs/architecture.md#card-data-handling.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from payments import aws, crypto
+from payments.errors import StorageUnavailable
+
+CARD = "EncryptedCard"
+CVV = "EncryptedCvv"
+FINGERPRINT = "RequestFingerprint"
+
+
+@dataclass(frozen=True)
+class VaultedCard:
+    """The card as the vault gives it back: plaintext, in memory only."""
+
+    number: str = field(repr=False)
+    expiry_month: int
+    expiry_year: int
+    holder_name: str | None = None
+
+
+class CardNotInVault(LookupError):
+    """No card is vaulted for this TransactionID (never deposited, expired, or already removed)."""
+
+
+class CardVault:
+    """Conditional deposit, consistent reads, and removal: nothing else touches the vault."""
+
+    def __init__(self, table_name: str, key_arn: str | None, ttl_seconds: int, client: Any | None = None) -> None:
+        # key_arn: None for a function that only removes cards (the terminal ledger steps)
+        self.table_name = table_name
+        self.key_arn = key_arn
+        self.ttl_seconds = ttl_seconds
+        self._client = client or aws.client("dynamodb")
+
+    def deposit(self, transaction_id: str, card: VaultedCard, cvv: str, fingerprint: str) -> str | None:
+        """Vault the card once. None when written; else the fingerprint of the request already vaulted."""
+        seal = {"key_arn": self._key(), "transaction_id": transaction_id, "purpose": crypto.PURPOSE_CARD_INTAKE}
+        sealed_card = {
+            "Number": card.number,
+            "ExpiryMonth": card.expiry_month,
+            "ExpiryYear": card.expiry_year,
+            "HolderName": card.holder_name,
+        }
+        item = {
+            "TransactionID": {"S": transaction_id},
+            CARD: {"S": crypto.encrypt(sealed_card, **seal)},
+            CVV: {"S": crypto.encrypt({"Cvv": cvv}, **seal)},
+            FINGERPRINT: {"S": fingerprint},
+            "ExpiresAt": {"N": str(int(time.time()) + self.ttl_seconds)},
+        }
+        taken = aws.append_item(self._client, self.table_name, item, "the card vault")
+        return None if taken is None else str(taken.get(FINGERPRINT, {}).get("S", ""))
+
+    def card(self, transaction_id: str) -> VaultedCard:
+        item = self._item(transaction_id, CARD)
+        if CARD not in item:
+            raise CardNotInVault("no card is vaulted for this payment")
+        data = self._open(transaction_id, item[CARD]["S"])
+        return VaultedCard(data["Number"], data["ExpiryMonth"], data["ExpiryYear"], data.get("HolderName"))
+
+    def cvv(self, transaction_id: str) -> str | None:
+        """The CVV, or None once it has been removed (the processor answered) or the card is gone."""
+        item = self._item(transaction_id, CVV)
+        return str(self._open(transaction_id, item[CVV]["S"])["Cvv"]) if CVV in item else None
+
+    def remove_cvv(self, transaction_id: str) -> None:
+        """After the processor's answer no CVV exists anywhere: the ciphertext goes too."""
+        aws.call_with_transient_mapping(
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key={"TransactionID": {"S": transaction_id}},
+                UpdateExpression=f"REMOVE {CVV}",
+                ConditionExpression="attribute_exists(TransactionID)",
+            ),
+            StorageUnavailable,
+            "DynamoDB UpdateItem on the card vault",
+            ignore=("ConditionalCheckFailedException",),
+        )
+
+    def forget(self, transaction_id: str) -> None:
+        """The payment has ended: nothing of its card stays in the vault."""
+        aws.call_with_transient_mapping(
+            lambda: self._client.delete_item(TableName=self.table_name, Key={"TransactionID": {"S": transaction_id}}),
+            StorageUnavailable,
+            "DynamoDB DeleteItem on the card vault",
+        )
+
+    def _item(self, transaction_id: str, attribute: str) -> dict[str, Any]:
+        reply = aws.call_with_transient_mapping(
+            lambda: self._client.get_item(
+                TableName=self.table_name,
+                Key={"TransactionID": {"S": transaction_id}},
+                ConsistentRead=True,
+                ProjectionExpression=attribute,
+            ),
+            StorageUnavailable,
+            "DynamoDB GetItem on the card vault",
+        )
+        item: dict[str, Any] = reply.get("Item", {})
+        return item
+
+    def _open(self, transaction_id: str, ciphertext: str) -> dict[str, Any]:
+        data: dict[str, Any] = crypto.decrypt(
+            ciphertext, key_arn=self._key(), transaction_id=transaction_id, purpose=crypto.PURPOSE_CARD_INTAKE
+        )
+        return data
+
+    def _key(self) -> str:
+        if self.key_arn is None:
+            raise ValueError("this function has no key: it may only remove cards")
+        return self.key_arn
+
+
+def vault_from_environment() -> CardVault:
+    from payments import settings, topology
+
+    key_arn = settings.optional(topology.PAYMENT_KMS_KEY_ARN)
+    return CardVault(settings.card_vault_table_name(), key_arn, topology.CARD_VAULT_TTL_SECONDS)

@@ -1,0 +1,113 @@
+"""CallProcessor with its real adapters (KMS, the vault, the audit table) and the tests' own processor:
+the CVV reaches the processor, and leaves the vault exactly when the processor has answered."""
+
+import os
+
+import boto3
+import pytest
+
+from local.payment_requests import DECLINING, TEST_CVV, VISA
+from payments import aws, crypto, topology
+from payments.charging import call_processor
+from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
+from payments.processors import registry
+from payments.state import ChargeEvent
+from payments.vault import CardVault, VaultedCard
+from tests.adapters.conftest import REGION, items_of
+from tests.unit.fake_processor import LoopbackPay
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:PaymentWorkflow:order-ab"
+
+
+@pytest.fixture
+def processor(tables_with_vault, monkeypatch):
+    aws.client.cache_clear()
+    crypto._masker.cache_clear()
+    key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    for name, value in {
+        topology.PAYMENT_KMS_KEY_ARN: key_arn,
+        topology.DYNAMODB_AUDIT_TABLE_NAME: topology.AUDIT_TABLE.name,
+        topology.CARD_VAULT_TABLE_NAME: topology.CARD_VAULT_TABLE.name,
+    }.items():
+        monkeypatch.setenv(name, value)
+    fake = LoopbackPay()
+    monkeypatch.setattr(registry, "processor_for", lambda processor_id: fake)
+    yield fake
+    aws.client.cache_clear()
+    crypto._masker.cache_clear()
+
+
+def vault():
+    return CardVault(topology.CARD_VAULT_TABLE.name, _key(), 900)
+
+
+def _key():
+    return os.environ[topology.PAYMENT_KMS_KEY_ARN]
+
+
+def charge_event(number=VISA, retry_count=0):
+    vault().deposit("order-ab", VaultedCard(number, 12, 2031), TEST_CVV, "fp")
+    token = crypto.encrypt_token(
+        {"Type": "card", "Number": number, "ExpiryMonth": 12, "ExpiryYear": 2031},
+        key_arn=_key(),
+        transaction_id="order-ab",
+    )
+    payment = {
+        "TransactionID": "order-ab",
+        "Amount": "25.00",
+        "Currency": "USD",
+        "ProcessorID": "loopbackpay",
+        "PaymentMethodType": "card",
+        "SecureToken": token,
+    }
+    return ChargeEvent(Payment=payment, ExecutionArn=EXECUTION, RetryCount=retry_count)
+
+
+@pytest.mark.parametrize("number", [VISA, DECLINING], ids=["approved", "declined"])
+def test_the_cvv_reaches_the_processor_and_leaves_the_vault_once_it_answered(processor, tables_with_vault, number):
+    charged = call_processor(charge_event(number), actor="PaymentCallProcessor", seconds_left=60)
+
+    assert processor.cvvs_sent == [TEST_CVV]
+    assert charged.result["status"] in ("captured", "declined")
+    assert vault().cvv("order-ab") is None
+    assert vault().card("order-ab").number == number  # the card itself goes with the terminal entry
+    assert [r["Operation"]["S"] for r in items_of(tables_with_vault, topology.AUDIT_TABLE.name, "order-ab")] == [
+        "charge"
+    ]
+
+
+def test_a_rejected_request_was_answered_too_so_the_cvv_goes(processor):
+    processor.sale_error = ProcessorRejected("loopbackpay: bad request")
+
+    with pytest.raises(ProcessorRejected):
+        call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=60)
+
+    assert vault().cvv("order-ab") is None
+
+
+@pytest.mark.parametrize("error", [ProcessorTimeout("no answer"), ProcessorUnavailable("down")])
+def test_without_an_answer_the_cvv_stays_for_the_retry(processor, error):
+    processor.sale_error = error
+
+    with pytest.raises(type(error)):
+        call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=60)
+
+    assert vault().cvv("order-ab") == TEST_CVV
+
+
+def test_a_retry_that_finds_the_earlier_sale_removes_the_cvv(processor, monkeypatch):
+    # Given a first attempt whose sale went through but whose answer was lost
+    processor.lose_next_answer = True
+    event = charge_event()
+    with pytest.raises(ProcessorTimeout):
+        call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+    assert vault().cvv("order-ab") == TEST_CVV
+
+    # When the retry asks (no real waiting here) and finds it
+    monkeypatch.setattr("payments.charging.time.sleep", lambda seconds: None)
+    retried = ChargeEvent(Payment=event.Payment, ExecutionArn=EXECUTION, RetryCount=1)
+    charged = call_processor(retried, actor="PaymentCallProcessor", seconds_left=60)
+
+    # Then nothing more was sent, and the CVV is gone
+    assert charged.found_by_query and len(processor.sales) == 1
+    assert vault().cvv("order-ab") is None
