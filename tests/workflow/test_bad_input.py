@@ -185,3 +185,19 @@ def test_any_value_anywhere_is_refused_cleanly_or_accepted(stack, info, path, va
         return
     assert isinstance(refusal, InvalidPaymentRequest) and refusal.field
     assert_nothing_happened(info, transaction_id, processor_calls)
+
+
+def test_a_warm_tokenize_logs_a_rejection_under_no_other_payments_id(stack, info):
+    # Given a payment that went through Tokenize, setting its correlation id
+    paid = card_request(new_transaction_id("warm"))
+    operations.wait_for_execution(info, operations.start_payment(info, paid))
+
+    # When the same warm Tokenize then rejects a card sent straight to StartExecution
+    rejected = valid(new_transaction_id("direct"))
+    start_directly(info, rejected)
+
+    # Then the rejection is logged under no correlation id at all, least of all the earlier payment's
+    tokenize_lines = [json.loads(line.text) for line in stack.logs.lines if line.function_name == "PaymentTokenize"]
+    rejection = [line for line in tokenize_lines if line.get("message") == "payment request rejected"][-1]
+    assert rejection.get("correlation_id") is None
+    assert paid["TransactionID"] not in json.dumps(rejection)
