@@ -1,17 +1,19 @@
 """One function and one role per step and for the intake, each role granting exactly what its function does.
 
-- intake: KMS GenerateDataKey with encryption context purpose=card-intake (it seals the card) and
-  GenerateMac on the card fingerprint key; PutItem on the CardVault; StartExecution on the state
-  machine, DescribeExecution on its executions, and the payment key for the state machine's
-  encryption context only (added by `start_payments_on`, once the state machine exists).
+- intake: KMS GenerateDataKey with encryption context purpose=card-intake (it seals the card);
+  PutItem on the CardVault; StartExecution on the state machine, DescribeExecution on its
+  executions, and the payment key for the state machine's encryption context only (added by
+  `start_payments_on`, once the state machine exists). Its request fingerprint is a plain SHA-256
+  (payments.fingerprints): no key.
 - tokenize: KMS Decrypt (purpose=card-intake) and GenerateDataKey (purpose=secure-token);
-  GetItem on the CardVault, of the sealed card only (never the CVV).
+  GetItem on the CardVault of the sealed card, the request fingerprint and the expiry only (never
+  the CVV).
 - ledger_initiated, ledger_pending: DynamoDB PutItem on PaymentLedger.
 - ledger_success, ledger_failed: the same, and DeleteItem on the CardVault (the payment has ended).
 - call_processor: KMS Decrypt (purpose=secure-token and card-intake) and GenerateDataKey
-  (purpose=audit); GetItem on the CardVault of the sealed CVV only, and UpdateItem of that one
-  attribute (it removes the CVV once the processor has answered); GetSecretValue on the Converge
-  secret; PutItem on the audit table*.
+  (purpose=audit); GetItem on the CardVault of the sealed CVV and the expiry only, and UpdateItem
+  of the CVV alone (it removes the CVV once the processor has answered); GetSecretValue on the
+  Converge secret; PutItem on the audit table*.
 - normalize: nothing.
 - audit: PutItem on the audit table.
 
@@ -19,7 +21,8 @@ Each table a role uses comes with what DynamoDB needs of the table key (only thr
 only for that table). Every role also writes its own log group, and X-Ray traces (added by CDK
 for active tracing). No role may update or delete a ledger or audit item, and none may decrypt an
 audit payload (audit Decrypt is never granted outside DynamoDB). Only Tokenize and CallProcessor
-may decrypt what the intake sealed.
+may decrypt what the intake sealed. (The state machine's own role, in infra.workflow, also deletes
+a vault item: when Tokenize fails for good.)
 * CallProcessor writes each call's audit record as the call completes (see payments.charging).
 """
 
@@ -67,10 +70,13 @@ TIMEOUTS = {"CallProcessor": Duration.seconds(90)}
 PURPOSE_CARD_INTAKE = "card-intake"  # the card and CVV as the intake vaults them
 PURPOSE_SECURE_TOKEN = "secure-token"  # noqa: S105 - an encryption-context label, not a secret
 PURPOSE_AUDIT = "audit"
-# The CardVault's item (payments.vault): its key, the sealed card, the sealed CVV.
+# The CardVault's item (payments.vault): its key, the sealed card, the sealed CVV, the fingerprint of
+# the request it was vaulted for, and its expiry (every vault read projects it: an expired item is gone).
 VAULT_KEY = topology.CARD_VAULT_TABLE.partition_key.name
 VAULT_CARD = "EncryptedCard"
 VAULT_CVV = "EncryptedCvv"
+VAULT_FINGERPRINT = "RequestFingerprint"
+VAULT_EXPIRES_AT = "ExpiresAt"  # the table's TTL attribute (topology.CARD_VAULT_TABLE)
 INTAKE = topology.INTAKE_FUNCTION.step
 
 
@@ -82,7 +88,6 @@ class Dependencies:
     audit: dynamodb.TableV2
     converge_secret: secretsmanager.ISecret
     vault: dynamodb.TableV2
-    fingerprint_key: kms.IKey
 
 
 class WorkflowSteps(Construct):
@@ -181,7 +186,6 @@ class WorkflowSteps(Construct):
             topology.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
             topology.CARD_VAULT_TABLE_NAME: deps.vault.table_name,
-            topology.CARD_FINGERPRINT_KEY_ARN: deps.fingerprint_key.key_arn,
         }
         # STATE_MACHINE_ARN (the intake's) is set by start_payments_on, once the state machine exists.
         return {name: values[name] for name in spec.environment("aws") if name != topology.STATE_MACHINE_ARN}
@@ -192,28 +196,23 @@ class WorkflowSteps(Construct):
         if spec.step == INTAKE:
             return [
                 _kms("CardSealing", key, "kms:GenerateDataKey", PURPOSE_CARD_INTAKE),
-                iam.PolicyStatement(
-                    sid="RequestFingerprint",
-                    actions=["kms:GenerateMac"],
-                    resources=[deps.fingerprint_key.key_arn],
-                    conditions={"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}},
-                ),
                 iam.PolicyStatement(sid="VaultDeposit", actions=["dynamodb:PutItem"], resources=[vault.table_arn]),
-                _table_key("Vault", vault, key),
+                table_key("Vault", vault, key),
             ]
         if spec.step == "Tokenize":
             return [
                 _kms("VaultDecryption", key, "kms:Decrypt", PURPOSE_CARD_INTAKE),
                 _kms("TokenEncryption", key, "kms:GenerateDataKey", PURPOSE_SECURE_TOKEN),
-                _vault_read("VaultCardRead", vault, VAULT_CARD),
-                _table_key("Vault", vault, key),
+                # The card, and the fingerprint of the request it was vaulted for (a retry must match it).
+                _vault_read("VaultCardRead", vault, VAULT_CARD, VAULT_FINGERPRINT),
+                table_key("Vault", vault, key),
             ]
         if spec.step in ("LedgerSuccess", "LedgerFailed"):
             return [
                 *_put_item("Ledger", deps.ledger, key),
                 # The payment has ended: nothing of its card may stay in the vault.
                 iam.PolicyStatement(sid="VaultRemoval", actions=["dynamodb:DeleteItem"], resources=[vault.table_arn]),
-                _table_key("Vault", vault, key),
+                table_key("Vault", vault, key),
             ]
         if spec.step.startswith("Ledger"):
             return _put_item("Ledger", deps.ledger, key)
@@ -237,11 +236,14 @@ class WorkflowSteps(Construct):
                     },
                 ),
                 *_put_item("Audit", deps.audit, key),
-                _vault_read("VaultCvvRead", vault, VAULT_CVV),
-                # Once the processor has answered, the CVV goes (UpdateItem REMOVE EncryptedCvv). IAM can
-                # name the attributes a request touches, not what it does to them: this may write the CVV
-                # attribute and no other (key aside), and return nothing of the item. (It cannot tell
-                # REMOVE from SET, nor stop an UpdateItem from creating an item holding only a CVV.)
+                _vault_read("VaultCvvRead", vault, VAULT_CVV),  # its card is in the SecureToken
+                # Once the processor has answered, the CVV goes (UpdateItem REMOVE EncryptedCvv,
+                # ReturnValues NONE). IAM can name the attributes a request touches, not what it does to
+                # them: this may write the CVV attribute and no other (key aside), and return nothing of the
+                # item. (It cannot tell REMOVE from SET, nor stop an UpdateItem from creating an item holding
+                # only a CVV.) ReturnValues: StringEquals, as the DynamoDB Developer Guide writes it for a
+                # statement allowing UpdateItem alone (its ReturnValues always has a value, NONE by default);
+                # the guide uses StringEqualsIfExists only where the statement also allows reads.
                 iam.PolicyStatement(
                     sid="VaultCvvRemoval",
                     actions=["dynamodb:UpdateItem"],
@@ -251,7 +253,7 @@ class WorkflowSteps(Construct):
                         "StringEquals": {"dynamodb:ReturnValues": "NONE"},
                     },
                 ),
-                _table_key("Vault", vault, key),
+                table_key("Vault", vault, key),
             ]
         if spec.step == "Audit":
             return _put_item("Audit", deps.audit, key)
@@ -270,25 +272,29 @@ def _kms(sid: str, key: kms.IKey, action: str, purpose: str) -> iam.PolicyStatem
 def _put_item(prefix: str, table: dynamodb.TableV2, key: kms.IKey) -> list[iam.PolicyStatement]:
     return [
         iam.PolicyStatement(sid=f"{prefix}Append", actions=["dynamodb:PutItem"], resources=[table.table_arn]),
-        _table_key(prefix, table, key),
+        table_key(prefix, table, key),
     ]
 
 
-def _vault_read(sid: str, vault: dynamodb.TableV2, attribute: str) -> iam.PolicyStatement:
-    """GetItem of one attribute of a vault item: a read without that projection (or of any other) is denied."""
+def _vault_read(sid: str, vault: dynamodb.TableV2, *attributes: str) -> iam.PolicyStatement:
+    """GetItem of these attributes of a vault item and its expiry (payments.vault projects ExpiresAt on
+    every read). A read without a projection, or naming any other attribute, is denied. The key is
+    listed because DynamoDB requires a policy that uses dynamodb:Attributes to name the key attributes."""
     return iam.PolicyStatement(
         sid=sid,
         actions=["dynamodb:GetItem"],
         resources=[vault.table_arn],
         conditions={
-            "ForAllValues:StringEquals": {"dynamodb:Attributes": [VAULT_KEY, attribute]},
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": [VAULT_KEY, *attributes, VAULT_EXPIRES_AT]},
             "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
         },
     )
 
 
-def _table_key(prefix: str, table: dynamodb.TableV2, key: kms.IKey) -> iam.PolicyStatement:
-    """What DynamoDB itself needs of the table key, and only when DynamoDB asks on our behalf."""
+def table_key(prefix: str, table: dynamodb.ITable, key: kms.IKey) -> iam.PolicyStatement:
+    """What DynamoDB itself needs of the table key, and only when DynamoDB asks on our behalf.
+
+    Sid `<prefix>TableKey`; the function roles' and the state machine's (infra.workflow)."""
     return iam.PolicyStatement(
         sid=f"{prefix}TableKey",
         actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],

@@ -1,5 +1,7 @@
-"""The payment key (tokens, vaulted cards, audit payloads, tables, logs, secret, state machine) and the
-card fingerprint key (HMAC: the intake's keyed fingerprint of each request)."""
+"""The payment key: tokens, vaulted cards, audit payloads, tables, logs, secret, state machine.
+
+The only key of the stack. (A request's fingerprint is a plain SHA-256 over the request's non-card
+fields, computed by the intake without KMS: payments.fingerprints.)"""
 
 from __future__ import annotations
 
@@ -47,25 +49,3 @@ class PaymentKey(Construct):
 
 def _log_groups_of_this_account() -> str:
     return f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"
-
-
-class CardFingerprintKey(Construct):
-    """CARD_FINGERPRINT_KEY_ARN: an HMAC key, for KMS GenerateMac only (payments.fingerprints).
-
-    HMAC keys cannot rotate automatically (KMS rotates symmetric encryption keys only). Replacing it
-    by hand changes every fingerprint: a retry of a payment started under the old key would be
-    refused as another payment. Only the intake may use it (infra.functions).
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig) -> None:
-        super().__init__(scope, construct_id)
-        self.key = kms.Key(
-            self,
-            "Key",
-            alias=f"alias/payment-card-fingerprint-{config.name}",
-            description="CARD_FINGERPRINT_KEY_ARN: HMAC-SHA-256 of each payment request (CVV excluded), by the intake",
-            key_spec=kms.KeySpec.HMAC_256,
-            key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
-            enable_key_rotation=False,
-            removal_policy=config.removal_policy,
-        )

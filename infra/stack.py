@@ -11,7 +11,7 @@ from constructs import Construct
 from infra.access import UpstreamAccess
 from infra.config import EnvironmentConfig
 from infra.functions import Dependencies, WorkflowSteps
-from infra.keys import CardFingerprintKey, PaymentKey
+from infra.keys import PaymentKey
 from infra.monitoring import Monitoring
 from infra.tables import PaymentTables
 from infra.workflow import PaymentWorkflow
@@ -21,7 +21,6 @@ class PaymentWorkflowStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         key = PaymentKey(self, "Encryption", config=config).key
-        fingerprint_key = CardFingerprintKey(self, "Fingerprint", config=config).key
         tables = PaymentTables(self, "Tables", config=config, key=key)
         # Created with an empty shape; operators put the real values in (README, "Deploy").
         converge_secret = secretsmanager.Secret(
@@ -38,9 +37,11 @@ class PaymentWorkflowStack(Stack):
         steps = WorkflowSteps(
             self,
             "Steps",
-            deps=Dependencies(config, key, tables.ledger, tables.audit, converge_secret, tables.vault, fingerprint_key),
+            deps=Dependencies(config, key, tables.ledger, tables.audit, converge_secret, tables.vault),
         )
-        workflow = PaymentWorkflow(self, "Workflow", config=config, key=key, functions=steps.step_functions)
+        workflow = PaymentWorkflow(
+            self, "Workflow", config=config, key=key, functions=steps.step_functions, vault=tables.vault
+        )
         # The intake starts the state machine, which invokes the steps: its half comes once the state machine exists.
         steps.start_payments_on(workflow.state_machine)
         Monitoring(
@@ -55,7 +56,6 @@ class PaymentWorkflowStack(Stack):
         upstream = UpstreamAccess(self, "Upstream", state_machine=workflow.state_machine, key=key, intake=steps.intake)
 
         self.key = key
-        self.fingerprint_key = fingerprint_key
         self.tables = tables
         self.steps = steps
         self.workflow = workflow

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 import threading
 import time
@@ -128,6 +129,7 @@ class InProcessLambdaRuntime:
             "_HANDLER": function.handler,
         }
         with self._environ.scoped(env), self.logs.capture(name):
+            _log_to_stdout()
             try:
                 handler = self._handler(name, function.handler)
                 result = handler(event, context)
@@ -166,6 +168,18 @@ class InProcessLambdaRuntime:
                 module = sys.modules.get(name) or _load(self.code_root / spec.code_dir / f"{module_name}.py", name)
                 self._handlers[function_name] = getattr(module, attribute)
             return self._handlers[function_name]
+
+
+def _log_to_stdout() -> None:
+    """The functions' logger writes to the stdout of this moment, as in Lambda.
+
+    Powertools' Logger binds its handler to the sys.stdout of the moment it is created; in a test
+    process that may be pytest's capture, and the function's log lines would then escape the
+    captured logs (and the card-data scans of them).
+    """
+    for handler in logging.getLogger(topology.SERVICE_NAME).handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stdout:
+            handler.setStream(sys.stdout)
 
 
 def _load(path: Path, module_name: str) -> ModuleType:

@@ -186,9 +186,6 @@ class LocalStack:
         key_arn = client("kms").create_key(Description="PAYMENT_KMS_KEY_ARN (local)", KeySpec="SYMMETRIC_DEFAULT")[
             "KeyMetadata"
         ]["Arn"]
-        fingerprint_key_arn = client("kms").create_key(
-            Description="CARD_FINGERPRINT_KEY_ARN (local)", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
-        )["KeyMetadata"]["Arn"]
         dynamodb = client("dynamodb")
         for table in (*topology.TABLES, topology.CARD_VAULT_TABLE):
             # Locally only: the chaos checks read the ledger's stream to prove no entry is ever rewritten.
@@ -215,7 +212,6 @@ class LocalStack:
             topology.DYNAMODB_TABLE_NAME: topology.LEDGER_TABLE.name,
             topology.DYNAMODB_AUDIT_TABLE_NAME: topology.AUDIT_TABLE.name,
             topology.CARD_VAULT_TABLE_NAME: topology.CARD_VAULT_TABLE.name,
-            topology.CARD_FINGERPRINT_KEY_ARN: fingerprint_key_arn,
             topology.CONVERGE_URL: self.sandbox.xml_url,
             topology.CONVERGE_MERCHANT_ID: credentials.ssl_merchant_id,
             topology.CONVERGE_USER_ID: credentials.ssl_user_id,
@@ -243,6 +239,7 @@ class LocalStack:
             return str(function["FunctionArn"])
 
         substitutions = {spec.placeholder: create_function(spec) for spec in topology.FUNCTIONS}
+        substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] = topology.CARD_VAULT_TABLE.name
         states_role = iam.create_role(RoleName="PaymentWorkflowRole", AssumeRolePolicyDocument=_STATES_ROLE_POLICY)
         state_machine = client("stepfunctions").create_state_machine(
             name=topology.STATE_MACHINE_NAME,

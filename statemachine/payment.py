@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments import topology
 from statemachine.policy import EXECUTION_ARN, Catch, Retry, catch_all, choice, fail, lambda_task, payload_of
 
 # CallProcessor's own transient errors: nothing processed, or an outcome a retry must first ask about.
 PROCESSOR_RETRY = Retry(("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4, interval_seconds=2)
 # Whatever else CallProcessor dies of is retried twice: a retry asks before it sends, so it is safe.
 PROCESSOR_LAST_RESORT = Retry(("States.ALL",), 2, interval_seconds=2)
+CARD_VAULT_TABLE = "${" + topology.CARD_VAULT_TABLE_PLACEHOLDER + "}"
 OUTCOME_FIELDS = ("Status", "ReasonCode", "ReasonMessage", "ProcessorTransactionID", "ApprovalCode")
 
 
@@ -32,10 +34,7 @@ def _intake() -> dict[str, Any]:
             comment="Validate the input; take the card out of the vault into a SecureToken. No state ever holds a PAN.",
             payload=payload_of(Request="$", ExecutionName="$$.Execution.Name", ExecutionArn=EXECUTION_ARN),
             output_path="$.Payload",
-            catch=[
-                Catch(("InvalidPaymentRequest",), "ReadRejection", result_path="$"),
-                catch_all("TokenizationFailed", result_path="$"),
-            ],
+            catch=[Catch(("InvalidPaymentRequest",), "ReadRejection", "$"), catch_all("DiscardCard", "$")],
             next_state="LedgerInitiated",
         ),
         "ReadRejection": {
@@ -45,10 +44,18 @@ def _intake() -> dict[str, Any]:
             "Next": "InvalidPaymentRequest",
         },
         "InvalidPaymentRequest": fail("InvalidPaymentRequest", CausePath="$.Rejection.errorMessage"),
+        "DiscardCard": {
+            "Type": "Task",
+            "Comment": "Tokenize failed for good: no terminal ledger step will run, so the card leaves the vault here.",
+            "Resource": "arn:aws:states:::dynamodb:deleteItem",
+            "Parameters": {"TableName": CARD_VAULT_TABLE, "Key": {"TransactionID": {"S.$": "$$.Execution.Name"}}},
+            "ResultPath": None,
+            "Retry": [Retry(("States.ALL",), 3).asl()],
+            "Catch": [catch_all("TokenizationFailed", result_path=None).asl()],
+            "Next": "TokenizationFailed",
+        },
         "TokenizationFailed": fail(
-            "PaymentFailed",
-            "Nothing was written or charged.",
-            Cause="Tokenize failed after its retries; no ledger entry was written and nothing was charged.",
+            "PaymentFailed", Cause="Tokenize failed after its retries; nothing written or charged."
         ),
     }
 
@@ -85,7 +92,7 @@ def _charge() -> dict[str, Any]:
             timeout_seconds=100,
             result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
             result_path="$.Processor",
-            retry_first=[Retry(("ProcessorRejected", "WorkflowStateInvalid"), max_attempts=0)],
+            retry_first=[Retry(("ProcessorRejected", "WorkflowStateInvalid", "CardNotVaulted"), max_attempts=0)],
             retry_after=[PROCESSOR_RETRY, PROCESSOR_LAST_RESORT],
             catch=[catch_all("LedgerFailed")],
             next_state="Normalize",

@@ -54,13 +54,13 @@ STANDARD_RETRIES: Final = (LAMBDA_SERVICE_RETRY, DEPENDENCY_RETRY)
 class Catch:
     errors: tuple[str, ...]
     next: str
-    result_path: str = "$.Failure"
+    result_path: str | None = "$.Failure"
 
     def asl(self) -> dict[str, Any]:
         return {"ErrorEquals": list(self.errors), "ResultPath": self.result_path, "Next": self.next}
 
 
-def catch_all(next_state: str, result_path: str = "$.Failure") -> Catch:
+def catch_all(next_state: str, result_path: str | None = "$.Failure") -> Catch:
     return Catch(("States.ALL",), next_state, result_path)
 
 

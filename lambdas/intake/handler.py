@@ -21,7 +21,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     vault = vault_from_environment()
     intake = Intake(
         state_machine_arn=settings.required(topology.STATE_MACHINE_ARN),
-        fingerprint_key_arn=settings.required(topology.CARD_FINGERPRINT_KEY_ARN),
         vault=vault,
         stepfunctions=aws.client("stepfunctions"),
     )

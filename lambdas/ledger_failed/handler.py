@@ -10,7 +10,7 @@ from payments.ledger import LedgerRepository
 from payments.observability import logger, metrics, tracer
 from payments.recording import record_unsuccessful
 from payments.state import FailureEvent, parse_state
-from payments.vault import vault_from_environment
+from payments.vault import forget_card
 
 
 @logger.inject_lambda_context(correlation_id_path="State.Payment.TransactionID", log_event=False, clear_state=True)
@@ -20,7 +20,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = parse_state(event, FailureEvent)
     repository = LedgerRepository(settings.ledger_table_name())
     response = record_unsuccessful(repository, step.State, step.Status, step.ExecutionArn)
-    vault_from_environment().forget(step.State.Payment.TransactionID)  # the payment has ended: its card goes
+    forget_card(step.State.Payment.TransactionID)
     metric = "PaymentsDeclined" if response["Status"] == ledger.DECLINED else "PaymentsFailed"
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     logger.info("payment recorded", extra={"status": response["Status"], "reason": _reason(response)})

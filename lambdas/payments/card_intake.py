@@ -29,15 +29,13 @@ from payments.workflow_input import workflow_input
 @dataclass(frozen=True)
 class Intake:
     state_machine_arn: str
-    fingerprint_key_arn: str
     vault: CardVault
     stepfunctions: Any
-    kms: Any | None = None
 
     def accept(self, event: Any) -> dict[str, Any]:
         """Validate, vault the card, start the execution: {"TransactionID", "ExecutionArn", "AlreadyStarted"}."""
         request = parse_payment_request(event)
-        fingerprint = request_fingerprint(request, self.fingerprint_key_arn, self.kms)
+        fingerprint = request_fingerprint(request)
         arn = execution_arn_for(self.state_machine_arn, request.TransactionID)
         if self._started_already(arn, fingerprint):
             return _answer(request, arn, already_started=True)

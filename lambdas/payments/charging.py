@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from payments import crypto, settings
 from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
-from payments.errors import ProcessorError, ProcessorRejected, ProcessorTimeout
+from payments.errors import CardNotVaulted, ProcessorError, ProcessorRejected, ProcessorTimeout
 from payments.observability import logger, metrics
 from payments.processors import registry
 from payments.processors.port import (
@@ -125,10 +125,20 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
             seconds_left=seconds_left,
         )
     except ProcessorRejected:
-        vault.remove_cvv(payment.TransactionID)
+        _forget_cvv(vault, payment.TransactionID)
         raise
-    vault.remove_cvv(payment.TransactionID)
+    _forget_cvv(vault, payment.TransactionID)
     return charged
+
+
+def _forget_cvv(vault: CardVault, transaction_id: str) -> None:
+    """Once the processor has answered, the CVV goes. Best effort: the answer is known and must not be
+    lost to a failed removal; the terminal ledger step removes the whole item, the TTL is the backstop."""
+    try:
+        vault.remove_cvv(transaction_id)
+    except Exception as error:
+        logger.error("CVV not removed from the vault", extra={"error": type(error).__name__})
+        metrics.add_metric(name="VaultCleanupFailures", unit=MetricUnit.Count, value=1)
 
 
 def charge(
@@ -193,11 +203,14 @@ def payment_source(event: ChargeEvent, key_arn: str, vault: CardVault) -> CardDe
     secret = crypto.decrypt_token(payment.SecureToken, key_arn=key_arn, transaction_id=transaction_id)
     if secret["Type"] != "card":
         return StoredToken(secret["Token"])
+    cvv = vault.cvv(transaction_id)
+    if cvv is None:
+        raise CardNotVaulted("the card's CVV is no longer in the vault (expired or removed); no sale was sent")
     return CardDetails(
         number=secret["Number"],
         expiry_month=secret["ExpiryMonth"],
         expiry_year=secret["ExpiryYear"],
-        cvv=vault.cvv(transaction_id),
+        cvv=cvv,
         holder_name=secret.get("HolderName"),
     )
 

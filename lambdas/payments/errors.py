@@ -57,3 +57,10 @@ class ProcessorRejected(ProcessorError):
 
 class DuplicateTransactionID(PaymentError):
     """The TransactionID was already used for a different payment request. Nothing was written or started."""
+
+
+class CardNotVaulted(PaymentError):
+    """The vaulted card, or its CVV, is gone (expired, or removed) before a sale that needs it: never retried.
+
+    A sale is never sent without the CVV the customer gave; the payment ends PAYMENT-FAILED, nothing charged.
+    """

@@ -1,33 +1,26 @@
-"""A request's fingerprint: how the intake tells a retry of a payment from another payment under its TransactionID.
+"""A request's fingerprint: how the intake tells a retry of a payment from another request under its TransactionID.
 
-A keyed hash (KMS GenerateMac, HMAC-SHA-256) of the whole request as canonical JSON, CVV left out:
-it may stay with the execution for its whole history, and no CVV may, in any form. Keyed, so that
-nobody without the key can test a guessed card number against it.
+SHA-256 of the request as canonical JSON with the card reduced to what is not card data (brand and
+last four, which the execution input shows anyway): the fingerprint says nothing about the PAN, the
+expiry or the CVV, so an intake that compares fingerprints can never be used to test a guessed card
+number. Two requests that differ only in the hidden digits of the card, its expiry or its CVV are
+therefore the same request: the first one's execution is the answer and nothing more is charged.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
 from typing import Any
 
-from payments import aws
-from payments.errors import KeyServiceUnavailable
+from payments.cards import card_brand
 from payments.models import CardPaymentMethod, PaymentRequest
 
 
-def canonical(request: PaymentRequest) -> bytes:
+def request_fingerprint(request: PaymentRequest) -> str:
     fields: dict[str, Any] = request.model_dump(mode="json", exclude_none=True)
-    if isinstance(request.PaymentMethod, CardPaymentMethod):
-        fields["PaymentMethod"].pop("Cvv", None)
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def request_fingerprint(request: PaymentRequest, key_arn: str, client: Any | None = None) -> str:
-    kms = client or aws.client("kms")
-    reply = aws.call_with_transient_mapping(
-        lambda: kms.generate_mac(KeyId=key_arn, Message=canonical(request), MacAlgorithm="HMAC_SHA_256"),
-        KeyServiceUnavailable,
-        "KMS GenerateMac",
-    )
-    return base64.b64encode(reply["Mac"]).decode()
+    method = request.PaymentMethod
+    if isinstance(method, CardPaymentMethod):
+        fields["PaymentMethod"] = {"Type": "card", "Brand": card_brand(method.Number), "Last4": method.Number[-4:]}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from payments import currencies
-from payments.cards import contains_card_number, identifier_contains_card_number, luhn_valid
+from payments.cards import contains_card_number, identifier_contains_card_number, is_card_number, luhn_valid
 from payments.currencies import ISO_4217_EXPONENTS
 from payments.processors import registry
 
@@ -137,6 +137,8 @@ class ProcessorTokenPaymentMethod(_Strict):
         value = _xml_safe(value)
         if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9]{12,32}", value):
             raise reject("must be a Converge ssl_token of 12 to 32 letters and digits")
+        if is_card_number(value):  # a card number sent as a token would travel in clear
+            raise reject("must be a processor token, not a card number")
         return value
 
 

@@ -21,7 +21,10 @@ _FAILURE_REASONS = {
     "LedgerConflict": "LEDGER_CONFLICT",
     "EntryAlreadyExists": "LEDGER_CONFLICT",
     "States.Timeout": "STEP_TIMED_OUT",
+    "CardNotVaulted": "CARD_NOT_IN_VAULT",
 }
+# Reasons that prove no sale is pending: the failure is not an unknown outcome.
+_NOTHING_SENT = frozenset({"PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE", "CARD_NOT_IN_VAULT"})
 
 
 def _entry(payment: PaymentFacts, number: int, status: str, execution_arn: str, **terminal: str | None) -> LedgerEntry:
@@ -111,7 +114,7 @@ def _reason(state: WorkflowState, status: str) -> tuple[str, str]:
     if state.Failure is not None:
         error = state.Failure.Error
         code = _FAILURE_REASONS.get(error, "SYSTEM_ERROR")
-        if _failed_while_charging(state) and code not in ("PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE"):
+        if _failed_while_charging(state) and code not in _NOTHING_SENT:
             code = "PROCESSOR_OUTCOME_UNKNOWN"  # CallProcessor stopped mid-call: a charge may stand
         return code, _failure_message(error, state.Failure.Cause)
     if outcome is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any, Literal
 
 from payments import crypto
@@ -28,6 +29,12 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
             raise InvalidPaymentRequest(
                 "PaymentMethod.VaultReference", "no card is in the vault for this payment (expired?)", transaction_id
             ) from None
+        # Only the request the intake vaulted the card for may use it: an execution started by anyone
+        # else with this vault reference (another amount, say) is refused before anything is written.
+        if not hmac.compare_digest(vaulted.fingerprint, request.RequestFingerprint):
+            raise InvalidPaymentRequest(
+                "RequestFingerprint", "does not match the request the card was vaulted for", transaction_id
+            )
         secret: dict[str, Any] = {
             "Type": "card",
             "Number": vaulted.number,

@@ -19,6 +19,7 @@ from payments.errors import StorageUnavailable
 CARD = "EncryptedCard"
 CVV = "EncryptedCvv"
 FINGERPRINT = "RequestFingerprint"
+EXPIRES_AT = "ExpiresAt"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class VaultedCard:
     expiry_month: int
     expiry_year: int
     holder_name: str | None = None
+    fingerprint: str = ""  # of the request the intake vaulted it for
 
 
 class CardNotInVault(LookupError):
@@ -59,17 +61,18 @@ class CardVault:
             CARD: {"S": crypto.encrypt(sealed_card, **seal)},
             CVV: {"S": crypto.encrypt({"Cvv": cvv}, **seal)},
             FINGERPRINT: {"S": fingerprint},
-            "ExpiresAt": {"N": str(int(time.time()) + self.ttl_seconds)},
+            EXPIRES_AT: {"N": str(int(time.time()) + self.ttl_seconds)},
         }
         taken = aws.append_item(self._client, self.table_name, item, "the card vault")
         return None if taken is None else str(taken.get(FINGERPRINT, {}).get("S", ""))
 
     def card(self, transaction_id: str) -> VaultedCard:
-        item = self._item(transaction_id, CARD)
+        item = self._item(transaction_id, CARD, FINGERPRINT)
         if CARD not in item:
             raise CardNotInVault("no card is vaulted for this payment")
         data = self._open(transaction_id, item[CARD]["S"])
-        return VaultedCard(data["Number"], data["ExpiryMonth"], data["ExpiryYear"], data.get("HolderName"))
+        fingerprint = item.get(FINGERPRINT, {}).get("S", "")
+        return VaultedCard(data["Number"], data["ExpiryMonth"], data["ExpiryYear"], data.get("HolderName"), fingerprint)
 
     def cvv(self, transaction_id: str) -> str | None:
         """The CVV, or None once it has been removed (the processor answered) or the card is gone."""
@@ -84,6 +87,7 @@ class CardVault:
                 Key={"TransactionID": {"S": transaction_id}},
                 UpdateExpression=f"REMOVE {CVV}",
                 ConditionExpression="attribute_exists(TransactionID)",
+                ReturnValues="NONE",
             ),
             StorageUnavailable,
             "DynamoDB UpdateItem on the card vault",
@@ -98,18 +102,25 @@ class CardVault:
             "DynamoDB DeleteItem on the card vault",
         )
 
-    def _item(self, transaction_id: str, attribute: str) -> dict[str, Any]:
+    def _item(self, transaction_id: str, *attributes: str) -> dict[str, Any]:
+        """The item's `attributes`, or {} when there is none or it has expired.
+
+        DynamoDB removes an expired item only within days and serves it until then: an item past
+        its ExpiresAt is treated as gone, so the TTL is a real limit on how long a card can be used.
+        """
         reply = aws.call_with_transient_mapping(
             lambda: self._client.get_item(
                 TableName=self.table_name,
                 Key={"TransactionID": {"S": transaction_id}},
                 ConsistentRead=True,
-                ProjectionExpression=attribute,
+                ProjectionExpression=", ".join((*attributes, EXPIRES_AT)),
             ),
             StorageUnavailable,
             "DynamoDB GetItem on the card vault",
         )
         item: dict[str, Any] = reply.get("Item", {})
+        if item and int(item.get(EXPIRES_AT, {}).get("N", "0")) <= time.time():
+            return {}
         return item
 
     def _open(self, transaction_id: str, ciphertext: str) -> dict[str, Any]:
@@ -122,6 +133,21 @@ class CardVault:
         if self.key_arn is None:
             raise ValueError("this function has no key: it may only remove cards")
         return self.key_arn
+
+
+def forget_card(transaction_id: str) -> None:
+    """The payment has ended: its card leaves the vault. Best effort: the payment's outcome is already
+    in the ledger and must reach the caller; a failed removal is counted (VaultCleanupFailures) and
+    the item's TTL ends it."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from payments.observability import logger, metrics
+
+    try:
+        vault_from_environment().forget(transaction_id)
+    except Exception as error:
+        logger.error("card not removed from the vault", extra={"error": type(error).__name__})
+        metrics.add_metric(name="VaultCleanupFailures", unit=MetricUnit.Count, value=1)
 
 
 def vault_from_environment() -> CardVault:

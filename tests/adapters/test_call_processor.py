@@ -9,7 +9,13 @@ import pytest
 from local.payment_requests import DECLINING, TEST_CVV, VISA
 from payments import aws, crypto, topology
 from payments.charging import call_processor
-from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
+from payments.errors import (
+    CardNotVaulted,
+    ProcessorRejected,
+    ProcessorTimeout,
+    ProcessorUnavailable,
+    StorageUnavailable,
+)
 from payments.processors import registry
 from payments.state import ChargeEvent
 from payments.vault import CardVault, VaultedCard
@@ -111,3 +117,25 @@ def test_a_retry_that_finds_the_earlier_sale_removes_the_cvv(processor, monkeypa
     # Then nothing more was sent, and the CVV is gone
     assert charged.found_by_query and len(processor.sales) == 1
     assert vault().cvv("order-ab") is None
+
+
+def test_a_sale_is_never_sent_without_the_cvv_the_customer_gave(processor):
+    # Given the CVV already gone from the vault (expired, or removed after an answer)
+    event = charge_event()
+    vault().remove_cvv("order-ab")
+
+    with pytest.raises(CardNotVaulted):
+        call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+
+    assert processor.sales == []
+
+
+def test_an_answered_sale_is_not_lost_when_the_cvv_cannot_be_removed(processor, monkeypatch):
+    def unavailable(self, transaction_id):
+        raise StorageUnavailable("DynamoDB UpdateItem on the card vault: ThrottlingException")
+
+    monkeypatch.setattr(CardVault, "remove_cvv", unavailable)
+
+    charged = call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=60)
+
+    assert charged.result["status"] == "captured" and len(processor.sales) == 1

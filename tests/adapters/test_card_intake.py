@@ -5,7 +5,7 @@ import json
 import boto3
 import pytest
 
-from local.payment_requests import TEST_CVV, VISA, card_request, token_request
+from local.payment_requests import MASTERCARD, TEST_CVV, VISA, card_request, token_request
 from payments import topology
 from payments.card_intake import Intake
 from payments.errors import DuplicateTransactionID, InvalidPaymentRequest
@@ -19,14 +19,13 @@ VAULT = topology.CARD_VAULT_TABLE.name
 def intake(tables_with_vault):
     kms = boto3.client("kms", region_name=REGION)
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
-    mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
     iam = boto3.client("iam", region_name=REGION)
     role = iam.create_role(RoleName="states", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     sfn = boto3.client("stepfunctions", region_name=REGION)
     definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
     machine = sfn.create_state_machine(name="PaymentWorkflow", definition=definition, roleArn=role)["stateMachineArn"]
     vault = CardVault(VAULT, key_arn, ttl_seconds=900, client=tables_with_vault)
-    return Intake(machine, mac_key, vault, sfn, kms)
+    return Intake(machine, vault, sfn)
 
 
 def executions(intake):
@@ -78,10 +77,10 @@ def test_a_retry_after_the_payment_ended_writes_no_new_card(intake, tables_with_
     "change",
     [
         {"Amount": "99.00"},
-        {"PaymentMethod": {**card_request()["PaymentMethod"], "Number": "4012888888881881"}},
+        {"PaymentMethod": {**card_request()["PaymentMethod"], "Number": MASTERCARD}},
         {"Description": "another order"},
     ],
-    ids=["amount", "card", "description"],
+    ids=["amount", "another-card", "description"],
 )
 def test_another_request_under_a_used_transaction_id_is_refused_and_changes_nothing(intake, tables_with_vault, change):
     intake.accept(card_request("order-ab"))
@@ -108,6 +107,21 @@ def test_a_changed_cvv_is_the_same_payment(intake):
     intake.accept(card_request("order-ab", cvv="123"))
 
     assert intake.accept(card_request("order-ab", cvv="456"))["AlreadyStarted"]
+
+
+@pytest.mark.parametrize(
+    "guess", ["4012888888801111", "4000056655631111", "4111111111111111"], ids=["guess-1", "guess-2", "right"]
+)
+def test_the_intake_answers_every_guess_of_the_hidden_digits_alike(intake, guess):
+    # Given a payment whose brand, last four and amount anyone allowed to describe it can read
+    intake.accept(card_request("order-ab"))
+
+    # When someone tries cards with the same brand and last four under its TransactionID
+    answer = intake.accept(card_request("order-ab") | {"PaymentMethod": card_request(number=guess)["PaymentMethod"]})
+
+    # Then every guess gets the same answer: the first execution, nothing new written or charged
+    assert answer["AlreadyStarted"]
+    assert len(executions(intake)) == 1
 
 
 def test_a_token_payment_starts_without_touching_the_vault(intake, tables_with_vault):

@@ -1,6 +1,8 @@
 """The CardVault against DynamoDB and KMS: the card in ciphertext only, the CVV removable, the item removable."""
 
+import dataclasses
 import json
+import time
 
 import boto3
 import pytest
@@ -30,7 +32,7 @@ def test_a_card_is_vaulted_as_ciphertext_and_read_back(vault, dynamodb):
     [item] = items_of(dynamodb, TABLE, "order-ab")
     assert VISA not in json.dumps(item) and f'"{TEST_CVV}"' not in json.dumps(item)
     assert set(item) == {"TransactionID", "EncryptedCard", "EncryptedCvv", "RequestFingerprint", "ExpiresAt"}
-    assert vault.card("order-ab") == CARD
+    assert vault.card("order-ab") == dataclasses.replace(CARD, fingerprint="fp-1")
     assert vault.cvv("order-ab") == TEST_CVV
 
 
@@ -50,7 +52,7 @@ def test_the_cvv_can_be_removed_and_is_then_gone(vault, dynamodb):
     vault.remove_cvv("order-ab")  # again: a retried CallProcessor
 
     assert vault.cvv("order-ab") is None
-    assert vault.card("order-ab") == CARD
+    assert vault.card("order-ab").number == VISA
     [item] = items_of(dynamodb, TABLE, "order-ab")
     assert "EncryptedCvv" not in item
 
@@ -82,3 +84,18 @@ def test_a_vaulted_card_opens_only_for_its_own_payment(vault, dynamodb):
     # Then they cannot be opened there: the encryption context binds them to order-ab
     with pytest.raises(Exception, match=r"(?i)context|decrypt"):
         vault.card("order-cd")
+
+
+def test_an_expired_card_is_gone_even_before_dynamodb_removes_it(vault, tables_with_vault):
+    # DynamoDB deletes expired items within days and serves them until then: the vault must not.
+    vault.deposit("order-ab", CARD, TEST_CVV, "fp-1")
+    tables_with_vault.update_item(
+        TableName=TABLE,
+        Key={"TransactionID": {"S": "order-ab"}},
+        UpdateExpression="SET ExpiresAt = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+
+    with pytest.raises(CardNotInVault):
+        vault.card("order-ab")
+    assert vault.cvv("order-ab") is None

@@ -31,7 +31,6 @@ STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE = XRAY_ACTIONS | {
 STATEMENT_RESOURCES = {
     "Intake": {
         "CardSealing": "key",
-        "RequestFingerprint": "fingerprint_key",
         "VaultDeposit": "vault",
         "VaultTableKey": "key",
         "StartPayment": "state_machine",
@@ -69,6 +68,9 @@ STATEMENT_RESOURCES = {
     "Audit": {"AuditAppend": "audit", "AuditTableKey": "key"},
 }
 TABLE_OF_KEY_STATEMENT = {"LedgerTableKey": "ledger", "AuditTableKey": "audit", "VaultTableKey": "vault"}
+# The state machine role's own statements, by Sid (CDK's unnamed ones: its encryption and log delivery).
+STATE_MACHINE_STATEMENTS = {"InvokeSteps", "VaultDiscard", "VaultTableKey"}
+TABLE_KEY_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
 
 
 def as_list(value):
@@ -146,7 +148,6 @@ def named_resources(stack):
     machine_id = logical_id(stack, stack.workflow.state_machine)
     return {
         "key": get_arn(logical_id(stack, stack.key)),
-        "fingerprint_key": get_arn(logical_id(stack, stack.fingerprint_key)),
         "ledger": get_arn(logical_id(stack, stack.tables.ledger)),
         "audit": get_arn(logical_id(stack, stack.tables.audit)),
         "vault": get_arn(logical_id(stack, stack.tables.vault)),
@@ -189,41 +190,72 @@ def test_each_function_role_names_exactly_its_keys_tables_secret_state_machine_a
             assert secret_context["kms:EncryptionContext:SecretARN"] == named["secret"], (step, statement)
 
 
-def test_only_the_intake_uses_the_fingerprint_key_and_only_to_generate_macs(prod):
+def test_the_intake_role_names_the_payment_key_the_vault_the_state_machine_and_its_log_group_only(prod):
+    # The request fingerprint is a plain SHA-256 now (payments.fingerprints): no other key, and no role
+    # (the intake's or any other) makes or verifies a MAC.
     stack, template, _ = prod
-    fingerprint_key = get_arn(logical_id(stack, stack.fingerprint_key))
-    users = [
-        (name, roles, statement)
-        for name, roles, statements in identity_policies(template)
-        for statement in statements
-        if fingerprint_key in as_list(statement["Resource"])
-    ]
-    intake_role = logical_id(stack, stack.steps.roles[topology.INTAKE_FUNCTION.step])
-    assert [(roles, as_list(s["Action"]), s["Condition"]) for _, roles, s in users] == [
-        ({intake_role}, ["kms:GenerateMac"], {"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}})
-    ]
+    named = named_resources(stack)
+    statements = statements_of_role(template, logical_id(stack, stack.steps.roles[topology.INTAKE_FUNCTION.step]))
+    function = resources(template, "AWS::Lambda::Function")[logical_id(stack, stack.steps.intake)]["Properties"]
+    log_group = get_arn(function["LoggingConfig"]["LogGroup"]["Ref"])
+    expected = [named["key"], named["vault"], named["state_machine"], "executions", log_group, "*"]  # "*": X-Ray
+
+    def label(resource):
+        text = rendered(resource)
+        return "executions" if isinstance(text, str) and text.endswith(named["executions"]) else resource
+
+    named_by_intake = {json.dumps(label(r), sort_keys=True) for s in statements for r in as_list(s["Resource"])}
+    assert named_by_intake == {json.dumps(r, sort_keys=True) for r in expected}
+    for _, _, policy_statements in identity_policies(template):
+        for statement in policy_statements:
+            assert not {"kms:GenerateMac", "kms:VerifyMac"} & set(as_list(statement["Action"])), statement
 
 
-def test_the_state_machine_role_invokes_exactly_the_eight_step_functions_and_uses_only_the_payment_key(prod):
+def test_the_state_machine_role_invokes_the_eight_steps_and_deletes_vault_items_and_nothing_else(prod):
     stack, template, _ = prod
     functions = [get_arn(logical_id(stack, function)) for function in stack.steps.step_functions.values()]
     assert len(functions) == len(topology.FUNCTIONS)
     assert get_arn(logical_id(stack, stack.steps.intake)) not in functions  # upstream services invoke the intake
+    named = named_resources(stack)
     statements = statements_of_role(template, logical_id(stack, stack.workflow.state_machine.role))
-    invoked = []
-    for statement in statements:
-        resources_named = as_list(statement["Resource"])
-        if resources_named == ["*"]:
-            continue  # X-Ray and log delivery only: test_only_xray_and_the_state_machines_log_delivery_...
-        services = services_of(statement)
-        assert services in ({"lambda"}, {"kms"}), statement
-        if services == {"lambda"}:
-            assert as_list(statement["Action"]) == ["lambda:InvokeFunction"], statement
-            invoked += resources_named
-        else:
-            assert resources_named == [get_arn(logical_id(stack, stack.key))], statement
+    by_sid = {s["Sid"]: s for s in statements if "Sid" in s}
+    assert len(by_sid) == len([s for s in statements if "Sid" in s])  # no Sid twice
+    assert set(by_sid) == STATE_MACHINE_STATEMENTS
     # The unqualified function ARNs, each once: no "*", no ":*" (any version or alias).
-    assert sorted(map(str, invoked)) == sorted(map(str, functions))
+    invoke = by_sid["InvokeSteps"]
+    assert as_list(invoke["Action"]) == ["lambda:InvokeFunction"] and "Condition" not in invoke
+    assert sorted(map(str, as_list(invoke["Resource"]))) == sorted(map(str, functions))
+    # DiscardCard (Tokenize failed for good): DeleteItem on the CardVault, never on the ledger or the audit
+    # trail, and the vault's key through DynamoDB for the vault's table only.
+    discard = by_sid["VaultDiscard"]
+    assert as_list(discard["Action"]) == ["dynamodb:DeleteItem"] and "Condition" not in discard
+    assert as_list(discard["Resource"]) == [named["vault"]]
+    vault_key = by_sid["VaultTableKey"]
+    assert set(as_list(vault_key["Action"])) == TABLE_KEY_ACTIONS
+    assert as_list(vault_key["Resource"]) == [named["key"]]
+    assert vault_key["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]},
+            "kms:EncryptionContext:aws:dynamodb:tableName": ref(logical_id(stack, stack.tables.vault)),
+        }
+    }
+    # What CDK adds: X-Ray and log delivery on "*" (test_only_xray_and_the_state_machines_log_delivery_...),
+    # and the payment key for the state machine's own encryption and for its log delivery, under those
+    # encryption contexts only.
+    contexts = {
+        "kms:EncryptionContext:aws:states:stateMachineArn": f":stateMachine:{topology.STATE_MACHINE_NAME}-prod",
+        "kms:EncryptionContext:SourceArn": ":logs:eu-west-1:111111111111:*",
+    }
+    for statement in (s for s in statements if "Sid" not in s):
+        if as_list(statement["Resource"]) == ["*"]:
+            assert set(as_list(statement["Action"])) <= STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE, statement
+            continue
+        assert set(as_list(statement["Action"])) <= {"kms:Decrypt", "kms:GenerateDataKey"}, statement
+        assert as_list(statement["Resource"]) == [named["key"]], statement
+        [(context, value)] = statement["Condition"]["StringEquals"].items()
+        assert rendered(value).endswith(contexts[context]), statement
+    # Its only DynamoDB grant is that one DeleteItem.
+    assert [s for s in statements if "dynamodb" in services_of(s)] == [discard]
 
 
 def test_the_upstream_policy_names_the_intake_this_state_machine_its_executions_and_the_payment_key(prod):

@@ -1,5 +1,7 @@
 """The laptop stack and the deployed stack agree on what the code depends on."""
 
+import json
+
 from payments import topology
 from tests.infra.test_stack import logical_id, resources
 
@@ -43,17 +45,15 @@ def test_the_card_vault_expires_on_the_same_attribute_and_has_no_stream_in_eithe
     assert "StreamSpecification" not in remote
 
 
-def test_the_fingerprint_key_is_the_same_kind_of_key_in_either_stack(info, prod):
+def test_both_state_machines_discard_a_failed_payments_card_from_their_own_vault(info, prod):
     stack, template, _ = prod
-    variables = info.client("lambda").get_function_configuration(FunctionName=topology.INTAKE_FUNCTION.function_name)
-    local_arn = variables["Environment"]["Variables"][topology.CARD_FINGERPRINT_KEY_ARN]
-    local = info.client("kms").describe_key(KeyId=local_arn)["KeyMetadata"]
-    remote = resources(template, "AWS::KMS::Key")[logical_id(stack, stack.fingerprint_key)]["Properties"]
-    assert (
-        (local["KeySpec"], local["KeyUsage"])
-        == (remote["KeySpec"], remote["KeyUsage"])
-        == ("HMAC_256", "GENERATE_VERIFY_MAC")
-    )
+    described = info.client("stepfunctions").describe_state_machine(stateMachineArn=info.state_machine_arn)
+    local = json.loads(described["definition"])["States"]["DiscardCard"]
+    assert local["Resource"] == "arn:aws:states:::dynamodb:deleteItem"
+    assert local["Parameters"]["TableName"] == info.card_vault_table == topology.CARD_VAULT_TABLE.name
+    [machine] = resources(template, "AWS::StepFunctions::StateMachine").values()
+    deployed = machine["Properties"]["DefinitionSubstitutions"][topology.CARD_VAULT_TABLE_PLACEHOLDER]
+    assert deployed == {"Ref": logical_id(stack, stack.tables.vault)}
 
 
 def test_each_function_gets_the_same_environment_variable_names(info, prod):

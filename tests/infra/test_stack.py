@@ -78,13 +78,16 @@ def test_the_definition_is_the_asl_file_with_only_the_placeholders_substituted(p
     asset = outdir / f"asset.{properties['DefinitionS3Location']['Key']}"
     asl = (REPO / topology.ASL_PATH).read_text()
     assert asset.read_text() == asl
-    # ...and CloudFormation substitutes exactly its placeholders, each with its own function.
+    # ...and CloudFormation substitutes exactly its placeholders: each step's with its own function, and
+    # the vault's (DiscardCard) with the CardVault's table name.
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", asl))
+    assert placeholders == {spec.placeholder for spec in topology.FUNCTIONS} | {topology.CARD_VAULT_TABLE_PLACEHOLDER}
     substitutions = properties["DefinitionSubstitutions"]
     assert set(substitutions) == placeholders
     for spec in topology.FUNCTIONS:
         function_id = logical_id(stack, stack.steps.functions[spec.step])
         assert substitutions[spec.placeholder] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] == {"Ref": logical_id(stack, stack.tables.vault)}
     # The intake starts executions; the state machine never invokes it.
     assert logical_id(stack, stack.steps.intake) not in json.dumps(properties)
 
@@ -104,7 +107,6 @@ TABLE_KEY = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeK
 EXPECTED_ACTIONS = {
     "Intake": {
         "kms:GenerateDataKey",  # seal the card (card-intake), and StartExecution on the encrypted state machine
-        "kms:GenerateMac",
         "dynamodb:PutItem",
         "states:StartExecution",
         "states:DescribeExecution",
@@ -156,9 +158,7 @@ def test_direct_kms_use_is_bound_to_its_purpose_and_table_keys_only_through_dyna
             if not any(a.startswith("kms:") for a in actions):
                 continue
             equals = statement.get("Condition", {}).get("StringEquals", {})
-            if actions == {"kms:GenerateMac"}:  # the fingerprint key: test_only_the_intake_uses_the_fingerprint_key
-                assert equals == {"kms:MacAlgorithm": "HMAC_SHA_256"}, statement
-            elif purpose_of(statement) is not None:
+            if purpose_of(statement) is not None:
                 assert len(equals) == 1, statement
                 purposes |= {(action, purpose_of(statement)) for action in actions}
             elif STATE_MACHINE_CONTEXT in equals:  # StartExecution/DescribeExecution on the encrypted state machine
@@ -225,9 +225,46 @@ def test_each_function_does_with_the_card_vault_exactly_what_its_code_does(prod,
     assert len(vault_keys) == (1 if step in VAULT_ACTIONS else 0)
 
 
-def test_the_vault_is_read_one_attribute_at_a_time_and_only_the_cvv_may_be_updated(prod):
+class RecordingDynamoDB:
+    """A DynamoDB client that records what payments.vault asks of it and finds nothing."""
+
+    def __init__(self):
+        self.calls = {}
+
+    def get_item(self, **request):
+        self.calls.setdefault("GetItem", []).append(request)
+        return {}
+
+    def update_item(self, **request):
+        self.calls.setdefault("UpdateItem", []).append(request)
+        return {}
+
+
+def vault_requests():
+    """The GetItem of Tokenize's read (the card), CallProcessor's (the CVV), and its UpdateItem (the CVV goes)."""
+    client = RecordingDynamoDB()
+    card_vault = vault.CardVault("CardVault", "arn:aws:kms:eu-west-1:111111111111:key/k", 900, client=client)
+    with pytest.raises(vault.CardNotInVault):
+        card_vault.card("T-1")
+    assert card_vault.cvv("T-1") is None
+    card_vault.remove_cvv("T-1")
+    [card_read, cvv_read] = client.calls["GetItem"]
+    [cvv_removal] = client.calls["UpdateItem"]
+    return card_read, cvv_read, cvv_removal
+
+
+def projected(request):
+    return [name.strip() for name in request["ProjectionExpression"].split(",")]
+
+
+def test_the_vault_is_read_by_exactly_what_each_step_projects_and_only_the_cvv_may_be_updated(prod):
     stack, template, _ = prod
     assert (infra_functions.VAULT_CARD, infra_functions.VAULT_CVV) == (vault.CARD, vault.CVV)
+    assert (infra_functions.VAULT_FINGERPRINT, infra_functions.VAULT_EXPIRES_AT) == (
+        vault.FINGERPRINT,
+        vault.EXPIRES_AT,
+    )
+    assert topology.CARD_VAULT_TABLE.ttl_attribute == vault.EXPIRES_AT  # what an item expires by
     key = topology.CARD_VAULT_TABLE.partition_key.name
 
     def on_vault(step, action):
@@ -239,16 +276,31 @@ def test_the_vault_is_read_one_attribute_at_a_time_and_only_the_cvv_may_be_updat
         assert actions_of([statement]) == {action}
         return statement["Condition"]
 
-    # Tokenize reads the sealed card, never the CVV; CallProcessor reads the CVV (its card is in the SecureToken).
-    for step, attribute in (("Tokenize", vault.CARD), ("CallProcessor", vault.CVV)):
+    # What payments.vault asks: Tokenize the card, the request's fingerprint and the expiry; CallProcessor
+    # the CVV and the expiry (its card is in the SecureToken); each consistent, by key, projected.
+    card_read, cvv_read, cvv_removal = vault_requests()
+    assert projected(card_read) == [vault.CARD, vault.FINGERPRINT, vault.EXPIRES_AT]
+    assert projected(cvv_read) == [vault.CVV, vault.EXPIRES_AT]
+    # IAM allows exactly those attributes and the key (DynamoDB requires the key attributes in
+    # dynamodb:Attributes), and no read without a projection. Tokenize never reads the CVV.
+    for step, request in (("Tokenize", card_read), ("CallProcessor", cvv_read)):
+        assert list(request["Key"]) == [key]
         assert on_vault(step, "dynamodb:GetItem") == {
-            "ForAllValues:StringEquals": {"dynamodb:Attributes": [key, attribute]},
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": [key, *projected(request)]},
             "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
         }, step
-    # UpdateItem may name the key and the CVV only (REMOVE EncryptedCvv), and return nothing.
+    assert vault.CVV not in on_vault("Tokenize", "dynamodb:GetItem")["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    # UpdateItem may name the key and the CVV only (REMOVE EncryptedCvv, if the item exists), and must ask
+    # for nothing back: ReturnValues NONE, which the code sends explicitly. StringEquals, as the DynamoDB
+    # Developer Guide writes it for a statement that allows UpdateItem alone.
+    assert (cvv_removal["UpdateExpression"], cvv_removal["ConditionExpression"]) == (
+        f"REMOVE {vault.CVV}",
+        f"attribute_exists({key})",
+    )
+    assert cvv_removal["ReturnValues"] == "NONE"
     assert on_vault("CallProcessor", "dynamodb:UpdateItem") == {
         "ForAllValues:StringEquals": {"dynamodb:Attributes": [key, vault.CVV]},
-        "StringEquals": {"dynamodb:ReturnValues": "NONE"},
+        "StringEquals": {"dynamodb:ReturnValues": cvv_removal["ReturnValues"]},
     }
 
 
@@ -303,18 +355,14 @@ def test_the_key_rotates_and_lets_cloudwatch_alarms_reach_the_encrypted_topic(pr
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_fingerprint_key_is_an_hmac_key_that_does_not_rotate(env, dev, prod):
+def test_the_payment_key_is_the_only_key(env, dev, prod):
+    # The request fingerprint is a plain SHA-256 (payments.fingerprints): no HMAC key, no KMS call.
     stack, template, _ = {"dev": dev, "prod": prod}[env]
-    keys = resources(template, "AWS::KMS::Key")
-    assert set(keys) == {logical_id(stack, stack.key), logical_id(stack, stack.fingerprint_key)}
-    key = keys[logical_id(stack, stack.fingerprint_key)]
-    assert key["Properties"]["KeySpec"] == "HMAC_256"
-    assert key["Properties"]["KeyUsage"] == "GENERATE_VERIFY_MAC"
-    assert key["Properties"].get("EnableKeyRotation", False) is False  # KMS cannot rotate HMAC keys
-    assert key["DeletionPolicy"] == ("Retain" if env == "prod" else "Delete")
-    # Its key policy is the account's default: whoever uses it needs an IAM grant (the intake's only).
-    [statement] = key["Properties"]["KeyPolicy"]["Statement"]
-    assert set(statement["Principal"]) == {"AWS"}
+    assert set(resources(template, "AWS::KMS::Key")) == {logical_id(stack, stack.key)}
+    key_arn = {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
+    for statement in all_statements(template):
+        if any(action.startswith("kms:") for action in actions_of([statement])):
+            assert as_list(statement["Resource"]) == [key_arn], statement
 
 
 def test_functions_are_arm64_and_traced(prod):
@@ -359,7 +407,6 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
         topology.DYNAMODB_AUDIT_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.audit)},
         topology.CONVERGE_SECRET_ARN: {"Ref": logical_id(stack, stack.converge_secret)},
         topology.CARD_VAULT_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.vault)},
-        topology.CARD_FINGERPRINT_KEY_ARN: {"Fn::GetAtt": [logical_id(stack, stack.fingerprint_key), "Arn"]},
         topology.STATE_MACHINE_ARN: {"Ref": logical_id(stack, stack.workflow.state_machine)},
     }
     assert logical_id(stack, stack.tables.ledger) != logical_id(stack, stack.tables.audit)
@@ -406,7 +453,7 @@ def test_upstream_policy_invokes_the_intake_and_can_decrypt_nothing_but_this_wor
     assert [actions_of([s]) for s in invoke] == [{"lambda:InvokeFunction"}]
     # Its one use of a key: StartExecution and DescribeExecution on the encrypted state machine. That
     # context seals execution data only, and no card is in an execution: no card, SecureToken or audit
-    # payload can be decrypted with it, and no other key (the fingerprint key) is named.
+    # payload can be decrypted with it, and no other key is named.
     machine = {"Ref": logical_id(stack, stack.workflow.state_machine)}
     for statement in statements:
         if any(action.startswith("kms:") for action in actions_of([statement])):

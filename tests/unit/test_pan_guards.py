@@ -5,7 +5,7 @@ import unicodedata
 
 import pytest
 
-from local.payment_requests import VISA, card_request
+from local.payment_requests import VISA, card_request, token_request
 from payments.cards import contains_card_number
 from payments.errors import InvalidPaymentRequest
 from payments.intake import UNEXPECTED_FIELD, parse_payment_request
@@ -190,3 +190,17 @@ def test_a_double_encoded_request_is_not_an_object():
 
     assert error.field == "$"
     assert PAN not in str(error)
+
+
+def test_a_card_number_sent_as_a_processor_token_is_refused():
+    request = token_request("4111111111111111")
+
+    with pytest.raises(InvalidPaymentRequest) as refused:
+        parse_payment_request(request)
+
+    assert refused.value.field == "PaymentMethod.Token"
+    assert "4111" not in str(refused.value)
+
+
+def test_a_processor_token_that_is_no_card_number_is_accepted():
+    assert parse_payment_request(token_request("7595301425001111")).PaymentMethod.Token == "7595301425001111"

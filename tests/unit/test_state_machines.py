@@ -9,6 +9,8 @@ from statemachine import build, payment, policy
 
 WORKFLOW = payment.definition()
 TASKS = {name: state for name, state in WORKFLOW["States"].items() if state["Type"] == "Task"}
+# Tasks that invoke one of our functions (the rest call an AWS service directly).
+LAMBDA_TASKS = {name: state for name, state in TASKS.items() if state["Resource"] == "arn:aws:states:::lambda:invoke"}
 
 
 def test_every_committed_asl_file_is_the_builders_output():
@@ -26,9 +28,9 @@ def retriers(state):
     return {tuple(r["ErrorEquals"]): r["MaxAttempts"] for r in state.get("Retry", [])}
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
-def test_every_task_retries_lambda_service_errors_and_our_transient_dependencies(name):
-    attempts = retriers(TASKS[name])
+@pytest.mark.parametrize("name", sorted(LAMBDA_TASKS))
+def test_every_lambda_task_retries_lambda_service_errors_and_our_transient_dependencies(name):
+    attempts = retriers(LAMBDA_TASKS[name])
 
     assert attempts[policy.LAMBDA_SERVICE_ERRORS] == 4
     assert attempts[("StorageUnavailable", "KeyServiceUnavailable")] == 5
@@ -37,9 +39,10 @@ def test_every_task_retries_lambda_service_errors_and_our_transient_dependencies
 def test_the_payment_workflows_retry_table():
     # The whole policy, as an operator reads it: what each task retries, how often, in which order.
     standard = [(policy.LAMBDA_SERVICE_ERRORS, 4), (("StorageUnavailable", "KeyServiceUnavailable"), 5)]
-    expected = {name: standard for name in TASKS}
+    expected = {name: standard for name in LAMBDA_TASKS}
+    expected["DiscardCard"] = [(("States.ALL",), 3)]
     expected["CallProcessor"] = [
-        (("ProcessorRejected", "WorkflowStateInvalid"), 0),
+        (("ProcessorRejected", "WorkflowStateInvalid", "CardNotVaulted"), 0),
         *standard,
         (("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4),
         (("States.ALL",), 2),
@@ -53,7 +56,8 @@ def test_the_payment_workflows_retry_table():
 
 def test_the_payment_workflows_catch_table():
     expected = {
-        "Tokenize": [(("InvalidPaymentRequest",), "ReadRejection", "$"), (("States.ALL",), "TokenizationFailed", "$")],
+        "Tokenize": [(("InvalidPaymentRequest",), "ReadRejection", "$"), (("States.ALL",), "DiscardCard", "$")],
+        "DiscardCard": [(("States.ALL",), "TokenizationFailed", None)],
         "LedgerFailed": [(("States.ALL",), "LedgerUnrecorded", "$.Failure")],
         "Audit": [(("States.ALL",), "IsSettled", "$.AuditFailure")],
     }
@@ -69,7 +73,7 @@ def test_the_payment_workflows_catch_table():
 
 def test_every_task_invokes_a_function_the_stacks_create():
     placeholders = {"${" + spec.placeholder + "}" for spec in topology.FUNCTIONS}
-    used = {state["Parameters"]["FunctionName"] for state in TASKS.values()}
+    used = {state["Parameters"]["FunctionName"] for state in LAMBDA_TASKS.values()}
 
     assert used == placeholders
 
@@ -89,3 +93,14 @@ def test_the_definition_is_json_path_only():
     text = json.dumps(WORKFLOW)
 
     assert "QueryLanguage" not in text and "{%" not in text
+
+
+def test_a_card_tokenize_could_not_take_leaves_the_vault_from_the_state_machine_itself():
+    discard = TASKS["DiscardCard"]
+
+    assert discard["Resource"] == "arn:aws:states:::dynamodb:deleteItem"
+    assert discard["Parameters"] == {
+        "TableName": "${" + topology.CARD_VAULT_TABLE_PLACEHOLDER + "}",
+        "Key": {"TransactionID": {"S.$": "$$.Execution.Name"}},
+    }
+    assert discard["Next"] == "TokenizationFailed"

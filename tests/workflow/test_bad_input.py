@@ -198,6 +198,8 @@ def test_a_warm_tokenize_logs_a_rejection_under_no_other_payments_id(stack, info
 
     # Then the rejection is logged under no correlation id at all, least of all the earlier payment's
     tokenize_lines = [json.loads(line.text) for line in stack.logs.lines if line.function_name == "PaymentTokenize"]
-    rejection = [line for line in tokenize_lines if line.get("message") == "payment request rejected"][-1]
+    rejections = [line for line in tokenize_lines if line.get("message") == "payment request rejected"]
+    assert rejections, [line.get("message") for line in tokenize_lines]
+    rejection = rejections[-1]
     assert rejection.get("correlation_id") is None
     assert paid["TransactionID"] not in json.dumps(rejection)

@@ -7,7 +7,9 @@ from aws_lambda_powertools.utilities.data_masking import DataMasking
 from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sdk import AWSEncryptionSDKProvider
 
 from local import operations
-from local.payment_requests import token_request
+from local.card_scan import stack_credentials
+from local.payment_requests import VISA, token_request
+from payments.vault import CardVault, VaultedCard
 from tests.workflow.conftest import card_request, run_payment
 from upstream import client
 from upstream.client import InvalidPaymentRequest
@@ -186,3 +188,44 @@ def test_transaction_id_must_be_the_execution_name(info, transaction_id):
     assert execution["error"] == "InvalidPaymentRequest"
     assert json.loads(execution["cause"])["Field"] == "TransactionID"
     assert operations.ledger_entries(info, transaction_id) == []
+
+
+def test_a_card_tokenize_never_took_leaves_the_vault_when_the_payment_fails(stack, info, transaction_id):
+    # Given the Lambda service failing every Tokenize attempt (one, then four retries)
+    stack.runtime.faults.inject("PaymentTokenize", "service_error", times=5)
+
+    execution = run_payment(info, card_request(transaction_id))
+
+    # Then the payment fails before any ledger entry, and the state machine itself removed the card
+    assert execution["status"] == "FAILED" and execution["error"] == "PaymentFailed"
+    assert operations.ledger_entries(info, transaction_id) == []
+    assert operations.vault_item(info, transaction_id) is None
+    assert [r.name for r in operations.trace_payment(info, transaction_id).runs][-2:] == [
+        "DiscardCard",
+        "TokenizationFailed",
+    ]
+
+
+def test_a_vaulted_card_serves_only_the_request_it_was_vaulted_for(stack, info, transaction_id):
+    # Given a card in the vault whose intake has not started its execution yet
+    vault = CardVault(info.card_vault_table, info.kms_key_arn, 900, client=info.client("dynamodb"))
+    with stack_credentials(info):
+        vault.deposit(transaction_id, VaultedCard(VISA, 12, 2031), "847", fingerprint="the-intakes-request")
+    calls_before = stack.runtime.invocations.count("PaymentCallProcessor")
+
+    # When someone allowed to start executions starts one on that card for another amount
+    forged = card_request(transaction_id, amount="9999.00") | {
+        "PaymentMethod": {"Type": "vaulted_card", "VaultReference": transaction_id, "Brand": "VISA", "Last4": "1111"},
+        "RequestFingerprint": "anything",
+    }
+    arn = info.client("stepfunctions").start_execution(
+        stateMachineArn=info.state_machine_arn, name=transaction_id, input=json.dumps(forged)
+    )["executionArn"]
+    execution = operations.wait_for_execution(info, arn)
+
+    # Then Tokenize refuses it: nothing written, nothing charged
+    assert execution["error"] == "InvalidPaymentRequest"
+    assert json.loads(execution["cause"])["Field"] == "RequestFingerprint"
+    assert operations.ledger_entries(info, transaction_id) == []
+    assert charges_for(info, transaction_id) == []
+    assert stack.runtime.invocations.count("PaymentCallProcessor") == calls_before
