@@ -34,13 +34,17 @@ print(time.perf_counter() - started)
 """
 
 
+# One function per package (LedgerInitiated and LedgerPending share theirs), in topology's order.
+_MEASURED = tuple({spec.code_dir: spec for spec in topology.ALL_FUNCTIONS}.values())
+
+
 @contextmanager
 def packages(scratch: Path) -> Iterator[dict[str, Path]]:
     """Every function's deployment package, built by infra.packaging into `scratch` (not into build/)."""
     original = infra.packaging.BUILD_ROOT
     infra.packaging.BUILD_ROOT = scratch / "lambda"
     try:
-        yield {spec.code_dir: infra.packaging.package_function(spec.code_dir) for spec in topology.FUNCTIONS}
+        yield {spec.code_dir: infra.packaging.package_function(spec.code_dir) for spec in _MEASURED}
     finally:
         infra.packaging.BUILD_ROOT = original
 
@@ -49,17 +53,17 @@ def measure(scratch: Path, repeats: int, memory_mb: int) -> dict[str, Any]:
     with packages(scratch) as built:
         samples: dict[str, list[float]] = defaultdict(list)
         # One untimed import first, so that no timed one pays for reading the libraries from disk.
-        first = topology.FUNCTIONS[0]
+        first = _MEASURED[0]
         _import_ms("handler", built[first.code_dir], _lambda_env(first, memory_mb))
         # Round robin, so that a slower moment of the machine touches every module alike.
         for _ in range(repeats):
             samples["boto3"].append(_import_ms("boto3", None, _lambda_env(None, memory_mb)))
-            for spec in topology.FUNCTIONS:
+            for spec in _MEASURED:
                 env = _lambda_env(spec, memory_mb)
                 samples[spec.code_dir].append(_import_ms("handler", built[spec.code_dir], env))
         boto3_ms = median(samples["boto3"])
         functions = []
-        for spec in topology.FUNCTIONS:
+        for spec in _MEASURED:
             package = built[spec.code_dir]
             import_ms = median(samples[spec.code_dir])
             functions.append(
