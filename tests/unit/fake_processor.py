@@ -83,7 +83,8 @@ class LoopbackPay:
         return FakeCall("lookup", {"reference": transaction_id}, {"count": str(len(found))}, found=found)
 
     def sale_found(self, lookup: Any, transaction_id: str, amount: Decimal) -> dict[str, str] | None:
-        return next((s for s in lookup.found if Decimal(s["amount"]) == amount), None)
+        ours = (s for s in lookup.found if s["reference"] == transaction_id and Decimal(s["amount"]) == amount)
+        return next(ours, None)
 
     def normalize(self, result: dict[str, str]) -> ProcessorOutcome:
         return normalize(result)

@@ -10,7 +10,7 @@ from payments.charging import CallRecorder, charge
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
 from payments.processors.port import CardDetails
 from payments.state import ChargeEvent
-from tests.unit.fake_processor import LoopbackPay
+from tests.unit.fake_processor import FakeCall, LoopbackPay
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:PaymentWorkflow:order-ab"
 CARD = CardDetails(number="4111111111111111", expiry_month=12, expiry_year=2099, cvv="847")
@@ -154,3 +154,30 @@ def test_the_audit_record_is_the_adapters_view_sealed():
     assert (record.Operation, record.Attempt, record.Outcome) == ("charge", 1, "APPROVED")
     assert record.EncryptedQuery == record.EncryptedResponse == "sealed"
     assert record.AuditID == f"{record.CreatedAt}#charge#1"
+
+
+def test_a_retry_with_exactly_the_time_it_needs_waits_and_asks():
+    processor = LoopbackPay()  # the wait (2 s) equals what is left after two calls and a second (8 - 2 x 2.5 - 1)
+
+    run(processor, retry_count=1, seconds_left=8.0)
+
+    assert processor.log == ["sleep 2.0", "lookup", "sale"]
+
+
+def test_a_call_that_failed_with_an_answer_is_audited_all_the_same():
+    # Given the processor answers the sale with a rejection (the call is on the error)
+    processor, audit = LoopbackPay(), RecordingAudit()
+    rejected_call = FakeCall("charge", {"reference": "order-ab"}, {"status": "rejected"})
+    processor.sale_error = ProcessorRejected("loopbackpay: bad request", rejected_call)
+
+    with pytest.raises(ProcessorRejected):
+        run(processor, audit=audit)
+
+    [record] = audit.records
+    assert (record.TransactionID, record.call.Operation, record.call.Outcome) == ("order-ab", "charge", "ERROR")
+
+
+def test_the_audit_record_carries_what_the_adapter_reported():
+    [record] = run(LoopbackPay()).calls
+
+    assert (record.ResultCode, record.LatencyMs, record.Actor) == ("captured", 3, "PaymentCallProcessor")
