@@ -64,7 +64,8 @@ POWERTOOLS_VERSION = "3.37.0"  # must match requirements.txt
 # exact version the tests ran with, built for this runtime, resolved by CloudFormation at deploy time.
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{PYTHON_RUNTIME}/{POWERTOOLS_VERSION}"
 # CallProcessor may wait for an earlier sale to land (20 s), then query and sell (2 x 23 s).
-TIMEOUTS = {"CallProcessor": Duration.seconds(90)}
+_BUDGET = topology.PROCESSOR_TIME_BUDGET
+TIMEOUTS = {"CallProcessor": Duration.seconds(_BUDGET.lambda_timeout_seconds)}
 
 # Encryption-context purposes (payments.crypto.PURPOSE_*): what IAM tells one ciphertext from another by.
 PURPOSE_CARD_INTAKE = "card-intake"  # the card and CVV as the intake vaults them
@@ -180,8 +181,8 @@ class WorkflowSteps(Construct):
             topology.DYNAMODB_TABLE_NAME: deps.ledger.table_name,
             topology.DYNAMODB_AUDIT_TABLE_NAME: deps.audit.table_name,
             topology.CONVERGE_URL: deps.config.converge_url,
-            topology.CONVERGE_CONNECT_TIMEOUT_SECONDS: "3",
-            topology.CONVERGE_READ_TIMEOUT_SECONDS: "20",
+            topology.CONVERGE_CONNECT_TIMEOUT_SECONDS: f"{_BUDGET.connect_seconds:g}",
+            topology.CONVERGE_READ_TIMEOUT_SECONDS: f"{_BUDGET.read_seconds:g}",
             topology.CONVERGE_SECRET_ARN: deps.converge_secret.secret_arn,
             topology.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,

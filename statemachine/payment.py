@@ -89,7 +89,7 @@ def _charge() -> dict[str, Any]:
                 "the processor has answered."
             ),
             payload=payload_of("Payment", ExecutionArn=EXECUTION_ARN, RetryCount="$$.State.RetryCount"),
-            timeout_seconds=100,
+            timeout_seconds=topology.PROCESSOR_TIME_BUDGET.state_timeout_seconds,
             result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
             result_path="$.Processor",
             retry_first=[Retry(("ProcessorRejected", "WorkflowStateInvalid", "CardNotVaulted"), max_attempts=0)],

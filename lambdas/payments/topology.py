@@ -160,6 +160,31 @@ INTAKE_FUNCTION = FunctionSpec(
 )
 ALL_FUNCTIONS = (INTAKE_FUNCTION, *FUNCTIONS)
 
+
+@dataclass(frozen=True)
+class ProcessorTimeBudget:
+    """Every timeout of a charge, from one place: the processor client's, CallProcessor's Lambda
+    timeout and the CallProcessor state's. A retry first waits one read timeout for an earlier
+    sale to land, then may ask and sell (two calls): its Lambda must outlive all three, and the
+    state must outlive the Lambda, or Step Functions gives up on an attempt still at work."""
+
+    connect_seconds: float = 3.0
+    read_seconds: float = 20.0
+    lambda_timeout_seconds: int = 90
+    state_timeout_seconds: int = 100
+
+    @property
+    def wait_before_asking_seconds(self) -> float:
+        return self.read_seconds
+
+    @property
+    def needed_by_a_retry_seconds(self) -> float:
+        """The wait, a query and a sale, and a second for the function itself."""
+        return self.wait_before_asking_seconds + 2 * (self.connect_seconds + self.read_seconds) + 1
+
+
+PROCESSOR_TIME_BUDGET = ProcessorTimeBudget()
+
 # The one Python every function runs on: Lambda's runtime, the local stack's, and the tests'.
 LAMBDA_RUNTIME = "python3.12"
 

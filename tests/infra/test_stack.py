@@ -422,6 +422,19 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
     assert set(expected) <= given
 
 
+def test_call_processor_runs_on_the_one_time_budget(prod):
+    stack, template, _ = prod
+    budget = topology.PROCESSOR_TIME_BUDGET
+    function = resources(template, "AWS::Lambda::Function")[logical_id(stack, stack.steps.functions["CallProcessor"])][
+        "Properties"
+    ]
+
+    assert function["Timeout"] == budget.lambda_timeout_seconds
+    variables = function["Environment"]["Variables"]
+    assert float(variables[topology.CONVERGE_READ_TIMEOUT_SECONDS]) == budget.read_seconds
+    assert float(variables[topology.CONVERGE_CONNECT_TIMEOUT_SECONDS]) == budget.connect_seconds
+
+
 def test_upstream_policy_starts_and_describes_this_workflow_only(prod):
     stack, template, _ = prod
     [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()

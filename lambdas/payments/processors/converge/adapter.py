@@ -116,12 +116,13 @@ def from_environment() -> ConvergeProcessor:
             user_id=settings.required(topology.CONVERGE_USER_ID),
             pin=settings.required(topology.CONVERGE_PIN),
         )
+    budget = topology.PROCESSOR_TIME_BUDGET
     return _processor(
         ConvergeSettings(
             url=settings.required(topology.CONVERGE_URL),
             credentials=credentials,
-            connect_timeout=settings.seconds(topology.CONVERGE_CONNECT_TIMEOUT_SECONDS, 3.0),
-            read_timeout=settings.seconds(topology.CONVERGE_READ_TIMEOUT_SECONDS, 20.0),
+            connect_timeout=settings.seconds(topology.CONVERGE_CONNECT_TIMEOUT_SECONDS, budget.connect_seconds),
+            read_timeout=settings.seconds(topology.CONVERGE_READ_TIMEOUT_SECONDS, budget.read_seconds),
         )
     )
 
