@@ -255,6 +255,9 @@ class WorkflowSteps(Construct):
                     },
                 ),
                 table_key("Vault", vault, key),
+                # Before any processor call: is this payment pending in the ledger, for this request?
+                iam.PolicyStatement(sid="LedgerRead", actions=["dynamodb:Query"], resources=[deps.ledger.table_arn]),
+                table_key("Ledger", deps.ledger, key),
             ]
         if spec.step == "Audit":
             return _put_item("Audit", deps.audit, key)

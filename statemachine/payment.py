@@ -10,11 +10,11 @@ from typing import Any
 from payments import topology
 from statemachine.policy import EXECUTION_ARN, Catch, Retry, catch_all, choice, fail, lambda_task, payload_of
 
-# CallProcessor's own transient errors: nothing processed, or an outcome a retry must first ask about.
+# CallProcessor retries what processed nothing or left the outcome unknown, and anything else twice: it asks first.
 PROCESSOR_RETRY = Retry(("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4, interval_seconds=2)
-# Whatever else CallProcessor dies of is retried twice: a retry asks before it sends, so it is safe.
 PROCESSOR_LAST_RESORT = Retry(("States.ALL",), 2, interval_seconds=2)
 CARD_VAULT_TABLE = "${" + topology.CARD_VAULT_TABLE_PLACEHOLDER + "}"
+NEVER_RETRIED = ("ProcessorRejected", "WorkflowStateInvalid", "CardNotVaulted", "ChargeRefused")  # repeating can't help
 OUTCOME_FIELDS = ("Status", "ReasonCode", "ReasonMessage", "ProcessorTransactionID", "ApprovalCode")
 
 
@@ -92,7 +92,7 @@ def _charge() -> dict[str, Any]:
             timeout_seconds=topology.PROCESSOR_TIME_BUDGET.state_timeout_seconds,
             result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
             result_path="$.Processor",
-            retry_first=[Retry(("ProcessorRejected", "WorkflowStateInvalid", "CardNotVaulted"), max_attempts=0)],
+            retry_first=[Retry(NEVER_RETRIED, max_attempts=0)],
             retry_after=[PROCESSOR_RETRY, PROCESSOR_LAST_RESORT],
             catch=[catch_all("LedgerFailed")],
             next_state="Normalize",

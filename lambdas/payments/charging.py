@@ -21,9 +21,10 @@ from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from payments import crypto, settings
+from payments import crypto, ledger, settings
 from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
-from payments.errors import CardNotVaulted, ProcessorError, ProcessorRejected, ProcessorTimeout
+from payments.errors import CardNotVaulted, ChargeRefused, ProcessorError, ProcessorRejected, ProcessorTimeout
+from payments.ledger import LedgerEntry, LedgerRepository
 from payments.observability import logger, metrics
 from payments.processors import registry
 from payments.processors.port import (
@@ -107,6 +108,7 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
     def seal(payload: dict[str, Any]) -> str:
         return crypto.encrypt_audit_payload(payload, key_arn=key_arn, transaction_id=payment.TransactionID)
 
+    refuse_unless_pending(LedgerRepository(settings.ledger_table_name()).entries(payment.TransactionID), event)
     recorder = CallRecorder(
         payment.TransactionID,
         event.ExecutionArn,
@@ -129,6 +131,25 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
         raise
     _forget_cvv(vault, payment.TransactionID)
     return charged
+
+
+def refuse_unless_pending(entries: list[LedgerEntry], event: ChargeEvent) -> None:
+    """Charge only a payment the ledger holds as pending, for exactly this request, not yet ended.
+
+    CallProcessor can be invoked by more than its state machine (an account administrator can);
+    an input replayed from a settled payment's history, or forged with another amount or token,
+    must never reach the processor.
+    """
+    payment = event.Payment
+    if any(entry.is_terminal for entry in entries):
+        raise ChargeRefused("the payment has already ended; nothing was sent")
+    pending = next((entry for entry in entries if entry.Status == ledger.PENDING), None)
+    if pending is None:
+        raise ChargeRefused("the ledger holds no PAYMENT-PENDING entry for this payment; nothing was sent")
+    recorded = (pending.Amount, pending.Currency, pending.ProcessorID, pending.SecureToken, pending.ExecutionArn)
+    asked = (payment.Amount, payment.Currency, payment.ProcessorID, payment.SecureToken, event.ExecutionArn)
+    if recorded != asked:
+        raise ChargeRefused("the request differs from the ledger's PAYMENT-PENDING entry; nothing was sent")
 
 
 def _forget_cvv(vault: CardVault, transaction_id: str) -> None:

@@ -64,3 +64,10 @@ class CardNotVaulted(PaymentError):
 
     A sale is never sent without the CVV the customer gave; the payment ends PAYMENT-FAILED, nothing charged.
     """
+
+
+class ChargeRefused(PaymentError):
+    """CallProcessor will not charge: the ledger does not hold this payment as pending, for this request.
+
+    Refused before any processor call, never retried: a replayed or forged CallProcessor input.
+    """

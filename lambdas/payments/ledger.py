@@ -14,7 +14,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from payments import aws
-from payments.errors import LedgerConflict
+from payments.errors import LedgerConflict, StorageUnavailable
 
 INITIATED = "PAYMENT-INITIATED"
 PENDING = "PAYMENT-PENDING"
@@ -99,6 +99,23 @@ class LedgerRepository:
         if existing.same_content_as(entry):
             return existing
         raise EntryAlreadyExists(existing)
+
+    def entries(self, transaction_id: str) -> list[LedgerEntry]:
+        """Every entry of one payment, in order, read consistently."""
+        pages = aws.call_with_transient_mapping(
+            lambda: list(
+                self._client.get_paginator("query").paginate(
+                    TableName=self.table_name,
+                    KeyConditionExpression="TransactionID = :id",
+                    ExpressionAttributeValues={":id": {"S": transaction_id}},
+                    ConsistentRead=True,
+                )
+            ),
+            StorageUnavailable,
+            "DynamoDB Query on the ledger",
+        )
+        found = [LedgerEntry.from_item(item) for page in pages for item in page["Items"]]
+        return sorted(found, key=lambda entry: entry.EntryNumber)
 
 
 def persist_payment_ledger(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry:

@@ -22,9 +22,10 @@ _FAILURE_REASONS = {
     "EntryAlreadyExists": "LEDGER_CONFLICT",
     "States.Timeout": "STEP_TIMED_OUT",
     "CardNotVaulted": "CARD_NOT_IN_VAULT",
+    "ChargeRefused": "CHARGE_REFUSED",
 }
 # Reasons that prove no sale is pending: the failure is not an unknown outcome.
-_NOTHING_SENT = frozenset({"PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE", "CARD_NOT_IN_VAULT"})
+_NOTHING_SENT = frozenset({"PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE", "CARD_NOT_IN_VAULT", "CHARGE_REFUSED"})
 
 
 def _entry(payment: PaymentFacts, number: int, status: str, execution_arn: str, **terminal: str | None) -> LedgerEntry:

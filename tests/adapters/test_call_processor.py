@@ -7,17 +7,20 @@ import boto3
 import pytest
 
 from local.payment_requests import DECLINING, TEST_CVV, VISA
-from payments import aws, crypto, topology
+from payments import aws, crypto, ledger, topology
 from payments.charging import call_processor
 from payments.errors import (
     CardNotVaulted,
+    ChargeRefused,
     ProcessorRejected,
     ProcessorTimeout,
     ProcessorUnavailable,
     StorageUnavailable,
 )
+from payments.ledger import LedgerRepository
 from payments.processors import registry
-from payments.state import ChargeEvent
+from payments.recording import record_progress, record_success
+from payments.state import ChargeEvent, ProcessorOutcome
 from payments.vault import CardVault, VaultedCard
 from tests.adapters.conftest import REGION, items_of
 from tests.unit.fake_processor import LoopbackPay
@@ -32,6 +35,7 @@ def processor(tables_with_vault, monkeypatch):
     key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
     for name, value in {
         topology.PAYMENT_KMS_KEY_ARN: key_arn,
+        topology.DYNAMODB_TABLE_NAME: topology.LEDGER_TABLE.name,
         topology.DYNAMODB_AUDIT_TABLE_NAME: topology.AUDIT_TABLE.name,
         topology.CARD_VAULT_TABLE_NAME: topology.CARD_VAULT_TABLE.name,
     }.items():
@@ -66,7 +70,12 @@ def charge_event(number=VISA, retry_count=0):
         "PaymentMethodType": "card",
         "SecureToken": token,
     }
-    return ChargeEvent(Payment=payment, ExecutionArn=EXECUTION, RetryCount=retry_count)
+    event = ChargeEvent(Payment=payment, ExecutionArn=EXECUTION, RetryCount=retry_count)
+    # What the workflow has written by the time CallProcessor runs: entries 1 and 2.
+    repository = LedgerRepository(topology.LEDGER_TABLE.name)
+    for status in (ledger.INITIATED, ledger.PENDING):
+        record_progress(repository, event.Payment, status, EXECUTION)
+    return event
 
 
 @pytest.mark.parametrize("number", [VISA, DECLINING], ids=["approved", "declined"])
@@ -139,3 +148,56 @@ def test_an_answered_sale_is_not_lost_when_the_cvv_cannot_be_removed(processor, 
     charged = call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=60)
 
     assert charged.result["status"] == "captured" and len(processor.sales) == 1
+
+
+def settle(event):
+    outcome = ProcessorOutcome(Status="APPROVED", ProcessorTransactionID="lp_1", ApprovalCode="LP")
+    record_success(LedgerRepository(topology.LEDGER_TABLE.name), event.Payment, 2, outcome, EXECUTION)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda event: event,
+        lambda event: event.model_copy(update={"Payment": event.Payment.model_copy(update={"Amount": "4999.00"})}),
+        lambda event: event.model_copy(update={"RetryCount": 3}),
+    ],
+    ids=["as-recorded", "another-amount", "posing-as-a-retry"],
+)
+def test_a_settled_payments_input_replayed_charges_nothing(processor, forge):
+    # Given a payment charged once and settled
+    event = charge_event()
+    call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+    settle(event)
+
+    # When its recorded CallProcessor input is invoked again, as it is or forged
+    with pytest.raises(ChargeRefused):
+        call_processor(forge(event), actor="PaymentCallProcessor", seconds_left=60)
+
+    # Then nothing more reached the processor
+    assert len(processor.sales) == 1 and processor.log.count("lookup") == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"Amount": "4999.00"}, {"Currency": "EUR"}, {"SecureToken": "AYADeJ-another"}],
+    ids=["amount", "currency", "token"],
+)
+def test_an_input_that_differs_from_the_pending_entry_charges_nothing(processor, change):
+    event = charge_event()
+    forged = event.model_copy(update={"Payment": event.Payment.model_copy(update=change)})
+
+    with pytest.raises(ChargeRefused):
+        call_processor(forged, actor="PaymentCallProcessor", seconds_left=60)
+
+    assert processor.sales == []
+
+
+def test_a_payment_the_ledger_does_not_hold_as_pending_is_not_charged(processor):
+    event = charge_event()
+    other = event.model_copy(update={"ExecutionArn": EXECUTION + "-other"})
+
+    with pytest.raises(ChargeRefused):
+        call_processor(other, actor="PaymentCallProcessor", seconds_left=60)
+
+    assert processor.sales == []

@@ -51,6 +51,8 @@ STATEMENT_RESOURCES = {
         "VaultCvvRead": "vault",
         "VaultCvvRemoval": "vault",
         "VaultTableKey": "key",
+        "LedgerRead": "ledger",
+        "LedgerTableKey": "key",
     },
     "Normalize": {},
     "LedgerSuccess": {

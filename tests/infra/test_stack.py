@@ -122,6 +122,7 @@ EXPECTED_ACTIONS = {
         "dynamodb:PutItem",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
+        "dynamodb:Query",  # the ledger: charge only a payment pending for this request
         *TABLE_KEY,
     },
     "Normalize": set(),

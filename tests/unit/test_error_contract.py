@@ -34,6 +34,7 @@ CONTRACT = {
     "ProcessorTimeout": ("retried", "caught", "PROCESSOR_OUTCOME_UNKNOWN"),
     "ProcessorRejected": ("never", "caught", "PROCESSOR_REJECTED"),
     "CardNotVaulted": ("never", "caught", "CARD_NOT_IN_VAULT"),
+    "ChargeRefused": ("never", "caught", "CHARGE_REFUSED"),
     "DuplicateTransactionID": (None, None, None),  # the intake's function error; no state sees it
     "PaymentError": (None, None, None),  # the base class
 }

@@ -42,7 +42,7 @@ def test_the_payment_workflows_retry_table():
     expected = {name: standard for name in LAMBDA_TASKS}
     expected["DiscardCard"] = [(("States.ALL",), 3)]
     expected["CallProcessor"] = [
-        (("ProcessorRejected", "WorkflowStateInvalid", "CardNotVaulted"), 0),
+        (("ProcessorRejected", "WorkflowStateInvalid", "CardNotVaulted", "ChargeRefused"), 0),
         *standard,
         (("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4),
         (("States.ALL",), 2),

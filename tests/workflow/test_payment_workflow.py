@@ -229,3 +229,23 @@ def test_a_vaulted_card_serves_only_the_request_it_was_vaulted_for(stack, info, 
     assert operations.ledger_entries(info, transaction_id) == []
     assert charges_for(info, transaction_id) == []
     assert stack.runtime.invocations.count("PaymentCallProcessor") == calls_before
+
+
+def test_call_processor_invoked_again_with_a_settled_payments_recorded_input_charges_nothing(info, transaction_id):
+    # Given a settled payment, and CallProcessor's input as Step Functions recorded it
+    execution = run_payment(info, card_request(transaction_id))
+    scheduled = next(
+        json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"]
+        for e in operations.execution_history(info, execution["executionArn"])
+        if e["type"] == "TaskScheduled" and "CallProcessor" in e["taskScheduledEventDetails"]["parameters"]
+    )
+    lambda_client = info.client("lambda")
+
+    # When someone invokes the function directly with it, as recorded and with a larger amount
+    for payload in (scheduled, scheduled | {"Payment": scheduled["Payment"] | {"Amount": "4999.00"}}):
+        reply = lambda_client.invoke(FunctionName="PaymentCallProcessor", Payload=json.dumps(payload).encode())
+        error = json.loads(reply["Payload"].read())
+
+        # Then it refuses before any processor call
+        assert reply.get("FunctionError") and error["errorType"] == "ChargeRefused"
+    assert len(charges_for(info, transaction_id)) == 1
