@@ -17,6 +17,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
@@ -54,6 +55,8 @@ RESULT_FIELDS = (
     "errorName",
     "errorMessage",
 )
+# A Converge reply is a few kilobytes (a txnquery listing a few dozen); anything far larger is not one.
+MAX_REPLY_BYTES = 256 * 1024
 _SECRET_REQUEST_FIELDS = frozenset({"ssl_pin", "ssl_cvv2cvc2"})
 _MASKED_FIELDS = frozenset({"ssl_card_number", "ssl_token"})
 # Free text we send: validation refuses a card number in it, the audit masks one anyway (payments.cards).
@@ -164,18 +167,35 @@ def from_xml(document: str | bytes) -> dict[str, str]:
 
 
 def parse_reply(document: str | bytes) -> tuple[dict[str, str], tuple[dict[str, str], ...]]:
-    """A reply: `<txn>` (one transaction or an error) or `<txnlist>` (txnquery results)."""
+    """A reply: `<txn>` (one transaction or an error) or `<txnlist>` (txnquery results).
+
+    A reply that could be read two ways is not read at all: a field given twice
+    (`<ssl_result>1</ssl_result>…<ssl_result>0</ssl_result>`), or a field holding elements, raises
+    ValueError, which the client turns into an unknown outcome, never an approval or a decline.
+    """
     root = ElementTree.fromstring(document)
     if root.tag not in ("txn", "txnlist"):
         raise ValueError(f"unexpected Converge document root <{root.tag}>")
     fields = {"_root": root.tag}
     transactions = []
     for child in root:
-        if child.tag == "txn":
-            transactions.append({leaf.tag: (leaf.text or "") for leaf in child})
+        if root.tag == "txnlist" and child.tag == "txn":
+            transactions.append(_leaves(child))
+        elif len(child) or child.tag in fields:
+            raise ValueError("a field appears twice, or holds elements")
         else:
             fields[child.tag] = child.text or ""
     return fields, tuple(transactions)
+
+
+def _leaves(element: Any) -> dict[str, str]:
+    """The fields of one element: each child a leaf, each name once."""
+    leaves: dict[str, str] = {}
+    for leaf in element:
+        if len(leaf) or leaf.tag in leaves:
+            raise ValueError("a field appears twice, or holds elements")
+        leaves[leaf.tag] = leaf.text or ""
+    return leaves
 
 
 def _today() -> dt.date:
@@ -306,7 +326,10 @@ class ConvergeClient:
                 body=urlencode({"xmldata": to_xml(request)}),
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
                 timeout=urllib3.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout),
+                preload_content=False,
             )
+            body = reply.read(MAX_REPLY_BYTES + 1)
+            reply.release_conn()
         except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.NewConnectionError) as error:
             raise ProcessorUnavailable(f"Converge {operation}: could not connect ({type(error).__name__})") from None
         except urllib3.exceptions.ReadTimeoutError:
@@ -322,8 +345,10 @@ class ConvergeClient:
             raise ProcessorTimeout(f"Converge {operation}: HTTP 408, outcome unknown")
         if reply.status != 200:
             raise ProcessorRejected(f"Converge {operation}: HTTP {reply.status}")
+        if len(body) > MAX_REPLY_BYTES:
+            raise ProcessorTimeout(f"Converge {operation}: reply over {MAX_REPLY_BYTES} bytes, outcome unknown")
         try:
-            response, transactions = parse_reply(reply.data)
+            response, transactions = parse_reply(body)
         except Exception:
             raise ProcessorTimeout(f"Converge {operation}: unreadable reply, outcome unknown") from None
         response.pop("_root")
