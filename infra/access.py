@@ -9,6 +9,15 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+# What a caller needs of the state machine's customer managed key, by Step Functions call: the input is
+# encrypted under the key on StartExecution (the Step Functions team's list, aws-samples/
+# aws-stepfunctions-examples#74: "StartExecution: kms:GenerateDataKey, kms:Decrypt"); DescribeExecution
+# returns the decrypted input and output (API reference, DescribeExecution includedData: kms:Decrypt).
+WORKFLOW_KEY_ACTIONS: dict[str, frozenset[str]] = {
+    "states:StartExecution": frozenset({"kms:GenerateDataKey", "kms:Decrypt"}),
+    "states:DescribeExecution": frozenset({"kms:Decrypt"}),
+}
+
 
 class UpstreamAccess(Construct):
     def __init__(
@@ -43,8 +52,10 @@ class UpstreamAccess(Construct):
 def workflow_statements(scope: Construct, state_machine: sfn.StateMachine, key: kms.IKey) -> list[iam.PolicyStatement]:
     """StartExecution on the state machine, DescribeExecution on its executions, and the key for those two calls.
 
-    The state machine is encrypted with the payment key: StartExecution needs kms:GenerateDataKey and
-    DescribeExecution kms:Decrypt (to return the execution's input and output), both only under the
+    The state machine is encrypted with the payment key. The KMS actions are exactly those these two
+    calls need of a customer managed key (WORKFLOW_KEY_ACTIONS): StartExecution kms:GenerateDataKey
+    (to encrypt the input) and kms:Decrypt, DescribeExecution kms:Decrypt (to return the execution's
+    input and output). No Encrypt, ReEncrypt*, GenerateDataKey* or DescribeKey, and only under the
     state machine's own encryption context. Nothing else is sealed under that context, and no card is
     in an execution any more (the intake vaults it; the input carries a vault reference, brand and
     last four): this Decrypt opens execution data only, never a card, a SecureToken (purpose
@@ -59,7 +70,7 @@ def workflow_statements(scope: Construct, state_machine: sfn.StateMachine, key: 
         ),
         iam.PolicyStatement(
             sid="WorkflowEncryption",
-            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            actions=sorted(set().union(*WORKFLOW_KEY_ACTIONS.values())),
             resources=[key.key_arn],
             conditions={
                 "StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}

@@ -329,7 +329,7 @@ def test_tables_have_the_payment_key_prod_deletion_protection_and_pitr_except_th
         assert replica["SSESpecification"]["KMSMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
         assert replica.get("DeletionProtectionEnabled", False) is (env == "prod")
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
-        assert table["DeletionPolicy"] == ("Retain" if env == "prod" else "Delete")
+        assert table["DeletionPolicy"] == ("RetainExceptOnCreate" if env == "prod" else "Delete")
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
