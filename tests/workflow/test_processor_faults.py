@@ -24,6 +24,17 @@ def answered_calls(stack, transaction_id):
     return [e.operation for e in stack.sandbox.exchanges() if e.merchant_txn_id == transaction_id and e.answered]
 
 
+def pay_meeting(stack, info, transaction_id, fault):
+    """Run one card payment with `fault` planned for it; the schedule says how often it struck."""
+    schedule = FaultSchedule()
+    schedule.add(transaction_id, fault)
+    stack.apply_fault_schedule(schedule)
+    try:
+        return run_payment(info, card_request(transaction_id)), schedule
+    finally:
+        stack.apply_fault_schedule(None)
+
+
 def call_processor_run(info, transaction_id):
     return next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "CallProcessor")
 
@@ -154,13 +165,9 @@ def test_a_declined_sale_found_by_query_stays_declined(stack, info, transaction_
 def test_an_audit_record_that_could_not_be_written_ahead_is_written_by_the_audit_step(stack, info, transaction_id):
     # Given the fourth PutItem of this payment (CallProcessor's write-ahead audit record, after the
     # intake's vault deposit and ledger entries 1 and 2) is throttled past the SDK's three attempts
-    schedule = FaultSchedule()
-    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=3, skip=3))
-    stack.apply_fault_schedule(schedule)
-    try:
-        execution = run_payment(info, card_request(transaction_id))
-    finally:
-        stack.apply_fault_schedule(None)
+    execution, schedule = pay_meeting(
+        stack, info, transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=3, skip=3)
+    )
 
     # Then the payment still succeeds and the Audit step stored the record the state carried
     assert schedule.injected["dynamodb:throttle"] == 3
@@ -192,13 +199,9 @@ def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack
 def test_a_throttled_ledger_is_retried_by_the_state_machine_until_the_entry_is_written(stack, info, transaction_id):
     # Given DynamoDB throttles this payment's ledger PutItems (after the intake's vault deposit) six
     # times in a row: the SDK's three tries fail twice
-    schedule = FaultSchedule()
-    schedule.add(transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=6, skip=1))
-    stack.apply_fault_schedule(schedule)
-    try:
-        execution = run_payment(info, card_request(transaction_id))
-    finally:
-        stack.apply_fault_schedule(None)
+    execution, schedule = pay_meeting(
+        stack, info, transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=6, skip=1)
+    )
 
     # Then LedgerInitiated failed twice with StorageUnavailable, was retried, and the payment settled
     assert schedule.injected["dynamodb:throttle"] == 6
@@ -210,13 +213,9 @@ def test_a_throttled_ledger_is_retried_by_the_state_machine_until_the_entry_is_w
 
 def test_a_throttled_key_service_is_retried_by_the_state_machine(stack, info, transaction_id):
     # Given KMS throttles Tokenize's data-key request (after the intake's) past the SDK's attempts, once
-    schedule = FaultSchedule()
-    schedule.add(transaction_id, ScheduledFault("kms:GenerateDataKey", "throttle", count=3, skip=1))
-    stack.apply_fault_schedule(schedule)
-    try:
-        execution = run_payment(info, card_request(transaction_id))
-    finally:
-        stack.apply_fault_schedule(None)
+    execution, _ = pay_meeting(
+        stack, info, transaction_id, ScheduledFault("kms:GenerateDataKey", "throttle", count=3, skip=1)
+    )
 
     assert execution["status"] == "SUCCEEDED"
     run = next(r for r in operations.trace_payment(info, transaction_id).runs if r.name == "Tokenize")
