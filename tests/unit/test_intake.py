@@ -14,6 +14,7 @@ from payments.cards import luhn_valid
 from payments.errors import InvalidPaymentRequest
 from payments.intake import parse_payment_request
 from payments.models import CardPaymentMethod, PaymentRequest, ProcessorTokenPaymentMethod
+from tests.unit.card_oracle import identifier_holds_card_number
 
 PAN = "4111111111111111"
 CVV = "123"
@@ -327,7 +328,9 @@ def _is_text(value, max_length):
 # free text, what acceptance at least requires.
 _ACCEPTS = {
     "TransactionID": lambda v: (
-        isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,36}", v) is not None and not _id_holds_card_number(v)
+        isinstance(v, str)
+        and re.fullmatch(r"[A-Za-z0-9_-]{1,36}", v) is not None
+        and not identifier_holds_card_number(v)
     ),
     "Amount": lambda v: (
         isinstance(v, str) and re.fullmatch(r"(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?", v) is not None and Decimal(v) > 0
@@ -344,27 +347,6 @@ _ACCEPTS = {
     "HolderName": lambda v: v is MISSING or v is None or _is_text(v, 100),
 }
 _EXACT = {"TransactionID", "Amount", "Currency", "ProcessorID", "Type", "Number", "ExpiryMonth", "ExpiryYear", "Cvv"}
-
-
-# The card-number rule for identifiers, restated: digit groups joined by '-' and '_' form a run (letters
-# end it); the run, or consecutive whole groups of it, with 12-19 digits, a card network's prefix and a
-# valid Luhn digit is a card number.
-_CARD_PREFIX = re.compile(
-    r"1800|2131|220[0-4]|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720"  # JCB legacy, Mir, Mastercard
-    r"|3(?:0[0-5]|095|[46-9]|5[3-8]|52[89])"  # Diners, Amex, JCB
-    r"|[456]|8[12]|9792"  # Visa; Maestro, Mastercard, Discover, UnionPay, RuPay, Verve; UnionPay/RuPay; Troy
-)
-
-
-def _id_holds_card_number(identifier):
-    for run in re.findall(r"[0-9][0-9_-]*", identifier):
-        groups = re.findall(r"[0-9]+", run)
-        for first in range(len(groups)):
-            for last in range(first, len(groups)):
-                digits = "".join(groups[first : last + 1])
-                if 12 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn_valid(digits):
-                    return True
-    return False
 
 
 def _judge(field, value, error):

@@ -1,7 +1,6 @@
 """Properties of the PAN guard: a card number of any network, however disguised, is refused in every field
 that may carry text, without a digit of it in the rejection; a numeric ID that is no card number passes."""
 
-import re
 import unicodedata
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -11,6 +10,7 @@ from local.payment_requests import card_request
 from payments.cards import contains_card_number, luhn_valid, mask_card_numbers
 from payments.errors import InvalidPaymentRequest
 from payments.intake import parse_payment_request
+from tests.unit.card_oracle import identifier_holds_card_number
 
 # One or more issuer prefixes of every network the guard covers, edges of ranges included.
 NETWORK_PREFIXES = {
@@ -182,27 +182,11 @@ def test_the_audit_mask_hides_all_but_six_digits_of_a_disguised_card_number(data
 
 # --- numeric IDs that are no card number pass ----------------------------------------------------------
 
-_CARD_PREFIX = re.compile(
-    r"1800|2131|220[0-4]|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720|3(?:0[0-5]|095|[46-9]|5[3-8]|52[89])|[456]|8[12]|9792"
-)
-
-
-def is_a_card_number_run(identifier):
-    """Independent restatement: digit groups joined by '-' or '_'; the run or consecutive whole groups of
-    it, 12-19 digits, a network's prefix, Luhn-valid."""
-    groups = re.findall(r"[0-9]+", identifier)
-    for first in range(len(groups)):
-        for last in range(first, len(groups)):
-            digits = "".join(groups[first : last + 1])
-            if 12 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn_valid(digits):
-                return True
-    return False
-
 
 @_PROPERTY
 @given(transaction_id=st.from_regex(r"[0-9]{1,36}", fullmatch=True))
 def test_a_numeric_transaction_id_that_is_not_a_card_number_is_accepted(transaction_id):
-    assume(not is_a_card_number_run(transaction_id))
+    assume(not identifier_holds_card_number(transaction_id))
 
     assert parse_payment_request(card_request(transaction_id)).TransactionID == transaction_id
 
@@ -211,6 +195,6 @@ def test_a_numeric_transaction_id_that_is_not_a_card_number_is_accepted(transact
 @given(groups=st.lists(st.from_regex(r"[0-9]{1,12}", fullmatch=True), min_size=1, max_size=6))
 def test_a_grouped_numeric_transaction_id_that_holds_no_card_number_is_accepted(groups):
     transaction_id = "-".join(groups)
-    assume(len(transaction_id) <= 36 and not is_a_card_number_run(transaction_id))
+    assume(len(transaction_id) <= 36 and not identifier_holds_card_number(transaction_id))
 
     assert parse_payment_request(card_request(transaction_id)).TransactionID == transaction_id
