@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
@@ -202,6 +202,17 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+class PaymentFields(TypedDict, total=False):
+    """What a sale or an authorization takes: a card or a token, and our TransactionID."""
+
+    transaction_id: Required[str]
+    amount: Required[Decimal]
+    currency: Required[str]
+    card: CardDetails | None
+    token: str | None
+    description: str | None
+
+
 class ConvergeClient:
     """Speaks Converge's XML API. One instance per process: it keeps the HTTP connection pool."""
 
@@ -210,32 +221,12 @@ class ConvergeClient:
         self._http = http or urllib3.PoolManager(retries=False)
 
     # -- money-moving operations ------------------------------------------------------------
-    def sale(
-        self,
-        *,
-        transaction_id: str,
-        amount: Decimal,
-        currency: str,
-        card: CardDetails | None = None,
-        token: str | None = None,
-        description: str | None = None,
-    ) -> ConvergeCall:
+    def sale(self, **payment: Unpack[PaymentFields]) -> ConvergeCall:
         """`ccsale`, tagged `ssl_merchant_txn_id` = TransactionID so that `query` can find it again."""
-        return self._send("ccsale", self._payment_fields(transaction_id, amount, currency, card, token, description))
+        return self._send("ccsale", self._payment_fields(**payment))
 
-    def auth_only(
-        self,
-        *,
-        transaction_id: str,
-        amount: Decimal,
-        currency: str,
-        card: CardDetails | None = None,
-        token: str | None = None,
-        description: str | None = None,
-    ) -> ConvergeCall:
-        return self._send(
-            "ccauthonly", self._payment_fields(transaction_id, amount, currency, card, token, description)
-        )
+    def auth_only(self, **payment: Unpack[PaymentFields]) -> ConvergeCall:
+        return self._send("ccauthonly", self._payment_fields(**payment))
 
     def complete(self, txn_id: str, amount: Decimal | None = None) -> ConvergeCall:
         """`cccomplete`: capture an authorization, in full or for a smaller amount."""
@@ -292,9 +283,9 @@ class ConvergeClient:
         transaction_id: str,
         amount: Decimal,
         currency: str,
-        card: CardDetails | None,
-        token: str | None,
-        description: str | None,
+        card: CardDetails | None = None,
+        token: str | None = None,
+        description: str | None = None,
     ) -> dict[str, str]:
         fields = {"ssl_amount": f"{amount:.2f}", "ssl_transaction_currency": currency}
         if card is not None:
