@@ -37,7 +37,7 @@ from payments.processors.port import (
     StoredToken,
 )
 from payments.state import ChargeEvent
-from payments.vault import CardVault, vault_from_environment
+from payments.vault import CardVault, remove_after_outcome, vault_from_environment
 
 Seal = Callable[[dict[str, Any]], str]  # encrypts one audit payload of this payment
 PaymentSource = Callable[[], CardDetails | StoredToken]  # decrypts the card only when a sale is sent
@@ -127,9 +127,9 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
             seconds_left=seconds_left,
         )
     except ProcessorRejected:
-        _forget_cvv(vault, payment.TransactionID)
+        remove_after_outcome("CVV", lambda: vault.remove_cvv(payment.TransactionID))
         raise
-    _forget_cvv(vault, payment.TransactionID)
+    remove_after_outcome("CVV", lambda: vault.remove_cvv(payment.TransactionID))
     return charged
 
 
@@ -150,16 +150,6 @@ def refuse_unless_pending(entries: list[LedgerEntry], event: ChargeEvent) -> Non
     asked = (payment.Amount, payment.Currency, payment.ProcessorID, payment.SecureToken, event.ExecutionArn)
     if recorded != asked:
         raise ChargeRefused("the request differs from the ledger's PAYMENT-PENDING entry; nothing was sent")
-
-
-def _forget_cvv(vault: CardVault, transaction_id: str) -> None:
-    """Once the processor has answered, the CVV goes. Best effort: the answer is known and must not be
-    lost to a failed removal; the terminal ledger step removes the whole item, the TTL is the backstop."""
-    try:
-        vault.remove_cvv(transaction_id)
-    except Exception as error:
-        logger.error("CVV not removed from the vault", extra={"error": type(error).__name__})
-        metrics.add_metric(name="VaultCleanupFailures", unit=MetricUnit.Count, value=1)
 
 
 def charge(

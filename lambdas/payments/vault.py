@@ -10,11 +10,15 @@ backstop. See docs/architecture.md#card-data-handling.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from payments import aws, crypto
+from aws_lambda_powertools.metrics import MetricUnit
+
+from payments import aws, crypto, settings, topology
 from payments.errors import StorageUnavailable
+from payments.observability import logger, metrics
 
 CARD = "EncryptedCard"
 CVV = "EncryptedCvv"
@@ -135,23 +139,22 @@ class CardVault:
         return self.key_arn
 
 
-def forget_card(transaction_id: str) -> None:
-    """The payment has ended: its card leaves the vault. Best effort: the payment's outcome is already
-    in the ledger and must reach the caller; a failed removal is counted (VaultCleanupFailures) and
-    the item's TTL ends it."""
-    from aws_lambda_powertools.metrics import MetricUnit
-
-    from payments.observability import logger, metrics
-
+def remove_after_outcome(what: str, removal: Callable[[], None]) -> None:
+    """Remove card data once the payment's outcome is known. Best effort: the outcome must reach the
+    ledger and the caller whatever happens here; a failed removal is logged and counted
+    (VaultCleanupFailures), the terminal ledger step or the item's TTL ends what is left."""
     try:
-        vault_from_environment().forget(transaction_id)
+        removal()
     except Exception as error:
-        logger.error("card not removed from the vault", extra={"error": type(error).__name__})
+        logger.error(f"{what} not removed from the vault", extra={"error": type(error).__name__})
         metrics.add_metric(name="VaultCleanupFailures", unit=MetricUnit.Count, value=1)
 
 
-def vault_from_environment() -> CardVault:
-    from payments import settings, topology
+def forget_card(transaction_id: str) -> None:
+    """The payment has ended: its card leaves the vault."""
+    remove_after_outcome("card", lambda: vault_from_environment().forget(transaction_id))
 
+
+def vault_from_environment() -> CardVault:
     key_arn = settings.optional(topology.PAYMENT_KMS_KEY_ARN)
     return CardVault(settings.card_vault_table_name(), key_arn, topology.CARD_VAULT_TTL_SECONDS)
