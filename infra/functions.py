@@ -44,6 +44,11 @@ from infra.config import EnvironmentConfig
 from infra.log_groups import protected_log_group
 from infra.packaging import package_function
 from payments import topology
+from payments.crypto import PURPOSE_AUDIT, PURPOSE_CARD_INTAKE, PURPOSE_SECURE_TOKEN
+from payments.vault import CARD as VAULT_CARD
+from payments.vault import CVV as VAULT_CVV
+from payments.vault import EXPIRES_AT as VAULT_EXPIRES_AT
+from payments.vault import FINGERPRINT as VAULT_FINGERPRINT
 
 # The one Python the project runs on: the Lambda runtime, the Powertools layer build and the
 # tests all use it (SnapStart for Python needs 3.12 or newer).
@@ -63,21 +68,13 @@ POWERTOOLS_VERSION = "3.37.0"  # must match requirements.txt
 # Powertools publishes its layer ARNs as public SSM parameters, so the layer is pinned to the
 # exact version the tests ran with, built for this runtime, resolved by CloudFormation at deploy time.
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{PYTHON_RUNTIME}/{POWERTOOLS_VERSION}"
-# CallProcessor may wait for an earlier sale to land (20 s), then query and sell (2 x 23 s).
+# CallProcessor may wait for an earlier sale to land, then query and sell: topology's time budget.
 _BUDGET = topology.PROCESSOR_TIME_BUDGET
 TIMEOUTS = {"CallProcessor": Duration.seconds(_BUDGET.lambda_timeout_seconds)}
 
-# Encryption-context purposes (payments.crypto.PURPOSE_*): what IAM tells one ciphertext from another by.
-PURPOSE_CARD_INTAKE = "card-intake"  # the card and CVV as the intake vaults them
-PURPOSE_SECURE_TOKEN = "secure-token"  # noqa: S105 - an encryption-context label, not a secret
-PURPOSE_AUDIT = "audit"
-# The CardVault's item (payments.vault): its key, the sealed card, the sealed CVV, the fingerprint of
-# the request it was vaulted for, and its expiry (every vault read projects it: an expired item is gone).
+# The CardVault item's key; its other attributes and the encryption-context purposes come from the
+# modules that write them (payments.vault, payments.crypto): IAM grants exactly what the code uses.
 VAULT_KEY = topology.CARD_VAULT_TABLE.partition_key.name
-VAULT_CARD = "EncryptedCard"
-VAULT_CVV = "EncryptedCvv"
-VAULT_FINGERPRINT = "RequestFingerprint"
-VAULT_EXPIRES_AT = "ExpiresAt"  # the table's TTL attribute (topology.CARD_VAULT_TABLE)
 INTAKE = topology.INTAKE_FUNCTION.step
 
 
