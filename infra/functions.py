@@ -175,6 +175,7 @@ class WorkflowSteps(Construct):
         deps = self.deps
         values = {
             topology.PAYMENT_KMS_KEY_ARN: deps.key.key_arn,
+            topology.AUDIT_KMS_KEY_ARN: deps.key.key_arn,  # one key until keys are split by data class
             topology.DYNAMODB_TABLE_NAME: deps.ledger.table_name,
             topology.DYNAMODB_AUDIT_TABLE_NAME: deps.audit.table_name,
             topology.CONVERGE_URL: deps.config.converge_url,

@@ -116,7 +116,7 @@ def audit_payloads(info: StackInfo, items: Iterable[Mapping[str, Any]]) -> list[
                 try:
                     payload["Plaintext"] = crypto.decrypt(
                         str(ciphertext),
-                        key_arn=info.kms_key_arn,
+                        key_arn=info.audit_kms_key_arn,
                         transaction_id=str(item.get("TransactionID")),
                         purpose=crypto.PURPOSE_AUDIT,
                     )

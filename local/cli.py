@@ -91,7 +91,7 @@ def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
         say(f"Local payment stack ready on {info.endpoint_url} (region {info.region})")
         say(f"  state machine : {info.state_machine_arn}")
         say(f"  tables        : {info.ledger_table}, {info.audit_table}")
-        say(f"  KMS key       : {info.kms_key_arn}")
+        say(f"  KMS keys      : card data {info.kms_key_arn}, audit {info.audit_kms_key_arn}")
         say(f"  Converge      : {info.converge_url}")
         say("Use it with any AWS client, for example:")
         say(

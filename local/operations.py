@@ -47,6 +47,7 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
         card_vault_table=topology.CARD_VAULT_TABLE.name,
         intake_function=topology.INTAKE_FUNCTION.function_name,
         kms_key_arn=variables[topology.PAYMENT_KMS_KEY_ARN],
+        audit_kms_key_arn=variables[topology.AUDIT_KMS_KEY_ARN],
         converge_url=variables[topology.CONVERGE_URL],
         converge_credentials=credentials,
     )

@@ -101,6 +101,7 @@ class StackInfo:
     card_vault_table: str
     intake_function: str
     kms_key_arn: str
+    audit_kms_key_arn: str
     converge_url: str
     converge_credentials: dict[str, str]
 
@@ -183,9 +184,14 @@ class LocalStack:
         def client(service: str) -> Any:
             return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **CREDENTIALS)
 
-        key_arn = client("kms").create_key(Description="PAYMENT_KMS_KEY_ARN (local)", KeySpec="SYMMETRIC_DEFAULT")[
-            "KeyMetadata"
-        ]["Arn"]
+        def create_key(description: str) -> str:
+            created = client("kms").create_key(Description=f"{description} (local)", KeySpec="SYMMETRIC_DEFAULT")
+            return str(created["KeyMetadata"]["Arn"])
+
+        # One key per data class, as deployed: card data, audit payloads, storage.
+        key_arn = create_key("PAYMENT_KMS_KEY_ARN: card data")
+        audit_key_arn = create_key("AUDIT_KMS_KEY_ARN: audit payloads")
+        storage_key_arn = create_key("storage: tables")
         dynamodb = client("dynamodb")
         for table in (*topology.TABLES, topology.CARD_VAULT_TABLE):
             # Locally only: the chaos checks read the ledger's stream to prove no entry is ever rewritten.
@@ -198,7 +204,7 @@ class LocalStack:
                     {"AttributeName": key.name, "KeyType": kind}
                     for key, kind in zip(table.keys, ("HASH", "RANGE"), strict=False)
                 ],
-                SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
+                SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": storage_key_arn},
                 **({"StreamSpecification": stream} if table in topology.TABLES else {}),
             )
             if table.ttl_attribute:
@@ -209,6 +215,7 @@ class LocalStack:
         credentials = self.sandbox.credentials
         values = {
             topology.PAYMENT_KMS_KEY_ARN: key_arn,
+            topology.AUDIT_KMS_KEY_ARN: audit_key_arn,
             topology.DYNAMODB_TABLE_NAME: topology.LEDGER_TABLE.name,
             topology.DYNAMODB_AUDIT_TABLE_NAME: topology.AUDIT_TABLE.name,
             topology.CARD_VAULT_TABLE_NAME: topology.CARD_VAULT_TABLE.name,
@@ -259,6 +266,7 @@ class LocalStack:
             card_vault_table=topology.CARD_VAULT_TABLE.name,
             intake_function=topology.INTAKE_FUNCTION.function_name,
             kms_key_arn=key_arn,
+            audit_kms_key_arn=audit_key_arn,
             converge_url=self.sandbox.xml_url,
             converge_credentials=asdict(credentials),
         )

@@ -102,11 +102,12 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
     """
     payment = event.Payment
     key_arn = settings.kms_key_arn()
+    audit_key_arn = settings.audit_kms_key_arn()
     processor = registry.processor_for(payment.ProcessorID)
     vault = vault_from_environment()
 
     def seal(payload: dict[str, Any]) -> str:
-        return crypto.encrypt_audit_payload(payload, key_arn=key_arn, transaction_id=payment.TransactionID)
+        return crypto.encrypt_audit_payload(payload, key_arn=audit_key_arn, transaction_id=payment.TransactionID)
 
     refuse_unless_pending(LedgerRepository(settings.ledger_table_name()).entries(payment.TransactionID), event)
     recorder = CallRecorder(

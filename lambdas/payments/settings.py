@@ -23,7 +23,13 @@ def optional(name: str) -> str | None:
 
 
 def kms_key_arn() -> str:
+    """The card-data key: SecureTokens and vaulted cards."""
     return required(topology.PAYMENT_KMS_KEY_ARN)
+
+
+def audit_kms_key_arn() -> str:
+    """The audit key: CallProcessor seals audit payloads with it and cannot open them."""
+    return required(topology.AUDIT_KMS_KEY_ARN)
 
 
 def ledger_table_name() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Environment variable names. The first three are part of the contract (docs/architecture.md#contracts).
-PAYMENT_KMS_KEY_ARN = "PAYMENT_KMS_KEY_ARN"
+PAYMENT_KMS_KEY_ARN = "PAYMENT_KMS_KEY_ARN"  # card data: SecureTokens and the vaulted card
 DYNAMODB_TABLE_NAME = "DYNAMODB_TABLE_NAME"
 DYNAMODB_AUDIT_TABLE_NAME = "DYNAMODB_AUDIT_TABLE_NAME"
 CONVERGE_URL = "CONVERGE_URL"
@@ -20,6 +20,7 @@ CONVERGE_SECRET_ARN = "CONVERGE_SECRET_ARN"  # noqa: S105 - a variable name; in 
 CONVERGE_CONNECT_TIMEOUT_SECONDS = "CONVERGE_CONNECT_TIMEOUT_SECONDS"
 CONVERGE_READ_TIMEOUT_SECONDS = "CONVERGE_READ_TIMEOUT_SECONDS"
 CARD_VAULT_TABLE_NAME = "CARD_VAULT_TABLE_NAME"
+AUDIT_KMS_KEY_ARN = "AUDIT_KMS_KEY_ARN"  # audit payloads: sealed by CallProcessor, opened only by the AuditReader
 STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
@@ -133,6 +134,7 @@ FUNCTIONS = (
         "CallProcessorFunctionArn",
         (
             PAYMENT_KMS_KEY_ARN,
+            AUDIT_KMS_KEY_ARN,
             DYNAMODB_TABLE_NAME,
             DYNAMODB_AUDIT_TABLE_NAME,
             CARD_VAULT_TABLE_NAME,

@@ -79,6 +79,7 @@ def test_ready_file_has_exactly_the_documented_keys(server):
         "card_vault_table",
         "intake_function",
         "kms_key_arn",
+        "audit_kms_key_arn",
         "converge_url",
         "converge_credentials",
     }
@@ -161,7 +162,7 @@ def test_boto3_payment_end_to_end(server, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", info["endpoint_url"])
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any")
-    masker = DataMasking(provider=AWSEncryptionSDKProvider(keys=[info["kms_key_arn"]]))
+    masker = DataMasking(provider=AWSEncryptionSDKProvider(keys=[info["audit_kms_key_arn"]]))
     query = masker.decrypt(record["EncryptedQuery"], transaction_id=transaction_id, purpose="audit")
     assert query["ssl_card_number"] == "41**********1111"
     assert query["ssl_merchant_txn_id"] == transaction_id

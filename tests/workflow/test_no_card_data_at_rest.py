@@ -93,7 +93,7 @@ def test_the_scanner_opens_an_audit_payload_and_finds_the_pan_inside(info):
     query = {"ssl_transaction_type": "ccsale", "ssl_card_number": DISCOVER, "ssl_merchant_txn_id": transaction_id}
     with stack_credentials(info):
         ciphertext = crypto.encrypt(
-            query, key_arn=info.kms_key_arn, transaction_id=transaction_id, purpose=crypto.PURPOSE_AUDIT
+            query, key_arn=info.audit_kms_key_arn, transaction_id=transaction_id, purpose=crypto.PURPOSE_AUDIT
         )
     item = {"TransactionID": transaction_id, "AuditID": "x#ccsale#1", "EncryptedQuery": ciphertext}
     assert card_data_in(json.dumps(item)) == []  # the ciphertext alone shows nothing
@@ -110,7 +110,7 @@ def test_an_audit_payload_the_key_cannot_open_is_not_vouched_for(info):
     with stack_credentials(info):
         ciphertext = crypto.encrypt(
             {"ssl_card_number": MASTERCARD},
-            key_arn=info.kms_key_arn,
+            key_arn=info.audit_kms_key_arn,
             transaction_id=transaction_id,
             purpose=crypto.PURPOSE_AUDIT,
         )

@@ -69,7 +69,7 @@ def test_audit_payload_decrypts_to_the_masked_request_without_cvv(info, transact
     monkeypatch.setenv("AWS_ENDPOINT_URL", info.endpoint_url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-    masker = DataMasking(provider=AWSEncryptionSDKProvider(keys=[info.kms_key_arn]))
+    masker = DataMasking(provider=AWSEncryptionSDKProvider(keys=[info.audit_kms_key_arn]))
     query = masker.decrypt(record["EncryptedQuery"], transaction_id=transaction_id, purpose="audit")
     response = masker.decrypt(record["EncryptedResponse"], transaction_id=transaction_id, purpose="audit")
 
