@@ -50,7 +50,11 @@ class AuditRecord:
 
 
 class AuditConflict(LedgerConflict):
-    """An audit record with this AuditID exists with different content."""
+    """An audit record with this AuditID exists with different content; `existing` holds it."""
+
+    def __init__(self, existing: dict[str, Any]) -> None:
+        self.existing = existing
+        super().__init__(f"audit record {existing.get('AuditID')} of {existing.get('TransactionID')} differs")
 
 
 class AuditRepository:
@@ -64,7 +68,7 @@ class AuditRepository:
         item = record.to_item()
         taken = aws.append_item(self._client, self.table_name, item, "the audit trail")
         if taken is not None and taken != item:
-            raise AuditConflict(f"audit record {record.call.AuditID} of {record.TransactionID} differs")
+            raise AuditConflict({key: _deserializer.deserialize(value) for key, value in taken.items()})
 
 
 def persist_payment_audit_trail(
