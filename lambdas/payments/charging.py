@@ -1,10 +1,12 @@
 """CallProcessor: charge exactly once through the processor port, and audit every call.
 
 Processors need not offer an idempotency key, so exactly-once is ours (docs/architecture.md#the-exactly-once-protocol):
-every sale carries our TransactionID. A first attempt just sends the sale. Any later attempt
-(Step Functions retried us: the earlier one timed out, lost its connection, crashed, or its
-answer was lost) first gives an earlier sale time to land, then asks the processor whether a
-sale for this TransactionID exists, and if so uses it and sends nothing.
+every sale carries our TransactionID, and before a sale leaves, CallProcessor claims the next
+sale attempt in the audit trail (payments.sale_attempts). With no attempt on record it just sends
+the sale. With one on record — whoever runs it now: a Step Functions retry, a redrive, a person
+invoking the function — it first lets that sale land, then asks the processor whether a sale for
+this TransactionID exists, and if so uses it and sends nothing. What is on record decides, never
+`$$.State.RetryCount`, which a redrive starts again at 0.
 
 Each completed call is written to the audit trail as soon as it completes (write-ahead), by
 the function that made it: a call followed by an error or a crash cannot hand its record to
@@ -13,6 +15,7 @@ the Audit step, which only sees what a successful attempt returns.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,7 +24,7 @@ from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from payments import crypto, ledger, settings
+from payments import aws, crypto, ledger, settings
 from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
 from payments.errors import CardNotVaulted, ChargeRefused, ProcessorError, ProcessorRejected, ProcessorTimeout
 from payments.ledger import LedgerEntry, LedgerRepository
@@ -30,17 +33,21 @@ from payments.processors import registry
 from payments.processors.port import (
     AuditView,
     CardDetails,
+    ExpectedSale,
     PaymentInstruction,
     Processor,
     ProcessorCall,
     ProcessorTimeouts,
     StoredToken,
 )
-from payments.state import ChargeEvent
+from payments.sale_attempts import AuditedSaleAttempts, SaleAttempts, SaleAttemptTaken
+from payments.state import ChargeEvent, PaymentFacts
+from payments.tokenization import token_binding
 from payments.vault import CardVault, remove_after_outcome, vault_from_environment
 
 Seal = Callable[[dict[str, Any]], str]  # encrypts one audit payload of this payment
-PaymentSource = Callable[[], CardDetails | StoredToken]  # decrypts the card only when a sale is sent
+PaymentSource = Callable[[], CardDetails | StoredToken]  # reads the CVV only when a sale is sent
+Clock = Callable[[], dt.datetime]
 
 
 @dataclass
@@ -110,21 +117,29 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
         return crypto.encrypt_audit_payload(payload, key_arn=audit_key_arn, transaction_id=payment.TransactionID)
 
     refuse_unless_pending(LedgerRepository(settings.ledger_table_name()).entries(payment.TransactionID), event)
+    # Opened before any processor call: a SecureToken made for another charge is refused here.
+    secret = open_secure_token(payment, key_arn)
+    audit = AuditRepository(settings.audit_table_name())
     recorder = CallRecorder(
+        payment.TransactionID, event.ExecutionArn, event.RetryCount + 1, actor, processor, seal, audit
+    )
+    attempts = AuditedSaleAttempts(
+        audit,
+        aws.client("dynamodb"),
         payment.TransactionID,
         event.ExecutionArn,
         event.RetryCount + 1,
         actor,
-        processor,
-        seal,
-        AuditRepository(settings.audit_table_name()),
+        seal({"Amount": payment.Amount, "Currency": payment.Currency, "ProcessorID": payment.ProcessorID}),
     )
     try:
         charged = charge(
             event,
             processor=processor,
-            source=lambda: payment_source(event, key_arn, vault),
+            source=lambda: payment_source(secret, payment.TransactionID, vault),
+            card_last4=secret.get("Number", "")[-4:] or None,
             recorder=recorder,
+            attempts=attempts,
             seconds_left=seconds_left,
         )
     except ProcessorRejected:
@@ -158,23 +173,36 @@ def charge(
     *,
     processor: Processor,
     source: PaymentSource,
+    card_last4: str | None,
     recorder: CallRecorder,
+    attempts: SaleAttempts,
     seconds_left: float = 900.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
+    clock: Clock | None = None,
 ) -> ChargeResult:
-    """Send the sale once; on a retry, first wait for and ask about an earlier one."""
+    """Send the sale once; with an earlier attempt on record, first wait for it and ask about it."""
     payment = event.Payment
     amount = Decimal(payment.Amount)
+    sleep = sleep or time.sleep
+    clock = clock or _utc_now
     try:
-        if event.RetryCount > 0:
-            _let_an_earlier_sale_land(processor.timeouts, seconds_left, sleep)
+        earlier = attempts.latest()
+        if earlier is not None:
+            _let_an_earlier_sale_land(earlier.started_at, processor.timeouts, seconds_left, sleep, clock)
             lookup = _ask_before_resending(processor, payment.TransactionID)
             recorder.record(lookup)
-            earlier = processor.sale_found(lookup, payment.TransactionID, amount)
-            if earlier is not None:
+            expected = ExpectedSale(payment.TransactionID, amount, payment.Currency, card_last4)
+            found = processor.sale_found(lookup, expected)
+            if found is not None:
                 logger.info("earlier sale found; not sending another")
-                return ChargeResult(earlier, recorder.calls, lookup.latency_ms, True, frozenset(recorder.persisted))
-        instruction = PaymentInstruction(payment.TransactionID, amount, payment.Currency, source(), payment.Description)
+                return ChargeResult(found, recorder.calls, lookup.latency_ms, True, frozenset(recorder.persisted))
+        method = source()
+        try:
+            attempts.claim(1 if earlier is None else earlier.number + 1, clock())
+        except SaleAttemptTaken as taken:
+            # Another attempt is sending this very sale now: its outcome is unknown until asked.
+            raise ProcessorTimeout(f"{taken}; asking later") from None
+        instruction = PaymentInstruction(payment.TransactionID, amount, payment.Currency, method, payment.Description)
         call = processor.sale(instruction)
         recorder.record(call)
         return ChargeResult(call.result, recorder.calls, call.latency_ms, False, frozenset(recorder.persisted))
@@ -184,19 +212,32 @@ def charge(
         raise
 
 
-def _let_an_earlier_sale_land(timeouts: ProcessorTimeouts, seconds_left: float, sleep: Callable[[float], None]) -> None:
-    """A retry must not ask too soon: the previous attempt's sale may still be on its way.
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
-    That attempt ended after its client gave up (at most a connect and a read timeout after
-    sending), and this one began after it ended. Giving the processor one more read timeout to
-    file a sale it was still working on means a lookup that finds nothing now proves nothing was sold.
+
+def _let_an_earlier_sale_land(
+    started_at: dt.datetime,
+    timeouts: ProcessorTimeouts,
+    seconds_left: float,
+    sleep: Callable[[float], None],
+    clock: Clock,
+) -> None:
+    """Do not ask too soon: the earlier attempt's sale may still be on its way.
+
+    Its sale left after its claim was written; its client gave up at most a connect and a read
+    timeout later. Giving the processor one more read timeout to file a sale it was still working
+    on means a lookup that finds nothing then proves nothing was sold. A claim older than that
+    (a retry after a long backoff, a redrive days later) needs no wait at all.
     """
-    wait = timeouts.read
+    lands_by = started_at + dt.timedelta(seconds=timeouts.connect + 2 * timeouts.read)
+    wait = max(0.0, (lands_by - clock()).total_seconds())
     budget = seconds_left - 2 * (timeouts.connect + timeouts.read) - 1
     if wait > budget:
         raise ProcessorTimeout(f"not enough time left to wait {wait:.0f}s for an earlier sale; asking later")
-    logger.info("waiting for any earlier sale to land before asking", extra={"seconds": wait})
-    sleep(wait)
+    if wait > 0:
+        logger.info("waiting for an earlier sale to land before asking", extra={"seconds": round(wait, 3)})
+        sleep(wait)
 
 
 def _ask_before_resending(processor: Processor, transaction_id: str) -> ProcessorCall:
@@ -208,11 +249,16 @@ def _ask_before_resending(processor: Processor, transaction_id: str) -> Processo
         raise ProcessorTimeout(f"outcome of an earlier sale unknown; {error}", error.call) from None
 
 
-def payment_source(event: ChargeEvent, key_arn: str, vault: CardVault) -> CardDetails | StoredToken:
+def open_secure_token(payment: PaymentFacts, key_arn: str) -> dict[str, Any]:
+    """The SecureToken's content, if it was made for exactly this payment, amount, currency and processor."""
+    try:
+        return crypto.decrypt_token(payment.SecureToken, key_arn=key_arn, binding=token_binding(payment))
+    except crypto.BoundToAnotherUse:
+        raise ChargeRefused("the SecureToken was made for another charge; nothing was sent") from None
+
+
+def payment_source(secret: dict[str, Any], transaction_id: str, vault: CardVault) -> CardDetails | StoredToken:
     """The card (or processor token) from the SecureToken, and the CVV from the vault, in memory only."""
-    payment = event.Payment
-    transaction_id = payment.TransactionID
-    secret = crypto.decrypt_token(payment.SecureToken, key_arn=key_arn, transaction_id=transaction_id)
     if secret["Type"] != "card":
         return StoredToken(secret["Token"])
     cvv = vault.cvv(transaction_id)

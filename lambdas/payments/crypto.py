@@ -1,16 +1,22 @@
 """Envelope encryption of card data and audit payloads (Powertools Data Masking + AWS Encryption SDK).
 
-The encryption context always binds a ciphertext to its TransactionID and its purpose, so a
-SecureToken cannot be replayed for another payment, and IAM can tell token keys from audit keys.
+The encryption context always binds a ciphertext to its TransactionID and its purpose, so IAM
+can tell a token from an audit payload. A SecureToken is bound further, to the amount, currency
+and processor it was made for (TokenBinding): opened for any other charge, it is refused.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_masking import DataMasking
-from aws_lambda_powertools.utilities.data_masking.exceptions import DataMaskingDecryptKeyError
+from aws_lambda_powertools.utilities.data_masking.exceptions import (
+    DataMaskingContextMismatchError,
+    DataMaskingDecryptKeyError,
+)
 from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sdk import AWSEncryptionSDKProvider
 
 from payments.aws import call_with_transient_mapping
@@ -27,12 +33,32 @@ def _masker(key_arn: str) -> DataMasking:
     return DataMasking(provider=AWSEncryptionSDKProvider(keys=[key_arn]))
 
 
-def encryption_context(transaction_id: str, purpose: str) -> dict[str, str]:
-    return {"transaction_id": transaction_id, "purpose": purpose}
+class BoundToAnotherUse(ValueError):
+    """The ciphertext opened, but its encryption context is not the one asked for: it was made for
+    another payment, amount, currency, processor or purpose. Its plaintext is dropped unread."""
 
 
-def encrypt(data: Any, *, key_arn: str, transaction_id: str, purpose: str) -> str:
-    context = encryption_context(transaction_id, purpose)
+@dataclass(frozen=True)
+class TokenBinding:
+    """What a SecureToken may pay for: this payment, this amount in this currency, at this processor."""
+
+    transaction_id: str
+    amount: str
+    currency: str
+    processor_id: str
+
+    def bound_fields(self) -> dict[str, str]:
+        return {"amount": self.amount, "currency": self.currency, "processor": self.processor_id}
+
+
+def encryption_context(transaction_id: str, purpose: str, bound: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {"transaction_id": transaction_id, "purpose": purpose, **(bound or {})}
+
+
+def encrypt(
+    data: Any, *, key_arn: str, transaction_id: str, purpose: str, bound: Mapping[str, str] | None = None
+) -> str:
+    context = encryption_context(transaction_id, purpose, bound)
     return str(
         call_with_transient_mapping(
             lambda: _masker(key_arn).encrypt(data, None, **context), KeyServiceUnavailable, "KMS encrypt"
@@ -40,25 +66,42 @@ def encrypt(data: Any, *, key_arn: str, transaction_id: str, purpose: str) -> st
     )
 
 
-def decrypt(ciphertext: str, *, key_arn: str, transaction_id: str, purpose: str) -> Any:
-    context = encryption_context(transaction_id, purpose)
+def decrypt(
+    ciphertext: str, *, key_arn: str, transaction_id: str, purpose: str, bound: Mapping[str, str] | None = None
+) -> Any:
+    context = encryption_context(transaction_id, purpose, bound)
     try:
         return call_with_transient_mapping(
             lambda: _masker(key_arn).decrypt(ciphertext, None, **context), KeyServiceUnavailable, "KMS decrypt"
         )
+    except DataMaskingContextMismatchError:
+        raise BoundToAnotherUse(f"the ciphertext was not made for this {purpose}") from None
     except DataMaskingDecryptKeyError:
         # The Encryption SDK drops KMS's own error here: a throttled Decrypt looks the same as one KMS
         # refused. Both are retried by the state machine (a refusal a few times in vain, then it fails).
         raise KeyServiceUnavailable("KMS decrypt failed: throttled, unavailable or refused") from None
 
 
-def encrypt_token(card_data: dict[str, Any], *, key_arn: str, transaction_id: str) -> str:
-    """The contract's `encrypt_token`: card data in, a base64 SecureToken out."""
-    return encrypt(card_data, key_arn=key_arn, transaction_id=transaction_id, purpose=PURPOSE_SECURE_TOKEN)
+def encrypt_token(card_data: dict[str, Any], *, key_arn: str, binding: TokenBinding) -> str:
+    """The contract's `encrypt_token`: card data in, a base64 SecureToken out, good for `binding` only."""
+    return encrypt(
+        card_data,
+        key_arn=key_arn,
+        transaction_id=binding.transaction_id,
+        purpose=PURPOSE_SECURE_TOKEN,
+        bound=binding.bound_fields(),
+    )
 
 
-def decrypt_token(secure_token: str, *, key_arn: str, transaction_id: str) -> dict[str, Any]:
-    data = decrypt(secure_token, key_arn=key_arn, transaction_id=transaction_id, purpose=PURPOSE_SECURE_TOKEN)
+def decrypt_token(secure_token: str, *, key_arn: str, binding: TokenBinding) -> dict[str, Any]:
+    """The card data of a SecureToken made for exactly `binding`; BoundToAnotherUse for any other."""
+    data = decrypt(
+        secure_token,
+        key_arn=key_arn,
+        transaction_id=binding.transaction_id,
+        purpose=PURPOSE_SECURE_TOKEN,
+        bound=binding.bound_fields(),
+    )
     if not isinstance(data, dict):
         raise ValueError("SecureToken does not hold card data")
     return data

@@ -53,8 +53,13 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
         Currency=request.Currency,
         ProcessorID=request.ProcessorID,
         PaymentMethodType=method_type,
-        SecureToken=crypto.encrypt_token(secret, key_arn=key_arn, transaction_id=transaction_id),
+        SecureToken=crypto.encrypt_token(secret, key_arn=key_arn, binding=token_binding(request)),
         Card=card,
         Description=request.Description,
     )
     return {"Payment": payment.model_dump(), "Ledger": LedgerPosition().model_dump()}
+
+
+def token_binding(payment: WorkflowInput | PaymentFacts) -> crypto.TokenBinding:
+    """The one charge a SecureToken may pay for: CallProcessor opens it with the same four values."""
+    return crypto.TokenBinding(payment.TransactionID, payment.Amount, payment.Currency, payment.ProcessorID)

@@ -173,9 +173,10 @@ ALL_FUNCTIONS = (INTAKE_FUNCTION, *FUNCTIONS)
 @dataclass(frozen=True)
 class ProcessorTimeBudget:
     """Every timeout of a charge, from one place: the processor client's, CallProcessor's Lambda
-    timeout and the CallProcessor state's. A retry first waits one read timeout for an earlier
-    sale to land, then may ask and sell (two calls): its Lambda must outlive all three, and the
-    state must outlive the Lambda, or Step Functions gives up on an attempt still at work."""
+    timeout and the CallProcessor state's. An attempt that finds an earlier sale attempt on record
+    waits until that sale has surely landed (at most `wait_before_asking_seconds` after it was
+    claimed), then may ask and sell (two calls): its Lambda must outlive all three, and the state
+    must outlive the Lambda, or Step Functions gives up on an attempt still at work."""
 
     connect_seconds: float = 3.0
     read_seconds: float = 20.0
@@ -184,7 +185,9 @@ class ProcessorTimeBudget:
 
     @property
     def wait_before_asking_seconds(self) -> float:
-        return self.read_seconds
+        """The earlier sale left after its claim; its client gave up a connect and a read later; one
+        more read lets the processor file a sale it was still working on."""
+        return self.connect_seconds + 2 * self.read_seconds
 
     @property
     def needed_by_a_retry_seconds(self) -> float:

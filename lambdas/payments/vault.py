@@ -53,7 +53,7 @@ class CardVault:
 
     def deposit(self, transaction_id: str, card: VaultedCard, cvv: str, fingerprint: str) -> str | None:
         """Vault the card once. None when written; else the fingerprint of the request already vaulted."""
-        seal = {"key_arn": self._key(), "transaction_id": transaction_id, "purpose": crypto.PURPOSE_CARD_INTAKE}
+        key_arn, purpose = self._key(), crypto.PURPOSE_CARD_INTAKE
         sealed_card = {
             "Number": card.number,
             "ExpiryMonth": card.expiry_month,
@@ -62,8 +62,8 @@ class CardVault:
         }
         item = {
             "TransactionID": {"S": transaction_id},
-            CARD: {"S": crypto.encrypt(sealed_card, **seal)},
-            CVV: {"S": crypto.encrypt({"Cvv": cvv}, **seal)},
+            CARD: {"S": crypto.encrypt(sealed_card, key_arn=key_arn, transaction_id=transaction_id, purpose=purpose)},
+            CVV: {"S": crypto.encrypt({"Cvv": cvv}, key_arn=key_arn, transaction_id=transaction_id, purpose=purpose)},
             FINGERPRINT: {"S": fingerprint},
             EXPIRES_AT: {"N": str(int(time.time()) + self.ttl_seconds)},
         }

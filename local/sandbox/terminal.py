@@ -104,6 +104,8 @@ class SandboxTransaction:
         fields = self.to_fields()
         del fields["ssl_result"]
         fields["ssl_trans_status"] = self.ssl_trans_status
+        # Our choice: the adapter adopts only a transaction that echoes our merchant transaction id.
+        fields["ssl_merchant_txn_id"] = self.ssl_merchant_txn_id
         if self.voided:
             fields["ssl_transaction_type"] = "VOID"
         return fields

@@ -32,9 +32,10 @@ EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:PaymentWorkflow:ord
 def processor(tables_with_vault, monkeypatch):
     aws.client.cache_clear()
     crypto._masker.cache_clear()
-    key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    kms = boto3.client("kms", region_name=REGION)
     for name, value in {
-        topology.PAYMENT_KMS_KEY_ARN: key_arn,
+        topology.PAYMENT_KMS_KEY_ARN: kms.create_key()["KeyMetadata"]["Arn"],
+        topology.AUDIT_KMS_KEY_ARN: kms.create_key()["KeyMetadata"]["Arn"],
         topology.DYNAMODB_TABLE_NAME: topology.LEDGER_TABLE.name,
         topology.DYNAMODB_AUDIT_TABLE_NAME: topology.AUDIT_TABLE.name,
         topology.CARD_VAULT_TABLE_NAME: topology.CARD_VAULT_TABLE.name,
@@ -55,16 +56,18 @@ def _key():
     return os.environ[topology.PAYMENT_KMS_KEY_ARN]
 
 
-def charge_event(number=VISA, retry_count=0):
+def charge_event(number=VISA, retry_count=0, amount="25.00", token_amount=None):
+    """CallProcessor's input once Tokenize, LedgerInitiated and LedgerPending have run; the SecureToken
+    made for `token_amount` (by default the payment's own amount)."""
     vault().deposit("order-ab", VaultedCard(number, 12, 2031), TEST_CVV, "fp")
     token = crypto.encrypt_token(
         {"Type": "card", "Number": number, "ExpiryMonth": 12, "ExpiryYear": 2031},
         key_arn=_key(),
-        transaction_id="order-ab",
+        binding=crypto.TokenBinding("order-ab", token_amount or amount, "USD", "loopbackpay"),
     )
     payment = {
         "TransactionID": "order-ab",
-        "Amount": "25.00",
+        "Amount": amount,
         "Currency": "USD",
         "ProcessorID": "loopbackpay",
         "PaymentMethodType": "card",
@@ -86,8 +89,10 @@ def test_the_cvv_reaches_the_processor_and_leaves_the_vault_once_it_answered(pro
     assert charged.result["status"] in ("captured", "declined")
     assert vault().cvv("order-ab") is None
     assert vault().card("order-ab").number == number  # the card itself goes with the terminal entry
-    assert [r["Operation"]["S"] for r in items_of(tables_with_vault, topology.AUDIT_TABLE.name, "order-ab")] == [
-        "charge"
+    # The sale attempt was claimed before the sale left; then the sale's own record
+    assert sorted(r["Operation"]["S"] for r in items_of(tables_with_vault, topology.AUDIT_TABLE.name, "order-ab")) == [
+        "charge",
+        "sale-attempt",
     ]
 
 
@@ -201,3 +206,29 @@ def test_a_payment_the_ledger_does_not_hold_as_pending_is_not_charged(processor)
         call_processor(other, actor="PaymentCallProcessor", seconds_left=60)
 
     assert processor.sales == []
+
+
+def test_a_token_made_for_another_amount_is_refused_before_any_processor_call(processor):
+    # Given a ledger and an input that agree on 30.00, and a SecureToken Tokenize made for 25.00
+    event = charge_event(amount="30.00", token_amount="25.00")
+
+    with pytest.raises(ChargeRefused, match="made for another charge"):
+        call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+
+    assert processor.log == []
+
+
+def test_an_attempt_that_starts_counting_again_still_asks_about_the_sale_on_record(processor, monkeypatch):
+    # Given a first attempt that charged and whose answer was lost: its claim is in the audit trail
+    processor.lose_next_answer = True
+    event = charge_event()
+    with pytest.raises(ProcessorTimeout):
+        call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+
+    # When CallProcessor runs again with RetryCount 0, as a redrive runs it
+    monkeypatch.setattr("payments.charging.time.sleep", lambda seconds: None)
+    charged = call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+
+    # Then it asked before sending, found the sale, and sent nothing more
+    assert processor.log == ["sale", "lookup"]
+    assert charged.found_by_query and len(processor.sales) == 1

@@ -3,6 +3,7 @@
 Each test checks what the client returns (or raises) and what the sandbox itself recorded.
 """
 
+import dataclasses
 import datetime as dt
 import re
 import socket
@@ -16,6 +17,7 @@ from local.sandbox import FaultRule
 from payments.cards import luhn_valid
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
 from payments.processors.converge import CardDetails, ConvergeCall, ConvergeClient, from_xml, sale_of
+from payments.processors.port import ExpectedSale
 
 VISA = "4111111111111111"
 DECLINING = "4000000000000002"
@@ -34,6 +36,10 @@ def sell(client, transaction_id, amount=AMOUNT, **kwargs):
 
 def authorize(client, transaction_id, amount=AMOUNT):
     return client.auth_only(transaction_id=transaction_id, amount=amount, currency="USD", card=card())
+
+
+def ours(transaction_id, amount=AMOUNT, currency="USD", last4=VISA[-4:]):
+    return ExpectedSale(transaction_id, amount, currency, last4)
 
 
 def error_code(excinfo):
@@ -455,7 +461,7 @@ def test_query_outside_the_dates_of_the_sale_finds_nothing(client, transaction_i
 
     assert call.transactions == ()
     assert call.response["ssl_txn_count"] == "0"
-    assert sale_of(call, transaction_id, AMOUNT) is None
+    assert sale_of(call, ours(transaction_id)) is None
 
 
 def test_query_of_an_unused_merchant_txn_id_finds_nothing(client, transaction_id):
@@ -479,7 +485,7 @@ def test_sale_of_picks_the_approved_sale(client, transaction_id):
     call = client.query(merchant_txn_id=transaction_id)
     assert len(call.transactions) == 3
 
-    found = sale_of(call, transaction_id, AMOUNT)
+    found = sale_of(call, ours(transaction_id))
 
     assert found is not None
     assert found["ssl_txn_id"] == approved_id
@@ -489,7 +495,7 @@ def test_sale_of_picks_the_approved_sale(client, transaction_id):
 def test_sale_of_falls_back_to_a_declined_sale(client, transaction_id):
     declined_id = sell(client, transaction_id, card=card(DECLINING)).result["ssl_txn_id"]
 
-    found = sale_of(client.query(merchant_txn_id=transaction_id), transaction_id, AMOUNT)
+    found = sale_of(client.query(merchant_txn_id=transaction_id), ours(transaction_id, last4=DECLINING[-4:]))
 
     assert found is not None
     assert found["ssl_txn_id"] == declined_id
@@ -568,7 +574,7 @@ def test_a_timeout_after_the_charge_leaves_a_sale_that_query_finds(client, sandb
     assert record["approved_charge"] is True
 
     # And asking by TransactionID finds it, so that it is not sent again
-    found = sale_of(client.query(merchant_txn_id=transaction_id), transaction_id, AMOUNT)
+    found = sale_of(client.query(merchant_txn_id=transaction_id), ours(transaction_id))
     assert found is not None
     assert found["ssl_txn_id"] == record["ssl_txn_id"]
 
@@ -704,7 +710,31 @@ def test_masked_request_holds_no_pan_cvv_or_pin(client, sandbox, transaction_id)
         assert CVV not in masked.values()
 
 
-def test_sale_of_ignores_a_sale_of_another_amount(client, transaction_id):
+def test_sale_of_ignores_a_sale_of_another_amount_currency_or_card(client, transaction_id):
     sell(client, transaction_id, amount=Decimal("10.00"))
+    call = client.query(merchant_txn_id=transaction_id)
 
-    assert sale_of(client.query(merchant_txn_id=transaction_id), transaction_id, Decimal("25.00")) is None
+    assert sale_of(call, ours(transaction_id, amount=Decimal("10.00"))) is not None
+    assert sale_of(call, ours(transaction_id, amount=Decimal("25.00"))) is None
+    assert sale_of(call, ours(transaction_id, amount=Decimal("10.00"), currency="CAD")) is None
+    assert sale_of(call, ours(transaction_id, amount=Decimal("10.00"), last4="4444")) is None
+
+
+@pytest.mark.parametrize(
+    "missing", ["ssl_merchant_txn_id", "ssl_transaction_currency", "ssl_card_number", "ssl_amount"]
+)
+def test_sale_of_fails_closed_on_a_transaction_that_does_not_echo_what_makes_it_ours(client, transaction_id, missing):
+    # A queried transaction lacking any of these could be another customer's: never adopted
+    sell(client, transaction_id)
+    call = client.query(merchant_txn_id=transaction_id)
+    assert sale_of(call, ours(transaction_id)) is not None
+    [transaction] = call.transactions
+    stripped = dataclasses.replace(call, transactions=({k: v for k, v in transaction.items() if k != missing},))
+
+    assert sale_of(stripped, ours(transaction_id)) is None
+
+
+def test_sale_of_a_stored_token_payment_needs_no_card_digits(client, transaction_id):
+    sell(client, transaction_id)
+
+    assert sale_of(client.query(merchant_txn_id=transaction_id), ours(transaction_id, last4=None)) is not None

@@ -158,7 +158,8 @@ def test_boto3_payment_end_to_end(server, monkeypatch):
 
     # And the audit record's EncryptedQuery decrypts, with the key from the ready file and the
     # same encryption context, to the Converge request with the PAN masked and no CVV
-    [record] = items(info, info["audit_table"], transaction_id)
+    [record, claim] = items(info, info["audit_table"], transaction_id)
+    assert (record["Operation"], claim["Operation"]) == ("ccsale", "sale-attempt")
     monkeypatch.setenv("AWS_ENDPOINT_URL", info["endpoint_url"])
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any")

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from payments.errors import ProcessorTimeout
-from payments.processors.port import AuditView, CardDetails, PaymentInstruction, ProcessorTimeouts
+from payments.processors.port import AuditView, CardDetails, ExpectedSale, PaymentInstruction, ProcessorTimeouts
 from payments.state import ProcessorOutcome
 
 PROCESSOR_ID = "loopbackpay"
@@ -55,6 +55,8 @@ class LoopbackPay:
             "id": f"lp_{next(_ids)}",
             "reference": instruction.transaction_id,
             "amount": str(instruction.amount),
+            "currency": instruction.currency,
+            "last4": card.number[-4:] if isinstance(card, CardDetails) else "",
         }
         self.sales.append(result)
         request = {"reference": instruction.transaction_id, "amount": str(instruction.amount)}
@@ -82,8 +84,15 @@ class LoopbackPay:
         found = tuple(s for s in self.sales if s["reference"] == transaction_id)
         return FakeCall("lookup", {"reference": transaction_id}, {"count": str(len(found))}, found=found)
 
-    def sale_found(self, lookup: Any, transaction_id: str, amount: Decimal) -> dict[str, str] | None:
-        ours = (s for s in lookup.found if s["reference"] == transaction_id and Decimal(s["amount"]) == amount)
+    def sale_found(self, lookup: Any, expected: ExpectedSale) -> dict[str, str] | None:
+        ours = (
+            s
+            for s in lookup.found
+            if s["reference"] == expected.transaction_id
+            and Decimal(s["amount"]) == expected.amount
+            and s["currency"] == expected.currency
+            and (expected.card_last4 is None or s["last4"] == expected.card_last4)
+        )
         return next(ours, None)
 
     def normalize(self, result: dict[str, str]) -> ProcessorOutcome:

@@ -1,19 +1,26 @@
 """The exactly-once protocol of CallProcessor, against the processor port, on a fake clock.
 
 The processor here is the tests' own second adapter (tests/unit/fake_processor.py): the
-protocol must hold for any processor, and nothing here waits for real.
+protocol must hold for any processor, and nothing here waits for real. What decides whether an
+attempt asks before it sends is the sale attempts on record, never the retry count.
 """
+
+import datetime as dt
 
 import pytest
 
 from payments.charging import CallRecorder, charge
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
 from payments.processors.port import CardDetails
+from payments.sale_attempts import SaleAttempt, SaleAttemptTaken
 from payments.state import ChargeEvent
 from tests.unit.fake_processor import FakeCall, LoopbackPay
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:PaymentWorkflow:order-ab"
 CARD = CardDetails(number="4111111111111111", expiry_month=12, expiry_year=2099, cvv="847")
+START = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+# LoopbackPay: connect 0.5 s, read 2 s. A sale claimed at t lands by t + 0.5 + 2 x 2 = t + 4.5 s.
+LANDS_WITHIN = 4.5
 
 
 class RecordingAudit:
@@ -28,110 +35,214 @@ class RecordingAudit:
         self.records.append(record)
 
 
-def event(retry_count=0, amount="25.00"):
-    payment = {
-        "TransactionID": "order-ab",
-        "Amount": amount,
-        "Currency": "USD",
-        "ProcessorID": "loopbackpay",
-        "PaymentMethodType": "card",
-        "SecureToken": "AYADeJ-ciphertext",
-    }
-    return ChargeEvent(Payment=payment, ExecutionArn=EXECUTION, RetryCount=retry_count)
+class FakeClock:
+    """Time that moves only when the code under test sleeps, or a test says so."""
+
+    def __init__(self, log):
+        self.now, self.log = START, log
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.log.append(f"sleep {seconds:g}")
+        self.now += dt.timedelta(seconds=seconds)
+
+    def advance(self, seconds):
+        self.now += dt.timedelta(seconds=seconds)
 
 
-def run(processor, retry_count=0, audit=None, seconds_left=900.0, amount="25.00"):
-    step = event(retry_count, amount)
-    recorder = CallRecorder(
-        "order-ab", EXECUTION, retry_count + 1, "PaymentCallProcessor", processor, lambda payload: "sealed", audit
-    )
-    sleeps = processor.log
+class ClaimsOnRecord:
+    """The sale attempts of one payment, as the audit trail keeps them; claims show in the processor's log."""
 
-    def sleep(seconds):
-        sleeps.append(f"sleep {seconds}")
+    def __init__(self, log):
+        self.claims, self.log, self.taken_by_someone_else = {}, log, False
 
-    return charge(
-        step, processor=processor, source=lambda: CARD, recorder=recorder, seconds_left=seconds_left, sleep=sleep
-    )
+    def latest(self):
+        return max(self.claims.values(), key=lambda attempt: attempt.number, default=None)
+
+    def claim(self, number, now):
+        if number in self.claims or self.taken_by_someone_else:
+            raise SaleAttemptTaken(f"sale attempt {number} of this payment is already on record")
+        self.claims[number] = SaleAttempt(number, now)
+        self.log.append(f"claim {number}")
 
 
-def test_a_first_attempt_sends_one_sale_without_waiting_or_asking():
+class Attempt:
+    """One CallProcessor run against one processor, one set of claims and one clock."""
+
+    def __init__(self, processor):
+        self.processor = processor
+        self.clock = FakeClock(processor.log)
+        self.claims = ClaimsOnRecord(processor.log)
+        self.sources_read = 0
+
+    def run(self, retry_count=0, audit=None, seconds_left=900.0, amount="25.00", currency="USD", card=CARD):
+        payment = {
+            "TransactionID": "order-ab",
+            "Amount": amount,
+            "Currency": currency,
+            "ProcessorID": "loopbackpay",
+            "PaymentMethodType": "card",
+            "SecureToken": "AYADeJ-ciphertext",
+        }
+        step = ChargeEvent(Payment=payment, ExecutionArn=EXECUTION, RetryCount=retry_count)
+        recorder = CallRecorder(
+            "order-ab", EXECUTION, retry_count + 1, "PaymentCallProcessor", self.processor, lambda _: "sealed", audit
+        )
+
+        def source():
+            self.sources_read += 1
+            return card
+
+        return charge(
+            step,
+            processor=self.processor,
+            source=source,
+            card_last4=card.number[-4:],
+            recorder=recorder,
+            attempts=self.claims,
+            seconds_left=seconds_left,
+            sleep=self.clock.sleep,
+            clock=self.clock,
+        )
+
+
+def run(processor, **kwargs):
+    return Attempt(processor).run(**kwargs)
+
+
+def with_a_claim_on_record(processor, seconds_ago=0.0):
+    """An Attempt whose payment has sale attempt 1 on record, claimed `seconds_ago`."""
+    attempt = Attempt(processor)
+    attempt.claims.claims[1] = SaleAttempt(1, attempt.clock.now - dt.timedelta(seconds=seconds_ago))
+    return attempt
+
+
+def test_a_first_attempt_claims_then_sends_one_sale_without_waiting_or_asking():
     processor = LoopbackPay()
 
     result = run(processor)
 
-    assert processor.log == ["sale"]
+    assert processor.log == ["claim 1", "sale"]
     assert result.result["status"] == "captured"
     assert not result.found_by_query
     assert [call.Operation for call in result.calls] == ["charge"]
 
 
-def test_a_retry_waits_one_read_timeout_before_it_asks():
+def test_an_attempt_that_finds_a_claim_waits_until_that_sale_has_landed_then_asks():
     processor = LoopbackPay()
+    attempt = with_a_claim_on_record(processor, seconds_ago=1.5)
 
-    run(processor, retry_count=1)
+    attempt.run(retry_count=1)
 
-    assert processor.log == ["sleep 2.0", "lookup", "sale"]
+    assert processor.log == ["sleep 3", "lookup", "claim 2", "sale"]
 
 
-def test_a_retry_that_finds_the_earlier_sale_sends_nothing():
+def test_a_claim_older_than_its_landing_time_is_asked_about_at_once():
+    # A redrive days later, or a retry after a long backoff
+    processor = LoopbackPay()
+    attempt = with_a_claim_on_record(processor, seconds_ago=LANDS_WITHIN + 0.001)
+
+    attempt.run(retry_count=1)
+
+    assert processor.log == ["lookup", "claim 2", "sale"]
+
+
+def test_what_is_on_record_decides_not_the_retry_count():
+    # A redrive starts $$.State.RetryCount again at 0: with a claim on record it still asks first
+    redriven = LoopbackPay()
+    with_a_claim_on_record(redriven, seconds_ago=60).run(retry_count=0)
+    # A retry whose earlier attempts never claimed (they failed before sending) just sends
+    retried = LoopbackPay()
+    run(retried, retry_count=3)
+
+    assert redriven.log == ["lookup", "claim 2", "sale"]
+    assert retried.log == ["claim 1", "sale"]
+
+
+def test_an_attempt_after_a_lost_answer_finds_the_earlier_sale_and_sends_nothing():
     # Given a first attempt that charged but whose answer was lost
     processor = LoopbackPay(lose_next_answer=True)
+    attempt = Attempt(processor)
     with pytest.raises(ProcessorTimeout):
-        run(processor)
+        attempt.run()
 
-    # When Step Functions retries
-    result = run(processor, retry_count=1)
+    # When Step Functions retries, the read timeout later
+    attempt.clock.advance(2.5)
+    result = attempt.run(retry_count=1)
 
     # Then the earlier sale is the result, and there is still exactly one
     assert len(processor.sales) == 1
     assert result.found_by_query
     assert result.result == processor.sales[0]
-    assert processor.log == ["sale", "sleep 2.0", "lookup"]
+    assert processor.log == ["claim 1", "sale", "sleep 2", "lookup"]
+    assert attempt.sources_read == 1  # the CVV was not read again
 
 
-def test_a_sale_of_another_amount_is_not_taken_for_ours():
+@pytest.mark.parametrize(
+    "other",
+    [{"amount": "10.00"}, {"currency": "NZD"}, {"card": CardDetails("5555555555554444", 12, 2099, "847")}],
+    ids=["amount", "currency", "card"],
+)
+def test_a_sale_that_differs_in_amount_currency_or_card_is_not_taken_for_ours(other):
     processor = LoopbackPay()
-    run(processor, amount="10.00")
+    attempt = Attempt(processor)
+    attempt.run(**other)
+    attempt.clock.advance(LANDS_WITHIN)
 
-    result = run(processor, retry_count=1, amount="25.00")
+    result = attempt.run(retry_count=1)
 
     assert not result.found_by_query
-    assert [s["amount"] for s in processor.sales] == ["10.00", "25.00"]
+    assert len(processor.sales) == 2
 
 
 @pytest.mark.parametrize("error", [ProcessorUnavailable("down"), ProcessorRejected("bad"), ProcessorTimeout("slow")])
 def test_a_lookup_that_cannot_be_answered_leaves_the_outcome_unknown_and_sends_nothing(error):
     processor = LoopbackPay(lookup_error=error)
+    attempt = with_a_claim_on_record(processor, seconds_ago=60)
 
     with pytest.raises(ProcessorTimeout):
-        run(processor, retry_count=2)
+        attempt.run(retry_count=2)
 
     assert processor.sales == []
     assert "sale" not in processor.log
+    assert attempt.sources_read == 0
 
 
-def test_a_retry_without_time_to_wait_and_ask_gives_up_before_asking():
-    processor = LoopbackPay()  # connect 0.5 s, read 2 s: waiting and asking needs 2 + 2 x 2.5 + 1 s
+def test_a_claim_taken_by_another_attempt_sends_nothing_and_leaves_the_outcome_unknown():
+    processor = LoopbackPay()
+    attempt = Attempt(processor)
+    attempt.claims.taken_by_someone_else = True
+
+    with pytest.raises(ProcessorTimeout, match="already on record"):
+        attempt.run()
+
+    assert processor.sales == []
+
+
+def test_an_attempt_without_time_to_wait_and_ask_gives_up_before_asking():
+    # A claim just made: the wait (4.5 s) exceeds what is left after two calls and a second (10.4 - 5 - 1)
+    processor = LoopbackPay()
 
     with pytest.raises(ProcessorTimeout, match="not enough time"):
-        run(processor, retry_count=1, seconds_left=7.9)
+        with_a_claim_on_record(processor).run(retry_count=1, seconds_left=10.4)
 
     assert processor.log == []
 
 
-def test_a_retry_with_just_enough_time_waits_and_asks():
+def test_an_attempt_with_exactly_the_time_it_needs_waits_and_asks():
     processor = LoopbackPay()
 
-    run(processor, retry_count=1, seconds_left=8.1)
+    with_a_claim_on_record(processor).run(retry_count=1, seconds_left=10.5)
 
-    assert processor.log == ["sleep 2.0", "lookup", "sale"]
+    assert processor.log == ["sleep 4.5", "lookup", "claim 2", "sale"]
 
 
 def test_every_call_is_written_ahead_to_the_audit_trail():
     processor, audit = LoopbackPay(), RecordingAudit()
 
-    result = run(processor, retry_count=1, audit=audit)
+    result = with_a_claim_on_record(processor, seconds_ago=60).run(retry_count=1, audit=audit)
 
     assert [r.call.Operation for r in audit.records] == ["lookup", "charge"]
     assert result.persisted == {r.call.AuditID for r in audit.records}
@@ -154,14 +265,6 @@ def test_the_audit_record_is_the_adapters_view_sealed():
     assert (record.Operation, record.Attempt, record.Outcome) == ("charge", 1, "APPROVED")
     assert record.EncryptedQuery == record.EncryptedResponse == "sealed"
     assert record.AuditID == f"{record.CreatedAt}#charge#1"
-
-
-def test_a_retry_with_exactly_the_time_it_needs_waits_and_asks():
-    processor = LoopbackPay()  # the wait (2 s) equals what is left after two calls and a second (8 - 2 x 2.5 - 1)
-
-    run(processor, retry_count=1, seconds_left=8.0)
-
-    assert processor.log == ["sleep 2.0", "lookup", "sale"]
 
 
 def test_a_call_that_failed_with_an_answer_is_audited_all_the_same():

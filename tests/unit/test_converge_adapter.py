@@ -1,5 +1,6 @@
 """Converge behind the port: the audit view never holds the card, the CVV or the PIN."""
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from payments.processors.converge import (
     ConvergeProcessor,
     ConvergeSettings,
 )
-from payments.processors.port import CardDetails, PaymentInstruction
+from payments.processors.port import CardDetails, ExpectedSale, PaymentInstruction
 
 PAN = "4111111111111111"
 CVV = "847"
@@ -62,16 +63,25 @@ def test_a_lookup_reports_whether_it_found_anything():
     assert processor().audit_view(lookup).outcome == "NOT_FOUND"
 
 
-def test_a_sale_found_by_lookup_is_ours_only_with_our_amount():
-    found = {"ssl_transaction_type": "SALE", "ssl_amount": "25.00", "ssl_result_message": "APPROVAL", "ssl_txn_id": "T"}
+def test_a_sale_found_by_lookup_is_ours_only_with_our_id_amount_currency_and_card():
+    found = {
+        "ssl_transaction_type": "SALE",
+        "ssl_merchant_txn_id": "order-ab",
+        "ssl_amount": "25.00",
+        "ssl_transaction_currency": "USD",
+        "ssl_result_message": "APPROVAL",
+        "ssl_txn_id": "T",
+    }
     lookup = ConvergeCall(
         "txnquery", {}, {"ssl_txn_count": "1"}, "t", 5, transactions=(found | {"ssl_card_number": PAN},)
     )
+    ours = ExpectedSale("order-ab", Decimal("25.00"), "USD", PAN[-4:])
 
-    result = processor().sale_found(lookup, "order-ab", Decimal("25.00"))
+    result = processor().sale_found(lookup, ours)
 
     assert result is not None and result["ssl_txn_id"] == "T" and PAN not in repr(result)
-    assert processor().sale_found(lookup, "order-ab", Decimal("25.01")) is None
+    assert processor().sale_found(lookup, dataclasses.replace(ours, amount=Decimal("25.01"))) is None
+    assert processor().sale_found(lookup, dataclasses.replace(ours, transaction_id="order-ac")) is None
 
 
 def test_a_card_instruction_becomes_a_ccsale_with_our_transaction_id(monkeypatch):

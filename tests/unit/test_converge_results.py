@@ -1,5 +1,6 @@
 """What the Converge adapter makes of a txnquery listing and of a call: ours or not, approved or not, masked."""
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -7,35 +8,45 @@ import pytest
 
 from payments.processors.converge import ConvergeCall, sale_of
 from payments.processors.converge.client import _card_fields, _mask
-from payments.processors.port import CardDetails
+from payments.processors.port import CardDetails, ExpectedSale
 from payments.processors.registry import normalize
 
-SALE = {"ssl_transaction_type": "SALE", "ssl_amount": "25.00", "ssl_result_message": "APPROVAL", "ssl_txn_id": "T-1"}
+SALE = {
+    "ssl_transaction_type": "SALE",
+    "ssl_merchant_txn_id": "order-ab",
+    "ssl_amount": "25.00",
+    "ssl_transaction_currency": "USD",
+    "ssl_card_number": "41**********1111",
+    "ssl_result_message": "APPROVAL",
+    "ssl_txn_id": "T-1",
+}
+OURS = ExpectedSale("order-ab", Decimal("25.00"), "USD", "1111")
 
 
 def listing(*transactions):
     return ConvergeCall("txnquery", {}, {"ssl_txn_count": str(len(transactions))}, "t", 5, transactions=transactions)
 
 
-def test_a_sale_tagged_with_another_transaction_id_is_not_ours():
-    theirs = SALE | {"ssl_merchant_txn_id": "order-other"}
-
-    assert sale_of(listing(theirs), "order-ab", Decimal("25.00")) is None
-    assert sale_of(listing(theirs | {"ssl_merchant_txn_id": "order-ab"}), "order-ab", Decimal("25.00")) == theirs | {
-        "ssl_merchant_txn_id": "order-ab"
-    }
+def test_a_sale_tagged_with_another_transaction_id_or_none_is_not_ours():
+    assert sale_of(listing(SALE), OURS) == SALE
+    assert sale_of(listing(SALE | {"ssl_merchant_txn_id": "order-other"}), OURS) is None
+    untagged = {k: v for k, v in SALE.items() if k != "ssl_merchant_txn_id"}
+    assert sale_of(listing(untagged), OURS) is None
 
 
-def test_only_a_sale_of_our_amount_counts():
-    assert sale_of(listing(SALE), "order-ab", Decimal("25.01")) is None
-    assert sale_of(listing(SALE | {"ssl_transaction_type": "RETURN"}), "order-ab", Decimal("25.00")) is None
+def test_only_a_sale_of_our_amount_currency_and_card_counts():
+    assert sale_of(listing(SALE), dataclasses.replace(OURS, amount=Decimal("25.01"))) is None
+    assert sale_of(listing(SALE | {"ssl_transaction_type": "RETURN"}), OURS) is None
+    assert sale_of(listing(SALE | {"ssl_transaction_currency": "CAD"}), OURS) is None
+    assert sale_of(listing(SALE | {"ssl_card_number": "55**********4444"}), OURS) is None
+    assert sale_of(listing(SALE | {"ssl_card_number": ""}), OURS) is None
 
 
 def test_an_approved_sale_wins_over_a_declined_one():
     declined = SALE | {"ssl_result_message": "DECLINED", "ssl_txn_id": "T-0"}
 
-    assert sale_of(listing(declined, SALE), "order-ab", Decimal("25.00"))["ssl_txn_id"] == "T-1"
-    assert sale_of(listing(declined), "order-ab", Decimal("25.00"))["ssl_txn_id"] == "T-0"
+    assert sale_of(listing(declined, SALE), OURS)["ssl_txn_id"] == "T-1"
+    assert sale_of(listing(declined), OURS)["ssl_txn_id"] == "T-0"
 
 
 @pytest.mark.parametrize(

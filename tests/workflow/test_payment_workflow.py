@@ -21,7 +21,7 @@ def charges_for(info, transaction_id):
     return [c for c in operations.sandbox_charges(info) if c["ssl_merchant_txn_id"] == transaction_id]
 
 
-def test_approved_payment_writes_three_ledger_entries_and_one_audit_record(info, transaction_id):
+def test_approved_payment_writes_three_ledger_entries_and_audits_its_one_sale(info, transaction_id):
     # Given a valid Visa payment
     # When it runs through the workflow
     execution = run_payment(info, card_request(transaction_id))
@@ -53,10 +53,11 @@ def test_approved_payment_writes_three_ledger_entries_and_one_audit_record(info,
         assert entry["ExecutionArn"] == execution["executionArn"]
         assert entry["Amount"] == "25.00" and entry["CardLast4"] == "1111"
     assert entries[2]["ProcessorTransactionID"] == charge[0]["ssl_txn_id"]
-    # And exactly one audit record, for the one processor call
+    # And two audit records: the sale attempt claimed before the sale left, and the one processor call
     records = operations.audit_records(info, transaction_id)
     assert [(r["Operation"], r["Outcome"], r["Actor"]) for r in records] == [
-        ("ccsale", "APPROVED", "PaymentCallProcessor")
+        ("ccsale", "APPROVED", "PaymentCallProcessor"),
+        ("sale-attempt", "SENDING", "PaymentCallProcessor"),
     ]
 
 

@@ -11,6 +11,7 @@ import pytest
 from local import operations
 from local.faults import FaultSchedule, ScheduledFault
 from local.sandbox import FaultRule
+from payments.sale_attempts import SALE_ATTEMPT, parse_time
 from tests.workflow.conftest import card_request, run_payment
 
 
@@ -22,6 +23,11 @@ def approved_charges(stack, transaction_id):
 
 def answered_calls(stack, transaction_id):
     return [e.operation for e in stack.sandbox.exchanges() if e.merchant_txn_id == transaction_id and e.answered]
+
+
+def sales_received(stack, transaction_id):
+    """Every ccsale the sandbox received for this payment, answered or not."""
+    return [e for e in stack.sandbox.exchanges() if e.merchant_txn_id == transaction_id and e.operation == "ccsale"]
 
 
 def pay_meeting(stack, info, transaction_id, fault):
@@ -49,8 +55,13 @@ def assert_consistent(stack, info, transaction_id, execution):
         assert json.loads(execution["output"])["ProcessorTransactionID"] == charges[0]["ssl_txn_id"]
     else:
         assert charges == []
-    audited = sorted(r["Operation"] for r in operations.audit_records(info, transaction_id))
+    records = operations.audit_records(info, transaction_id)
+    audited = sorted(r["Operation"] for r in records if r["Operation"] != SALE_ATTEMPT)
     assert audited == sorted(answered_calls(stack, transaction_id))
+    # And every sale that reached the processor was claimed in the audit trail before it left
+    claims = [r for r in records if r["Operation"] == SALE_ATTEMPT]
+    assert len(claims) == len(sales_received(stack, transaction_id))
+    assert [r["AuditID"] for r in claims] == [f"{SALE_ATTEMPT}#{n:02d}" for n in range(1, len(claims) + 1)]
     return terminal
 
 
@@ -90,7 +101,7 @@ def test_a_slow_answer_within_the_timeout_is_just_slow(stack, info, transaction_
 
     assert execution["status"] == "SUCCEEDED"
     assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
-    [record] = operations.audit_records(info, transaction_id)
+    [record] = [r for r in operations.audit_records(info, transaction_id) if r["Operation"] == "ccsale"]
     assert record["LatencyMs"] >= 300 and record["Attempt"] == 1
 
 
@@ -172,28 +183,37 @@ def test_an_audit_record_that_could_not_be_written_ahead_is_written_by_the_audit
     # Then the payment still succeeds and the Audit step stored the record the state carried
     assert schedule.injected["dynamodb:throttle"] == 3
     assert execution["status"] == "SUCCEEDED"
-    assert [r["Operation"] for r in operations.audit_records(info, transaction_id)] == ["ccsale"]
+    assert [r["Operation"] for r in operations.audit_records(info, transaction_id)] == ["ccsale", SALE_ATTEMPT]
     assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
 
 
 def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack, info, transaction_id):
-    # Given Converge files the first sale 2.5 s after it arrived: after the client gave up (1 s read
-    # timeout) and after the retry began (1 s retry delay locally, no jitter), but within the one
-    # read timeout the retry waits before it asks. Without that wait, the retry would ask at 2 s.
+    # Given Converge files the first sale 2 s after it arrived: after the client gave up (1 s read
+    # timeout), about when the retry begins (1 s retry delay locally, no jitter), and before the
+    # sale has surely landed (its claim + connect 0.5 s + 2 x read 1 s = 2.5 s).
     stack.sandbox.faults.add(
         FaultRule(
             "charge_in_flight",
-            delay_ms=2500,
+            delay_ms=2000,
             match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": transaction_id},
         )
     )
 
     execution = run_payment(info, card_request(transaction_id))
 
-    # Then the retry waited for it to land, found it by query and sent no second sale
+    # Then the retry found it by query and sent no second sale
     assert execution["status"] == "SUCCEEDED"
     assert assert_consistent(stack, info, transaction_id, execution) == "PAYMENT-SUCCESS"
     assert sorted(answered_calls(stack, transaction_id)) == ["txnquery"]
+    # And it asked no sooner than the claimed sale had surely landed
+    records = {r["Operation"]: r for r in operations.audit_records(info, transaction_id)}
+    environment = info.client("lambda").get_function_configuration(FunctionName="PaymentCallProcessor")
+    variables = environment["Environment"]["Variables"]
+    lands_within = float(variables["CONVERGE_CONNECT_TIMEOUT_SECONDS"]) + 2 * float(
+        variables["CONVERGE_READ_TIMEOUT_SECONDS"]
+    )
+    claimed, asked = (parse_time(records[op]["CreatedAt"]) for op in (SALE_ATTEMPT, "txnquery"))
+    assert (asked - claimed).total_seconds() >= lands_within
 
 
 def test_a_throttled_ledger_is_retried_by_the_state_machine_until_the_entry_is_written(stack, info, transaction_id):

@@ -51,6 +51,17 @@ class PaymentInstruction:
 
 
 @dataclass(frozen=True)
+class ExpectedSale:
+    """The sale a lookup must show to count as ours: our TransactionID echoed, our amount and currency,
+    and the card's last four digits when we know them (a stored processor token carries none)."""
+
+    transaction_id: str
+    amount: Decimal
+    currency: str
+    card_last4: str | None
+
+
+@dataclass(frozen=True)
 class ProcessorTimeouts:
     """How long a call may wait: after `connect + read` seconds the client has given up on an answer."""
 
@@ -109,8 +120,10 @@ class Processor(Protocol):
         """Ask the processor what it holds for our TransactionID (no money moves)."""
         ...
 
-    def sale_found(self, lookup: ProcessorCall, transaction_id: str, amount: Decimal) -> dict[str, str] | None:
-        """From a lookup: the result of the sale we sent for this TransactionID and amount, if there is one."""
+    def sale_found(self, lookup: ProcessorCall, expected: ExpectedSale) -> dict[str, str] | None:
+        """From a lookup: the result of the sale we sent, if the lookup shows one matching `expected` in
+        every field. A transaction that lacks one of them is not ours: adopting another customer's
+        approval would be worse than an unknown outcome."""
         ...
 
     def normalize(self, result: dict[str, str]) -> ProcessorOutcome:

@@ -19,6 +19,7 @@ from payments.processors.converge.results import normalize_converge_result
 from payments.processors.port import (
     AuditView,
     CallOutcome,
+    ExpectedSale,
     PaymentInstruction,
     ProcessorCall,
     ProcessorTimeouts,
@@ -57,9 +58,9 @@ class ConvergeProcessor:
     def find_by_merchant_transaction_id(self, transaction_id: str) -> ConvergeCall:
         return self.client.query(merchant_txn_id=transaction_id)
 
-    def sale_found(self, lookup: ProcessorCall, transaction_id: str, amount: Decimal) -> dict[str, str] | None:
+    def sale_found(self, lookup: ProcessorCall, expected: ExpectedSale) -> dict[str, str] | None:
         assert isinstance(lookup, ConvergeCall)
-        found = converge_sale_of(lookup, transaction_id, amount)
+        found = converge_sale_of(lookup, expected)
         return None if found is None else kept_fields(found)
 
     def normalize(self, result: dict[str, str]) -> ProcessorOutcome:

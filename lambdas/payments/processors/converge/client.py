@@ -26,7 +26,7 @@ from defusedxml import ElementTree
 
 from payments.cards import mask_card_numbers, mask_pan
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
-from payments.processors.port import CardDetails
+from payments.processors.port import CardDetails, ExpectedSale
 
 _UNAVAILABLE_ERRORS = frozenset({"4022"})
 _OUTCOME_UNKNOWN_ERRORS = frozenset({"3000", "4017"})
@@ -381,23 +381,32 @@ def _raise_for_error(call: ConvergeCall) -> None:
     raise ProcessorRejected(message, call)
 
 
-def sale_of(call: ConvergeCall, merchant_txn_id: str, amount: Decimal) -> dict[str, str] | None:
+def sale_of(call: ConvergeCall, expected: ExpectedSale) -> dict[str, str] | None:
     """From a txnquery by merchant id: the sale we sent for this TransactionID, if Converge has one.
 
-    Converge filters by `ssl_merchant_txn_id` server side and need not echo it, so a returned
-    transaction counts unless it names another merchant id; its amount must be ours too. An
-    approved sale wins over a declined one.
+    Fails closed: a transaction counts only if it echoes our `ssl_merchant_txn_id`, is a SALE of
+    our amount in our currency, and (for a card) ends in our card's last four digits. One that
+    lacks any of these is not adopted, so a retry can never take another customer's approval;
+    the outcome then stays unknown for the retries and reconciliation to settle. An approved
+    sale wins over a declined one.
     """
     sales = [
         t
         for t in call.transactions
-        if t.get("ssl_merchant_txn_id", merchant_txn_id) == merchant_txn_id
+        if t.get("ssl_merchant_txn_id") == expected.transaction_id
         and t.get("ssl_transaction_type", "").upper() == "SALE"
-        and _same_amount(t.get("ssl_amount", ""), amount)
+        and _same_amount(t.get("ssl_amount", ""), expected.amount)
+        and t.get("ssl_transaction_currency") == expected.currency
+        and (expected.card_last4 is None or _last4(t.get("ssl_card_number", "")) == expected.card_last4)
     ]
     approved = [t for t in sales if t.get("ssl_result_message", "").upper() in ("APPROVAL", "APPROVED")]
     found = approved or sales
     return found[0] if found else None
+
+
+def _last4(masked: str) -> str | None:
+    tail = masked[-4:]
+    return tail if len(tail) == 4 and tail.isdigit() else None
 
 
 def _same_amount(text: str, amount: Decimal) -> bool:
