@@ -25,7 +25,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         stepfunctions=aws.client("stepfunctions"),
     )
     try:
-        answer = intake.accept(event)
+        answer = intake.accept(event, context.aws_request_id)
     except InvalidPaymentRequest as rejection:
         logger.warning("payment request rejected", extra={"field": rejection.field, "reason": rejection.message})
         raise

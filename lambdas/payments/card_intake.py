@@ -32,15 +32,18 @@ class Intake:
     vault: CardVault
     stepfunctions: Any
 
-    def accept(self, event: Any) -> dict[str, Any]:
-        """Validate, vault the card, start the execution: {"TransactionID", "ExecutionArn", "AlreadyStarted"}."""
+    def accept(self, event: Any, request_id: str) -> dict[str, Any]:
+        """Validate, vault the card, start the execution: {"TransactionID", "ExecutionArn", "AlreadyStarted"}.
+
+        `request_id` is this invocation's Lambda request id, recorded with the payment: CloudTrail's
+        Invoke data event with the same id names who asked for it."""
         request = parse_payment_request(event)
         fingerprint = request_fingerprint(request)
         arn = execution_arn_for(self.state_machine_arn, request.TransactionID)
         if self._started_already(arn, fingerprint):
             return _answer(request, arn, already_started=True)
         facts = self._vault_card(request, fingerprint)
-        body = json.dumps(workflow_input(request, fingerprint, facts), separators=(",", ":"))
+        body = json.dumps(workflow_input(request, fingerprint, facts, request_id), separators=(",", ":"))
         try:
             aws.call_with_transient_mapping(
                 lambda: self.stepfunctions.start_execution(

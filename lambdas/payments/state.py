@@ -42,6 +42,8 @@ class PaymentFacts(_State):
     SecureToken: str
     Card: CardFacts | None = None
     Description: str | None = None
+    StartedVia: Literal["intake", "StartExecution"] = "StartExecution"
+    IntakeRequestId: str | None = None  # the intake invocation that started it (see workflow_input)
 
 
 class LedgerPosition(_State):

@@ -56,6 +56,8 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
         SecureToken=crypto.encrypt_token(secret, key_arn=key_arn, binding=token_binding(request)),
         Card=card,
         Description=request.Description,
+        StartedVia="intake" if request.IntakeRequestId else "StartExecution",
+        IntakeRequestId=request.IntakeRequestId,
     )
     return {"Payment": payment.model_dump(), "Ledger": LedgerPosition().model_dump()}
 

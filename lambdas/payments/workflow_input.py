@@ -30,26 +30,35 @@ class VaultedCardMethod(_Strict):
     Last4: str = Field(pattern=r"^[0-9]{4}$")
 
 
+# The intake's Lambda request id: CloudTrail's Invoke data event with this request id names the
+# principal that asked for the payment (neither Lambda nor Step Functions hands it to us).
+INTAKE_REQUEST_ID = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+
 class VaultedCardInput(PaymentRequest):
     PaymentMethod: VaultedCardMethod  # type: ignore[assignment]
     RequestFingerprint: str = Field(max_length=64)
+    IntakeRequestId: str | None = INTAKE_REQUEST_ID
 
 
 class TokenInput(PaymentRequest):
     PaymentMethod: ProcessorTokenPaymentMethod
     RequestFingerprint: str | None = Field(default=None, max_length=64)
+    IntakeRequestId: str | None = INTAKE_REQUEST_ID
 
 
 WorkflowInput = VaultedCardInput | TokenInput
 
 
-def workflow_input(request: PaymentRequest, fingerprint: str, card_facts: dict[str, str] | None) -> dict[str, Any]:
+def workflow_input(
+    request: PaymentRequest, fingerprint: str, card_facts: dict[str, str] | None, intake_request_id: str
+) -> dict[str, Any]:
     """The execution input for a request the intake accepted: the card replaced by its vault reference."""
     fields: dict[str, Any] = request.model_dump(mode="json", exclude_none=True)
     if isinstance(request.PaymentMethod, CardPaymentMethod):
         assert card_facts is not None
         fields["PaymentMethod"] = {"Type": VAULTED_CARD, "VaultReference": request.TransactionID, **card_facts}
-    return fields | {"RequestFingerprint": fingerprint}
+    return fields | {"RequestFingerprint": fingerprint, "IntakeRequestId": intake_request_id}
 
 
 def parse_workflow_input(event: Any, execution_name: str) -> WorkflowInput:

@@ -13,6 +13,7 @@ from payments.vault import CardVault, VaultedCard
 from tests.adapters.conftest import REGION, items_of
 
 VAULT = topology.CARD_VAULT_TABLE.name
+REQUEST_ID = "8f2b1c9e-4d3a-4b7e-9c1f-2a6d5e8b7c40"  # the intake invocation's Lambda request id
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def executions(intake):
 
 
 def test_a_card_payment_starts_with_a_vault_reference_and_no_card_data(intake, tables_with_vault):
-    answer = intake.accept(card_request("order-ab", description="two tickets"))
+    answer = intake.accept(card_request("order-ab", description="two tickets"), REQUEST_ID)
 
     [execution] = executions(intake)
     assert answer == {"TransactionID": "order-ab", "ExecutionArn": execution["executionArn"], "AlreadyStarted": False}
@@ -48,6 +49,7 @@ def test_a_card_payment_starts_with_a_vault_reference_and_no_card_data(intake, t
         "Last4": "1111",
     }
     assert started_with["Amount"] == "25.00" and started_with["Description"] == "two tickets"
+    assert started_with["IntakeRequestId"] == REQUEST_ID
     assert started_with["RequestFingerprint"]
     [item] = items_of(tables_with_vault, VAULT, "order-ab")
     assert item["RequestFingerprint"]["S"] == started_with["RequestFingerprint"]
@@ -55,10 +57,10 @@ def test_a_card_payment_starts_with_a_vault_reference_and_no_card_data(intake, t
 
 
 def test_the_same_request_again_is_answered_with_the_same_execution_and_writes_nothing(intake, tables_with_vault):
-    first = intake.accept(card_request("order-ab"))
+    first = intake.accept(card_request("order-ab"), REQUEST_ID)
     vaulted = items_of(tables_with_vault, VAULT, "order-ab")
 
-    again = intake.accept(card_request("order-ab"))
+    again = intake.accept(card_request("order-ab"), REQUEST_ID)
 
     assert again == first | {"AlreadyStarted": True}
     assert len(executions(intake)) == 1
@@ -66,10 +68,10 @@ def test_the_same_request_again_is_answered_with_the_same_execution_and_writes_n
 
 
 def test_a_retry_after_the_payment_ended_writes_no_new_card(intake, tables_with_vault):
-    intake.accept(card_request("order-ab"))
+    intake.accept(card_request("order-ab"), REQUEST_ID)
     intake.vault.forget("order-ab")  # what the terminal ledger step does
 
-    assert intake.accept(card_request("order-ab"))["AlreadyStarted"]
+    assert intake.accept(card_request("order-ab"), REQUEST_ID)["AlreadyStarted"]
     assert items_of(tables_with_vault, VAULT, "order-ab") == []
 
 
@@ -83,11 +85,11 @@ def test_a_retry_after_the_payment_ended_writes_no_new_card(intake, tables_with_
     ids=["amount", "another-card", "description"],
 )
 def test_another_request_under_a_used_transaction_id_is_refused_and_changes_nothing(intake, tables_with_vault, change):
-    intake.accept(card_request("order-ab"))
+    intake.accept(card_request("order-ab"), REQUEST_ID)
     vaulted = items_of(tables_with_vault, VAULT, "order-ab")
 
     with pytest.raises(DuplicateTransactionID):
-        intake.accept(card_request("order-ab") | change)
+        intake.accept(card_request("order-ab") | change, REQUEST_ID)
 
     assert len(executions(intake)) == 1
     assert items_of(tables_with_vault, VAULT, "order-ab") == vaulted
@@ -98,15 +100,15 @@ def test_a_different_card_racing_for_a_vaulted_transaction_id_is_refused_before_
     intake.vault.deposit("order-ab", VaultedCard("5500000000000004", 12, 2031), "123", "another")
 
     with pytest.raises(DuplicateTransactionID):
-        intake.accept(card_request("order-ab"))
+        intake.accept(card_request("order-ab"), REQUEST_ID)
 
     assert executions(intake) == []
 
 
 def test_a_changed_cvv_is_the_same_payment(intake):
-    intake.accept(card_request("order-ab", cvv="123"))
+    intake.accept(card_request("order-ab", cvv="123"), REQUEST_ID)
 
-    assert intake.accept(card_request("order-ab", cvv="456"))["AlreadyStarted"]
+    assert intake.accept(card_request("order-ab", cvv="456"), REQUEST_ID)["AlreadyStarted"]
 
 
 @pytest.mark.parametrize(
@@ -114,10 +116,12 @@ def test_a_changed_cvv_is_the_same_payment(intake):
 )
 def test_the_intake_answers_every_guess_of_the_hidden_digits_alike(intake, guess):
     # Given a payment whose brand, last four and amount anyone allowed to describe it can read
-    intake.accept(card_request("order-ab"))
+    intake.accept(card_request("order-ab"), REQUEST_ID)
 
     # When someone tries cards with the same brand and last four under its TransactionID
-    answer = intake.accept(card_request("order-ab") | {"PaymentMethod": card_request(number=guess)["PaymentMethod"]})
+    answer = intake.accept(
+        card_request("order-ab") | {"PaymentMethod": card_request(number=guess)["PaymentMethod"]}, REQUEST_ID
+    )
 
     # Then every guess gets the same answer: the first execution, nothing new written or charged
     assert answer["AlreadyStarted"]
@@ -125,7 +129,7 @@ def test_the_intake_answers_every_guess_of_the_hidden_digits_alike(intake, guess
 
 
 def test_a_token_payment_starts_without_touching_the_vault(intake, tables_with_vault):
-    intake.accept(token_request("7595301425001111", "order-tk"))
+    intake.accept(token_request("7595301425001111", "order-tk"), REQUEST_ID)
 
     [execution] = executions(intake)
     assert json.loads(execution["input"])["PaymentMethod"] == {"Type": "processor_token", "Token": "7595301425001111"}
@@ -134,7 +138,7 @@ def test_a_token_payment_starts_without_touching_the_vault(intake, tables_with_v
 
 def test_an_invalid_request_writes_nothing_and_starts_nothing(intake, tables_with_vault):
     with pytest.raises(InvalidPaymentRequest) as rejected:
-        intake.accept(card_request("order-ab", amount=25.0))
+        intake.accept(card_request("order-ab", amount=25.0), REQUEST_ID)
 
     assert rejected.value.field == "Amount"
     assert executions(intake) == []
