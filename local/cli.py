@@ -1,4 +1,4 @@
-"""`python -m local serve | pay | trace | demo`: the local stack from a terminal."""
+"""`python -m local serve | pay | trace | demo | verify-ledger`: the local stack from a terminal."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from local import operations, payment_requests
+import boto3
+
+from local import operations, payment_requests, verify_ledger
 from local.operations import PaymentTrace
 from local.stack import LocalStack, StackInfo
 from upstream import client
@@ -52,7 +54,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="run the fixed demo scenarios and print one table")
     demo.add_argument("--endpoint", default=None)
 
+    verify = commands.add_parser(
+        "verify-ledger",
+        help="recompute the ledger's and the audit trail's hash chains; exit 1 if an entry was changed, "
+        "removed or inserted",
+    )
+    verify.add_argument("--endpoint", default=None, help="a running `serve`; without it, AWS (default credentials)")
+    verify.add_argument("--ledger-table", help="the ledger table's name (the stack's LedgerTable output)")
+    verify.add_argument("--audit-table", help="the audit table's name (the stack's AuditTable output)")
+    verify.add_argument("--region", default=None, help="AWS region of the tables (default: boto3's)")
+    verify.add_argument(
+        "--transaction-id", dest="transaction_ids", action="append", default=[], help="only this payment (repeatable)"
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "verify-ledger":
+        if not args.endpoint and not (args.ledger_table and args.audit_table):
+            parser.error("verify-ledger needs --endpoint, or --ledger-table and --audit-table")
+        return run_verify_ledger(args)
     if args.command == "serve":
         return serve_forever(args.host, args.port, args.ready_file)
     if args.command == "trace":
@@ -77,6 +96,20 @@ def stack_for(endpoint: str | None) -> Iterator[StackInfo]:
     with LocalStack() as stack:
         assert stack.info is not None
         yield stack.info
+
+
+def run_verify_ledger(args: argparse.Namespace) -> int:
+    if args.endpoint:
+        info = operations.discover(args.endpoint)
+        dynamodb = info.client("dynamodb")
+        tables = verify_ledger.Tables(args.ledger_table or info.ledger_table, args.audit_table or info.audit_table)
+    else:
+        dynamodb = boto3.client("dynamodb", region_name=args.region)
+        tables = verify_ledger.Tables(args.ledger_table, args.audit_table)
+    verification = verify_ledger.verify_tables(dynamodb, tables, args.transaction_ids)
+    for line in verify_ledger.report_lines(verification):
+        say(line)
+    return 0 if verification.clean else 1
 
 
 def serve_forever(host: str, port: int, ready_file: Path | None) -> int:

@@ -1,6 +1,17 @@
 """The append-only audit trail: one record per processor call, payloads encrypted by the caller.
 
 The Audit function only stores what CallProcessor already encrypted; it cannot read it.
+
+Records are hash-chained in write order (payments.chain): each one is numbered `ChainSeq` and
+linked to the record numbered ChainSeq - 1, both found by a consistent Query of the payment's
+records just before the write. The conditional put on the AuditID still decides: a record already
+stored under that AuditID with the same content (chain fields aside) makes the write a no-op,
+different content is an AuditConflict.
+
+The writers of one payment's trail run one at a time (Step Functions runs CallProcessor's attempts
+and then Audit in sequence; CallProcessor's Lambda timeout is shorter than its state's), so two
+records never take one ChainSeq. Should two writers ever race (CallProcessor invoked by hand during
+a payment), both records stand and the verifier names the shared ChainSeq for someone to look at.
 """
 
 from __future__ import annotations
@@ -10,8 +21,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from payments import aws
-from payments.errors import LedgerConflict
+from payments import aws, chain
+from payments.errors import LedgerConflict, StorageUnavailable
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -65,10 +76,36 @@ class AuditRepository:
         self._client = client or aws.client("dynamodb")
 
     def append_record(self, record: AuditRecord) -> None:
+        """Append `record` after the last one of its payment; a no-op if it is stored already."""
         item = record.to_item()
-        taken = aws.append_item(self._client, self.table_name, item, "the audit trail")
-        if taken is not None and taken != item:
+        seq, link = self._next_link(record.TransactionID)
+        chained = chain.sealed({**item, chain.CHAIN_SEQ: {"N": str(seq)}}, link)
+        taken = aws.append_item(self._client, self.table_name, chained, "the audit trail")
+        if taken is not None and chain.content_of(taken) != item:
             raise AuditConflict({key: _deserializer.deserialize(value) for key, value in taken.items()})
+
+    def _next_link(self, transaction_id: str) -> tuple[int, str]:
+        """The ChainSeq a new record of this payment takes, and the EntryHash it links to."""
+        pages = aws.call_with_transient_mapping(
+            lambda: list(
+                self._client.get_paginator("query").paginate(
+                    TableName=self.table_name,
+                    KeyConditionExpression="TransactionID = :id",
+                    ExpressionAttributeValues={":id": {"S": transaction_id}},
+                    ProjectionExpression="AuditID, ChainSeq, EntryHash",
+                    ConsistentRead=True,
+                )
+            ),
+            StorageUnavailable,
+            "DynamoDB Query on the audit trail",
+        )
+        chained = [
+            (seq, item) for page in pages for item in page["Items"] if (seq := chain.number_of(item, chain.CHAIN_SEQ))
+        ]
+        if not chained:
+            return 1, chain.GENESIS
+        seq, last = max(chained, key=lambda pair: (pair[0], chain.string_of(pair[1], "AuditID") or ""))
+        return seq + 1, chain.link_to(last)
 
 
 def persist_payment_audit_trail(

@@ -3,6 +3,10 @@
 Entry 1 is PAYMENT-INITIATED, 2 PAYMENT-PENDING, the last one terminal. Every write is a
 conditional put: a retried write of the same entry is a no-op success, a write that would
 change an existing entry is a LedgerConflict. Nothing here updates or deletes.
+
+Entries are hash-chained (payments.chain): entry n's PrevHash is entry n-1's EntryHash, read
+consistently before the write. A retry of entry n reads the same entry n-1, so it links the same
+way; its EntryHash differs only through CreatedAt, which the comparison ignores.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from payments import aws
+from payments import aws, chain
 from payments.errors import LedgerConflict, StorageUnavailable
 
 INITIATED = "PAYMENT-INITIATED"
@@ -26,8 +30,9 @@ LAST_ENTRY_NUMBER = 3
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-# Fields that may differ between two writes of the same entry (a retry writes a new timestamp).
-_VOLATILE_FIELDS = frozenset({"CreatedAt"})
+# Fields that may differ between two writes of the same entry: a retry writes a new timestamp,
+# hence another EntryHash (and a caller's entry has no chain fields until it is written).
+_VOLATILE_FIELDS = frozenset({"CreatedAt", chain.PREV_HASH, chain.ENTRY_HASH})
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class LedgerEntry:
     ApprovalCode: str | None = None
     ReasonCode: str | None = None
     ReasonMessage: str | None = None
+    PrevHash: str | None = None  # set by LedgerRepository.append_entry
+    EntryHash: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -91,14 +98,39 @@ class LedgerRepository:
         self._client = client or aws.client("dynamodb")
 
     def append_entry(self, entry: LedgerEntry) -> LedgerEntry:
-        """Write `entry` unless its slot is taken. Returns what the ledger holds for that slot."""
-        taken = aws.append_item(self._client, self.table_name, entry.to_item(), "the ledger")
+        """Write `entry`, linked to entry n-1, unless its slot is taken. Returns what the ledger holds
+        for that slot, chain fields included."""
+        item = chain.sealed(entry.to_item(), self._link_before(entry))
+        taken = aws.append_item(self._client, self.table_name, item, "the ledger")
         if taken is None:
-            return entry
+            return LedgerEntry.from_item(item)
         existing = LedgerEntry.from_item(taken)
         if existing.same_content_as(entry):
             return existing
         raise EntryAlreadyExists(existing)
+
+    def _link_before(self, entry: LedgerEntry) -> str:
+        """The EntryHash of entry n-1 (GENESIS for entry 1), read consistently.
+
+        Always entry n-1, never "the latest": a retry must link exactly as the first write did.
+        Entries are written in order, so n-1 is there; if it is not (removed behind our back), the
+        entry is written all the same, linked to GENESIS: the ledger must still record what happened
+        to the money, and the verifier names the gap.
+        """
+        if entry.EntryNumber == 1:
+            return chain.GENESIS
+        key = {"TransactionID": {"S": entry.TransactionID}, "EntryNumber": {"N": str(entry.EntryNumber - 1)}}
+        found = aws.call_with_transient_mapping(
+            lambda: self._client.get_item(
+                TableName=self.table_name,
+                Key=key,
+                ProjectionExpression="EntryNumber, EntryHash",
+                ConsistentRead=True,
+            ),
+            StorageUnavailable,
+            "DynamoDB GetItem on the ledger",
+        )
+        return chain.link_to(found.get("Item"))
 
     def entries(self, transaction_id: str) -> list[LedgerEntry]:
         """Every entry of one payment, in order, read consistently."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from local.card_scan import audit_payload_findings, card_data_in
 from local.chaos.observations import Observations, execution_output
+from local.verify_ledger import verify_payment
+from payments.chain import typed
 
 TERMINAL = {"PAYMENT-SUCCESS", "PAYMENT-DECLINED", "PAYMENT-FAILED"}
 PROGRESS = ["PAYMENT-INITIATED", "PAYMENT-PENDING"]
@@ -36,7 +38,9 @@ def every_execution_ends(o: Observations) -> list[str]:
 
 def ledger_is_append_only_and_complete(o: Observations) -> list[str]:
     """2. Each payment's entries are numbered 1..n with no gap, progress first, exactly one terminal
-    entry and it is the last; and the ledger's stream shows no entry ever modified or removed."""
+    entry and it is the last; the ledger's stream shows no entry ever modified or removed; and the
+    hash chains of its ledger entries and audit records verify (local.verify_ledger), an offender
+    naming each entry they show changed, removed or inserted."""
     offenders = []
     for t in o.transaction_ids:
         entries = o.ledger.get(t, [])
@@ -49,10 +53,26 @@ def ledger_is_append_only_and_complete(o: Observations) -> list[str]:
         progress_first = statuses[:-1] == PROGRESS[: len(statuses) - 1]
         if not (well_numbered and one_terminal_last and progress_first):
             offenders.append(t)
+    # The stream is the whole table's; the run answers for its own payments (a shared test stack
+    # also holds payments other tests tampered with on purpose).
+    ours = set(o.transaction_ids)
     rewritten = {
         r["dynamodb"]["Keys"]["TransactionID"]["S"] for r in o.ledger_changes if r["eventName"] in ("MODIFY", "REMOVE")
-    }
-    return sorted(set(offenders) | rewritten)
+    } & ours
+    broken = _broken_chains(o)
+    return sorted(broken.get(t, t) for t in set(offenders) | rewritten | set(broken))
+
+
+def _broken_chains(o: Observations) -> dict[str, str]:
+    """Per payment whose chains show tampering: "<TransactionID> (<table> <entry> <what>; ...)"."""
+    broken = {}
+    for t in o.transaction_ids:
+        ledger = [typed(e) for e in o.ledger.get(t, [])]
+        audit = [typed(r) for r in o.audit.get(t, [])]
+        findings = verify_payment(t, ledger, audit)
+        if findings:
+            broken[t] = f"{t} ({'; '.join(f'{f.table} {f.where} {f.kind}' for f in findings)})"
+    return broken
 
 
 def charges_belong_to_successful_payments(o: Observations) -> list[str]:

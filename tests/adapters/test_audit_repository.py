@@ -2,7 +2,7 @@
 
 import pytest
 
-from payments import topology
+from payments import chain, topology
 from payments.audit import AuditConflict, AuditRecord, AuditRepository, ProcessorCallRecord, persist_payment_audit_trail
 from tests.adapters.conftest import items_of
 
@@ -48,8 +48,54 @@ def test_a_record_written_ahead_and_again_by_the_audit_step_is_stored_once(repos
 def test_a_different_record_under_a_taken_audit_id_is_refused(repository, dynamodb):
     repository.append_record(AuditRecord("order-ab", EXECUTION, call()))
 
-    with pytest.raises(AuditConflict):
+    with pytest.raises(AuditConflict) as conflict:
         repository.append_record(AuditRecord("order-ab", EXECUTION, call(Outcome="DECLINED", ResultCode="1")))
 
     [item] = items_of(dynamodb, TABLE, "order-ab")
     assert item["Outcome"] == {"S": "APPROVED"}
+    assert conflict.value.existing["Outcome"] == "APPROVED" and conflict.value.existing["Attempt"] == 1
+
+
+def sale_attempt(attempt=1):
+    return call("sale-attempt", attempt, AuditID="sale-attempt#01", Outcome="SENDING", EncryptedResponse=None)
+
+
+def chained_items(dynamodb):
+    return sorted(items_of(dynamodb, TABLE, "order-ab"), key=lambda item: int(item["ChainSeq"]["N"]))
+
+
+def test_records_are_chained_in_the_order_they_are_written_not_by_audit_id(repository, dynamodb):
+    # The marker is written before the sale; its AuditID sorts after the sale's record
+    repository.append_record(AuditRecord("order-ab", EXECUTION, sale_attempt()))
+    repository.append_record(AuditRecord("order-ab", EXECUTION, call()))
+
+    marker, sale = chained_items(dynamodb)
+    assert (marker["AuditID"]["S"], marker["ChainSeq"], marker["PrevHash"]) == (
+        "sale-attempt#01",
+        {"N": "1"},
+        {"S": chain.GENESIS},
+    )
+    assert sale["ChainSeq"] == {"N": "2"} and sale["PrevHash"] == marker["EntryHash"]
+    assert chain.verify_audit_chain("order-ab", [marker, sale]) == []
+
+
+def test_a_retry_after_later_records_is_still_a_no_op(repository, dynamodb):
+    # Given the marker and the sale's record, then the marker's write retried (its response was lost)
+    repository.append_record(AuditRecord("order-ab", EXECUTION, sale_attempt()))
+    repository.append_record(AuditRecord("order-ab", EXECUTION, call()))
+    repository.append_record(AuditRecord("order-ab", EXECUTION, sale_attempt()))
+
+    # Then nothing was added, and the chain still holds
+    items = chained_items(dynamodb)
+    assert [item["AuditID"]["S"] for item in items] == ["sale-attempt#01", call().AuditID]
+    assert chain.verify_audit_chain("order-ab", items) == []
+
+
+def test_a_second_claim_of_a_taken_marker_is_a_conflict(repository, dynamodb):
+    repository.append_record(AuditRecord("order-ab", EXECUTION, sale_attempt()))
+
+    with pytest.raises(AuditConflict) as conflict:
+        repository.append_record(AuditRecord("order-ab", EXECUTION, sale_attempt(attempt=2)))
+
+    assert conflict.value.existing["AuditID"] == "sale-attempt#01" and conflict.value.existing["Attempt"] == 1
+    assert len(items_of(dynamodb, TABLE, "order-ab")) == 1

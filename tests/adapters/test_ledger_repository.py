@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from payments import ledger, topology
+from payments import chain, ledger, topology
 from payments.ledger import EntryAlreadyExists, LedgerEntry, LedgerRepository, persist_terminal_entry
 from tests.adapters.conftest import items_of
 
@@ -33,16 +33,20 @@ def repository(dynamodb):
     return LedgerRepository(TABLE, client=dynamodb)
 
 
+def unchained(written):
+    """The entry as its writer gave it: the ledger adds PrevHash and EntryHash (payments.chain)."""
+    return dataclasses.replace(written, PrevHash=None, EntryHash=None)
+
+
 def stored(dynamodb):
-    return sorted(
-        (LedgerEntry.from_item(item) for item in items_of(dynamodb, TABLE, "order-ab")), key=lambda e: e.EntryNumber
-    )
+    entries = (LedgerEntry.from_item(item) for item in items_of(dynamodb, TABLE, "order-ab"))
+    return [unchained(e) for e in sorted(entries, key=lambda e: e.EntryNumber)]
 
 
 def test_an_entry_is_written_as_given(repository, dynamodb):
     written = repository.append_entry(entry())
 
-    assert written == entry()
+    assert unchained(written) == entry()
     assert stored(dynamodb) == [entry()]
 
 
@@ -67,7 +71,7 @@ def test_a_different_entry_in_a_taken_slot_is_a_conflict_that_changes_nothing(re
     with pytest.raises(EntryAlreadyExists) as conflict:
         repository.append_entry(entry(**change))
 
-    assert conflict.value.existing == entry()
+    assert unchained(conflict.value.existing) == entry()
     assert stored(dynamodb) == [entry()]
 
 
@@ -77,7 +81,7 @@ def test_the_terminal_entry_goes_after_the_last_one(repository, dynamodb):
 
     written = persist_terminal_entry(repository, entry(3, ledger.SUCCESS, ApprovalCode="A1"))
 
-    assert written == entry(3, ledger.SUCCESS, ApprovalCode="A1")
+    assert unchained(written) == entry(3, ledger.SUCCESS, ApprovalCode="A1")
     assert [e.Status for e in stored(dynamodb)] == [ledger.INITIATED, ledger.PENDING, ledger.SUCCESS]
 
 
@@ -142,3 +146,50 @@ def test_entries_round_trip_through_dynamodb_items(repository, dynamodb):
 
     assert stored(dynamodb) == [full]
     assert dataclasses.asdict(stored(dynamodb)[0]) == dataclasses.asdict(full)
+
+
+def raw_entries(dynamodb):
+    return sorted(items_of(dynamodb, TABLE, "order-ab"), key=lambda item: int(item["EntryNumber"]["N"]))
+
+
+def test_each_entry_links_to_the_one_before(repository, dynamodb):
+    repository.append_entry(entry(1))
+    repository.append_entry(entry(2, ledger.PENDING))
+    written = persist_terminal_entry(repository, entry(3, ledger.SUCCESS, ApprovalCode="A1"))
+
+    first, second, third = raw_entries(dynamodb)
+    assert first["PrevHash"] == {"S": chain.GENESIS}
+    assert second["PrevHash"] == first["EntryHash"] and third["PrevHash"] == second["EntryHash"]
+    assert written.EntryHash == third["EntryHash"]["S"] == chain.entry_hash(third)
+    assert chain.verify_ledger_chain("order-ab", [first, second, third]) == []
+
+
+def test_a_retry_links_to_entry_n_minus_1_not_to_the_latest_entry(repository, dynamodb):
+    # Given entries 1..3, entry 2's first write having lost its response
+    for e in (entry(1), entry(2, ledger.PENDING), entry(3, ledger.SUCCESS, ApprovalCode="A1")):
+        repository.append_entry(e)
+    sent = []
+    dynamodb.meta.events.register("provide-client-params.dynamodb.PutItem", lambda params, **_: sent.append(params))
+
+    # When entry 2 is written again
+    again = repository.append_entry(entry(2, ledger.PENDING, CreatedAt="2026-11-27T06:00:09.000000Z"))
+
+    # Then the retry linked as the first write did, and it is a no-op that reports the stored entry
+    first, second, _ = raw_entries(dynamodb)
+    assert sent[-1]["Item"]["PrevHash"] == first["EntryHash"]
+    assert again.EntryHash == second["EntryHash"]["S"]
+    assert chain.verify_ledger_chain("order-ab", raw_entries(dynamodb)) == []
+
+
+def test_the_terminal_entry_is_written_even_after_a_removed_entry_and_the_gap_is_named(repository, dynamodb):
+    # Given entry 2 deleted behind the ledger's back
+    repository.append_entry(entry(1))
+    repository.append_entry(entry(2, ledger.PENDING))
+    dynamodb.delete_item(TableName=TABLE, Key={"TransactionID": {"S": "order-ab"}, "EntryNumber": {"N": "2"}})
+
+    # When the outcome is recorded: what happened to the money is still written
+    written = persist_terminal_entry(repository, entry(3, ledger.SUCCESS, ApprovalCode="A1"))
+
+    assert written.Status == ledger.SUCCESS
+    findings = chain.verify_ledger_chain("order-ab", raw_entries(dynamodb))
+    assert [(f.where, f.kind) for f in findings] == [("entry 2", chain.REMOVED)]

@@ -4,13 +4,39 @@ import copy
 import json
 
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 
 from local.chaos import invariants
 from local.chaos.observations import Observations
+from payments import chain
+
+_deserialize = TypeDeserializer().deserialize
 
 
 def entry(transaction_id, number, status, **extra):
     return {"TransactionID": transaction_id, "EntryNumber": number, "Status": status, "Amount": "25.00", **extra}
+
+
+def record(transaction_id, operation, attempt=1):
+    return {
+        "TransactionID": transaction_id,
+        "AuditID": f"2026-01-01T00:00:0{attempt}Z#{operation}#{attempt}",
+        "Operation": operation,
+    }
+
+
+def chained(items, numbered_by=None):
+    """The items as the repositories write them: linked in this order (and numbered, for the audit trail)."""
+    written, link = [], chain.GENESIS
+    for seq, values in enumerate(items, start=1):
+        item = chain.sealed(chain.typed({**values, **({numbered_by: seq} if numbered_by else {})}), link)
+        link = item[chain.ENTRY_HASH]["S"]
+        written.append({name: _deserialize(value) for name, value in item.items()})
+    return written
+
+
+def audited(*records):
+    return chained(records, numbered_by=chain.CHAIN_SEQ)
 
 
 def consistent():
@@ -23,27 +49,33 @@ def consistent():
             "failed": {"status": "FAILED", "error": "PaymentFailed", "cause": json.dumps({"Status": "PAYMENT-FAILED"})},
         },
         ledger={
-            "paid": [
-                entry("paid", 1, "PAYMENT-INITIATED"),
-                entry("paid", 2, "PAYMENT-PENDING"),
-                entry("paid", 3, "PAYMENT-SUCCESS", ProcessorTransactionID="TXN-1"),
-            ],
-            "declined": [
-                entry("declined", 1, "PAYMENT-INITIATED"),
-                entry("declined", 2, "PAYMENT-PENDING"),
-                entry("declined", 3, "PAYMENT-DECLINED"),
-            ],
-            "failed": [
-                entry("failed", 1, "PAYMENT-INITIATED"),
-                entry("failed", 2, "PAYMENT-PENDING"),
-                entry("failed", 3, "PAYMENT-FAILED"),
-            ],
+            "paid": chained(
+                [
+                    entry("paid", 1, "PAYMENT-INITIATED"),
+                    entry("paid", 2, "PAYMENT-PENDING"),
+                    entry("paid", 3, "PAYMENT-SUCCESS", ProcessorTransactionID="TXN-1"),
+                ]
+            ),
+            "declined": chained(
+                [
+                    entry("declined", 1, "PAYMENT-INITIATED"),
+                    entry("declined", 2, "PAYMENT-PENDING"),
+                    entry("declined", 3, "PAYMENT-DECLINED"),
+                ]
+            ),
+            "failed": chained(
+                [
+                    entry("failed", 1, "PAYMENT-INITIATED"),
+                    entry("failed", 2, "PAYMENT-PENDING"),
+                    entry("failed", 3, "PAYMENT-FAILED"),
+                ]
+            ),
         },
         ledger_changes=[{"eventName": "INSERT", "dynamodb": {"Keys": {"TransactionID": {"S": "paid"}}}}],
         audit={
-            "paid": [{"Operation": "ccsale"}],
-            "declined": [{"Operation": "ccsale"}],
-            "failed": [{"Operation": "ccsale"}, {"Operation": "ccsale"}],
+            "paid": audited(record("paid", "ccsale")),
+            "declined": audited(record("declined", "ccsale")),
+            "failed": audited(record("failed", "ccsale", 1), record("failed", "ccsale", 2)),
         },
         charges=[
             {"ssl_merchant_txn_id": "paid", "ssl_txn_id": "TXN-1", "approved_charge": True},
@@ -192,6 +224,31 @@ def test_a_payment_rejected_before_the_ledger_keeps_invariant_6():
         o.executions["failed"].update(error="InvalidPaymentRequest", cause="Amount must be positive")
 
     assert invariants.output_matches_ledger(forge(rejected)) == []
+
+
+@pytest.mark.parametrize(
+    ("tamper", "named"),
+    [
+        # PutItem over entry 3 with another Status: numbering, terminal and the forged stream all look fine
+        (lambda o: o.ledger["paid"][2].update(Status="PAYMENT-FAILED"), "paid (ledger entry 3 changed)"),
+        (
+            lambda o: o.audit["paid"][0].update(Operation="txnquery"),
+            "paid (audit AuditID 2026-01-01T00:00:01Z#ccsale#1 (ChainSeq 1) changed)",
+        ),
+        (lambda o: o.audit["failed"].pop(0), "failed (audit ChainSeq 1 removed)"),
+    ],
+    ids=["ledger-entry-rewritten", "audit-record-rewritten", "audit-record-removed"],
+)
+def test_a_broken_hash_chain_breaks_invariant_2_naming_the_entry(tamper, named):
+    assert invariants.ledger_is_append_only_and_complete(forge(tamper)) == [named]
+
+
+def test_invariant_2_answers_for_the_runs_payments_only():
+    # The stream is the whole table's: on a shared stack, other tests rewrite their payments on purpose.
+    def elsewhere(o):
+        o.ledger_changes.append({"eventName": "MODIFY", "dynamodb": {"Keys": {"TransactionID": {"S": "other"}}}})
+
+    assert invariants.ledger_is_append_only_and_complete(forge(elsewhere)) == []
 
 
 def test_one_of_two_answered_calls_without_its_audit_record_breaks_invariant_5():

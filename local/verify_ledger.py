@@ -1,0 +1,150 @@
+"""`python -m local verify-ledger`: recompute the hash chains of the ledger and the audit trail.
+
+Reads every item of both tables (a consistent Scan; a consistent Query per payment with
+--transaction-id), groups them by TransactionID and recomputes each payment's chains
+(payments.chain): every EntryHash against its item's content, the numbering 1..n, every PrevHash
+against the item before. On top of the chain, one ledger rule: no entry after the terminal one,
+none beyond entry 3. It names each entry that was changed, removed or inserted by TransactionID,
+table and EntryNumber or AuditID, and never prints an item's content (no card data, no ciphertext).
+
+What it cannot show (docs/tamper-evidence.md): a plain SHA-256 chain holds no secret, so whoever
+can write the table can rewrite an entry and recompute every later hash of that payment; removing
+a payment's last entry (or every entry of it), or appending a well-linked audit record at the end,
+leaves a chain that verifies. The immutable archive of the prod tables' streams (S3 Object Lock)
+and CloudTrail are the evidence for those.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from payments import chain
+from payments.chain import INSERTED, Finding, Item
+from payments.ledger import LAST_ENTRY_NUMBER, TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class Tables:
+    ledger: str
+    audit: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    tables: Tables
+    payments: int
+    ledger_entries: int
+    audit_records: int
+    findings: list[Finding]
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+
+def verify_payment(
+    transaction_id: str,
+    ledger_entries: Iterable[Item],
+    audit_records: Iterable[Item],
+    tables: Tables = Tables("ledger", "audit"),
+) -> list[Finding]:
+    """Everything one payment's records show was changed, removed or inserted."""
+    entries = list(ledger_entries)
+    return [
+        *chain.verify_ledger_chain(transaction_id, entries, tables.ledger),
+        *_entries_past_the_end(transaction_id, entries, tables.ledger),
+        *chain.verify_audit_chain(transaction_id, audit_records, tables.audit),
+    ]
+
+
+def verify_items(ledger_items: Iterable[Item], audit_items: Iterable[Item], tables: Tables) -> Verification:
+    """Verify every payment the items belong to."""
+    ledger, audit = _by_payment(ledger_items), _by_payment(audit_items)
+    payments = sorted(set(ledger) | set(audit))
+    findings = [finding for t in payments for finding in verify_payment(t, ledger.get(t, []), audit.get(t, []), tables)]
+    return Verification(
+        tables=tables,
+        payments=len(payments),
+        ledger_entries=sum(map(len, ledger.values())),
+        audit_records=sum(map(len, audit.values())),
+        findings=findings,
+    )
+
+
+def verify_tables(dynamodb: Any, tables: Tables, transaction_ids: Sequence[str] = ()) -> Verification:
+    """Read both tables (all of them, or these payments only) and verify them."""
+    return verify_items(
+        read_items(dynamodb, tables.ledger, transaction_ids),
+        read_items(dynamodb, tables.audit, transaction_ids),
+        tables,
+    )
+
+
+def read_items(dynamodb: Any, table: str, transaction_ids: Sequence[str] = ()) -> list[Item]:
+    """Every item of `table` (or of these payments), read consistently, as DynamoDB typed items."""
+    if transaction_ids:
+        pages = (
+            page
+            for transaction_id in transaction_ids
+            for page in dynamodb.get_paginator("query").paginate(
+                TableName=table,
+                KeyConditionExpression="TransactionID = :id",
+                ExpressionAttributeValues={":id": {"S": transaction_id}},
+                ConsistentRead=True,
+            )
+        )
+    else:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    return [item for page in pages for item in page["Items"]]
+
+
+def report_lines(verification: Verification) -> list[str]:
+    """What an operator reads: one line per finding, then the verdict."""
+    v = verification
+    lines = [
+        f"Verified {_count(v.payments, 'payment')}: {_count(v.ledger_entries, 'entry', 'entries')} of "
+        f"{v.tables.ledger}, {_count(v.audit_records, 'record')} of {v.tables.audit}."
+    ]
+    lines += [str(finding) for finding in v.findings]
+    if v.clean:
+        lines.append(
+            "No entry changed, removed or inserted, as far as the chains can show "
+            "(what they cannot: docs/tamper-evidence.md)."
+        )
+    else:
+        affected = len({finding.transaction_id for finding in v.findings})
+        lines.append(f"{_count(len(v.findings), 'finding')} in {_count(affected, 'payment')}.")
+    return lines
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
+
+
+def _by_payment(items: Iterable[Item]) -> dict[str, list[Item]]:
+    grouped: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        grouped[chain.string_of(item, "TransactionID") or "(no TransactionID)"].append(item)
+    return grouped
+
+
+def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) -> list[Finding]:
+    """A well-linked entry appended after the terminal one passes the chain; the ledger's rules do not."""
+    numbered = sorted(
+        ((n, item) for item in entries if (n := chain.number_of(item, "EntryNumber")) is not None),
+        key=lambda pair: pair[0],
+    )
+    terminal = next((n for n, item in numbered if chain.string_of(item, "Status") in TERMINAL_STATUSES), None)
+    findings = []
+    for number, _ in numbered:
+        if terminal is not None and number > terminal:
+            detail = f"it comes after the terminal entry {terminal}"
+        elif number > LAST_ENTRY_NUMBER:
+            detail = f"a payment has at most {LAST_ENTRY_NUMBER} entries"
+        else:
+            continue
+        findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))
+    return findings

@@ -1,0 +1,52 @@
+"""The verifier's pure part: every payment of both tables checked, findings an operator can read, no content shown."""
+
+from local.verify_ledger import Tables, report_lines, verify_items
+from payments import chain
+from tests.unit.chained_items import audit_trail, ledger, rewritten
+
+TABLES = Tables("PaymentLedger", "PaymentAuditTrail")
+
+
+def test_clean_tables_verify_with_a_count_of_what_was_checked():
+    entries = ledger(transaction_id="order-a") + ledger(transaction_id="order-b")
+    records = audit_trail(["sale-attempt#01", "2026-11-27T06:00:00.000000Z#ccsale#1"], transaction_id="order-a")
+
+    verification = verify_items(entries, records, TABLES)
+
+    assert verification.clean
+    assert (verification.payments, verification.ledger_entries, verification.audit_records) == (2, 6, 2)
+    assert (
+        report_lines(verification)[0]
+        == "Verified 2 payments: 6 entries of PaymentLedger, 2 records of PaymentAuditTrail."
+    )
+
+
+def test_each_tampered_entry_is_named_on_its_own_line_without_its_content():
+    a1, a2, a3 = ledger(transaction_id="order-a")
+    b_records = audit_trail(["r1", "r2", "r3"], transaction_id="order-b")
+    tampered_ledger = [a1, a2, rewritten(a3, Status="PAYMENT-FAILED", SecureToken="AYADeJ-forged")]
+    tampered_audit = [b_records[0], b_records[2]]
+
+    verification = verify_items(tampered_ledger, tampered_audit, TABLES)
+    lines = report_lines(verification)
+
+    assert not verification.clean
+    assert lines[1:] == [
+        "order-a  PaymentLedger  entry 3  changed: its content does not match its EntryHash",
+        "order-b  PaymentAuditTrail  ChainSeq 2  removed: it is missing from the chain",
+        "2 findings in 2 payments.",
+    ]
+    assert not any("AYADeJ" in line or "25.00" in line or "PAYMENT-FAILED" in line for line in lines)
+
+
+def test_a_well_linked_entry_appended_after_the_terminal_one_is_named_inserted():
+    # Correctly linked and hashed: the chain alone cannot tell it from a legitimate entry
+    entries = ledger()
+    after_terminal = rewritten(entries[2], Status="PAYMENT-FAILED") | {"EntryNumber": {"N": "4"}}
+    appended = chain.sealed(after_terminal, entries[2]["EntryHash"]["S"])
+
+    verification = verify_items([*entries, appended], [], TABLES)
+
+    assert [str(f) for f in verification.findings] == [
+        "order-ab  PaymentLedger  entry 4  inserted: it comes after the terminal entry 3"
+    ]
