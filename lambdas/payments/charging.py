@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from payments import aws, crypto, ledger, settings
+from payments import aws, crypto, ledger, settings, topology
 from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
 from payments.errors import CardNotVaulted, ChargeRefused, ProcessorError, ProcessorRejected, ProcessorTimeout
 from payments.ledger import LedgerEntry, LedgerRepository
@@ -45,6 +45,7 @@ from payments.state import ChargeEvent, PaymentFacts
 from payments.tokenization import token_binding
 from payments.vault import CardVault, remove_after_outcome, vault_from_environment
 
+CLAIM_GRACE_SECONDS = topology.PROCESSOR_TIME_BUDGET.claim_grace_seconds
 Seal = Callable[[dict[str, Any]], str]  # encrypts one audit payload of this payment
 PaymentSource = Callable[[], CardDetails | StoredToken]  # reads the CVV only when a sale is sent
 Clock = Callable[[], dt.datetime]
@@ -197,11 +198,16 @@ def charge(
                 logger.info("earlier sale found; not sending another")
                 return ChargeResult(found, recorder.calls, lookup.latency_ms, True, frozenset(recorder.persisted))
         method = source()
+        claimed_at = clock()
         try:
-            attempts.claim(1 if earlier is None else earlier.number + 1, clock())
+            attempts.claim(1 if earlier is None else earlier.number + 1, claimed_at)
         except SaleAttemptTaken as taken:
             # Another attempt is sending this very sale now: its outcome is unknown until asked.
             raise ProcessorTimeout(f"{taken}; asking later") from None
+        late = (clock() - claimed_at).total_seconds()
+        if late > CLAIM_GRACE_SECONDS:
+            # Whoever asks about this claim waits from its CreatedAt: a sale sent later could land after they ask.
+            raise ProcessorTimeout(f"the sale attempt took {late:.1f}s to record; sending nothing, asking later")
         instruction = PaymentInstruction(payment.TransactionID, amount, payment.Currency, method, payment.Description)
         call = processor.sale(instruction)
         recorder.record(call)
@@ -225,12 +231,13 @@ def _let_an_earlier_sale_land(
 ) -> None:
     """Do not ask too soon: the earlier attempt's sale may still be on its way.
 
-    Its sale left after its claim was written; its client gave up at most a connect and a read
-    timeout later. Giving the processor one more read timeout to file a sale it was still working
-    on means a lookup that finds nothing then proves nothing was sold. A claim older than that
-    (a retry after a long backoff, a redrive days later) needs no wait at all.
+    Its sale left within CLAIM_GRACE_SECONDS of its claim's CreatedAt, or not at all; its client
+    gave up at most a connect and a read timeout later. Giving the processor one more read
+    timeout to file a sale it was still working on means a lookup that finds nothing then proves
+    nothing was sold. A claim older than that (a retry after a long backoff, a redrive days
+    later) needs no wait at all.
     """
-    lands_by = started_at + dt.timedelta(seconds=timeouts.connect + 2 * timeouts.read)
+    lands_by = started_at + dt.timedelta(seconds=CLAIM_GRACE_SECONDS + timeouts.connect + 2 * timeouts.read)
     wait = max(0.0, (lands_by - clock()).total_seconds())
     budget = seconds_left - 2 * (timeouts.connect + timeouts.read) - 1
     if wait > budget:

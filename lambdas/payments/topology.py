@@ -180,14 +180,17 @@ class ProcessorTimeBudget:
 
     connect_seconds: float = 3.0
     read_seconds: float = 20.0
-    lambda_timeout_seconds: int = 90
+    # A sale leaves within this long of its claim's CreatedAt, or not at all: a claim slower to
+    # write (DynamoDB takes milliseconds) sends nothing, and the next attempt asks.
+    claim_grace_seconds: float = 1.0
+    lambda_timeout_seconds: int = 95
     state_timeout_seconds: int = 100
 
     @property
     def wait_before_asking_seconds(self) -> float:
-        """The earlier sale left after its claim; its client gave up a connect and a read later; one
-        more read lets the processor file a sale it was still working on."""
-        return self.connect_seconds + 2 * self.read_seconds
+        """The earlier sale left within the grace of its claim; its client gave up a connect and a
+        read later; one more read lets the processor file a sale it was still working on."""
+        return self.claim_grace_seconds + self.connect_seconds + 2 * self.read_seconds
 
     @property
     def needed_by_a_retry_seconds(self) -> float:

@@ -19,8 +19,9 @@ from tests.unit.fake_processor import FakeCall, LoopbackPay
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:PaymentWorkflow:order-ab"
 CARD = CardDetails(number="4111111111111111", expiry_month=12, expiry_year=2099, cvv="847")
 START = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
-# LoopbackPay: connect 0.5 s, read 2 s. A sale claimed at t lands by t + 0.5 + 2 x 2 = t + 4.5 s.
-LANDS_WITHIN = 4.5
+# LoopbackPay: connect 0.5 s, read 2 s. A sale leaves within the claim grace (1 s) of its claim at t,
+# or not at all, and lands by t + 1 + 0.5 + 2 x 2 = t + 5.5 s.
+LANDS_WITHIN = 5.5
 
 
 class RecordingAudit:
@@ -136,7 +137,7 @@ def test_an_attempt_that_finds_a_claim_waits_until_that_sale_has_landed_then_ask
 
     attempt.run(retry_count=1)
 
-    assert processor.log == ["sleep 3", "lookup", "claim 2", "sale"]
+    assert processor.log == ["sleep 4", "lookup", "claim 2", "sale"]
 
 
 def test_a_claim_older_than_its_landing_time_is_asked_about_at_once():
@@ -176,7 +177,7 @@ def test_an_attempt_after_a_lost_answer_finds_the_earlier_sale_and_sends_nothing
     assert len(processor.sales) == 1
     assert result.found_by_query
     assert result.result == processor.sales[0]
-    assert processor.log == ["claim 1", "sale", "sleep 2", "lookup"]
+    assert processor.log == ["claim 1", "sale", "sleep 3", "lookup"]
     assert attempt.sources_read == 1  # the CVV was not read again
 
 
@@ -222,11 +223,11 @@ def test_a_claim_taken_by_another_attempt_sends_nothing_and_leaves_the_outcome_u
 
 
 def test_an_attempt_without_time_to_wait_and_ask_gives_up_before_asking():
-    # A claim just made: the wait (4.5 s) exceeds what is left after two calls and a second (10.4 - 5 - 1)
+    # A claim just made: the wait (5.5 s) exceeds what is left after two calls and a second (11.4 - 5 - 1)
     processor = LoopbackPay()
 
     with pytest.raises(ProcessorTimeout, match="not enough time"):
-        with_a_claim_on_record(processor).run(retry_count=1, seconds_left=10.4)
+        with_a_claim_on_record(processor).run(retry_count=1, seconds_left=11.4)
 
     assert processor.log == []
 
@@ -234,9 +235,28 @@ def test_an_attempt_without_time_to_wait_and_ask_gives_up_before_asking():
 def test_an_attempt_with_exactly_the_time_it_needs_waits_and_asks():
     processor = LoopbackPay()
 
-    with_a_claim_on_record(processor).run(retry_count=1, seconds_left=10.5)
+    with_a_claim_on_record(processor).run(retry_count=1, seconds_left=11.5)
 
-    assert processor.log == ["sleep 4.5", "lookup", "claim 2", "sale"]
+    assert processor.log == ["sleep 5.5", "lookup", "claim 2", "sale"]
+
+
+def test_a_claim_that_took_longer_than_its_grace_to_record_sends_nothing():
+    # Whoever asks about a claim waits from its CreatedAt: a sale sent later than the grace after
+    # it could land after they asked. So a slow claim is recorded, and no sale follows it.
+    processor = LoopbackPay()
+    attempt = Attempt(processor)
+    claim = attempt.claims.claim
+
+    def slow_claim(number, now):
+        claim(number, now)
+        attempt.clock.advance(1.001)
+
+    attempt.claims.claim = slow_claim
+
+    with pytest.raises(ProcessorTimeout, match="to record"):
+        attempt.run()
+
+    assert processor.log == ["claim 1"] and processor.sales == []
 
 
 def test_every_call_is_written_ahead_to_the_audit_trail():

@@ -11,6 +11,7 @@ import pytest
 from local import operations
 from local.faults import FaultSchedule, ScheduledFault
 from local.sandbox import FaultRule
+from payments import topology
 from payments.sale_attempts import SALE_ATTEMPT, parse_time
 from tests.workflow.conftest import card_request, run_payment
 
@@ -190,7 +191,7 @@ def test_an_audit_record_that_could_not_be_written_ahead_is_written_by_the_audit
 def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack, info, transaction_id):
     # Given Converge files the first sale 2 s after it arrived: after the client gave up (1 s read
     # timeout), about when the retry begins (1 s retry delay locally, no jitter), and before the
-    # sale has surely landed (its claim + connect 0.5 s + 2 x read 1 s = 2.5 s).
+    # sale has surely landed (its claim + grace 1 s + connect 0.5 s + 2 x read 1 s = 3.5 s).
     stack.sandbox.faults.add(
         FaultRule(
             "charge_in_flight",
@@ -209,8 +210,10 @@ def test_a_sale_still_in_flight_when_the_retry_comes_is_found_not_repeated(stack
     records = {r["Operation"]: r for r in operations.audit_records(info, transaction_id)}
     environment = info.client("lambda").get_function_configuration(FunctionName="PaymentCallProcessor")
     variables = environment["Environment"]["Variables"]
-    lands_within = float(variables["CONVERGE_CONNECT_TIMEOUT_SECONDS"]) + 2 * float(
-        variables["CONVERGE_READ_TIMEOUT_SECONDS"]
+    lands_within = (
+        topology.PROCESSOR_TIME_BUDGET.claim_grace_seconds
+        + float(variables[topology.CONVERGE_CONNECT_TIMEOUT_SECONDS])
+        + 2 * float(variables[topology.CONVERGE_READ_TIMEOUT_SECONDS])
     )
     claimed, asked = (parse_time(records[op]["CreatedAt"]) for op in (SALE_ATTEMPT, "txnquery"))
     assert (asked - claimed).total_seconds() >= lands_within
