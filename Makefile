@@ -11,14 +11,17 @@ ENV ?= dev
 # jsii (under aws-cdk-lib) warns at length about the machine's Node.js version; the warning is not ours to act on.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 NODE_STAMP := node_modules/.package-installed
+# checkov pins boto3/botocore exactly, in conflict with requirements.txt: a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-installed-$(PYTHON_VERSION)
 
-.PHONY: demo test check asl mutants bench lint format synth cfn-lint chaos clean
+.PHONY: demo test check asl mutants bench lint format synth cfn-lint checkov chaos clean
 
 demo: $(STAMP)
 	$(BIN)/python -m local demo
 
-# Every tier: unit, adapters, converge, workflow, infra, chaos, e2e, bench.
-test: $(STAMP)
+# Every tier: unit, adapters, converge, workflow, infra (checkov included), chaos, e2e, bench.
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest
 
 # The fast tiers, for the edit loop: the domain (no AWS emulator) and the adapters on moto in process.
@@ -63,6 +66,17 @@ synth: $(STAMP) $(NODE_STAMP)
 cfn-lint: synth
 	$(BIN)/cfn-lint cdk.out/PaymentWorkflow-$(ENV).template.json
 
+# The scanner an auditor runs on the synthesized template (tests/infra/test_checkov.py runs it on prod).
+checkov: $(CHECKOV_STAMP) synth
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_VENV)/bin/checkov --file cdk.out/PaymentWorkflow-$(ENV).template.json \
+		--framework cloudformation --skip-download --compact
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test "$$($(CHECKOV_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$(PYTHON_VERSION)" \
+		|| { rm -rf $(CHECKOV_VENV) && $(PYTHON) -m venv $(CHECKOV_VENV); }
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
 	@touch $(NODE_STAMP)
@@ -76,4 +90,4 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis node_modules cdk.out build mutants
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis node_modules cdk.out build mutants

@@ -1,29 +1,34 @@
 """One function and one role per step and for the intake, each role granting exactly what its function does.
 
-- intake: KMS GenerateDataKey with encryption context purpose=card-intake (it seals the card);
-  PutItem on the CardVault; StartExecution on the state machine, DescribeExecution on its
-  executions, and the payment key for the state machine's encryption context only (added by
+- intake: the card-data key's GenerateDataKey with encryption context purpose=card-intake (it seals
+  the card); PutItem on the CardVault; StartExecution on the state machine, DescribeExecution on its
+  executions, and the storage key for the state machine's encryption context only (added by
   `start_payments_on`, once the state machine exists). Its request fingerprint is a plain SHA-256
   (payments.fingerprints): no key.
-- tokenize: KMS Decrypt (purpose=card-intake) and GenerateDataKey (purpose=secure-token);
-  GetItem on the CardVault of the sealed card, the request fingerprint and the expiry only (never
-  the CVV).
-- ledger_initiated, ledger_pending: DynamoDB PutItem on PaymentLedger.
+- tokenize: the card-data key's Decrypt (purpose=card-intake) and GenerateDataKey
+  (purpose=secure-token); GetItem on the CardVault of the sealed card, the request fingerprint and
+  the expiry only (never the CVV).
+- ledger_initiated: DynamoDB PutItem on PaymentLedger.
+- ledger_pending: the same, and GetItem on PaymentLedger (the entry before its own, to link to it:
+  payments.chain).
 - ledger_success, ledger_failed: the same, and DeleteItem on the CardVault (the payment has ended).
-- call_processor: KMS Decrypt (purpose=secure-token and card-intake) and GenerateDataKey
-  (purpose=audit); GetItem on the CardVault of the sealed CVV and the expiry only, and UpdateItem
-  of the CVV alone (it removes the CVV once the processor has answered); GetSecretValue on the
-  Converge secret; PutItem on the audit table*.
+- call_processor: the card-data key's Decrypt (purpose=secure-token and card-intake); the audit
+  key's GenerateDataKey (purpose=audit) and nothing else of it; GetItem on the CardVault of the
+  sealed CVV and the expiry only, and UpdateItem of the CVV alone (it removes the CVV once the
+  processor has answered); GetSecretValue on the Converge secret; PutItem and Query on the audit
+  table*; Query on the ledger.
 - normalize: nothing.
-- audit: PutItem on the audit table.
+- audit: PutItem and Query on the audit table (a record links to the one before it: payments.chain).
 
-Each table a role uses comes with what DynamoDB needs of the table key (only through DynamoDB,
+Each table a role uses comes with what DynamoDB needs of the storage key (only through DynamoDB,
 only for that table). Every role also writes its own log group, and X-Ray traces (added by CDK
-for active tracing). No role may update or delete a ledger or audit item, and none may decrypt an
-audit payload (audit Decrypt is never granted outside DynamoDB). Only Tokenize and CallProcessor
-may decrypt what the intake sealed. (The state machine's own role, in infra.workflow, also deletes
-a vault item: when Tokenize fails for good.)
-* CallProcessor writes each call's audit record as the call completes (see payments.charging).
+for active tracing). No role may update or delete a ledger or audit item (the tables' own resource
+policies deny it to everyone: infra.tables), and none may decrypt an audit payload: only the
+AuditReader (infra.access) may. Only Tokenize and CallProcessor may decrypt what the intake sealed.
+The key policies (infra.keys) name each role again, for the same uses. (The state machine's own
+role, in infra.workflow, also deletes a vault item: when Tokenize fails for good.)
+* CallProcessor writes each call's audit record as the call completes, and claims each sale attempt
+  before sending it (see payments.charging, payments.sale_attempts).
 """
 
 from __future__ import annotations
@@ -40,10 +45,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.access import workflow_statements
+from infra.concurrency import RESERVED_CONCURRENCY
 from infra.config import EnvironmentConfig
+from infra.keys import TABLE_KEY_ACTIONS
 from infra.log_groups import protected_log_group
+from infra.network import FunctionNetwork, network_interface_statements
 from infra.packaging import package_function
-from payments import topology
+from infra.scanners import skip_checkov
+from payments import chain, topology
 from payments.crypto import PURPOSE_AUDIT, PURPOSE_CARD_INTAKE, PURPOSE_SECURE_TOKEN
 from payments.vault import CARD as VAULT_CARD
 from payments.vault import CVV as VAULT_CVV
@@ -75,25 +84,40 @@ TIMEOUTS = {"CallProcessor": Duration.seconds(_BUDGET.lambda_timeout_seconds)}
 # The CardVault item's key; its other attributes and the encryption-context purposes come from the
 # modules that write them (payments.vault, payments.crypto): IAM grants exactly what the code uses.
 VAULT_KEY = topology.CARD_VAULT_TABLE.partition_key.name
+# What the hash chains read of the entry or record before the one being written (payments.chain).
+LEDGER_LINK_ATTRIBUTES = (*(k.name for k in topology.LEDGER_TABLE.keys), chain.ENTRY_HASH)
+AUDIT_LINK_ATTRIBUTES = (*(k.name for k in topology.AUDIT_TABLE.keys), chain.CHAIN_SEQ, chain.ENTRY_HASH)
+SALE_ATTEMPT_CLAIMED_AT = "CreatedAt"  # the claim's time (payments.sale_attempts.AuditedSaleAttempts.latest)
 INTAKE = topology.INTAKE_FUNCTION.step
 
 
 @dataclass(frozen=True)
 class Dependencies:
     config: EnvironmentConfig
-    key: kms.IKey
+    card_data_key: kms.IKey  # PAYMENT_KMS_KEY_ARN: the vaulted card, SecureTokens
+    audit_key: kms.IKey  # AUDIT_KMS_KEY_ARN: audit payloads
+    storage_key: kms.IKey  # tables, log groups, the Converge secret, the state machine
     ledger: dynamodb.TableV2
     audit: dynamodb.TableV2
     converge_secret: secretsmanager.ISecret
     vault: dynamodb.TableV2
 
+    @property
+    def key(self) -> kms.IKey:
+        """The storage key: what the functions' log groups (and environments) are encrypted with."""
+        return self.storage_key
+
 
 class WorkflowSteps(Construct):
     """The intake and the eight step Lambdas (docs/architecture.md, "The flow"), keyed by step name."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, deps: Dependencies) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, deps: Dependencies, network: FunctionNetwork | None = None
+    ) -> None:
+        """`network`: the VPC the functions run in (staging, prod); None runs them outside any VPC (dev)."""
         super().__init__(scope, construct_id)
         self.deps = deps
+        self.network = network
         layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
@@ -122,7 +146,7 @@ class WorkflowSteps(Construct):
         on the intake: no cycle in CloudFormation's graph.
         """
         self.intake.add_environment(topology.STATE_MACHINE_ARN, state_machine.state_machine_arn)
-        for statement in workflow_statements(self, state_machine, self.deps.key):
+        for statement in workflow_statements(self, state_machine, self.deps.storage_key):
             self.roles[INTAKE].add_to_policy(statement)
 
     def _function(self, spec: topology.FunctionSpec, layer: lambda_.ILayerVersion) -> lambda_.Function:
@@ -147,8 +171,12 @@ class WorkflowSteps(Construct):
         )
         for statement in self._statements(spec):
             role.add_to_policy(statement)
+        placement = self.network.placement(spec.step) if self.network else None
+        if placement:
+            for statement in network_interface_statements():
+                role.add_to_policy(statement)
         self.roles[spec.step] = role
-        return lambda_.Function(
+        function = lambda_.Function(
             self,
             spec.step,
             function_name=name,
@@ -164,7 +192,15 @@ class WorkflowSteps(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             environment=self._environment(spec),
+            # The variables name keys, tables, a URL and a secret's ARN, no secret; still, a key of our own.
+            environment_encryption=self.deps.storage_key,
+            reserved_concurrent_executions=RESERVED_CONCURRENCY[spec.step],
+            vpc=self.network.vpc if self.network else None,
+            vpc_subnets=placement.subnets if placement else None,
+            security_groups=[placement.security_group] if placement else None,
         )
+        _scanner_exceptions(function, placement is not None)
+        return function
 
     def _package(self, code_dir: str) -> lambda_.Code:
         if code_dir not in self._code:
@@ -174,8 +210,8 @@ class WorkflowSteps(Construct):
     def _environment(self, spec: topology.FunctionSpec) -> dict[str, str]:
         deps = self.deps
         values = {
-            topology.PAYMENT_KMS_KEY_ARN: deps.key.key_arn,
-            topology.AUDIT_KMS_KEY_ARN: deps.key.key_arn,  # one key until keys are split by data class
+            topology.PAYMENT_KMS_KEY_ARN: deps.card_data_key.key_arn,
+            topology.AUDIT_KMS_KEY_ARN: deps.audit_key.key_arn,
             topology.DYNAMODB_TABLE_NAME: deps.ledger.table_name,
             topology.DYNAMODB_AUDIT_TABLE_NAME: deps.audit.table_name,
             topology.CONVERGE_URL: deps.config.converge_url,
@@ -191,35 +227,39 @@ class WorkflowSteps(Construct):
 
     def _statements(self, spec: topology.FunctionSpec) -> list[iam.PolicyStatement]:
         deps = self.deps
-        key, vault = deps.key, deps.vault
+        card, storage, vault = deps.card_data_key, deps.storage_key, deps.vault
         if spec.step == INTAKE:
             return [
-                _kms("CardSealing", key, "kms:GenerateDataKey", PURPOSE_CARD_INTAKE),
+                _kms("CardSealing", card, "kms:GenerateDataKey", PURPOSE_CARD_INTAKE),
                 iam.PolicyStatement(sid="VaultDeposit", actions=["dynamodb:PutItem"], resources=[vault.table_arn]),
-                table_key("Vault", vault, key),
+                table_key("Vault", vault, storage),
             ]
         if spec.step == "Tokenize":
             return [
-                _kms("VaultDecryption", key, "kms:Decrypt", PURPOSE_CARD_INTAKE),
-                _kms("TokenEncryption", key, "kms:GenerateDataKey", PURPOSE_SECURE_TOKEN),
+                _kms("VaultDecryption", card, "kms:Decrypt", PURPOSE_CARD_INTAKE),
+                _kms("TokenEncryption", card, "kms:GenerateDataKey", PURPOSE_SECURE_TOKEN),
                 # The card, and the fingerprint of the request it was vaulted for (a retry must match it).
                 _vault_read("VaultCardRead", vault, VAULT_CARD, VAULT_FINGERPRINT),
-                table_key("Vault", vault, key),
+                table_key("Vault", vault, storage),
             ]
         if spec.step in ("LedgerSuccess", "LedgerFailed"):
             return [
-                *_put_item("Ledger", deps.ledger, key),
+                *_put_item("Ledger", deps.ledger, storage),
+                _ledger_link_read(deps.ledger),
                 # The payment has ended: nothing of its card may stay in the vault.
                 iam.PolicyStatement(sid="VaultRemoval", actions=["dynamodb:DeleteItem"], resources=[vault.table_arn]),
-                table_key("Vault", vault, key),
+                table_key("Vault", vault, storage),
             ]
-        if spec.step.startswith("Ledger"):
-            return _put_item("Ledger", deps.ledger, key)
+        if spec.step == "LedgerPending":
+            return [*_put_item("Ledger", deps.ledger, storage), _ledger_link_read(deps.ledger)]
+        if spec.step == "LedgerInitiated":
+            return _put_item("Ledger", deps.ledger, storage)  # entry 1 links to GENESIS: nothing to read
         if spec.step == "CallProcessor":
             return [
-                _kms("TokenDecryption", key, "kms:Decrypt", PURPOSE_SECURE_TOKEN),
-                _kms("VaultDecryption", key, "kms:Decrypt", PURPOSE_CARD_INTAKE),
-                _kms("AuditEncryption", key, "kms:GenerateDataKey", PURPOSE_AUDIT),
+                _kms("TokenDecryption", card, "kms:Decrypt", PURPOSE_SECURE_TOKEN),
+                _kms("VaultDecryption", card, "kms:Decrypt", PURPOSE_CARD_INTAKE),
+                # Seals audit payloads with the audit key and can never open one (no Decrypt of that key).
+                _kms("AuditEncryption", deps.audit_key, "kms:GenerateDataKey", PURPOSE_AUDIT),
                 iam.PolicyStatement(
                     sid="ConvergeCredentials",
                     actions=["secretsmanager:GetSecretValue"],
@@ -228,13 +268,15 @@ class WorkflowSteps(Construct):
                 iam.PolicyStatement(
                     sid="ConvergeCredentialsKey",
                     actions=["kms:Decrypt"],
-                    resources=[key.key_arn],
+                    resources=[storage.key_arn],
                     conditions={
                         "StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"},
                         "StringLike": {"kms:EncryptionContext:SecretARN": deps.converge_secret.secret_arn},
                     },
                 ),
-                *_put_item("Audit", deps.audit, key),
+                *_put_item("Audit", deps.audit, storage),
+                # ...and when each sale attempt was claimed (payments.sale_attempts: its CreatedAt).
+                _audit_trail_read(deps.audit, SALE_ATTEMPT_CLAIMED_AT),
                 _vault_read("VaultCvvRead", vault, VAULT_CVV),  # its card is in the SecureToken
                 # Once the processor has answered, the CVV goes (UpdateItem REMOVE EncryptedCvv,
                 # ReturnValues NONE). IAM can name the attributes a request touches, not what it does to
@@ -252,14 +294,31 @@ class WorkflowSteps(Construct):
                         "StringEquals": {"dynamodb:ReturnValues": "NONE"},
                     },
                 ),
-                table_key("Vault", vault, key),
+                table_key("Vault", vault, storage),
                 # Before any processor call: is this payment pending in the ledger, for this request?
                 iam.PolicyStatement(sid="LedgerRead", actions=["dynamodb:Query"], resources=[deps.ledger.table_arn]),
-                table_key("Ledger", deps.ledger, key),
+                table_key("Ledger", deps.ledger, storage),
             ]
         if spec.step == "Audit":
-            return _put_item("Audit", deps.audit, key)
+            return [*_put_item("Audit", deps.audit, storage), _audit_trail_read(deps.audit)]
         return []  # Normalize: pure computation
+
+
+def _scanner_exceptions(function: lambda_.Function, in_vpc: bool) -> None:
+    skip_checkov(
+        function,
+        "CKV_AWS_116",
+        "Invoked synchronously only (Step Functions Task states; upstream services invoke the intake with "
+        "RequestResponse): a dead-letter queue receives failed asynchronous invocations, of which there are none. "
+        "Failures return to the caller, where the state machine's Retry/Catch or the upstream client handles them.",
+    )
+    if not in_vpc:
+        skip_checkov(
+            function,
+            "CKV_AWS_117",
+            'This environment runs its functions outside a VPC (cdk.json function_network "none": dev, no card '
+            "data, the Converge demo host); staging and prod run every function in the VPC of infra.network.",
+        )
 
 
 def _kms(sid: str, key: kms.IKey, action: str, purpose: str) -> iam.PolicyStatement:
@@ -276,6 +335,31 @@ def _put_item(prefix: str, table: dynamodb.TableV2, key: kms.IKey) -> list[iam.P
         iam.PolicyStatement(sid=f"{prefix}Append", actions=["dynamodb:PutItem"], resources=[table.table_arn]),
         table_key(prefix, table, key),
     ]
+
+
+def _ledger_link_read(ledger: dynamodb.TableV2) -> iam.PolicyStatement:
+    """Entry n links to entry n-1: the writer reads that entry's EntryHash first (payments.chain), and
+    nothing else of it. A read only: the table's resource policy still denies every change (infra.tables)."""
+    return _projected_read("LedgerLinkRead", "dynamodb:GetItem", ledger, LEDGER_LINK_ATTRIBUTES)
+
+
+def _audit_trail_read(audit: dynamodb.TableV2, *attributes: str) -> iam.PolicyStatement:
+    """A record links to its payment's last one (payments.chain): a Query of one payment's records, of
+    their place in the chain and hash only, and `attributes`."""
+    return _projected_read("AuditTrailRead", "dynamodb:Query", audit, (*AUDIT_LINK_ATTRIBUTES, *attributes))
+
+
+def _projected_read(sid: str, action: str, table: dynamodb.TableV2, attributes: tuple[str, ...]) -> iam.PolicyStatement:
+    """`action` on `table` of `attributes` only (the key included, as DynamoDB requires), as _vault_read."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=[action],
+        resources=[table.table_arn],
+        conditions={
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": list(attributes)},
+            "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+        },
+    )
 
 
 def _vault_read(sid: str, vault: dynamodb.TableV2, *attributes: str) -> iam.PolicyStatement:
@@ -299,7 +383,7 @@ def table_key(prefix: str, table: dynamodb.ITable, key: kms.IKey) -> iam.PolicyS
     Sid `<prefix>TableKey`; the function roles' and the state machine's (infra.workflow)."""
     return iam.PolicyStatement(
         sid=f"{prefix}TableKey",
-        actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+        actions=list(TABLE_KEY_ACTIONS),
         resources=[key.key_arn],
         conditions={
             "StringEquals": {

@@ -1,4 +1,4 @@
-"""Every log group of the stack: the payment key, the environment's retention, and card data masked.
+"""Every log group of the stack: the storage key, the environment's retention, and card data masked.
 
 The code never logs card data (log_event=False, masked audit views, no execution data in the
 state machine's logs). The data-protection policy is the net under that: should a card number,

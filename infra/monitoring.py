@@ -29,7 +29,8 @@ class Monitoring(Construct):
         functions: dict[str, lambda_.Function],
         intake: lambda_.Function,
     ) -> None:
-        """`functions`: the step functions, by step; `intake`: the intake function."""
+        """`key`: the storage key, which encrypts the alarm topic (its policy lets this account's CloudWatch
+        alarms use it: infra.keys). `functions`: the step functions, by step; `intake`: the intake function."""
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self, "Alarms", display_name=f"Payment workflow alarms ({config.name})", master_key=key, enforce_ssl=True

@@ -9,7 +9,11 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
+from infra.access import TRAIL_VALIDATION_ACTIONS
+from infra.archive import PREFIXES as ARCHIVE_PREFIXES
+from infra.archive import STREAM_LIST_ACTIONS
 from infra.functions import INTAKE, PYTHON_RUNTIME
+from infra.network import NETWORK_DESCRIBE_ACTIONS
 from infra.stack import PaymentWorkflowStack
 
 WILDCARD_RESOURCE = "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
@@ -32,6 +36,10 @@ XRAY_REASON = (
     "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions; "
     "the statement grants those two actions only."
 )
+XRAY_AND_VPC_REASON = XRAY_REASON + (
+    " In the VPC (staging, prod) Lambda also describes network interfaces and subnets with the function's role "
+    "(ec2:DescribeNetworkInterfaces works only on Resource *; ec2:DescribeSubnets has no resource-level permission)."
+)
 STATE_MACHINE_REASON = (
     "Added by CDK for tracing and logging: X-Ray PutTraceSegments/PutTelemetryRecords/GetSampling* and "
     "the CloudWatch Logs delivery actions (CreateLogDelivery, DescribeResourcePolicies, ...) "
@@ -45,7 +53,11 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
     # of it on Resource "*" grants the actions named here: widen any other statement to "*" and cdk-nag
     # reports it again. (This reads the policies as constructed; call it once the stack is built.)
     for role in stack.steps.roles.values():
-        _acknowledge_wildcard_resource(role, XRAY_ACTIONS, XRAY_REASON)
+        if stack.network is None:
+            _acknowledge_wildcard_resource(role, XRAY_ACTIONS, XRAY_REASON)
+        else:
+            _acknowledge_wildcard_resource(role, XRAY_ACTIONS | NETWORK_DESCRIBE_ACTIONS, XRAY_AND_VPC_REASON)
+            _acknowledge_network_interfaces(role)
     _acknowledge_wildcard_resource(
         stack.workflow.state_machine.role, STATE_MACHINE_WILDCARD_ACTIONS, STATE_MACHINE_REASON
     )
@@ -82,6 +94,76 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
             ),
         )
     )
+    _acknowledge_evidence_access(stack)
+
+
+def _acknowledge_evidence_access(stack: PaymentWorkflowStack) -> None:
+    """The archive's and the AuditReader's wildcards (docs/keys-and-access.md): each one narrow, each named."""
+    _acknowledge_wildcard_resource(
+        stack.audit_reader.role,
+        TRAIL_VALIDATION_ACTIONS,
+        "cloudtrail:DescribeTrails and cloudtrail:ListPublicKeys (what `aws cloudtrail validate-logs` calls) support "
+        "no resource-level permissions; read-only, and the statement grants those two actions only.",
+    )
+    reader_policy = stack.audit_reader.role.node.try_find_child("DefaultPolicy")
+    buckets = [("trail", stack.trail.bucket)] + ([("archive", stack.archive.bucket)] if stack.archive else [])
+    for name, bucket in buckets:
+        if reader_policy is not None:
+            Validations.of(reader_policy).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::<{_logical_id(bucket)}.Arn>/*]",
+                    reason=(
+                        f"The AuditReader reads every object of the {name} bucket (GetObject, GetObjectVersion): its "
+                        "objects are the evidence a reviewer checks, named by date and written by AWS services."
+                    ),
+                )
+            )
+    if stack.archive is None:
+        return
+    for reader in stack.archive.readers.values():
+        _acknowledge_wildcard_resource(
+            reader,
+            STREAM_LIST_ACTIONS,
+            "EventBridge Pipes lists the DynamoDB streams (dynamodb:ListStreams), which supports no resource-level "
+            "permission; the stream itself is read only by its ARN.",
+        )
+    for table, writer in stack.archive.writers.items():
+        policy = writer.node.try_find_child("DefaultPolicy")
+        prefix = ARCHIVE_PREFIXES[table]
+        for objects in (f"{prefix}/*", f"errors/{prefix}/*"):
+            if policy is not None:
+                Validations.of(policy).acknowledge(
+                    Acknowledgment(
+                        id=f"AwsSolutions::AwsSolutions-IAM5[Resource::<{_logical_id(stack.archive.bucket)}.Arn>/{objects}]",
+                        reason=(
+                            f"Firehose names each archive object of {table} after its delivery time: it may write "
+                            f"under its own prefix ({objects}) only; the bucket's Object Lock keeps what it wrote."
+                        ),
+                    )
+                )
+
+
+def _logical_id(construct: IConstruct) -> str:
+    child = construct.node.default_child
+    assert child is not None
+    return str(Stack.of(construct).resolve(Stack.of(construct).get_logical_id(child)))  # type: ignore[arg-type]
+
+
+def _acknowledge_network_interfaces(role: iam.IRole) -> None:
+    """IAM5 on this account's EC2 resources: the network interfaces Lambda manages for a VPC function."""
+    policy = role.node.try_find_child("DefaultPolicy")
+    if policy is not None:
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*]",
+                reason=(
+                    "Lambda creates, deletes and assigns addresses to the function's network interfaces with its "
+                    "role; their IDs exist only once Lambda made them, and the Lambda developer guide asks for all "
+                    "resource IDs of DeleteNetworkInterface. Scoped to this account and region, network-interface "
+                    "actions only."
+                ),
+            )
+        )
 
 
 def _acknowledge_wildcard_resource(role: iam.IRole, allowed: frozenset[str], reason: str) -> None:

@@ -8,25 +8,33 @@ from aws_cdk import CfnOutput, SecretValue, Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.access import UpstreamAccess
+from infra import names
+from infra.access import AuditReader, UpstreamAccess
+from infra.archive import ImmutableArchive
+from infra.buckets import access_log_bucket
 from infra.config import EnvironmentConfig
-from infra.functions import Dependencies, WorkflowSteps
-from infra.keys import PaymentKey
+from infra.functions import INTAKE, Dependencies, WorkflowSteps
+from infra.keys import KeyUsers, PaymentKeys
 from infra.monitoring import Monitoring
+from infra.network import FunctionNetwork
 from infra.tables import PaymentTables
+from infra.trail import PaymentTrail
 from infra.workflow import PaymentWorkflow
 
 
 class PaymentWorkflowStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        key = PaymentKey(self, "Encryption", config=config).key
+        self._zones = list(config.vpc_availability_zones)
+        # Three keys by class of data (docs/keys-and-access.md); `key` is the storage key, for everything at rest.
+        keys = PaymentKeys(self, "Encryption", config=config)
+        key = keys.storage
         tables = PaymentTables(self, "Tables", config=config, key=key)
         # Created with an empty shape; operators put the real values in (README, "Deploy").
         converge_secret = secretsmanager.Secret(
             self,
             "ConvergeCredentials",
-            secret_name=f"payment-workflow/{config.name}/converge",
+            secret_name=names.converge_secret_name(config),
             description="Elavon Converge credentials for CallProcessor: ssl_merchant_id, ssl_user_id, ssl_pin",
             encryption_key=key,
             secret_string_value=SecretValue.unsafe_plain_text(
@@ -34,10 +42,15 @@ class PaymentWorkflowStack(Stack):
             ),
             removal_policy=config.removal_policy,
         )
+        # Staging and prod: the functions in private subnets, egress only to Converge (docs/network-and-scanners.md).
+        network = FunctionNetwork(self, "Network", config=config, key=key) if config.functions_in_vpc else None
         steps = WorkflowSteps(
             self,
             "Steps",
-            deps=Dependencies(config, key, tables.ledger, tables.audit, converge_secret, tables.vault),
+            deps=Dependencies(
+                config, keys.card_data, keys.audit, key, tables.ledger, tables.audit, converge_secret, tables.vault
+            ),
+            network=network,
         )
         workflow = PaymentWorkflow(
             self, "Workflow", config=config, key=key, functions=steps.step_functions, vault=tables.vault
@@ -55,17 +68,101 @@ class PaymentWorkflowStack(Stack):
         )
         upstream = UpstreamAccess(self, "Upstream", state_machine=workflow.state_machine, key=key, intake=steps.intake)
 
+        # Evidence (docs/keys-and-access.md): the trail in every environment, the immutable archive where
+        # cdk.json sets archive_retention_days (prod); both under Object Lock, their access logged.
+        access_logs = access_log_bucket(
+            self,
+            "EvidenceAccessLogs",
+            expiration_days=max(config.trail_retention_days, config.archive_retention_days or 0),
+        )
+        trail = PaymentTrail(
+            self,
+            "Trail",
+            config=config,
+            key=key,
+            tables=[tables.ledger, tables.audit, tables.vault],
+            functions=list(steps.functions.values()),
+            access_logs=access_logs,
+        )
+        archive = (
+            ImmutableArchive(
+                self,
+                "Archive",
+                config=config,
+                key=key,
+                tables={spec.name: table for spec, table in tables.append_only.items()},
+                access_logs=access_logs,
+            )
+            if config.archived
+            else None
+        )
+        audit_reader = AuditReader(
+            self,
+            "AuditReader",
+            config=config,
+            audit_key=keys.audit,
+            storage_key=key,
+            audit_table=tables.audit,
+            trail_bucket=trail.bucket,
+            trail_arn=trail.trail_arn,
+            archive_bucket=archive.bucket if archive else None,
+        )
+        # Who may write each table (their own policies), and who may use each key (the key policies):
+        # written last, when every role exists.
+        roles = steps.roles
+        machine_role = workflow.state_machine.role
+        tables.restrict_writes(
+            ledger_writers=[
+                roles[step] for step in ("LedgerInitiated", "LedgerPending", "LedgerSuccess", "LedgerFailed")
+            ],
+            audit_writers=[roles["CallProcessor"], roles["Audit"]],
+            vault_users={
+                "dynamodb:PutItem": [roles[INTAKE]],
+                "dynamodb:GetItem": [roles["Tokenize"], roles["CallProcessor"]],
+                "dynamodb:UpdateItem": [roles["CallProcessor"]],
+                "dynamodb:DeleteItem": [roles["LedgerSuccess"], roles["LedgerFailed"], machine_role],
+            },
+        )
+        keys.write_policies(
+            KeyUsers(
+                step_roles=roles,
+                functions=steps.functions,
+                state_machine_role=machine_role,
+                audit_reader=audit_reader.role,
+                archive_readers=archive.readers if archive else {},
+                archive_writers=list(archive.writers.values()) if archive else [],
+                archive_bucket=archive.bucket_name if archive else None,
+            )
+        )
+
+        self.keys = keys
         self.key = key
         self.tables = tables
         self.steps = steps
         self.workflow = workflow
         self.converge_secret = converge_secret
         self.upstream = upstream
+        self.network = network
+        self.trail = trail
+        self.archive = archive
+        self.audit_reader = audit_reader
+        self.access_logs = access_logs
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "LedgerTable", value=tables.ledger.table_name)
         CfnOutput(self, "AuditTable", value=tables.audit.table_name)
         CfnOutput(self, "CardVaultTable", value=tables.vault.table_name)
         CfnOutput(self, "IntakeFunctionName", value=steps.intake.function_name)
-        CfnOutput(self, "PaymentKeyArn", value=key.key_arn)
+        CfnOutput(self, "PaymentKeyArn", value=keys.card_data.key_arn)
+        CfnOutput(self, "AuditKeyArn", value=keys.audit.key_arn)
+        CfnOutput(self, "StorageKeyArn", value=key.key_arn)
+        CfnOutput(self, "AuditReaderRoleArn", value=audit_reader.role.role_arn)
+        CfnOutput(self, "TrailBucket", value=trail.bucket.bucket_name)
+        if archive is not None:
+            CfnOutput(self, "ArchiveBucket", value=archive.bucket.bucket_name)
         CfnOutput(self, "ConvergeSecretArn", value=converge_secret.secret_arn)
         CfnOutput(self, "UpstreamPolicyArn", value=upstream.policy.managed_policy_arn)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The zones cdk.json names for the VPC: never looked up, so synth needs no AWS credentials."""
+        return list(self._zones) or super().availability_zones

@@ -1,38 +1,111 @@
-"""PaymentLedger and the audit trail (append-only), and the CardVault: keys and names from payments.topology."""
+"""PaymentLedger and the audit trail (append-only), and the CardVault: keys and names from payments.topology.
+
+Each table carries a resource policy that holds whatever any identity policy in the account says
+(an explicit Deny wins over every Allow, the account root's included):
+
+- PaymentLedger and PaymentAuditTrail: no principal may change or delete an item (UpdateItem,
+  DeleteItem, BatchWriteItem, PartiQL INSERT/UPDATE/DELETE), and only the workflow's own writers may
+  PutItem, which they do conditionally (attribute_not_exists): append-only for everyone.
+- CardVault: each item action only to the roles that use it (payments.vault): the intake deposits,
+  Tokenize and CallProcessor read, CallProcessor removes the CVV, the terminal ledger steps and the
+  state machine remove the item; no one queries, scans or batches. Its TTL still deletes expired
+  items: those deletions are DynamoDB's own background work, not a DeleteItem request by any
+  principal, so no policy applies to them (DynamoDB Developer Guide, "Time to Live": TTL deletes
+  consume no write throughput and appear in the stream as deletions by the service,
+  dynamodb.amazonaws.com).
+
+The policies name the roles by aws:PrincipalArn and the table by an ARN built from its name
+(infra.names): a table's own policy cannot refer to the table (CloudFormation rejects the circular
+reference), and the roles refer to the table only from their separate policy resources, so
+table -> role is the only edge between them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from infra import names
 from infra.config import EnvironmentConfig
+from infra.scanners import skip_checkov
 from payments import topology
 
 _TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
-
-def table_name(spec: topology.TableSpec, config: EnvironmentConfig) -> str:
-    return f"{spec.name}-{config.name}"
+# What changes or removes an item (Service Authorization Reference, Amazon DynamoDB, "Actions"): a
+# transaction's writes are authorized as these same actions, so TransactWriteItems is covered too.
+CHANGE_ACTIONS = (
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:PartiQLInsert",
+)
+# Reading many items at once: nothing of the workflow reads the vault but by its key.
+BULK_READ_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:PartiQLSelect")
 
 
 class PaymentTables(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey) -> None:
+        """`key`: the storage key. With an archive (prod), the ledger and the audit trail have a stream of
+        every item's old and new image, which infra.archive copies under Object Lock."""
         super().__init__(scope, construct_id)
-        self.ledger = self._table("Ledger", topology.LEDGER_TABLE, config, key, backups=True)
-        self.audit = self._table("AuditTrail", topology.AUDIT_TABLE, config, key, backups=True)
+        self.config = config
+        stream = dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if config.archived else None
+        self.ledger = self._table("Ledger", topology.LEDGER_TABLE, config, key, backups=True, stream=stream)
+        self.audit = self._table("AuditTrail", topology.AUDIT_TABLE, config, key, backups=True, stream=stream)
         # The CardVault holds each card, CVV included, for minutes (TTL on ExpiresAt as the backstop):
         # no point-in-time recovery, because its backups would keep the CVV ciphertext for 35 days
         # after the item is gone, and no stream, which would carry it for another 24 hours.
-        self.vault = self._table("CardVault", topology.CARD_VAULT_TABLE, config, key, backups=False)
+        self.vault = self._table("CardVault", topology.CARD_VAULT_TABLE, config, key, backups=False, stream=None)
+        skip_checkov(
+            self.vault,
+            "CKV_AWS_165",
+            "No point-in-time recovery on purpose: the CardVault holds each card and CVV for minutes (TTL as the "
+            "backstop), and its backups would keep the CVV ciphertext for 35 days after the item is gone (PCI DSS "
+            "3.3.1: no sensitive authentication data kept after authorization). Nothing in it needs restoring.",
+        )
+
+    @property
+    def append_only(self) -> dict[topology.TableSpec, dynamodb.TableV2]:
+        return {topology.LEDGER_TABLE: self.ledger, topology.AUDIT_TABLE: self.audit}
+
+    def restrict_writes(
+        self,
+        *,
+        ledger_writers: Sequence[iam.IRole],
+        audit_writers: Sequence[iam.IRole],
+        vault_users: Mapping[str, Sequence[iam.IRole]],
+    ) -> None:
+        """The three resource policies. `vault_users`: by DynamoDB action, the roles that may perform it."""
+        for spec, table, writers in (
+            (topology.LEDGER_TABLE, self.ledger, ledger_writers),
+            (topology.AUDIT_TABLE, self.audit, audit_writers),
+        ):
+            for statement in append_only_statements(self, spec, self.config, writers):
+                table.add_to_resource_policy(statement)
+        for statement in vault_statements(self, self.config, vault_users):
+            self.vault.add_to_resource_policy(statement)
 
     def _table(
-        self, construct_id: str, spec: topology.TableSpec, config: EnvironmentConfig, key: kms.IKey, *, backups: bool
+        self,
+        construct_id: str,
+        spec: topology.TableSpec,
+        config: EnvironmentConfig,
+        key: kms.IKey,
+        *,
+        backups: bool,
+        stream: dynamodb.StreamViewType | None,
     ) -> dynamodb.TableV2:
         return dynamodb.TableV2(
             self,
             construct_id,
-            table_name=table_name(spec, config),
+            table_name=names.table_name(spec, config),
             partition_key=_attribute(spec.partition_key),
             sort_key=_attribute(spec.sort_key) if spec.sort_key is not None else None,
             billing=dynamodb.Billing.on_demand(),
@@ -41,9 +114,69 @@ class PaymentTables(Construct):
             ),
             time_to_live_attribute=spec.ttl_attribute,
             encryption=dynamodb.TableEncryptionV2.customer_managed_key(key),
+            dynamo_stream=stream,
             deletion_protection=config.retain_data,
             removal_policy=config.removal_policy,
         )
+
+
+def append_only_statements(
+    scope: Construct, spec: topology.TableSpec, config: EnvironmentConfig, writers: Sequence[iam.IRole]
+) -> list[iam.PolicyStatement]:
+    """Nobody changes or deletes an item; only `writers` put one (and they hold PutItem alone)."""
+    table = names.table_arn(scope, spec, config)
+    return [
+        iam.PolicyStatement(
+            sid="NoChangeOrDeletion",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=list(CHANGE_ACTIONS),
+            resources=[table],
+        ),
+        _deny_all_but("AppendByTheWorkflowOnly", ["dynamodb:PutItem"], table, writers),
+    ]
+
+
+def vault_statements(
+    scope: Construct, config: EnvironmentConfig, users: Mapping[str, Sequence[iam.IRole]]
+) -> list[iam.PolicyStatement]:
+    """Each item action of the vault only to its roles; every bulk read and batch write to no one."""
+    table = names.table_arn(scope, topology.CARD_VAULT_TABLE, config)
+    sids = {
+        "dynamodb:PutItem": "DepositByTheIntakeOnly",
+        "dynamodb:GetItem": "ReadByTheChargingStepsOnly",
+        "dynamodb:UpdateItem": "CvvRemovalByCallProcessorOnly",
+        "dynamodb:DeleteItem": "RemovalByTheWorkflowOnly",
+    }
+    if set(users) != set(sids):
+        raise ValueError(f"the vault's users are given by action: {sorted(sids)}")
+    return [
+        *(_deny_all_but(sid, [action], table, users[action]) for action, sid in sids.items()),
+        iam.PolicyStatement(
+            sid="NoBulkAccess",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=[
+                *BULK_READ_ACTIONS,
+                "dynamodb:BatchWriteItem",
+                "dynamodb:PartiQLInsert",
+                "dynamodb:PartiQLUpdate",
+                "dynamodb:PartiQLDelete",
+            ],
+            resources=[table],
+        ),
+    ]
+
+
+def _deny_all_but(sid: str, actions: list[str], table: str, roles: Sequence[iam.IRole]) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=sid,
+        effect=iam.Effect.DENY,
+        principals=[iam.AnyPrincipal()],
+        actions=actions,
+        resources=[table],
+        conditions={"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in roles]}},
+    )
 
 
 def _attribute(key: topology.KeyAttribute) -> dynamodb.Attribute:

@@ -9,7 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra import REPO_ROOT
+from infra import REPO_ROOT, names
 from infra.config import EnvironmentConfig
 from infra.functions import table_key
 from infra.log_groups import protected_log_group
@@ -27,7 +27,10 @@ class PaymentWorkflow(Construct):
         functions: dict[str, lambda_.Function],
         vault: dynamodb.ITable,
     ) -> None:
-        """`functions`: the step functions, by step (topology.FUNCTIONS); the state machine invokes these only.
+        """`key`: the storage key, for the execution data and the execution log group (its policy, in
+        infra.keys, names this state machine's role for both).
+
+        `functions`: the step functions, by step (topology.FUNCTIONS); the state machine invokes these only.
 
         `vault`: the CardVault, whose item for the execution the state machine deletes when Tokenize
         fails for good (state DiscardCard: no terminal ledger step runs to remove it).
@@ -36,7 +39,7 @@ class PaymentWorkflow(Construct):
         log_group = protected_log_group(
             self,
             "ExecutionLogs",
-            name=f"/aws/vendedlogs/states/{topology.STATE_MACHINE_NAME}-{config.name}",
+            name=f"/aws/vendedlogs/states/{names.state_machine_name(config)}",
             config=config,
             key=key,
         )
@@ -45,7 +48,7 @@ class PaymentWorkflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            state_machine_name=f"{topology.STATE_MACHINE_NAME}-{config.name}",
+            state_machine_name=names.state_machine_name(config),
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_file(str(REPO_ROOT / topology.ASL_PATH)),
             definition_substitutions=substitutions,

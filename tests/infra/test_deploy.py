@@ -8,13 +8,18 @@ from infra import REPO_ROOT
 from infra import config as environments
 from infra.access import WORKFLOW_KEY_ACTIONS
 
-# What prod keeps: the key, the tables, the secret and the log groups (all but the key have fixed names).
+# What prod keeps: the keys, the tables, the secret, the log groups and the archive's log streams (all but the
+# keys have fixed names), and the evidence buckets, which every environment keeps (infra.buckets).
 RETAINED_IN_PROD = {
     "AWS::KMS::Key",
     "AWS::DynamoDB::GlobalTable",
     "AWS::SecretsManager::Secret",
     "AWS::Logs::LogGroup",
+    "AWS::Logs::LogStream",
+    "AWS::S3::Bucket",
 }
+# Kept in every environment: a bucket holding Object Lock versions cannot be deleted by CloudFormation.
+RETAINED_EVERYWHERE = {"AWS::S3::Bucket"}
 FIXED_NAME = {
     "AWS::DynamoDB::GlobalTable": "TableName",
     "AWS::SecretsManager::Secret": "Name",
@@ -99,14 +104,20 @@ def test_prod_keeps_its_data_on_update_and_delete_but_not_after_a_failed_first_c
     assert all(r["DeletionPolicy"] == "RetainExceptOnCreate" for r in retained.values())
 
 
-def test_dev_keeps_nothing(dev):
+def test_dev_keeps_nothing_but_its_evidence_buckets(dev):
     _, template, _ = dev
-    for kind in RETAINED_IN_PROD:
+    for kind in RETAINED_IN_PROD - RETAINED_EVERYWHERE - {"AWS::Logs::LogStream"}:  # dev has no archive
         resources = template.find_resources(kind)
         assert resources, kind
         for logical_id, resource in resources.items():
             assert resource["DeletionPolicy"] == "Delete", logical_id
             assert resource["UpdateReplacePolicy"] == "Delete", logical_id
+    buckets = template.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 2  # the trail's, and the access logs of it
+    for logical_id, bucket in buckets.items():
+        assert bucket["DeletionPolicy"] == "RetainExceptOnCreate", logical_id
+    retained = {k for k, r in template.to_json()["Resources"].items() if r.get("DeletionPolicy", "Delete") != "Delete"}
+    assert retained == set(buckets)
 
 
 # 3. Prod and staging name their accounts ------------------------------------------------------------

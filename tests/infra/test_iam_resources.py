@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from infra.network import NETWORK_DESCRIBE_ACTIONS
 from payments import topology
 from tests.infra.test_stack import logical_id, resources
 
@@ -27,48 +28,66 @@ STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE = XRAY_ACTIONS | {
     "logs:DescribeLogGroups",
 }
 # Each statement of each function's role, by Sid: the one resource it names (its actions: test_stack).
-# "<Table>TableKey" is what DynamoDB needs of the payment key, for that table only.
+# Card data is under the card-data key, audit payloads under the audit key; "<Table>TableKey" is what
+# DynamoDB needs of the storage key, for that table only.
 STATEMENT_RESOURCES = {
     "Intake": {
-        "CardSealing": "key",
+        "CardSealing": "card_data_key",
         "VaultDeposit": "vault",
-        "VaultTableKey": "key",
+        "VaultTableKey": "storage_key",
         "StartPayment": "state_machine",
         "ReadPayment": "executions",
-        "WorkflowEncryption": "key",
+        "WorkflowEncryption": "storage_key",
     },
-    "Tokenize": {"VaultDecryption": "key", "TokenEncryption": "key", "VaultCardRead": "vault", "VaultTableKey": "key"},
-    "LedgerInitiated": {"LedgerAppend": "ledger", "LedgerTableKey": "key"},
-    "LedgerPending": {"LedgerAppend": "ledger", "LedgerTableKey": "key"},
+    "Tokenize": {
+        "VaultDecryption": "card_data_key",
+        "TokenEncryption": "card_data_key",
+        "VaultCardRead": "vault",
+        "VaultTableKey": "storage_key",
+    },
+    "LedgerInitiated": {"LedgerAppend": "ledger", "LedgerTableKey": "storage_key"},
+    "LedgerPending": {"LedgerAppend": "ledger", "LedgerLinkRead": "ledger", "LedgerTableKey": "storage_key"},
     "CallProcessor": {
-        "TokenDecryption": "key",
-        "VaultDecryption": "key",
-        "AuditEncryption": "key",
+        "TokenDecryption": "card_data_key",
+        "VaultDecryption": "card_data_key",
+        "AuditEncryption": "audit_key",
         "ConvergeCredentials": "secret",
-        "ConvergeCredentialsKey": "key",
+        "ConvergeCredentialsKey": "storage_key",
         "AuditAppend": "audit",
-        "AuditTableKey": "key",
+        "AuditTrailRead": "audit",
+        "AuditTableKey": "storage_key",
         "VaultCvvRead": "vault",
         "VaultCvvRemoval": "vault",
-        "VaultTableKey": "key",
+        "VaultTableKey": "storage_key",
         "LedgerRead": "ledger",
-        "LedgerTableKey": "key",
+        "LedgerTableKey": "storage_key",
     },
     "Normalize": {},
     "LedgerSuccess": {
         "LedgerAppend": "ledger",
-        "LedgerTableKey": "key",
+        "LedgerLinkRead": "ledger",
+        "LedgerTableKey": "storage_key",
         "VaultRemoval": "vault",
-        "VaultTableKey": "key",
+        "VaultTableKey": "storage_key",
     },
     "LedgerFailed": {
         "LedgerAppend": "ledger",
-        "LedgerTableKey": "key",
+        "LedgerLinkRead": "ledger",
+        "LedgerTableKey": "storage_key",
         "VaultRemoval": "vault",
-        "VaultTableKey": "key",
+        "VaultTableKey": "storage_key",
     },
-    "Audit": {"AuditAppend": "audit", "AuditTableKey": "key"},
+    "Audit": {"AuditAppend": "audit", "AuditTrailRead": "audit", "AuditTableKey": "storage_key"},
 }
+# What Lambda needs of each role to attach its function to the VPC: this account's network interfaces,
+# and the two Describe actions, which take no resource.
+NETWORK_INTERFACES = {
+    "Fn::Join": [
+        "",
+        ["arn:", {"Ref": "AWS::Partition"}, ":ec2:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}, ":*/*"],
+    ]
+}
+VPC_ATTACHMENT = {"NetworkInterfaces": NETWORK_INTERFACES, "NetworkInterfacesDescribe": "*"}
 TABLE_OF_KEY_STATEMENT = {"LedgerTableKey": "ledger", "AuditTableKey": "audit", "VaultTableKey": "vault"}
 # The state machine role's own statements, by Sid (CDK's unnamed ones: its encryption and log delivery).
 STATE_MACHINE_STATEMENTS = {"InvokeSteps", "VaultDiscard", "VaultTableKey"}
@@ -116,6 +135,14 @@ def test_the_only_roles_are_the_step_roles_and_the_state_machine_role_with_no_ma
     roles = resources(template, "AWS::IAM::Role")
     expected = {logical_id(stack, role) for role in stack.steps.roles.values()}
     expected.add(logical_id(stack, stack.workflow.state_machine.role))
+    if stack.network is not None:  # the VPC flow logs' delivery role (test_network)
+        expected |= {logical_id(stack, role) for role in stack.network.roles}
+    # The AuditReader, and in prod the archive's pipe and Firehose roles (test_evidence).
+    expected.add(logical_id(stack, stack.audit_reader.role))
+    if stack.archive is not None:
+        expected |= {
+            logical_id(stack, role) for role in [*stack.archive.readers.values(), *stack.archive.writers.values()]
+        }
     assert set(roles) == expected  # a new role needs its own expectations here
     for role_id, role in roles.items():
         # An attached AWS managed policy would grant what this template cannot show.
@@ -125,8 +152,22 @@ def test_the_only_roles_are_the_step_roles_and_the_state_machine_role_with_no_ma
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_only_xray_and_the_state_machines_log_delivery_are_granted_on_any_resource(env, dev, prod):
     stack, template, _ = {"dev": dev, "prod": prod}[env]
-    on_any_resource = {logical_id(stack, role): XRAY_ACTIONS for role in stack.steps.roles.values()}
+    # In the VPC, Lambda also describes network interfaces and subnets with each function's role.
+    step_actions = XRAY_ACTIONS | (NETWORK_DESCRIBE_ACTIONS if stack.network is not None else set())
+    on_any_resource = {logical_id(stack, role): step_actions for role in stack.steps.roles.values()}
     on_any_resource[logical_id(stack, stack.workflow.state_machine.role)] = STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE
+    for role in stack.network.roles if stack.network is not None else []:
+        on_any_resource[logical_id(stack, role)] = set()
+    # The AuditReader: what `aws cloudtrail validate-logs` calls; a pipe: DynamoDB's ListStreams; Firehose: nothing.
+    on_any_resource[logical_id(stack, stack.audit_reader.role)] = {
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:ListPublicKeys",
+    }
+    if stack.archive is not None:
+        for reader in stack.archive.readers.values():
+            on_any_resource[logical_id(stack, reader)] = {"dynamodb:ListStreams"}
+        for writer in stack.archive.writers.values():
+            on_any_resource[logical_id(stack, writer)] = set()
     policies = identity_policies(template)
     assert len(policies) == len(on_any_resource) + 1  # one default policy per role, and the upstream policy
     for name, roles, statements in policies:
@@ -149,7 +190,9 @@ def rendered(value):
 def named_resources(stack):
     machine_id = logical_id(stack, stack.workflow.state_machine)
     return {
-        "key": get_arn(logical_id(stack, stack.key)),
+        "card_data_key": get_arn(logical_id(stack, stack.keys.card_data_key)),
+        "audit_key": get_arn(logical_id(stack, stack.keys.audit_key)),
+        "storage_key": get_arn(logical_id(stack, stack.keys.storage_key)),
         "ledger": get_arn(logical_id(stack, stack.tables.ledger)),
         "audit": get_arn(logical_id(stack, stack.tables.audit)),
         "vault": get_arn(logical_id(stack, stack.tables.vault)),
@@ -168,6 +211,7 @@ def test_each_function_role_names_exactly_its_keys_tables_secret_state_machine_a
     named = named_resources(stack)
     expected = {sid: named[name] for sid, name in STATEMENT_RESOURCES[step].items()}
     expected["OwnLogs"] = get_arn(function["LoggingConfig"]["LogGroup"]["Ref"])  # its own log group
+    expected.update(VPC_ATTACHMENT)  # prod runs every function in the VPC (test_network)
     statements = statements_of_role(template, logical_id(stack, stack.steps.roles[step]))
     # Every statement but CDK's X-Ray one has a Sid, and the Sids are exactly the expected ones.
     unnamed = [s for s in statements if "Sid" not in s]
@@ -192,15 +236,26 @@ def test_each_function_role_names_exactly_its_keys_tables_secret_state_machine_a
             assert secret_context["kms:EncryptionContext:SecretARN"] == named["secret"], (step, statement)
 
 
-def test_the_intake_role_names_the_payment_key_the_vault_the_state_machine_and_its_log_group_only(prod):
+def test_the_intake_role_names_its_two_keys_the_vault_the_state_machine_and_its_log_group_only(prod):
     # The request fingerprint is a plain SHA-256 now (payments.fingerprints): no other key, and no role
-    # (the intake's or any other) makes or verifies a MAC.
+    # (the intake's or any other) makes or verifies a MAC. The card-data key seals the card; the storage key
+    # is the vault's (through DynamoDB) and the state machine's (its encryption context only). Never the audit key.
     stack, template, _ = prod
     named = named_resources(stack)
     statements = statements_of_role(template, logical_id(stack, stack.steps.roles[topology.INTAKE_FUNCTION.step]))
     function = resources(template, "AWS::Lambda::Function")[logical_id(stack, stack.steps.intake)]["Properties"]
     log_group = get_arn(function["LoggingConfig"]["LogGroup"]["Ref"])
-    expected = [named["key"], named["vault"], named["state_machine"], "executions", log_group, "*"]  # "*": X-Ray
+    # "*": X-Ray, and describing network interfaces (VPC_ATTACHMENT)
+    expected = [
+        named["card_data_key"],
+        named["storage_key"],
+        named["vault"],
+        named["state_machine"],
+        "executions",
+        log_group,
+        "*",
+        NETWORK_INTERFACES,
+    ]
 
     def label(resource):
         text = rendered(resource)
@@ -234,7 +289,7 @@ def test_the_state_machine_role_invokes_the_eight_steps_and_deletes_vault_items_
     assert as_list(discard["Resource"]) == [named["vault"]]
     vault_key = by_sid["VaultTableKey"]
     assert set(as_list(vault_key["Action"])) == TABLE_KEY_ACTIONS
-    assert as_list(vault_key["Resource"]) == [named["key"]]
+    assert as_list(vault_key["Resource"]) == [named["storage_key"]]
     assert vault_key["Condition"] == {
         "StringEquals": {
             "kms:ViaService": {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]},
@@ -253,7 +308,7 @@ def test_the_state_machine_role_invokes_the_eight_steps_and_deletes_vault_items_
             assert set(as_list(statement["Action"])) <= STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE, statement
             continue
         assert set(as_list(statement["Action"])) <= {"kms:Decrypt", "kms:GenerateDataKey"}, statement
-        assert as_list(statement["Resource"]) == [named["key"]], statement
+        assert as_list(statement["Resource"]) == [named["storage_key"]], statement
         [(context, value)] = statement["Condition"]["StringEquals"].items()
         assert rendered(value).endswith(contexts[context]), statement
     # Its only DynamoDB grant is that one DeleteItem.
@@ -271,6 +326,6 @@ def test_the_upstream_policy_names_the_intake_this_state_machine_its_executions_
     assert as_list(statements["StartPayment"]["Resource"]) == [ref(machine_id)]
     [executions] = as_list(statements["ReadPayment"]["Resource"])
     assert executions["Fn::Join"][1][-2:] == [{"Fn::GetAtt": [machine_id, "Name"]}, ":*"]
-    assert as_list(statements["WorkflowEncryption"]["Resource"]) == [get_arn(logical_id(stack, stack.key))]
+    assert as_list(statements["WorkflowEncryption"]["Resource"]) == [get_arn(logical_id(stack, stack.keys.storage_key))]
     context = statements["WorkflowEncryption"]["Condition"]["StringEquals"]
     assert context == {"kms:EncryptionContext:aws:states:stateMachineArn": ref(machine_id)}

@@ -11,6 +11,7 @@ import pytest
 from infra import functions as infra_functions
 from infra.functions import POWERTOOLS_VERSION, PYTHON_RUNTIME
 from infra.log_groups import CARD_DATA_IDENTIFIERS
+from infra.network import NETWORK_DESCRIBE_ACTIONS, NETWORK_INTERFACE_ACTIONS
 from payments import crypto, topology, vault
 from tests.infra.conftest import synthesize
 
@@ -21,6 +22,8 @@ OBSERVABILITY_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
+# What Lambda needs of a role to attach a function to its VPC subnets (staging, prod): test_network checks them.
+VPC_ATTACHMENT_ACTIONS = NETWORK_INTERFACE_ACTIONS | NETWORK_DESCRIBE_ACTIONS
 
 
 def resources(template, kind):
@@ -32,13 +35,13 @@ def logical_id(stack, construct):
 
 
 def role_statements(stack, template, step):
-    """Every statement of the policies attached to a step's role, with logs and X-Ray set aside."""
+    """Every statement of the policies attached to a step's role, with logs, X-Ray and VPC attachment set aside."""
     role_id = logical_id(stack, stack.steps.roles[step])
     statements = []
     for policy in resources(template, "AWS::IAM::Policy").values():
         if {"Ref": role_id} in policy["Properties"]["Roles"]:
             statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return [s for s in statements if not actions_of([s]) <= OBSERVABILITY_ACTIONS]
+    return [s for s in statements if not actions_of([s]) <= OBSERVABILITY_ACTIONS | VPC_ATTACHMENT_ACTIONS]
 
 
 def all_statements(template):
@@ -60,6 +63,11 @@ def purpose_of(statement):
 
 def vault_arn(stack):
     return {"Fn::GetAtt": [logical_id(stack, stack.tables.vault), "Arn"]}
+
+
+def key_arn(stack, key):
+    """The ARN of one of the three keys: "card_data", "audit" or "storage"."""
+    return {"Fn::GetAtt": [logical_id(stack, stack.keys.keys[key]), "Arn"]}
 
 
 def actions_of(statements):
@@ -113,31 +121,37 @@ EXPECTED_ACTIONS = {
         *TABLE_KEY,  # the vault's key via DynamoDB; kms:Decrypt also for DescribeExecution's input
     },
     "Tokenize": {"kms:GenerateDataKey", "dynamodb:GetItem", *TABLE_KEY},
-    "LedgerInitiated": {"dynamodb:PutItem", *TABLE_KEY},
-    "LedgerPending": {"dynamodb:PutItem", *TABLE_KEY},
-    "LedgerSuccess": {"dynamodb:PutItem", "dynamodb:DeleteItem", *TABLE_KEY},
-    "LedgerFailed": {"dynamodb:PutItem", "dynamodb:DeleteItem", *TABLE_KEY},
+    "LedgerInitiated": {"dynamodb:PutItem", *TABLE_KEY},  # entry 1 links to GENESIS: no read
+    "LedgerPending": {"dynamodb:PutItem", "dynamodb:GetItem", *TABLE_KEY},  # GetItem: entry n-1 (payments.chain)
+    "LedgerSuccess": {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", *TABLE_KEY},
+    "LedgerFailed": {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", *TABLE_KEY},
     "CallProcessor": {
         "secretsmanager:GetSecretValue",
         "dynamodb:PutItem",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",
-        "dynamodb:Query",  # the ledger: charge only a payment pending for this request
+        # The ledger: charge only a payment pending for this request; the audit trail: the chain's last
+        # record and the sale-attempt claims (payments.chain, payments.sale_attempts).
+        "dynamodb:Query",
         *TABLE_KEY,
     },
     "Normalize": set(),
-    "Audit": {"dynamodb:PutItem", *TABLE_KEY},
+    "Audit": {"dynamodb:PutItem", "dynamodb:Query", *TABLE_KEY},  # Query: the chain's last record
 }
 assert set(EXPECTED_ACTIONS) == {spec.step for spec in topology.ALL_FUNCTIONS}
 
-# What each role may do with the payment key directly, by encryption-context purpose (payments.crypto).
+# What each role may do with a key directly, by key and encryption-context purpose (payments.crypto): card
+# data under the card-data key, audit payloads under the audit key, which no workflow role may decrypt.
 DIRECT_KEY_USE = {
-    "Intake": {("kms:GenerateDataKey", crypto.PURPOSE_CARD_INTAKE)},
-    "Tokenize": {("kms:Decrypt", crypto.PURPOSE_CARD_INTAKE), ("kms:GenerateDataKey", crypto.PURPOSE_SECURE_TOKEN)},
+    "Intake": {("card_data", "kms:GenerateDataKey", crypto.PURPOSE_CARD_INTAKE)},
+    "Tokenize": {
+        ("card_data", "kms:Decrypt", crypto.PURPOSE_CARD_INTAKE),
+        ("card_data", "kms:GenerateDataKey", crypto.PURPOSE_SECURE_TOKEN),
+    },
     "CallProcessor": {
-        ("kms:Decrypt", crypto.PURPOSE_SECURE_TOKEN),
-        ("kms:Decrypt", crypto.PURPOSE_CARD_INTAKE),
-        ("kms:GenerateDataKey", crypto.PURPOSE_AUDIT),
+        ("card_data", "kms:Decrypt", crypto.PURPOSE_SECURE_TOKEN),
+        ("card_data", "kms:Decrypt", crypto.PURPOSE_CARD_INTAKE),
+        ("audit", "kms:GenerateDataKey", crypto.PURPOSE_AUDIT),
     },
 }
 STATE_MACHINE_CONTEXT = "kms:EncryptionContext:aws:states:stateMachineArn"
@@ -149,20 +163,26 @@ def test_each_role_grants_exactly_its_steps_actions(prod, step):
     assert actions_of(role_statements(stack, template, step)) == EXPECTED_ACTIONS[step]
 
 
-def test_direct_kms_use_is_bound_to_its_purpose_and_table_keys_only_through_dynamodb(prod):
+def test_direct_kms_use_is_bound_to_its_key_and_purpose_and_storage_only_through_services(prod):
     stack, template, _ = prod
     machine = {"Ref": logical_id(stack, stack.workflow.state_machine)}
+    keys = {json.dumps(key_arn(stack, name)): name for name in ("card_data", "audit", "storage")}
     for spec in topology.ALL_FUNCTIONS:
         purposes = set()
         for statement in role_statements(stack, template, spec.step):
             actions = actions_of([statement])
             if not any(a.startswith("kms:") for a in actions):
                 continue
+            [resource] = as_list(statement["Resource"])
+            key = keys[json.dumps(resource)]
             equals = statement.get("Condition", {}).get("StringEquals", {})
             if purpose_of(statement) is not None:
                 assert len(equals) == 1, statement
-                purposes |= {(action, purpose_of(statement)) for action in actions}
-            elif STATE_MACHINE_CONTEXT in equals:  # StartExecution/DescribeExecution on the encrypted state machine
+                purposes |= {(key, action, purpose_of(statement)) for action in actions}
+                continue
+            # Everything else is the storage key: the state machine's context, or through a service.
+            assert key == "storage", statement
+            if STATE_MACHINE_CONTEXT in equals:  # StartExecution/DescribeExecution on the encrypted state machine
                 assert (spec.step, equals) == (topology.INTAKE_FUNCTION.step, {STATE_MACHINE_CONTEXT: machine})
             else:
                 assert "kms:ViaService" in equals, statement
@@ -305,6 +325,75 @@ def test_the_vault_is_read_by_exactly_what_each_step_projects_and_only_the_cvv_m
     }
 
 
+class RecordingChainTables:
+    """A DynamoDB client that records the reads the hash chains make before a write, and finds nothing."""
+
+    def __init__(self):
+        self.reads = []
+
+    def get_item(self, **request):
+        self.reads.append(("dynamodb:GetItem", request))
+        return {}
+
+    def put_item(self, **request):
+        return {}
+
+    def get_paginator(self, operation):
+        reads = self.reads
+
+        class Pages:
+            def paginate(self, **request):
+                reads.append((f"dynamodb:{operation.title()}", request))
+                return [{"Items": []}]
+
+        return Pages()
+
+
+def chain_reads():
+    """What the ledger steps read before entry 2, the audit writers before a record, CallProcessor of its claims."""
+    from payments import audit, ledger, sale_attempts
+
+    client = RecordingChainTables()
+    entry = ledger.LedgerEntry(
+        "T-1", 2, ledger.PENDING, "token", "25.00", "USD", "elavon", "arn:exec", "2026-01-01T00:00:00Z"
+    )
+    ledger.LedgerRepository("PaymentLedger", client=client).append_entry(entry)
+    call = audit.ProcessorCallRecord("2026#ccsale#1", "ccsale", 1, "APPROVED", "0", 5, "sealed", None, "actor", "2026")
+    repository = audit.AuditRepository("PaymentAuditTrail", client=client)
+    repository.append_record(audit.AuditRecord("T-1", "arn:exec", call))
+    attempts = sale_attempts.AuditedSaleAttempts(repository, client, "T-1", "arn:exec", 1, "actor", "sealed")
+    attempts.latest()
+    return client.reads
+
+
+def test_the_chain_reads_are_exactly_what_the_code_projects(prod):
+    # Before a write, the ledger steps read entry n-1 and the audit writers the payment's records
+    # (payments.chain), and CallProcessor its sale-attempt claims: each role may read those attributes only.
+    stack, template, _ = prod
+    [link, chain_query, claims_query] = chain_reads()
+
+    def keyed(request):
+        key_names = list(request.get("Key", {})) or [request["KeyConditionExpression"].split(" ", 1)[0]]
+        return sorted({*key_names, *projected(request)})
+
+    def pinned(step, sid):
+        [statement] = [s for s in role_statements(stack, template, step) if s.get("Sid") == sid]
+        assert statement["Condition"]["StringEqualsIfExists"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
+        return as_list(statement["Action"]), sorted(
+            statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+        )
+
+    assert link[0] == "dynamodb:GetItem" and link[1]["ConsistentRead"] is True
+    for step in ("LedgerPending", "LedgerSuccess", "LedgerFailed"):
+        assert pinned(step, "LedgerLinkRead") == (["dynamodb:GetItem"], keyed(link[1])), step
+    assert chain_query[0] == claims_query[0] == "dynamodb:Query"
+    assert pinned("Audit", "AuditTrailRead") == (["dynamodb:Query"], keyed(chain_query[1]))
+    assert pinned("CallProcessor", "AuditTrailRead") == (
+        ["dynamodb:Query"],
+        sorted({*keyed(chain_query[1]), *keyed(claims_query[1])}),
+    )
+
+
 def test_only_call_processor_reads_the_converge_secret(prod):
     stack, template, _ = prod
     readers = [
@@ -316,9 +405,9 @@ def test_only_call_processor_reads_the_converge_secret(prod):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_tables_have_the_payment_key_prod_deletion_protection_and_pitr_except_the_vault(env, dev, prod):
+def test_tables_have_the_storage_key_prod_deletion_protection_and_pitr_except_the_vault(env, dev, prod):
     stack, template, _ = {"dev": dev, "prod": prod}[env]
-    key_id = logical_id(stack, stack.key)
+    key_id = logical_id(stack, stack.keys.storage_key)
     tables = resources(template, "AWS::DynamoDB::GlobalTable")
     vault_id = logical_id(stack, stack.tables.vault)
     assert set(tables) == {logical_id(stack, t) for t in (stack.tables.ledger, stack.tables.audit, stack.tables.vault)}
@@ -347,23 +436,17 @@ def test_the_card_vault_expires_items_on_expires_at_and_has_no_backups_and_no_st
     assert "GlobalSecondaryIndexes" not in properties  # no other copy of an item
 
 
-def test_the_key_rotates_and_lets_cloudwatch_alarms_reach_the_encrypted_topic(prod):
-    stack, template, _ = prod
-    key = resources(template, "AWS::KMS::Key")[logical_id(stack, stack.key)]
-    assert key["Properties"]["EnableKeyRotation"] is True
-    statements = {s.get("Sid"): s for s in key["Properties"]["KeyPolicy"]["Statement"]}
-    assert statements["CloudWatchAlarmsOfThisAccount"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-
-
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_payment_key_is_the_only_key(env, dev, prod):
-    # The request fingerprint is a plain SHA-256 (payments.fingerprints): no HMAC key, no KMS call.
+def test_every_key_statement_of_every_policy_names_one_of_the_three_keys(env, dev, prod):
+    # The request fingerprint is a plain SHA-256 (payments.fingerprints): no HMAC key, no KMS call. Whatever a
+    # policy grants of KMS, it grants on one of the three keys (test_keys: which, to whom, for what).
     stack, template, _ = {"dev": dev, "prod": prod}[env]
-    assert set(resources(template, "AWS::KMS::Key")) == {logical_id(stack, stack.key)}
-    key_arn = {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
+    assert set(resources(template, "AWS::KMS::Key")) == {logical_id(stack, k) for k in stack.keys.keys.values()}
+    arns = [key_arn(stack, name) for name in ("card_data", "audit", "storage")]
     for statement in all_statements(template):
         if any(action.startswith("kms:") for action in actions_of([statement])):
-            assert as_list(statement["Resource"]) == [key_arn], statement
+            [resource] = as_list(statement["Resource"])
+            assert resource in arns, statement
 
 
 def test_functions_are_arm64_and_traced(prod):
@@ -403,7 +486,8 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
     functions = resources(template, "AWS::Lambda::Function")
     # What each variable must resolve to: the payment key, the two tables, the Converge secret.
     expected = {
-        topology.PAYMENT_KMS_KEY_ARN: {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]},
+        topology.PAYMENT_KMS_KEY_ARN: key_arn(stack, "card_data"),
+        topology.AUDIT_KMS_KEY_ARN: key_arn(stack, "audit"),
         topology.DYNAMODB_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.ledger)},
         topology.DYNAMODB_AUDIT_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.audit)},
         topology.CONVERGE_SECRET_ARN: {"Ref": logical_id(stack, stack.converge_secret)},
@@ -472,7 +556,7 @@ def test_upstream_policy_invokes_the_intake_and_can_decrypt_nothing_but_this_wor
     for statement in statements:
         if any(action.startswith("kms:") for action in actions_of([statement])):
             assert actions_of([statement]) == {"kms:GenerateDataKey", "kms:Decrypt"}, statement
-            assert as_list(statement["Resource"]) == [{"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}]
+            assert as_list(statement["Resource"]) == [key_arn(stack, "storage")]
             assert statement["Condition"] == {"StringEquals": {STATE_MACHINE_CONTEXT: machine}}, statement
     assert len([s for s in statements if "kms:Decrypt" in actions_of([s])]) == 1
 
@@ -480,7 +564,10 @@ def test_upstream_policy_invokes_the_intake_and_can_decrypt_nothing_but_this_wor
 def test_every_log_group_masks_card_numbers_security_codes_and_expiry_dates(prod):
     stack, template, _ = prod
     log_groups = resources(template, "AWS::Logs::LogGroup")
-    assert len(log_groups) == len(topology.ALL_FUNCTIONS) + 1  # each function's, and the state machine's
+    # Each function's, the state machine's, the network's (VPC flow logs, firewall alerts), and the
+    # archive's (each delivery stream's errors, prod).
+    archive_logs = len(stack.archive.delivery_streams)
+    assert len(log_groups) == len(topology.ALL_FUNCTIONS) + 1 + len(stack.network.log_groups) + archive_logs
     identifiers = {f"arn:<AWS::Partition>:dataprotection::aws:data-identifier/{i.name}" for i in CARD_DATA_IDENTIFIERS}
     assert {i.name for i in CARD_DATA_IDENTIFIERS} == {
         "CreditCardNumber",
@@ -496,7 +583,7 @@ def test_every_log_group_masks_card_numbers_security_codes_and_expiry_dates(prod
             operations.update({operation: named for operation in statement["Operation"]})
         # Audited (findings in the log group's metrics) and masked for anyone without logs:Unmask.
         assert operations == {"Audit": identifiers, "Deidentify": identifiers}, log_group_id
-        assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logical_id(stack, stack.key), "Arn"]}
+        assert log_group["Properties"]["KmsKeyId"] == key_arn(stack, "storage")
 
 
 def _rendered(value):
