@@ -52,6 +52,10 @@ class LedgerEntry:
     ApprovalCode: str | None = None
     ReasonCode: str | None = None
     ReasonMessage: str | None = None
+    # Who asked for the payment: through the intake (its Lambda request id names the CloudTrail Invoke
+    # event, and so the principal) or by a direct StartExecution (CloudTrail's event for ExecutionArn).
+    StartedVia: str | None = None
+    IntakeRequestId: str | None = None
     PrevHash: str | None = None  # set by LedgerRepository.append_entry
     EntryHash: str | None = None
 

@@ -41,6 +41,8 @@ def _entry(payment: PaymentFacts, number: int, status: str, execution_arn: str, 
         CreatedAt=ledger.now_iso(),
         CardBrand=payment.Card.Brand if payment.Card else None,
         CardLast4=payment.Card.Last4 if payment.Card else None,
+        StartedVia=payment.StartedVia,
+        IntakeRequestId=payment.IntakeRequestId,
         **terminal,
     )
 

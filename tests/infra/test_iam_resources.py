@@ -329,3 +329,34 @@ def test_the_upstream_policy_names_the_intake_this_state_machine_its_executions_
     assert as_list(statements["WorkflowEncryption"]["Resource"]) == [get_arn(logical_id(stack, stack.keys.storage_key))]
     context = statements["WorkflowEncryption"]["Condition"]["StringEquals"]
     assert context == {"kms:EncryptionContext:aws:states:stateMachineArn": ref(machine_id)}
+
+
+def test_only_the_state_machine_role_may_invoke_the_step_functions_and_nobody_may_redrive(prod):
+    # CallProcessor's own checks stop a replay by an account administrator; within the stack, no
+    # identity but the state machine's role is granted invoke on a step, and no resource policy
+    # (lambda:AddPermission) lets anyone else in.
+    stack, template, _ = prod
+    steps = {json.dumps(get_arn(logical_id(stack, f))) for f in stack.steps.step_functions.values()}
+    machine_role = logical_id(stack, stack.workflow.state_machine.role)
+
+    def invokes_a_step(statement):
+        actions = as_list(statement["Action"])
+        may_invoke = any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in actions)
+        targets = {json.dumps(r) for r in as_list(statement.get("Resource", []))}
+        return statement["Effect"] == "Allow" and may_invoke and (targets & steps or '"*"' in targets)
+
+    grantees = {
+        frozenset(roles) or name
+        for name, roles, statements in identity_policies(template)
+        for statement in statements
+        if invokes_a_step(statement)
+    }
+    assert grantees == {frozenset({machine_role})}
+    assert resources(template, "AWS::Lambda::Permission") == {}
+    # Redrive is an operator's decision: no identity policy of the stack grants it
+    assert not [
+        statement
+        for _, _, statements in identity_policies(template)
+        for statement in statements
+        if any(a.startswith("states:Redrive") or a in ("states:*", "*") for a in as_list(statement["Action"]))
+    ]

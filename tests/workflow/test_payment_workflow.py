@@ -250,3 +250,27 @@ def test_call_processor_invoked_again_with_a_settled_payments_recorded_input_cha
         # Then it refuses before any processor call
         assert reply.get("FunctionError") and error["errorType"] == "ChargeRefused"
     assert len(charges_for(info, transaction_id)) == 1
+
+
+def test_each_ledger_entry_names_how_the_payment_was_started(info, transaction_id):
+    # Given a card payment through the intake, and a token payment started directly (a token
+    # Converge does not know: it ends PAYMENT-FAILED, with its entries written all the same)
+    through_intake = run_payment(info, card_request(transaction_id))
+    direct_id = f"{transaction_id}-direct"
+    direct_arn = info.client("stepfunctions").start_execution(
+        stateMachineArn=info.state_machine_arn,
+        name=direct_id,
+        input=json.dumps(token_request("7595301425001111", direct_id)),
+    )["executionArn"]
+    operations.wait_for_execution(info, direct_arn)
+
+    # Then every entry of the first names the intake invocation that started it (CloudTrail's
+    # Invoke event with that request id names the caller), and the second a direct StartExecution
+    intake_request_id = json.loads(through_intake["input"])["IntakeRequestId"]
+    assert intake_request_id
+    assert {(e["StartedVia"], e["IntakeRequestId"]) for e in operations.ledger_entries(info, transaction_id)} == {
+        ("intake", intake_request_id)
+    }
+    direct = operations.ledger_entries(info, direct_id)
+    assert len(direct) == 3
+    assert all(e["StartedVia"] == "StartExecution" and "IntakeRequestId" not in e for e in direct)
