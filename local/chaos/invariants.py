@@ -160,7 +160,7 @@ def no_card_data_at_rest(o: Observations) -> list[str]:
 
 INVARIANTS: list[tuple[str, Callable[[Observations], list[str]]]] = [
     ("1 every execution ends", every_execution_ends),
-    ("2 ledger 1..n, one terminal, never rewritten", ledger_is_append_only_and_complete),
+    ("2 ledger 1..n, one terminal, never rewritten, chains verify", ledger_is_append_only_and_complete),
     ("3 every charge belongs to a PAYMENT-SUCCESS", charges_belong_to_successful_payments),
     ("4 every PAYMENT-SUCCESS charged exactly once", successes_were_charged_once),
     ("5 every answered processor call audited", processor_calls_are_audited),
