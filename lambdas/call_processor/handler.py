@@ -16,7 +16,7 @@ from payments.state import ChargeEvent, parse_state
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_state(event, ChargeEvent)
     charged = call_processor(
-        step, actor=context.function_name, seconds_left=context.get_remaining_time_in_millis() / 1000
+        step, actor=context.function_name, seconds_left=lambda: context.get_remaining_time_in_millis() / 1000
     )
     metrics.add_metric(name="ProcessorLatency", unit=MetricUnit.Milliseconds, value=charged.latency_ms)
     outcome = charged.calls[-1].Outcome if charged.calls else None

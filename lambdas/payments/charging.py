@@ -101,7 +101,7 @@ class ChargeResult:
         return {"Result": self.result, "Calls": calls}
 
 
-def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> ChargeResult:
+def call_processor(event: ChargeEvent, *, actor: str, seconds_left: Callable[[], float]) -> ChargeResult:
     """The CallProcessor step with its real adapters: the payment's processor, KMS, the vault, the audit table.
 
     Once the processor has answered the sale (approved, declined, or rejected our request), the
@@ -117,7 +117,12 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
     def seal(payload: dict[str, Any]) -> str:
         return crypto.encrypt_audit_payload(payload, key_arn=audit_key_arn, transaction_id=payment.TransactionID)
 
-    refuse_unless_pending(LedgerRepository(settings.ledger_table_name()).entries(payment.TransactionID), event)
+    ledger_repository = LedgerRepository(settings.ledger_table_name())
+
+    def still_pending() -> None:
+        refuse_unless_pending(ledger_repository.entries(payment.TransactionID), event)
+
+    still_pending()
     # Opened before any processor call: a SecureToken made for another charge is refused here.
     secret = open_secure_token(payment, key_arn)
     audit = AuditRepository(settings.audit_table_name())
@@ -141,6 +146,7 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: float) -> Ch
             card_last4=secret.get("Number", "")[-4:] or None,
             recorder=recorder,
             attempts=attempts,
+            still_pending=still_pending,
             seconds_left=seconds_left,
         )
     except ProcessorRejected:
@@ -177,30 +183,45 @@ def charge(
     card_last4: str | None,
     recorder: CallRecorder,
     attempts: SaleAttempts,
-    seconds_left: float = 900.0,
+    still_pending: Callable[[], None] = lambda: None,
+    seconds_left: Callable[[], float] = lambda: 900.0,
     sleep: Callable[[float], None] | None = None,
     clock: Clock | None = None,
 ) -> ChargeResult:
-    """Send the sale once; with an earlier attempt on record, first wait for it and ask about it."""
+    """Send the sale once; with an earlier attempt on record, first wait for it and ask about it.
+
+    `still_pending` raises ChargeRefused if the payment ended meanwhile (it is asked again after a
+    wait, just before a new claim); `seconds_left` is the time this invocation has left, now.
+    """
     payment = event.Payment
     amount = Decimal(payment.Amount)
     sleep = sleep or time.sleep
     clock = clock or _utc_now
     try:
-        earlier = attempts.latest()
-        if earlier is not None:
-            _let_an_earlier_sale_land(earlier.started_at, processor.timeouts, seconds_left, sleep, clock)
-            lookup = _ask_before_resending(processor, payment.TransactionID)
+        on_record = attempts.on_record()
+        latest = max(on_record, key=lambda attempt: attempt.number, default=None)
+        if latest is not None or event.RetryCount > 0:
+            if latest is not None:
+                lands_by = latest.started_at + _landing_time(processor.timeouts)
+            else:
+                # Retried with no claim on record: the earlier attempt failed before claiming, or ran a
+                # version that sent sales without claims. It ended before this attempt began, so one
+                # read timeout from now lets any sale of it land.
+                lands_by = clock() + dt.timedelta(seconds=processor.timeouts.read)
+            _wait_until(lands_by, processor.timeouts, seconds_left(), sleep, clock)
+            since = min((attempt.started_at for attempt in on_record), default=clock()).date()
+            lookup = _ask_before_resending(processor, payment.TransactionID, since)
             recorder.record(lookup)
             expected = ExpectedSale(payment.TransactionID, amount, payment.Currency, card_last4)
             found = processor.sale_found(lookup, expected)
             if found is not None:
                 logger.info("earlier sale found; not sending another")
                 return ChargeResult(found, recorder.calls, lookup.latency_ms, True, frozenset(recorder.persisted))
+            still_pending()  # the wait was long: the payment may have ended meanwhile
         method = source()
         claimed_at = clock()
         try:
-            attempts.claim(1 if earlier is None else earlier.number + 1, claimed_at)
+            attempts.claim(1 if latest is None else latest.number + 1, claimed_at)
         except SaleAttemptTaken as taken:
             # Another attempt is sending this very sale now: its outcome is unknown until asked.
             raise ProcessorTimeout(f"{taken}; asking later") from None
@@ -222,22 +243,26 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _let_an_earlier_sale_land(
-    started_at: dt.datetime,
+def _landing_time(timeouts: ProcessorTimeouts) -> dt.timedelta:
+    """How long after its claim a sale has surely landed, if it was sent at all.
+
+    It left within CLAIM_GRACE_SECONDS of its claim's CreatedAt, or not at all; its client gave
+    up at most a connect and a read timeout later. Giving the processor one more read timeout to
+    file a sale it was still working on means a lookup that finds nothing then proves nothing
+    was sold. A claim older than that (a retry after a long backoff, a redrive days later) needs
+    no wait at all.
+    """
+    return dt.timedelta(seconds=CLAIM_GRACE_SECONDS + timeouts.connect + 2 * timeouts.read)
+
+
+def _wait_until(
+    lands_by: dt.datetime,
     timeouts: ProcessorTimeouts,
     seconds_left: float,
     sleep: Callable[[float], None],
     clock: Clock,
 ) -> None:
-    """Do not ask too soon: the earlier attempt's sale may still be on its way.
-
-    Its sale left within CLAIM_GRACE_SECONDS of its claim's CreatedAt, or not at all; its client
-    gave up at most a connect and a read timeout later. Giving the processor one more read
-    timeout to file a sale it was still working on means a lookup that finds nothing then proves
-    nothing was sold. A claim older than that (a retry after a long backoff, a redrive days
-    later) needs no wait at all.
-    """
-    lands_by = started_at + dt.timedelta(seconds=CLAIM_GRACE_SECONDS + timeouts.connect + 2 * timeouts.read)
+    """Do not ask too soon: the earlier attempt's sale may still be on its way."""
     wait = max(0.0, (lands_by - clock()).total_seconds())
     budget = seconds_left - 2 * (timeouts.connect + timeouts.read) - 1
     if wait > budget:
@@ -247,9 +272,9 @@ def _let_an_earlier_sale_land(
         sleep(wait)
 
 
-def _ask_before_resending(processor: Processor, transaction_id: str) -> ProcessorCall:
+def _ask_before_resending(processor: Processor, transaction_id: str, since: dt.date) -> ProcessorCall:
     try:
-        return processor.find_by_merchant_transaction_id(transaction_id)
+        return processor.find_by_merchant_transaction_id(transaction_id, since)
     except ProcessorError as error:
         # Whatever stopped the question (unavailable, rejected, no answer), an earlier attempt may
         # have charged: its outcome is still unknown, and that is what the retries must resolve.

@@ -34,7 +34,7 @@ class SaleAttemptTaken(Exception):
 class SaleAttempts(Protocol):
     """The sale attempts on record for one payment."""
 
-    def latest(self) -> SaleAttempt | None: ...
+    def on_record(self) -> list[SaleAttempt]: ...
 
     def claim(self, number: int, now: dt.datetime) -> None:
         """Record that sale attempt `number` is about to be sent; SaleAttemptTaken if it is on record."""
@@ -61,7 +61,7 @@ class AuditedSaleAttempts:
     actor: str
     sealed_instruction: str  # the amount and currency about to be charged, sealed for the audit purpose
 
-    def latest(self) -> SaleAttempt | None:
+    def on_record(self) -> list[SaleAttempt]:
         pages = aws.call_with_transient_mapping(
             lambda: list(
                 self.client.get_paginator("query").paginate(
@@ -75,12 +75,11 @@ class AuditedSaleAttempts:
             StorageUnavailable,
             "DynamoDB Query on the audit trail",
         )
-        attempts = [
+        return [
             SaleAttempt(int(item["AuditID"]["S"].rpartition("#")[2]), parse_time(item["CreatedAt"]["S"]))
             for page in pages
             for item in page["Items"]
         ]
-        return max(attempts, key=lambda attempt: attempt.number, default=None)
 
     def claim(self, number: int, now: dt.datetime) -> None:
         record = ProcessorCallRecord(

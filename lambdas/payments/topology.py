@@ -184,7 +184,10 @@ class ProcessorTimeBudget:
     # write (DynamoDB takes milliseconds) sends nothing, and the next attempt asks.
     claim_grace_seconds: float = 1.0
     lambda_timeout_seconds: int = 95
-    state_timeout_seconds: int = 100
+    # Lambda's init phase (up to 10 s) is not part of its timeout: the state waits for it too, so that
+    # an attempt Step Functions gave up on can never still be running when the retry begins.
+    state_timeout_seconds: int = 110
+    lambda_init_seconds: int = 10
 
     @property
     def wait_before_asking_seconds(self) -> float:

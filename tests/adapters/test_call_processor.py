@@ -83,7 +83,7 @@ def charge_event(number=VISA, retry_count=0, amount="25.00", token_amount=None):
 
 @pytest.mark.parametrize("number", [VISA, DECLINING], ids=["approved", "declined"])
 def test_the_cvv_reaches_the_processor_and_leaves_the_vault_once_it_answered(processor, tables_with_vault, number):
-    charged = call_processor(charge_event(number), actor="PaymentCallProcessor", seconds_left=60)
+    charged = call_processor(charge_event(number), actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     assert processor.cvvs_sent == [TEST_CVV]
     assert charged.result["status"] in ("captured", "declined")
@@ -100,7 +100,7 @@ def test_a_rejected_request_was_answered_too_so_the_cvv_goes(processor):
     processor.sale_error = ProcessorRejected("loopbackpay: bad request")
 
     with pytest.raises(ProcessorRejected):
-        call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     assert vault().cvv("order-ab") is None
 
@@ -110,7 +110,7 @@ def test_without_an_answer_the_cvv_stays_for_the_retry(processor, error):
     processor.sale_error = error
 
     with pytest.raises(type(error)):
-        call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     assert vault().cvv("order-ab") == TEST_CVV
 
@@ -120,13 +120,13 @@ def test_a_retry_that_finds_the_earlier_sale_removes_the_cvv(processor, monkeypa
     processor.lose_next_answer = True
     event = charge_event()
     with pytest.raises(ProcessorTimeout):
-        call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(event, actor="PaymentCallProcessor", seconds_left=lambda: 60)
     assert vault().cvv("order-ab") == TEST_CVV
 
     # When the retry asks (no real waiting here) and finds it
     monkeypatch.setattr("payments.charging.time.sleep", lambda seconds: None)
     retried = ChargeEvent(Payment=event.Payment, ExecutionArn=EXECUTION, RetryCount=1)
-    charged = call_processor(retried, actor="PaymentCallProcessor", seconds_left=60)
+    charged = call_processor(retried, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     # Then nothing more was sent, and the CVV is gone
     assert charged.found_by_query and len(processor.sales) == 1
@@ -139,7 +139,7 @@ def test_a_sale_is_never_sent_without_the_cvv_the_customer_gave(processor):
     vault().remove_cvv("order-ab")
 
     with pytest.raises(CardNotVaulted):
-        call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(event, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     assert processor.sales == []
 
@@ -150,7 +150,7 @@ def test_an_answered_sale_is_not_lost_when_the_cvv_cannot_be_removed(processor, 
 
     monkeypatch.setattr(CardVault, "remove_cvv", unavailable)
 
-    charged = call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=60)
+    charged = call_processor(charge_event(), actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     assert charged.result["status"] == "captured" and len(processor.sales) == 1
 
@@ -172,12 +172,12 @@ def settle(event):
 def test_a_settled_payments_input_replayed_charges_nothing(processor, forge):
     # Given a payment charged once and settled
     event = charge_event()
-    call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+    call_processor(event, actor="PaymentCallProcessor", seconds_left=lambda: 60)
     settle(event)
 
     # When its recorded CallProcessor input is invoked again, as it is or forged
     with pytest.raises(ChargeRefused):
-        call_processor(forge(event), actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(forge(event), actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     # Then nothing more reached the processor
     assert len(processor.sales) == 1 and processor.log.count("lookup") == 0
@@ -193,7 +193,7 @@ def test_an_input_that_differs_from_the_pending_entry_charges_nothing(processor,
     forged = event.model_copy(update={"Payment": event.Payment.model_copy(update=change)})
 
     with pytest.raises(ChargeRefused):
-        call_processor(forged, actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(forged, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     assert processor.sales == []
 
@@ -203,7 +203,7 @@ def test_a_payment_the_ledger_does_not_hold_as_pending_is_not_charged(processor)
     other = event.model_copy(update={"ExecutionArn": EXECUTION + "-other"})
 
     with pytest.raises(ChargeRefused):
-        call_processor(other, actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(other, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     assert processor.sales == []
 
@@ -213,7 +213,7 @@ def test_a_token_made_for_another_amount_is_refused_before_any_processor_call(pr
     event = charge_event(amount="30.00", token_amount="25.00")
 
     with pytest.raises(ChargeRefused, match="made for another charge"):
-        call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(event, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     assert processor.log == []
 
@@ -223,11 +223,11 @@ def test_an_attempt_that_starts_counting_again_still_asks_about_the_sale_on_reco
     processor.lose_next_answer = True
     event = charge_event()
     with pytest.raises(ProcessorTimeout):
-        call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+        call_processor(event, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     # When CallProcessor runs again with RetryCount 0, as a redrive runs it
     monkeypatch.setattr("payments.charging.time.sleep", lambda seconds: None)
-    charged = call_processor(event, actor="PaymentCallProcessor", seconds_left=60)
+    charged = call_processor(event, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     # Then it asked before sending, found the sale, and sent nothing more
     assert processor.log == ["sale", "lookup"]

@@ -362,7 +362,7 @@ def chain_reads():
     repository = audit.AuditRepository("PaymentAuditTrail", client=client)
     repository.append_record(audit.AuditRecord("T-1", "arn:exec", call))
     attempts = sale_attempts.AuditedSaleAttempts(repository, client, "T-1", "arn:exec", 1, "actor", "sealed")
-    attempts.latest()
+    attempts.on_record()
     return client.reads
 
 

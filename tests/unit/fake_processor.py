@@ -6,6 +6,7 @@ anywhere), so a test can register it and run the domain through it unchanged.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -42,6 +43,7 @@ class LoopbackPay:
     lookup_error: Exception | None = None
     sale_error: Exception | None = None
     cvvs_sent: list[str | None] = field(default_factory=list)
+    looked_since: list[dt.date] = field(default_factory=list)
 
     def sale(self, instruction: PaymentInstruction) -> FakeCall:
         self.log.append("sale")
@@ -77,8 +79,9 @@ class LoopbackPay:
     def refund(self, processor_transaction_id: str, amount: Decimal | None = None) -> FakeCall:
         raise NotImplementedError
 
-    def find_by_merchant_transaction_id(self, transaction_id: str) -> FakeCall:
+    def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> FakeCall:
         self.log.append("lookup")
+        self.looked_since.append(since)
         if self.lookup_error is not None:
             raise self.lookup_error
         found = tuple(s for s in self.sales if s["reference"] == transaction_id)
@@ -93,7 +96,10 @@ class LoopbackPay:
             and s["currency"] == expected.currency
             and (expected.card_last4 is None or s["last4"] == expected.card_last4)
         )
-        return next(ours, None)
+        found = next(ours, None)
+        if found is None and lookup.found:
+            raise ProcessorTimeout("loopbackpay: a listed sale is not shown to be ours")
+        return found
 
     def normalize(self, result: dict[str, str]) -> ProcessorOutcome:
         return normalize(result)

@@ -4,6 +4,9 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+
+from payments.errors import ProcessorTimeout
 from payments.processors.converge import (
     ConvergeCall,
     ConvergeClient,
@@ -80,8 +83,34 @@ def test_a_sale_found_by_lookup_is_ours_only_with_our_id_amount_currency_and_car
     result = processor().sale_found(lookup, ours)
 
     assert result is not None and result["ssl_txn_id"] == "T" and PAN not in repr(result)
-    assert processor().sale_found(lookup, dataclasses.replace(ours, amount=Decimal("25.01"))) is None
-    assert processor().sale_found(lookup, dataclasses.replace(ours, transaction_id="order-ac")) is None
+    for other in (dataclasses.replace(ours, amount=Decimal("25.01")), dataclasses.replace(ours, transaction_id="x")):
+        with pytest.raises(ProcessorTimeout):
+            processor().sale_found(lookup, other)
+
+
+def test_a_listed_transaction_not_shown_to_be_ours_is_an_unknown_outcome_not_a_miss():
+    # No echoed merchant id: it may be our sale. Sending another could charge twice.
+    listed = {"ssl_transaction_type": "SALE", "ssl_amount": "25.00", "ssl_txn_id": "T", "ssl_card_number": PAN}
+    lookup = ConvergeCall("txnquery", {}, {"ssl_txn_count": "1"}, "t", 5, transactions=(listed,))
+    nothing = ConvergeCall("txnquery", {}, {"ssl_txn_count": "0"}, "t", 5)
+    ours = ExpectedSale("order-ab", Decimal("25.00"), "USD", PAN[-4:])
+
+    with pytest.raises(ProcessorTimeout, match="none shown to be our sale"):
+        processor().sale_found(lookup, ours)
+    assert processor().sale_found(nothing, ours) is None
+
+
+def test_the_lookup_searches_from_the_day_before_the_first_claim_to_tomorrow(monkeypatch):
+    sent = {}
+    adapter = processor()
+    monkeypatch.setattr(adapter.client, "_send", lambda operation, fields: sent.update(operation=operation, **fields))
+
+    adapter.find_by_merchant_transaction_id("order-ab", since=dt.date(2026, 11, 20))
+
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    assert sent["operation"] == "txnquery" and sent["ssl_merchant_txn_id"] == "order-ab"
+    assert sent["ssl_search_start_date"] == "11/19/2026"
+    assert sent["ssl_search_end_date"] == f"{tomorrow:%m/%d/%Y}"
 
 
 def test_a_card_instruction_becomes_a_ccsale_with_our_transaction_id(monkeypatch):

@@ -17,6 +17,8 @@ BUDGET = topology.PROCESSOR_TIME_BUDGET
 def test_the_call_processor_state_outlives_its_lambda_which_outlives_a_retry(environment):
     # (The environments share the one budget; a per-environment override must keep this true too.)
     assert BUDGET.state_timeout_seconds > BUDGET.lambda_timeout_seconds >= BUDGET.needed_by_a_retry_seconds
+    # Lambda's init phase does not count against its timeout: the state waits for both
+    assert BUDGET.state_timeout_seconds > BUDGET.lambda_init_seconds + BUDGET.lambda_timeout_seconds
 
 
 def test_the_state_machine_takes_its_timeout_from_the_budget():

@@ -175,10 +175,11 @@ def test_a_declined_sale_found_by_query_stays_declined(stack, info, transaction_
 
 
 def test_an_audit_record_that_could_not_be_written_ahead_is_written_by_the_audit_step(stack, info, transaction_id):
-    # Given the fourth PutItem of this payment (CallProcessor's write-ahead audit record, after the
-    # intake's vault deposit and ledger entries 1 and 2) is throttled past the SDK's three attempts
+    # Given the fifth PutItem of this payment (CallProcessor's write-ahead audit record, after the
+    # intake's vault deposit, ledger entries 1 and 2 and the sale-attempt claim) is throttled past
+    # the SDK's three attempts
     execution, schedule = pay_meeting(
-        stack, info, transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=3, skip=3)
+        stack, info, transaction_id, ScheduledFault("dynamodb:PutItem", "throttle", count=3, skip=4)
     )
 
     # Then the payment still succeeds and the Audit step stored the record the state carried

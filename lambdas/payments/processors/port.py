@@ -12,6 +12,7 @@ before sending again), ProcessorRejected (our request is wrong: never retry). Ea
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -116,14 +117,16 @@ class Processor(Protocol):
 
     def refund(self, processor_transaction_id: str, amount: Decimal | None = None) -> ProcessorCall: ...
 
-    def find_by_merchant_transaction_id(self, transaction_id: str) -> ProcessorCall:
-        """Ask the processor what it holds for our TransactionID (no money moves)."""
+    def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> ProcessorCall:
+        """Ask the processor what it holds for our TransactionID, from `since` to tomorrow (no money moves)."""
         ...
 
     def sale_found(self, lookup: ProcessorCall, expected: ExpectedSale) -> dict[str, str] | None:
         """From a lookup: the result of the sale we sent, if the lookup shows one matching `expected` in
-        every field. A transaction that lacks one of them is not ours: adopting another customer's
-        approval would be worse than an unknown outcome."""
+        every field; None only if it lists nothing at all for our TransactionID. A listed transaction
+        that cannot be shown to be ours raises ProcessorTimeout: it may be our sale, so sending
+        another could charge twice, and adopting it could take another customer's approval. The
+        outcome stays unknown, for the retries and reconciliation."""
         ...
 
     def normalize(self, result: dict[str, str]) -> ProcessorOutcome:

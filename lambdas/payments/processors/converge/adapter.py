@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from decimal import Decimal
 
 from payments import settings, topology
+from payments.errors import ProcessorTimeout
 from payments.processors.converge.client import (
     ConvergeCall,
     ConvergeClient,
@@ -55,13 +57,22 @@ class ConvergeProcessor:
     def refund(self, processor_transaction_id: str, amount: Decimal | None = None) -> ConvergeCall:
         return self.client.refund(processor_transaction_id, amount)
 
-    def find_by_merchant_transaction_id(self, transaction_id: str) -> ConvergeCall:
-        return self.client.query(merchant_txn_id=transaction_id)
+    def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> ConvergeCall:
+        # Converge searches by date; a day either side covers its time zone and ours.
+        tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+        return self.client.query(merchant_txn_id=transaction_id, start=since - dt.timedelta(days=1), end=tomorrow)
 
     def sale_found(self, lookup: ProcessorCall, expected: ExpectedSale) -> dict[str, str] | None:
         assert isinstance(lookup, ConvergeCall)
         found = converge_sale_of(lookup, expected)
-        return None if found is None else kept_fields(found)
+        if found is not None:
+            return kept_fields(found)
+        if lookup.transactions:
+            raise ProcessorTimeout(
+                f"Converge lists {len(lookup.transactions)} transaction(s) for this TransactionID, none shown to be "
+                "our sale (merchant id, type, amount, currency and card must all match): outcome unknown"
+            )
+        return None
 
     def normalize(self, result: dict[str, str]) -> ProcessorOutcome:
         return normalize(result)
