@@ -51,7 +51,7 @@ from infra.keys import TABLE_KEY_ACTIONS
 from infra.log_groups import protected_log_group
 from infra.network import FunctionNetwork, network_interface_statements
 from infra.packaging import package_function
-from infra.scanners import skip_checkov
+from infra.scanners import REDUNDANT_ROLE_DEPENDENCY, ignore_cfn_lint, skip_checkov
 from payments import chain, topology
 from payments.crypto import PURPOSE_AUDIT, PURPOSE_CARD_INTAKE, PURPOSE_SECURE_TOKEN
 from payments.vault import CARD as VAULT_CARD
@@ -312,6 +312,7 @@ def _scanner_exceptions(function: lambda_.Function, in_vpc: bool) -> None:
         "RequestResponse): a dead-letter queue receives failed asynchronous invocations, of which there are none. "
         "Failures return to the caller, where the state machine's Retry/Catch or the upstream client handles them.",
     )
+    ignore_cfn_lint(function, "W3005", REDUNDANT_ROLE_DEPENDENCY)
     if not in_vpc:
         skip_checkov(
             function,

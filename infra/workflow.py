@@ -13,6 +13,7 @@ from infra import REPO_ROOT, names
 from infra.config import EnvironmentConfig
 from infra.functions import table_key
 from infra.log_groups import protected_log_group
+from infra.scanners import REDUNDANT_ROLE_DEPENDENCY, ignore_cfn_lint
 from payments import topology
 
 
@@ -58,6 +59,7 @@ class PaymentWorkflow(Construct):
             tracing_enabled=True,
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         )
+        ignore_cfn_lint(self.state_machine, "W3005", REDUNDANT_ROLE_DEPENDENCY)
         # The unqualified ARNs the definition names, and nothing else (grant_invoke adds ":*").
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
