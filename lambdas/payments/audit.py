@@ -22,7 +22,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from payments import aws, chain
-from payments.errors import LedgerConflict, StorageUnavailable
+from payments.errors import LedgerConflict
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -86,22 +86,10 @@ class AuditRepository:
 
     def _next_link(self, transaction_id: str) -> tuple[int, str]:
         """The ChainSeq a new record of this payment takes, and the EntryHash it links to."""
-        pages = aws.call_with_transient_mapping(
-            lambda: list(
-                self._client.get_paginator("query").paginate(
-                    TableName=self.table_name,
-                    KeyConditionExpression="TransactionID = :id",
-                    ExpressionAttributeValues={":id": {"S": transaction_id}},
-                    ProjectionExpression="AuditID, ChainSeq, EntryHash",
-                    ConsistentRead=True,
-                )
-            ),
-            StorageUnavailable,
-            "DynamoDB Query on the audit trail",
+        items = aws.payment_items(
+            self._client, self.table_name, transaction_id, "the audit trail", projection="AuditID, ChainSeq, EntryHash"
         )
-        chained = [
-            (seq, item) for page in pages for item in page["Items"] if (seq := chain.number_of(item, chain.CHAIN_SEQ))
-        ]
+        chained = [(seq, item) for item in items if (seq := chain.number_of(item, chain.CHAIN_SEQ))]
         if not chained:
             return 1, chain.GENESIS
         seq, last = max(chained, key=lambda pair: (pair[0], chain.string_of(pair[1], "AuditID") or ""))

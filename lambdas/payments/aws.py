@@ -106,3 +106,39 @@ def append_item(dynamodb: Any, table_name: str, item: dict[str, Any], what: str)
         existing: dict[str, Any] = error.response["Item"]
         return existing
     return None
+
+
+def payment_items(
+    dynamodb: Any,
+    table_name: str,
+    transaction_id: str,
+    what: str,
+    *,
+    projection: str | None = None,
+    sort_key_prefix: tuple[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every item of one payment (partition key TransactionID), read consistently, all pages.
+
+    `sort_key_prefix` = (attribute, prefix) keeps the items whose sort key begins with prefix.
+    Transient failures raise StorageUnavailable.
+    """
+    condition = "TransactionID = :id"
+    values: dict[str, Any] = {":id": {"S": transaction_id}}
+    if sort_key_prefix is not None:
+        attribute, prefix = sort_key_prefix
+        condition += f" AND begins_with({attribute}, :prefix)"
+        values[":prefix"] = {"S": prefix}
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        "ConsistentRead": True,
+    }
+    if projection is not None:
+        request["ProjectionExpression"] = projection
+    pages = call_with_transient_mapping(
+        lambda: list(dynamodb.get_paginator("query").paginate(**request)),
+        StorageUnavailable,
+        f"DynamoDB Query on {what}",
+    )
+    return [item for page in pages for item in page["Items"]]

@@ -138,19 +138,8 @@ class LedgerRepository:
 
     def entries(self, transaction_id: str) -> list[LedgerEntry]:
         """Every entry of one payment, in order, read consistently."""
-        pages = aws.call_with_transient_mapping(
-            lambda: list(
-                self._client.get_paginator("query").paginate(
-                    TableName=self.table_name,
-                    KeyConditionExpression="TransactionID = :id",
-                    ExpressionAttributeValues={":id": {"S": transaction_id}},
-                    ConsistentRead=True,
-                )
-            ),
-            StorageUnavailable,
-            "DynamoDB Query on the ledger",
-        )
-        found = [LedgerEntry.from_item(item) for page in pages for item in page["Items"]]
+        items = aws.payment_items(self._client, self.table_name, transaction_id, "the ledger")
+        found = [LedgerEntry.from_item(item) for item in items]
         return sorted(found, key=lambda entry: entry.EntryNumber)
 
 

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 from payments import aws
 from payments.audit import AuditConflict, AuditRecord, AuditRepository, ProcessorCallRecord
-from payments.errors import StorageUnavailable
 
 SALE_ATTEMPT = "sale-attempt"
 SENDING = "SENDING"
@@ -62,23 +61,17 @@ class AuditedSaleAttempts:
     sealed_instruction: str  # the amount and currency about to be charged, sealed for the audit purpose
 
     def on_record(self) -> list[SaleAttempt]:
-        pages = aws.call_with_transient_mapping(
-            lambda: list(
-                self.client.get_paginator("query").paginate(
-                    TableName=self.repository.table_name,
-                    KeyConditionExpression="TransactionID = :id AND begins_with(AuditID, :prefix)",
-                    ExpressionAttributeValues={":id": {"S": self.transaction_id}, ":prefix": {"S": f"{SALE_ATTEMPT}#"}},
-                    ProjectionExpression="AuditID, CreatedAt",
-                    ConsistentRead=True,
-                )
-            ),
-            StorageUnavailable,
-            "DynamoDB Query on the audit trail",
+        items = aws.payment_items(
+            self.client,
+            self.repository.table_name,
+            self.transaction_id,
+            "the audit trail",
+            projection="AuditID, CreatedAt",
+            sort_key_prefix=("AuditID", f"{SALE_ATTEMPT}#"),
         )
         return [
             SaleAttempt(int(item["AuditID"]["S"].rpartition("#")[2]), parse_time(item["CreatedAt"]["S"]))
-            for page in pages
-            for item in page["Items"]
+            for item in items
         ]
 
     def claim(self, number: int, now: dt.datetime) -> None:
