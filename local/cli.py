@@ -254,6 +254,11 @@ def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any], str]]:
         ("duplicate of #1", first, "intake"),
         ("#1's TransactionID, other amount", first | {"Amount": "99.00"}, "intake"),
         ("card straight to StartExecution", request(6, payment_requests.VISA), "direct"),
+        (
+            "authorize only (capture manual)",
+            request(7, payment_requests.VISA, "80.00") | {"Capture": "manual"},
+            "intake",
+        ),
     ]
 
 

@@ -71,9 +71,10 @@ def card_request(
     holder_name: str | None = "Ada Lovelace",
     description: str | None = "test payment",
     processor_id: str = "elavon",
+    capture: str | None = None,
 ) -> dict[str, Any]:
-    """A card payment request as an upstream service sends it."""
-    return _request(
+    """A card payment request as an upstream service sends it (capture "manual": authorize only)."""
+    request = _request(
         transaction_id,
         amount,
         currency,
@@ -81,6 +82,7 @@ def card_request(
         description,
         processor_id,
     )
+    return request if capture is None else request | {"Capture": capture}
 
 
 def token_request(

@@ -28,6 +28,7 @@ from payments import aws, crypto, ledger, settings, topology
 from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
 from payments.errors import CardNotVaulted, ChargeRefused, ProcessorError, ProcessorRejected, ProcessorTimeout
 from payments.ledger import LedgerEntry, LedgerRepository
+from payments.models import AUTOMATIC, MANUAL
 from payments.observability import logger, metrics
 from payments.processors import registry
 from payments.processors.port import (
@@ -38,6 +39,7 @@ from payments.processors.port import (
     Processor,
     ProcessorCall,
     ProcessorTimeouts,
+    SaleKind,
     StoredToken,
 )
 from payments.sale_attempts import AuditedSaleAttempts, SaleAttempts, SaleAttemptTaken
@@ -169,8 +171,22 @@ def refuse_unless_pending(entries: list[LedgerEntry], event: ChargeEvent) -> Non
     pending = next((entry for entry in entries if entry.Status == ledger.PENDING), None)
     if pending is None:
         raise ChargeRefused("the ledger holds no PAYMENT-PENDING entry for this payment; nothing was sent")
-    recorded = (pending.Amount, pending.Currency, pending.ProcessorID, pending.SecureToken, pending.ExecutionArn)
-    asked = (payment.Amount, payment.Currency, payment.ProcessorID, payment.SecureToken, event.ExecutionArn)
+    recorded = (
+        pending.Amount,
+        pending.Currency,
+        pending.ProcessorID,
+        pending.SecureToken,
+        pending.ExecutionArn,
+        pending.Capture or AUTOMATIC,
+    )
+    asked = (
+        payment.Amount,
+        payment.Currency,
+        payment.ProcessorID,
+        payment.SecureToken,
+        event.ExecutionArn,
+        payment.Capture,
+    )
     if recorded != asked:
         raise ChargeRefused("the request differs from the ledger's PAYMENT-PENDING entry; nothing was sent")
 
@@ -212,7 +228,7 @@ def charge(
             since = min((attempt.started_at for attempt in on_record), default=clock()).date()
             lookup = _ask_before_resending(processor, payment.TransactionID, since)
             recorder.record(lookup)
-            expected = ExpectedSale(payment.TransactionID, amount, payment.Currency, card_last4)
+            expected = ExpectedSale(payment.TransactionID, amount, payment.Currency, card_last4, _kind(payment))
             found = processor.sale_found(lookup, expected)
             if found is not None:
                 logger.info("earlier sale found; not sending another")
@@ -230,13 +246,17 @@ def charge(
             # Whoever asks about this claim waits from its CreatedAt: a sale sent later could land after they ask.
             raise ProcessorTimeout(f"the sale attempt took {late:.1f}s to record; sending nothing, asking later")
         instruction = PaymentInstruction(payment.TransactionID, amount, payment.Currency, method, payment.Description)
-        call = processor.sale(instruction)
+        call = processor.authorize(instruction) if payment.Capture == MANUAL else processor.sale(instruction)
         recorder.record(call)
         return ChargeResult(call.result, recorder.calls, call.latency_ms, False, frozenset(recorder.persisted))
     except ProcessorError as error:
         if error.call is not None:
             recorder.record(cast(ProcessorCall, error.call))
         raise
+
+
+def _kind(payment: PaymentFacts) -> SaleKind:
+    return "authorization" if payment.Capture == MANUAL else "sale"
 
 
 def _utc_now() -> dt.datetime:

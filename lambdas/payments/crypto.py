@@ -40,15 +40,22 @@ class BoundToAnotherUse(ValueError):
 
 @dataclass(frozen=True)
 class TokenBinding:
-    """What a SecureToken may pay for: this payment, this amount in this currency, at this processor."""
+    """What a SecureToken may pay for: this payment, this amount in this currency, at this processor,
+    as a sale (capture automatic) or an authorization (capture manual)."""
 
     transaction_id: str
     amount: str
     currency: str
     processor_id: str
+    capture: str = "automatic"
 
     def bound_fields(self) -> dict[str, str]:
-        return {"amount": self.amount, "currency": self.currency, "processor": self.processor_id}
+        return {
+            "amount": self.amount,
+            "currency": self.currency,
+            "processor": self.processor_id,
+            "capture": self.capture,
+        }
 
 
 def encryption_context(transaction_id: str, purpose: str, bound: Mapping[str, str] | None = None) -> dict[str, str]:

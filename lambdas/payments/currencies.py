@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from types import MappingProxyType
 
 _EXPONENT_0 = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
@@ -33,3 +34,16 @@ PROCESSOR_CURRENCIES: MappingProxyType[str, frozenset[str]] = MappingProxyType(
 def exponent_of(currency: str) -> int:
     """Minor-unit exponent of an ISO 4217 code (2 for USD, 0 for JPY). KeyError if unknown."""
     return ISO_4217_EXPONENTS[currency]
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """The amount with exactly the currency's minor-unit digits: 25.00 USD is "25.00", 2500 JPY is "2500".
+
+    Refuses an amount finer than the currency allows (ValueError) rather than round money.
+    """
+    exponent = exponent_of(currency)
+    quantum = Decimal(1).scaleb(-exponent)
+    exact = amount.quantize(quantum)
+    if exact != amount:
+        raise ValueError(f"{amount} has more decimals than {currency} allows ({exponent})")
+    return f"{exact:f}"

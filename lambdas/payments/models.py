@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -142,6 +142,10 @@ class ProcessorTokenPaymentMethod(_Strict):
         return value
 
 
+AUTOMATIC: Final = "automatic"
+MANUAL: Final = "manual"
+CaptureMethod = Literal["automatic", "manual"]
+
 PaymentMethod = Annotated[CardPaymentMethod | ProcessorTokenPaymentMethod, Field(discriminator="Type")]
 
 
@@ -154,6 +158,8 @@ class PaymentRequest(_Strict):
     ProcessorID: str
     PaymentMethod: PaymentMethod
     Description: str | None = None
+    # automatic: a sale, money taken now. manual: an authorization, captured later by a capture operation.
+    Capture: CaptureMethod = AUTOMATIC
 
     @field_validator("TransactionID", mode="before")
     @classmethod
@@ -205,6 +211,13 @@ class PaymentRequest(_Strict):
     @classmethod
     def _description(cls, value: Any) -> str | None:
         return None if value is None else _description(value)
+
+    @field_validator("Capture", mode="before")
+    @classmethod
+    def _capture(cls, value: Any) -> str:
+        if value not in (AUTOMATIC, MANUAL):
+            raise reject(f'must be "{AUTOMATIC}" (a sale) or "{MANUAL}" (authorize now, capture later)')
+        return str(value)
 
     @model_validator(mode="after")
     def _fits_currency_and_processor(self) -> PaymentRequest:

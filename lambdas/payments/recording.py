@@ -7,6 +7,7 @@ from typing import Any
 
 from payments import ledger
 from payments.ledger import LedgerEntry, LedgerRepository
+from payments.models import MANUAL
 from payments.processors.registry import normalize
 from payments.responses import api_response
 from payments.state import APPROVED, DECLINED, PaymentFacts, ProcessorOutcome, WorkflowState
@@ -41,6 +42,7 @@ def _entry(payment: PaymentFacts, number: int, status: str, execution_arn: str, 
         CreatedAt=ledger.now_iso(),
         CardBrand=payment.Card.Brand if payment.Card else None,
         CardLast4=payment.Card.Last4 if payment.Card else None,
+        Capture=payment.Capture,
         StartedVia=payment.StartedVia,
         IntakeRequestId=payment.IntakeRequestId,
         **terminal,
@@ -64,7 +66,7 @@ def record_success(
     entry = _entry(
         payment,
         last_entry + 1,
-        ledger.SUCCESS,
+        ledger.AUTHORIZED if payment.Capture == MANUAL else ledger.SUCCESS,
         execution_arn,
         ProcessorTransactionID=outcome.ProcessorTransactionID,
         ApprovalCode=outcome.ApprovalCode,

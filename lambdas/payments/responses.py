@@ -17,7 +17,7 @@ def api_response(payment: PaymentFacts, terminal: LedgerEntry) -> dict[str, Any]
         "Currency": payment.Currency,
         "ProcessorID": payment.ProcessorID,
     }
-    if terminal.Status == ledger.SUCCESS:
+    if terminal.Status in ledger.APPROVED_STATUSES:
         response["ProcessorTransactionID"] = terminal.ProcessorTransactionID
         response["ApprovalCode"] = terminal.ApprovalCode
     elif terminal.Status == ledger.DECLINED:

@@ -42,6 +42,7 @@ class PaymentFacts(_State):
     SecureToken: str
     Card: CardFacts | None = None
     Description: str | None = None
+    Capture: Literal["automatic", "manual"] = "automatic"  # manual: authorize only (models.PaymentRequest)
     StartedVia: Literal["intake", "StartExecution"] = "StartExecution"
     IntakeRequestId: str | None = None  # the intake invocation that started it (see workflow_input)
 

@@ -56,6 +56,7 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
         SecureToken=crypto.encrypt_token(secret, key_arn=key_arn, binding=token_binding(request)),
         Card=card,
         Description=request.Description,
+        Capture=request.Capture,
         StartedVia="intake" if request.IntakeRequestId else "StartExecution",
         IntakeRequestId=request.IntakeRequestId,
     )
@@ -64,4 +65,6 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
 
 def token_binding(payment: WorkflowInput | PaymentFacts) -> crypto.TokenBinding:
     """The one charge a SecureToken may pay for: CallProcessor opens it with the same four values."""
-    return crypto.TokenBinding(payment.TransactionID, payment.Amount, payment.Currency, payment.ProcessorID)
+    return crypto.TokenBinding(
+        payment.TransactionID, payment.Amount, payment.Currency, payment.ProcessorID, payment.Capture
+    )

@@ -16,7 +16,7 @@ from local.chaos.observations import Observations, execution_output
 from local.verify_ledger import verify_payment
 from payments.chain import typed
 
-TERMINAL = {"PAYMENT-SUCCESS", "PAYMENT-DECLINED", "PAYMENT-FAILED"}
+TERMINAL = {"PAYMENT-SUCCESS", "PAYMENT-AUTHORIZED", "PAYMENT-DECLINED", "PAYMENT-FAILED"}
 PROGRESS = ["PAYMENT-INITIATED", "PAYMENT-PENDING"]
 
 

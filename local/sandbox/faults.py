@@ -1,18 +1,19 @@
 """Realistic processor faults, switched on by rule (control API or Python) or per request (header).
 
-| kind                 | what the client sees                               | charged? |
-|----------------------|----------------------------------------------------|----------|
-| latency              | the normal answer, `delay_ms` late                 | as usual |
-| timeout_after_charge | the request is processed, the answer never comes   | yes      |
-| charge_in_flight     | no answer; the sale is filed `delay_ms` later       | yes, late|
-| drop_before_charge   | the connection closes before any answer            | no       |
-| http_500             | HTTP 500 from the gateway                          | no       |
-| error_3000           | errorCode 3000, gateway not responding             | no       |
-| error_4017           | errorCode 4017, time-out                           | no       |
-| error_4022           | errorCode 4022, system unavailable                 | no       |
+| kind                 | what the client sees                                  | processed? |
+|----------------------|-------------------------------------------------------|------------|
+| latency              | the normal answer, `delay_ms` late                    | yes        |
+| timeout_after_charge | the request is processed, the answer never comes      | yes        |
+| charge_in_flight     | no answer; the request is processed `delay_ms` later  | yes, late  |
+| drop_before_charge   | the connection closes before any answer               | no         |
+| http_500             | HTTP 500 from the gateway                             | no         |
+| error_3000           | errorCode 3000, gateway not responding                | no         |
+| error_4017           | errorCode 4017, time-out                              | no         |
+| error_4022           | errorCode 4022, system unavailable                    | no         |
 
 A rule applies to requests that match all its `match` fields (e.g. `ssl_transaction_type`,
-`ssl_merchant_txn_id`), `times` times (0: until removed), each with `probability`.
+`ssl_merchant_txn_id`, `ssl_txn_id`), `times` times (0: until removed), each with `probability`.
+Every transaction type meets a fault alike: a void withheld by timeout_after_charge has voided.
 """
 
 from __future__ import annotations

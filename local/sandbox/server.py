@@ -2,8 +2,11 @@
 
 - POST /VirtualMerchantDemo/processxml.do   form field xmldata=<txn>...</txn>; answers text/xml
 - POST /VirtualMerchantDemo/process.do      form fields; with ssl_show_form=false and
-                                            ssl_result_format=ASCII answers key=value lines
+                                            ssl_result_format=ASCII answers key=value lines,
+                                            joined by newlines, none after the last
 - GET  /_sandbox/transactions               the sandbox's own record, JSON (card numbers masked)
+- POST /_sandbox/settle                     close the open batch: open sales, completions and
+                                            returns become settled (STL); JSON {"settled": [ids]}
 - GET|POST|DELETE /_sandbox/faults          list, add (JSON FaultRule) or clear fault rules
 A request may also carry `X-Sandbox-Fault: <kind>` to meet one fault, just this once.
 """
@@ -28,6 +31,7 @@ XML_PATH = "/VirtualMerchantDemo/processxml.do"
 KEY_VALUE_PATH = "/VirtualMerchantDemo/process.do"
 TRANSACTIONS_PATH = "/_sandbox/transactions"
 FAULTS_PATH = "/_sandbox/faults"
+SETTLE_PATH = "/_sandbox/settle"
 MAX_BODY_BYTES = 64 * 1024
 Answer = dict[str, str] | list[dict[str, str]]
 
@@ -75,6 +79,10 @@ class ConvergeSandbox:
     def transactions(self) -> list[dict[str, object]]:
         return [t.to_record() for t in self.terminal.transactions]
 
+    def settle(self) -> list[str]:
+        """Close the open batch (Converge settles daily); the ssl_txn_ids settled."""
+        return self.terminal.settle()
+
     def exchanges(self) -> list[Exchange]:
         """Every Converge request received, in order, and whether the client was given an answer."""
         with self._exchanges_lock:
@@ -101,11 +109,13 @@ def xml_answer(answer: Answer) -> bytes:
 
 
 def ascii_answer(answer: Answer) -> bytes:
+    """One key=value per line, with no newline after the last: a client that splits the body on
+    every newline must meet no empty line."""
     if isinstance(answer, dict):
         lines = [f"{k}={v}" for k, v in answer.items()]
     else:
         lines = [f"ssl_txn_count={len(answer)}"] + [f"{k}={v}" for fields in answer for k, v in fields.items()]
-    return ("\n".join(lines) + "\n").encode()
+    return "\n".join(lines).encode()
 
 
 def html_answer(answer: Answer) -> bytes:
@@ -127,6 +137,8 @@ def _handler_for(sandbox: ConvergeSandbox) -> type[BaseHTTPRequestHandler]:
                 return
             if path == FAULTS_PATH:
                 self._add_fault(body)
+            elif path == SETTLE_PATH:
+                self._json(200, {"settled": sandbox.settle()})
             elif path in (XML_PATH, KEY_VALUE_PATH):
                 self._converge(path, body)
             else:

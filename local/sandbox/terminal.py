@@ -3,6 +3,12 @@
 A request is a dict of `ssl_*` fields; the answer is a dict of fields (one transaction or an
 error) or, for txnquery, a list of transactions. The record keeps masked card numbers only;
 the token vault keeps a card's masked number, brand and test behaviour, never the PAN.
+
+A transaction's life, as Converge's Integration Guide describes it: sales, completions and returns
+join the open batch (`ssl_trans_status` OPN) and `settle` closes it (STL). Only an open one can be
+voided or deleted; only a settled one can be returned. An authorization completes once, in full or
+for less (the rest is released). Amounts are written with exactly the currency's minor-unit digits
+(25.00 USD, 2500 JPY).
 """
 
 from __future__ import annotations
@@ -12,15 +18,18 @@ import re
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from payments.cards import card_brand, luhn_valid, mask_pan
+from payments.currencies import exponent_of, format_amount
 
 APPROVING_CARDS = frozenset({"4111111111111111", "5500000000000004", "370000000000002", "6011000000000012"})
 DECLINING_CARDS = frozenset({"4000000000000002"})
 ACCEPTED_CURRENCIES = frozenset({"USD", "CAD", "EUR", "GBP", "JPY", "AUD", "CHF", "MXN"})
 # Cents that make the issuer answer in a particular way (sandbox triggers; Elavon publishes none).
+# Only amounts with cents meet them: a zero-decimal amount (JPY) never does.
 AMOUNT_TRIGGERS = {
     "51": ("1", "DECLINED: NSF", "N", "M"),
     "52": ("1", "CALL AUTH CENTER", "N", "M"),
@@ -28,9 +37,17 @@ AMOUNT_TRIGGERS = {
     "54": ("1", "PICK UP CARD", "N", "M"),
     "55": ("1", "DECLINE CVV2", "Y", "N"),
     "56": ("0", "APPROVAL", "N", "M"),  # approved, but the address did not match
+    "57": ("1", "SERV NOT ALLOWED", "N", "M"),  # Converge's own decline messages, as its guide spells them
+    "58": ("1", "REQ. EXCEEDS BAL.", "N", "M"),
 }
 _SHORT_BRAND = {"VISA": "VISA", "MASTERCARD": "MC", "AMEX": "AMEX", "DISCOVER": "DISC", "JCB": "JCB"}
 _CHARGE_TYPES = frozenset({"SALE", "AUTHONLY"})
+# ssl_trans_status: open (in the current batch) and settled, as txnquery reports them.
+OPEN = "OPN"
+SETTLED = "STL"
+# What Converge's ccdelete reply leaves out of the original's fields (a DELETE carries no
+# authorization of its own).
+_NOT_IN_A_DELETE = frozenset({"ssl_approval_code", "ssl_avs_response", "ssl_cvv2_response"})
 
 
 @dataclass(frozen=True)
@@ -57,13 +74,28 @@ class SandboxTransaction:
     ssl_avs_response: str
     ssl_cvv2_response: str
     ssl_txn_time: str
-    ssl_trans_status: str = "OPN"
+    ssl_trans_status: str = OPEN
     original_txn_id: str = ""
     voided: bool = False
     deleted: bool = False
     completed_amount: Decimal | None = None
     refunded_amount: Decimal = Decimal("0.00")
     created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def settled(self) -> bool:
+        return self.ssl_trans_status == SETTLED
+
+    @property
+    def is_completed_authorization(self) -> bool:
+        return self.ssl_transaction_type == "AUTHONLY" and self.completed_amount is not None
+
+    @property
+    def in_open_batch(self) -> bool:
+        """Money that the next settlement moves: an approved sale, completion or return, not taken back."""
+        if self.ssl_result != "0" or self.voided or self.deleted or self.settled:
+            return False
+        return self.ssl_transaction_type in ("SALE", "RETURN") or self.is_completed_authorization
 
     @property
     def is_approved_charge(self) -> bool:
@@ -76,9 +108,9 @@ class SandboxTransaction:
 
     def to_record(self) -> dict[str, object]:
         record = {k: v for k, v in asdict(self).items() if k != "created"}
-        record["ssl_amount"] = _money(self.ssl_amount)
-        record["refunded_amount"] = _money(self.refunded_amount)
-        record["completed_amount"] = None if self.completed_amount is None else _money(self.completed_amount)
+        record["ssl_amount"] = self.money(self.ssl_amount)
+        record["refunded_amount"] = self.money(self.refunded_amount)
+        record["completed_amount"] = None if self.completed_amount is None else self.money(self.completed_amount)
         record["approved_charge"] = self.is_approved_charge
         return record
 
@@ -90,7 +122,7 @@ class SandboxTransaction:
             "ssl_result": self.ssl_result,
             "ssl_result_message": self.ssl_result_message,
             "ssl_approval_code": self.ssl_approval_code,
-            "ssl_amount": _money(self.ssl_amount),
+            "ssl_amount": self.money(self.ssl_amount),
             "ssl_transaction_currency": self.ssl_transaction_currency,
             "ssl_card_number": self.ssl_card_number,
             "ssl_card_short_description": self.ssl_card_short_description,
@@ -106,9 +138,16 @@ class SandboxTransaction:
         fields["ssl_trans_status"] = self.ssl_trans_status
         # Our choice: the adapter adopts only a transaction that echoes our merchant transaction id.
         fields["ssl_merchant_txn_id"] = self.ssl_merchant_txn_id
+        # A completed authorization stays AUTHONLY (OPN, then STL once its completion settles). Voided or
+        # deleted, a transaction is listed as what ended it, so a retry can never adopt it as a live sale.
         if self.voided:
             fields["ssl_transaction_type"] = "VOID"
+        elif self.deleted:
+            fields["ssl_transaction_type"] = "DELETE"
         return fields
+
+    def money(self, amount: Decimal) -> str:
+        return _money(amount, self.ssl_transaction_currency)
 
 
 @dataclass(frozen=True)
@@ -130,6 +169,11 @@ def _missing(name: str) -> ConvergeError:
 
 
 INVALID_TXN_ID = ("5040", "Invalid Transaction ID", "The transaction ID is invalid for this transaction type")
+# Converge voids and deletes only before the batch settles, and returns only what has settled
+# (Elavon's guide), but names no error for either: answering as for any transaction id the
+# transaction type cannot take (5040, Converge's answer to a second void) is the sandbox's choice.
+NOT_BEFORE_SETTLEMENT = INVALID_TXN_ID
+NOT_AFTER_SETTLEMENT = INVALID_TXN_ID
 AMOUNT_ABOVE_ORIGINAL = (
     "5091",
     "Invalid amount",
@@ -144,8 +188,12 @@ CURRENCY_NOT_ALLOWED = (
 )
 
 
-def _money(amount: Decimal) -> str:
-    return f"{amount:.2f}"
+def _money(amount: Decimal, currency: str) -> str:
+    return format_amount(amount, currency)
+
+
+def _txn_time(moment: dt.datetime) -> str:
+    return moment.strftime("%m/%d/%Y %I:%M:%S %p")
 
 
 class Terminal:
@@ -155,12 +203,29 @@ class Terminal:
         self.credentials = credentials or SandboxCredentials()
         self._transactions: dict[str, SandboxTransaction] = {}
         self._vault: dict[str, VaultedCard] = {}
-        self._lock = threading.Lock()
+        # Re-entrant, so that a condition given to wait_until may read the record.
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
 
     @property
     def transactions(self) -> list[SandboxTransaction]:
         with self._lock:
             return list(self._transactions.values())
+
+    def settle(self) -> list[str]:
+        """Close the open batch, as Converge's daily settlement does: every open sale, completion and
+        return becomes settled. Returns their ssl_txn_ids."""
+        with self._changed:
+            closing = [t for t in self._transactions.values() if t.in_open_batch]
+            for transaction in closing:
+                transaction.ssl_trans_status = SETTLED
+            self._changed.notify_all()
+            return [t.ssl_txn_id for t in closing]
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Wait, without polling, until `condition` holds after some request: for one filed late."""
+        with self._changed:
+            return self._changed.wait_for(condition, timeout)
 
     def process(self, fields: dict[str, str]) -> dict[str, str] | list[dict[str, str]]:
         """One Converge request in; one transaction's fields, a query's list, or an error out."""
@@ -193,8 +258,11 @@ class Terminal:
             raise ConvergeError(
                 "4010", "Invalid Transaction Type", "The authorization request included an invalid Transaction Type"
             )
-        with self._lock:
-            return operations[kind]()
+        with self._changed:
+            try:
+                return operations[kind]()
+            finally:
+                self._changed.notify_all()
 
     # -- card and amount checks --------------------------------------------------------------
     def _card(self, fields: dict[str, str]) -> VaultedCard:
@@ -221,19 +289,28 @@ class Terminal:
         )
 
     @staticmethod
-    def _amount(fields: dict[str, str], required: bool = True) -> Decimal | None:
+    def _amount(fields: dict[str, str], currency: str, required: bool = True) -> Decimal | None:
+        """ssl_amount in `currency`: whole units, or exactly its minor-unit digits (12 or 12.50 USD; 2500 JPY).
+
+        A JPY amount with decimals is refused rather than read (the sandbox's choice: it shows a
+        client that writes every currency with two decimals)."""
         text = fields.get("ssl_amount")
         if not text:
             if required:
                 raise _missing("ssl_amount")
             return None
+        exponent = exponent_of(currency)
+        shape = rf"\d{{1,8}}(\.\d{{{exponent}}})?" if exponent else r"\d{1,8}"
         try:
             amount = Decimal(text)
         except InvalidOperation:
             amount = Decimal(-1)
-        if amount <= 0 or not re.fullmatch(r"\d{1,8}(\.\d{2})?", text):
-            raise ConvergeError("5021", "Invalid Amount", "The amount supplied is invalid: digits with two decimals.")
-        return amount.quantize(Decimal("0.01"))
+        if amount <= 0 or not re.fullmatch(shape, text):
+            digits = f"with {exponent} decimals" if exponent else "without decimals"
+            raise ConvergeError(
+                "5021", "Invalid Amount", f"The amount supplied is invalid: {currency} amounts are digits {digits}."
+            )
+        return amount
 
     def _new(
         self,
@@ -249,7 +326,7 @@ class Terminal:
     ) -> SandboxTransaction:
         now = dt.datetime.now(dt.UTC)
         transaction = SandboxTransaction(
-            ssl_txn_id=f"{now:%d%m%y}A15-{uuid.uuid4()}".upper(),
+            ssl_txn_id=_new_txn_id(now),
             ssl_transaction_type=kind,
             ssl_merchant_txn_id=fields.get("ssl_merchant_txn_id", "")[:39],
             ssl_amount=amount,
@@ -259,11 +336,11 @@ class Terminal:
             ssl_result=result,
             ssl_result_message=message,
             ssl_approval_code=secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + f"{secrets.randbelow(10**5):05d}"
-            if result == "0"
+            if result == "0" and kind != "VOID"
             else "",
             ssl_avs_response=avs,
             ssl_cvv2_response=cvv,
-            ssl_txn_time=now.strftime("%m/%d/%Y %I:%M:%S %p"),
+            ssl_txn_time=_txn_time(now),
             original_txn_id=original,
             created=now,
         )
@@ -283,61 +360,89 @@ class Terminal:
 
     # -- operations ---------------------------------------------------------------------------
     def _charge(self, fields: dict[str, str], kind: str) -> dict[str, str]:
-        amount = self._amount(fields)
-        assert amount is not None
-        card = self._card(fields)
         currency = fields.get("ssl_transaction_currency", "USD")
         if currency not in ACCEPTED_CURRENCIES:
             raise ConvergeError(*CURRENCY_NOT_ALLOWED)
+        amount = self._amount(fields, currency)
+        assert amount is not None
+        card = self._card(fields)
         cvv = "M" if fields.get("ssl_cvv2cvc2") else ""
         result, message, avs = ("1", "DECLINED", "N") if card.declines else ("0", "APPROVAL", "Y")
         if not card.declines and _expired(card.exp_date):
             result, message = "1", "EXPIRED CARD"
-        trigger = AMOUNT_TRIGGERS.get(_money(amount)[-2:])
+        trigger = _trigger_of(amount, currency)
         if trigger and not card.declines:
             result, message, avs, cvv_trigger = trigger
             cvv = cvv_trigger if cvv else ""
         transaction = self._new(kind, fields, card, amount, result, message, avs=avs, cvv=cvv)
-        return {
+        reply = {
             **transaction.to_fields(),
             "ssl_merchant_txn_id": transaction.ssl_merchant_txn_id,
             "ssl_exp_date": card.exp_date,
         }
+        if fields.get("ssl_token"):
+            reply["ssl_token"] = fields["ssl_token"]  # echoed as sent, as a ccgettoken reply holds it
+        return reply
 
     def _complete(self, fields: dict[str, str]) -> dict[str, str]:
         auth = self._original(fields, frozenset({"AUTHONLY"}))
         if auth.completed_amount is not None:
-            raise ConvergeError(*INVALID_TXN_ID)
-        amount = self._amount(fields, required=False) or auth.ssl_amount
+            raise ConvergeError(*INVALID_TXN_ID)  # completed once: the rest was released
+        amount = self._amount(fields, auth.ssl_transaction_currency, required=False) or auth.ssl_amount
         if amount > auth.ssl_amount:
             raise ConvergeError(*AMOUNT_ABOVE_ORIGINAL)
         auth.completed_amount = amount
-        return {**auth.to_fields(), "ssl_amount": _money(amount), "ssl_transaction_type": "FORCE"}
+        return {**auth.to_fields(), "ssl_amount": auth.money(amount), "ssl_transaction_type": "FORCE"}
 
     def _delete(self, fields: dict[str, str]) -> dict[str, str]:
         original = self._original(fields, _CHARGE_TYPES)
+        if original.settled:
+            raise ConvergeError(*NOT_AFTER_SETTLEMENT)
         original.deleted = True
-        return {**original.to_fields(), "ssl_transaction_type": "DELETE", "ssl_result_message": "APPROVAL"}
+        reply = {k: v for k, v in original.to_fields().items() if k not in _NOT_IN_A_DELETE}
+        now = _txn_time(dt.datetime.now(dt.UTC))
+        return {**reply, "ssl_transaction_type": "DELETE", "ssl_result_message": "APPROVAL", "ssl_txn_time": now}
 
     def _void(self, fields: dict[str, str]) -> dict[str, str]:
-        original = self._original(fields, frozenset({"SALE", "RETURN"}))
+        # ccvoid takes a sale, a completion (the sale it became) or a return; an authorization is deleted.
+        original = self._original(fields, frozenset({"SALE", "RETURN", "AUTHONLY"}))
+        if original.ssl_transaction_type == "AUTHONLY" and not original.is_completed_authorization:
+            raise ConvergeError(*INVALID_TXN_ID)
+        if original.settled:
+            raise ConvergeError(*NOT_AFTER_SETTLEMENT)
         if original.refunded_amount:
             raise ConvergeError(*INVALID_TXN_ID)
         original.voided = True
         if original.ssl_transaction_type == "RETURN":  # the refund never happened: it may be refunded again
             sale = self._transactions[original.original_txn_id]
             sale.refunded_amount -= original.ssl_amount
-        return {**original.to_fields(), "ssl_transaction_type": "VOID", "ssl_result_message": "APPROVAL"}
+        # Converge: "The Void transaction returns a new Transaction ID" and the original's data.
+        card = VaultedCard(original.ssl_card_number, original.ssl_card_short_description, False, "")
+        void = self._new(
+            "VOID",
+            {
+                "ssl_transaction_currency": original.ssl_transaction_currency,
+                "ssl_merchant_txn_id": original.ssl_merchant_txn_id,
+            },
+            card,
+            original.completed_amount if original.completed_amount is not None else original.ssl_amount,
+            "0",
+            "APPROVAL",
+            original=original.ssl_txn_id,
+        )
+        return void.to_fields()
 
     def _return(self, fields: dict[str, str]) -> dict[str, str]:
         sale = self._original(fields, _CHARGE_TYPES)
         if not sale.is_approved_charge:
             raise ConvergeError(*INVALID_TXN_ID)
+        if not sale.settled:
+            raise ConvergeError(*NOT_BEFORE_SETTLEMENT)  # still in the open batch: void it instead
         charged = sale.completed_amount if sale.completed_amount is not None else sale.ssl_amount
         remaining = charged - sale.refunded_amount
         if remaining <= 0:
             raise ConvergeError(*AMOUNT_ABOVE_ORIGINAL)
-        amount = self._amount(fields, required=False) or remaining
+        amount = self._amount(fields, sale.ssl_transaction_currency, required=False) or remaining
         if amount > remaining:
             raise ConvergeError(*AMOUNT_ABOVE_ORIGINAL)
         sale.refunded_amount += amount
@@ -371,6 +476,7 @@ class Terminal:
             "ssl_result": "0",
             "ssl_result_message": "",
             "ssl_transaction_type": "GETTOKEN",
+            "ssl_txn_time": _txn_time(dt.datetime.now(dt.UTC)),
             "ssl_token": token,
             "ssl_token_response": "SUCCESS",
             "ssl_add_token_response": "Card Added",
@@ -409,10 +515,26 @@ def _date(text: str | None) -> dt.date | None:
         raise ConvergeError("4009", "Required Field Not Supplied", "Search dates must be MM/DD/YYYY.") from None
 
 
+def _trigger_of(amount: Decimal, currency: str) -> tuple[str, str, str, str] | None:
+    """The amount trigger its cents meet; amounts of a currency without cents meet none."""
+    if exponent_of(currency) != 2:
+        return None
+    return AMOUNT_TRIGGERS.get(_money(amount, currency)[-2:])
+
+
 def _expired(exp_date: str) -> bool:
     month, year = int(exp_date[:2]), 2000 + int(exp_date[2:])
     today = dt.datetime.now(dt.UTC).date()
     return (year, month) < (today.year, today.month)
+
+
+def _new_txn_id(now: dt.datetime) -> str:
+    """Converge's shape, DDMMYY, a host code and a UUID; never one whose last group is 12 digits, which
+    a card-data scan would (rightly) have to weigh as a possible card number."""
+    while True:
+        txn_id = f"{now:%d%m%y}A15-{uuid.uuid4()}".upper()
+        if not txn_id[-12:].isdigit():
+            return txn_id
 
 
 def _new_token() -> str:

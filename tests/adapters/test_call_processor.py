@@ -185,8 +185,8 @@ def test_a_settled_payments_input_replayed_charges_nothing(processor, forge):
 
 @pytest.mark.parametrize(
     "change",
-    [{"Amount": "4999.00"}, {"Currency": "EUR"}, {"SecureToken": "AYADeJ-another"}],
-    ids=["amount", "currency", "token"],
+    [{"Amount": "4999.00"}, {"Currency": "EUR"}, {"SecureToken": "AYADeJ-another"}, {"Capture": "manual"}],
+    ids=["amount", "currency", "token", "capture"],
 )
 def test_an_input_that_differs_from_the_pending_entry_charges_nothing(processor, change):
     event = charge_event()

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from local.sandbox import FaultRule
 from local.sandbox import terminal as sandbox_terminal
 from payments.charging import CallRecorder, charge
 from payments.errors import ProcessorTimeout
@@ -41,12 +42,12 @@ def sales_of(sandbox, transaction_id):
     ]
 
 
-def ask_again(client, transaction_id, claim_age):
+def ask_again(client, transaction_id, claim_age, amount="25.00", card=CARD):
     """CallProcessor run again (a retry or a redrive) for a payment whose sale #1 is on record."""
     processor = ConvergeProcessor(client)
     payment = {
         "TransactionID": transaction_id,
-        "Amount": "25.00",
+        "Amount": amount,
         "Currency": "USD",
         "ProcessorID": "elavon",
         "PaymentMethodType": "card",
@@ -56,8 +57,8 @@ def ask_again(client, transaction_id, claim_age):
     return charge(
         ChargeEvent(Payment=payment, ExecutionArn=EXECUTION, RetryCount=0),
         processor=processor,
-        source=lambda: CARD,
-        card_last4=CARD.number[-4:],
+        source=lambda: card,
+        card_last4=card.number[-4:],
         recorder=recorder,
         attempts=OneClaimOnRecord(claim_age),
         sleep=lambda seconds: None,
@@ -101,3 +102,35 @@ def test_a_redrive_days_later_still_finds_the_sale(client_for, sandbox, transact
 
     assert charged.found_by_query and charged.result["ssl_txn_id"] == sale.ssl_txn_id
     assert len(sales_of(sandbox, transaction_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("card_number", "amount", "message", "reason_code"),
+    [
+        ("4000000000000002", "25.00", "DECLINED", "DO_NOT_HONOR"),
+        ("4111111111111111", "25.57", "SERV NOT ALLOWED", "DO_NOT_HONOR"),
+        ("4111111111111111", "25.58", "REQ. EXCEEDS BAL.", "INSUFFICIENT_FUNDS"),
+    ],
+)
+def test_a_declined_sale_whose_answer_was_lost_is_found_declined_with_its_reason(
+    client_for, sandbox, transaction_id, card_number, amount, message, reason_code
+):
+    # Given Converge declined sale #1, and its answer never reached us
+    client = client_for()
+    card = CardDetails(number=card_number, expiry_month=12, expiry_year=2031, cvv="847")
+    sandbox.faults.add(FaultRule("timeout_after_charge", match={"ssl_merchant_txn_id": transaction_id}))
+    with pytest.raises(ProcessorTimeout):
+        client.sale(transaction_id=transaction_id, amount=Decimal(amount), currency="USD", card=card)
+    [declined] = sales_of(sandbox, transaction_id)
+    assert (declined.ssl_result, declined.ssl_result_message) == ("1", message)
+
+    # When CallProcessor runs again, then txnquery finds that sale, and it is a decline with its reason
+    processor = ConvergeProcessor(client)
+    charged = ask_again(client, transaction_id, claim_age=dt.timedelta(hours=1), amount=amount, card=card)
+
+    assert charged.found_by_query
+    assert "ssl_result" not in charged.result  # a listing says it only by its message
+    outcome = processor.normalize(charged.result)
+    assert (outcome.Status, outcome.ReasonCode, outcome.ReasonMessage) == ("DECLINED", reason_code, message)
+    assert outcome.ProcessorTransactionID == declined.ssl_txn_id
+    assert len(sales_of(sandbox, transaction_id)) == 1  # and nothing was sent again

@@ -16,7 +16,14 @@ import urllib3
 from local.sandbox import FaultRule
 from payments.cards import luhn_valid
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
-from payments.processors.converge import CardDetails, ConvergeCall, ConvergeClient, from_xml, sale_of
+from payments.processors.converge import (
+    CardDetails,
+    ConvergeCall,
+    ConvergeClient,
+    ConvergeProcessor,
+    from_xml,
+    sale_of,
+)
 from payments.processors.port import ExpectedSale
 
 VISA = "4111111111111111"
@@ -149,7 +156,7 @@ def test_auth_only_takes_no_money_until_completed_in_full(client, record_of, tra
 def test_a_partial_completion_captures_less_than_the_authorization(client, record_of, transaction_id):
     txn_id = authorize(client, transaction_id).result["ssl_txn_id"]
 
-    completed = client.complete(txn_id, Decimal("10.00"))
+    completed = client.complete(txn_id, Decimal("10.00"), "USD")
 
     assert completed.result["ssl_amount"] == "10.00"
     record = record_of(txn_id)
@@ -159,7 +166,7 @@ def test_a_partial_completion_captures_less_than_the_authorization(client, recor
 
 def test_completing_twice_is_rejected(client, record_of, transaction_id):
     txn_id = authorize(client, transaction_id).result["ssl_txn_id"]
-    client.complete(txn_id, Decimal("10.00"))
+    client.complete(txn_id, Decimal("10.00"), "USD")
 
     with pytest.raises(ProcessorRejected) as excinfo:
         client.complete(txn_id)
@@ -172,7 +179,7 @@ def test_completing_above_the_authorization_is_rejected(client, record_of, trans
     txn_id = authorize(client, transaction_id).result["ssl_txn_id"]
 
     with pytest.raises(ProcessorRejected) as excinfo:
-        client.complete(txn_id, Decimal("25.01"))
+        client.complete(txn_id, Decimal("25.01"), "USD")
 
     assert error_code(excinfo) == "5091"
     assert record_of(txn_id)["completed_amount"] is None
@@ -239,8 +246,9 @@ def test_a_declined_sale_cannot_be_voided(client, transaction_id):
 # -- ccreturn ---------------------------------------------------------------------------------------
 
 
-def test_a_full_refund_returns_the_whole_sale(client, record_of, transaction_id):
+def test_a_full_refund_returns_the_whole_sale(client, sandbox, record_of, transaction_id):
     sale_id = sell(client, transaction_id).result["ssl_txn_id"]
+    sandbox.settle()
 
     refund = client.refund(sale_id)
 
@@ -257,30 +265,32 @@ def test_a_full_refund_returns_the_whole_sale(client, record_of, transaction_id)
     assert returned["ssl_amount"] == "25.00"
 
 
-def test_two_partial_refunds_may_return_the_whole_sale_but_no_more(client, record_of, transaction_id):
+def test_two_partial_refunds_may_return_the_whole_sale_but_no_more(client, sandbox, record_of, transaction_id):
     sale_id = sell(client, transaction_id).result["ssl_txn_id"]
+    sandbox.settle()
 
-    first = client.refund(sale_id, Decimal("10.00"))
+    first = client.refund(sale_id, Decimal("10.00"), "USD")
     assert record_of(sale_id)["refunded_amount"] == "10.00"
 
     # 15.00 remain: 15.01 is too much
     with pytest.raises(ProcessorRejected) as excinfo:
-        client.refund(sale_id, Decimal("15.01"))
+        client.refund(sale_id, Decimal("15.01"), "USD")
     assert error_code(excinfo) == "5091"
     assert record_of(sale_id)["refunded_amount"] == "10.00"
 
-    second = client.refund(sale_id, Decimal("15.00"))
+    second = client.refund(sale_id, Decimal("15.00"), "USD")
 
     assert [first.result["ssl_amount"], second.result["ssl_amount"]] == ["10.00", "15.00"]
     assert record_of(sale_id)["refunded_amount"] == "25.00"
     with pytest.raises(ProcessorRejected) as excinfo:
-        client.refund(sale_id, Decimal("0.01"))
+        client.refund(sale_id, Decimal("0.01"), "USD")
     assert error_code(excinfo) == "5091"
 
 
-def test_a_refund_of_a_fully_refunded_sale_is_rejected(client, records_for, transaction_id):
-    # Given a sale refunded in full
+def test_a_refund_of_a_fully_refunded_sale_is_rejected(client, sandbox, records_for, transaction_id):
+    # Given a settled sale refunded in full
     sale_id = sell(client, transaction_id).result["ssl_txn_id"]
+    sandbox.settle()
     client.refund(sale_id)
 
     # When a refund without an amount ("whatever remains", here nothing) is sent
@@ -292,21 +302,23 @@ def test_a_refund_of_a_fully_refunded_sale_is_rejected(client, records_for, tran
     assert [t["ssl_amount"] for t in returns] == ["25.00"]
 
 
-def test_a_completed_authorization_refunds_up_to_the_captured_amount(client, transaction_id):
+def test_a_completed_authorization_refunds_up_to_the_captured_amount(client, sandbox, transaction_id):
     auth_id = authorize(client, transaction_id).result["ssl_txn_id"]
-    client.complete(auth_id, Decimal("10.00"))
+    client.complete(auth_id, Decimal("10.00"), "USD")
+    sandbox.settle()
 
     with pytest.raises(ProcessorRejected) as excinfo:
-        client.refund(auth_id, Decimal("10.01"))
+        client.refund(auth_id, Decimal("10.01"), "USD")
     assert error_code(excinfo) == "5091"
 
     assert client.refund(auth_id).result["ssl_amount"] == "10.00"
 
 
-def test_voiding_a_refund_restores_what_may_be_refunded(client, record_of, transaction_id):
-    # Given a sale of 25.00 with a refund of 10.00
+def test_voiding_a_refund_restores_what_may_be_refunded(client, sandbox, record_of, transaction_id):
+    # Given a settled sale of 25.00 with a refund of 10.00, not yet settled itself
     sale_id = sell(client, transaction_id).result["ssl_txn_id"]
-    refund_id = client.refund(sale_id, Decimal("10.00")).result["ssl_txn_id"]
+    sandbox.settle()
+    refund_id = client.refund(sale_id, Decimal("10.00"), "USD").result["ssl_txn_id"]
 
     # When the refund is voided, so the customer gets nothing back after all
     voided = client.void(refund_id)
@@ -379,6 +391,12 @@ def test_a_token_pays_like_the_card_and_is_masked_everywhere(client, record_of, 
     assert call.masked_request["ssl_token"] == tokenized.result["ssl_token"]
     assert token not in str(tokenized.result)
     assert token not in str(tokenized.masked_request) + str(tokenized.masked_response)
+    # And the sale echoes the token as Converge returns one; what is kept and audited holds it masked
+    assert call.response["ssl_token"] == token
+    assert call.result["ssl_token"] == tokenized.result["ssl_token"]
+    view = ConvergeProcessor(client).audit_view(call)
+    assert view.response["ssl_token"] == tokenized.result["ssl_token"]
+    assert token not in repr(view)
     record = record_of(call.result["ssl_txn_id"])
     assert record["ssl_card_number"] == "41**********1111"
     assert record["approved_charge"] is True
@@ -476,11 +494,12 @@ def test_query_needs_an_id(client):
         client.query()
 
 
-def test_sale_of_picks_the_approved_sale(client, transaction_id):
-    # Given a declined sale, then an approved one and its partial refund, all for one TransactionID
+def test_sale_of_picks_the_approved_sale(client, sandbox, transaction_id):
+    # Given a declined sale, then an approved one, settled, and its partial refund, all for one TransactionID
     sell(client, transaction_id, amount=Decimal("25.51"))
     approved_id = sell(client, transaction_id).result["ssl_txn_id"]
-    client.refund(approved_id, Decimal("5.00"))
+    sandbox.settle()
+    client.refund(approved_id, Decimal("5.00"), "USD")
 
     call = client.query(merchant_txn_id=transaction_id)
     assert len(call.transactions) == 3

@@ -4,12 +4,12 @@ import datetime as dt
 import http.client
 import json
 import re
-import uuid
 from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 import pytest
 
+from local.payment_requests import new_transaction_id
 from payments.cards import luhn_valid
 
 XML_PATH = "/VirtualMerchantDemo/processxml.do"
@@ -84,7 +84,7 @@ def login(sandbox):
 
 @pytest.fixture
 def merchant_txn_id():
-    return f"wire-{uuid.uuid4().hex[:20]}"
+    return new_transaction_id("wire", 20)  # letters: a scan of the record meets no digit run in it
 
 
 @pytest.fixture
@@ -379,3 +379,133 @@ def test_the_fault_header_gives_an_http_500_once(sandbox, sale_fields, merchant_
     assert status == 200
     assert leaves(root)["ssl_result"] == "0"
     assert len(records_for(sandbox, merchant_txn_id)) == 1
+
+
+# -- process.do, as a third-party key-value client reads it -----------------------------------------
+
+
+def read_like_a_key_value_client(body):
+    """As a plain key-value client reads process.do: split on every newline, each line on '='."""
+    fields = {}
+    for line in body.split("\n"):
+        parts = line.split("=")
+        assert len(parts) == 2, f"not one key=value: {line!r} in {body!r}"
+        fields[parts[0]] = parts[1]
+    return fields
+
+
+def post_ascii_raw(sandbox, fields):
+    form = {"ssl_show_form": "false", "ssl_result_format": "ASCII", **fields}
+    status, _, body = post_form(sandbox, KEY_VALUE_PATH, form)
+    assert status == 200
+    return body
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"ssl_card_number": "4000000000000002"}, {"ssl_pin": "WRONG"}],
+    ids=["approval", "decline", "error"],
+)
+def test_a_key_value_reply_reads_line_by_line_with_no_empty_line(sandbox, sale_fields, change):
+    body = post_ascii_raw(sandbox, {**sale_fields, **change})
+
+    assert not body.endswith("\n")
+    fields = read_like_a_key_value_client(body)
+    assert "ssl_result" in fields or fields["errorCode"] == "4025"
+
+
+def test_a_key_value_listing_reads_line_by_line_with_no_empty_line(sandbox, login, sale_fields, merchant_txn_id):
+    post_ascii_raw(sandbox, sale_fields)
+
+    for merchant, count in ((merchant_txn_id, "1"), (merchant_txn_id + "-none", "0")):
+        body = post_ascii_raw(sandbox, {**login, "ssl_transaction_type": "txnquery", "ssl_merchant_txn_id": merchant})
+
+        assert not body.endswith("\n")
+        assert body.split("\n")[0] == f"ssl_txn_count={count}"
+        assert read_like_a_key_value_client(body)["ssl_txn_count"] == count
+
+
+# -- settlement -------------------------------------------------------------------------------------
+
+
+def test_settle_closes_the_open_batch(sandbox, login, sale_fields, merchant_txn_id):
+    # Given an approved sale and a declined one, both in the open batch
+    _, _, approved = post_xml(sandbox, xml_document(sale_fields))
+    _, _, declined = post_xml(sandbox, xml_document({**sale_fields, "ssl_card_number": "4000000000000002"}))
+    approved_id, declined_id = leaves(approved)["ssl_txn_id"], leaves(declined)["ssl_txn_id"]
+
+    status, content_type, body = http_request(sandbox, "POST", "/_sandbox/settle")
+
+    # Then the approved sale settled, and txnquery and the record say so; the decline moved no money
+    assert (status, content_type.split(";")[0]) == (200, "application/json")
+    settled = json.loads(body)["settled"]
+    assert approved_id in settled and declined_id not in settled
+    _, _, listing = post_xml(
+        sandbox, xml_document({**login, "ssl_transaction_type": "txnquery", "ssl_txn_id": approved_id})
+    )
+    assert listing.find("txn").findtext("ssl_trans_status") == "STL"
+    statuses = {r["ssl_txn_id"]: r["ssl_trans_status"] for r in records_for(sandbox, merchant_txn_id)}
+    assert statuses == {approved_id: "STL", declined_id: "OPN"}
+    # And a second settlement finds the batch empty of them
+    assert approved_id not in json.loads(http_request(sandbox, "POST", "/_sandbox/settle")[2])["settled"]
+
+
+# -- amounts by the currency's exponent ---------------------------------------------------------------
+
+
+def test_a_yen_amount_is_whole_yen_on_the_wire_and_in_the_record(sandbox, sale_fields, merchant_txn_id):
+    _, _, root = post_xml(
+        sandbox, xml_document({**sale_fields, "ssl_amount": "2500", "ssl_transaction_currency": "JPY"})
+    )
+
+    fields = leaves(root)
+    assert (fields["ssl_result"], fields["ssl_amount"], fields["ssl_transaction_currency"]) == ("0", "2500", "JPY")
+    assert [r["ssl_amount"] for r in records_for(sandbox, merchant_txn_id)] == ["2500"]
+
+
+@pytest.mark.parametrize("amount", ["2500.00", "2500.5", "12.345"])
+def test_a_yen_amount_with_decimals_is_refused(sandbox, sale_fields, merchant_txn_id, amount):
+    _, _, root = post_xml(
+        sandbox, xml_document({**sale_fields, "ssl_amount": amount, "ssl_transaction_currency": "JPY"})
+    )
+
+    assert leaves(root)["errorCode"] == "5021"
+    assert records_for(sandbox, merchant_txn_id) == []
+
+
+def test_a_yen_amount_ending_in_a_trigger_s_digits_is_not_a_trigger(sandbox, sale_fields):
+    # .51 declines a dollar amount; yen have no cents, so 2551 yen is just an amount
+    _, _, root = post_xml(
+        sandbox, xml_document({**sale_fields, "ssl_amount": "2551", "ssl_transaction_currency": "JPY"})
+    )
+
+    assert leaves(root)["ssl_result"] == "0"
+
+
+# -- fields Converge sends, and does not ---------------------------------------------------------------
+
+
+def test_a_token_reply_carries_its_processing_time(sandbox, sale_fields):
+    card = {k: sale_fields[k] for k in ("ssl_card_number", "ssl_exp_date")}
+    login = {k: sale_fields[k] for k in ("ssl_merchant_id", "ssl_user_id", "ssl_pin")}
+    _, _, root = post_xml(sandbox, xml_document({**login, **card, "ssl_transaction_type": "ccgettoken"}))
+
+    fields = leaves(root)
+    assert fields["ssl_transaction_type"] == "GETTOKEN"
+    assert TXN_TIME.fullmatch(fields["ssl_txn_time"]), fields
+
+
+def test_a_delete_reply_carries_no_authorization_of_its_own(sandbox, login, sale_fields):
+    _, _, auth = post_xml(sandbox, xml_document({**sale_fields, "ssl_transaction_type": "ccauthonly"}))
+    txn_id = leaves(auth)["ssl_txn_id"]
+
+    _, _, root = post_xml(sandbox, xml_document({**login, "ssl_transaction_type": "ccdelete", "ssl_txn_id": txn_id}))
+
+    fields = leaves(root)
+    assert (fields["ssl_result"], fields["ssl_result_message"], fields["ssl_transaction_type"]) == (
+        "0",
+        "APPROVAL",
+        "DELETE",
+    )
+    assert not {"ssl_approval_code", "ssl_avs_response", "ssl_cvv2_response"} & set(fields)
+    assert TXN_TIME.fullmatch(fields["ssl_txn_time"])

@@ -46,14 +46,21 @@ class LoopbackPay:
     looked_since: list[dt.date] = field(default_factory=list)
 
     def sale(self, instruction: PaymentInstruction) -> FakeCall:
-        self.log.append("sale")
+        return self._take(instruction, "sale", "captured")
+
+    def authorize(self, instruction: PaymentInstruction) -> FakeCall:
+        return self._take(instruction, "authorize", "authorized")
+
+    def _take(self, instruction: PaymentInstruction, operation: str, approved: str) -> FakeCall:
+        self.log.append(operation)
         card = instruction.source
         self.cvvs_sent.append(card.cvv if isinstance(card, CardDetails) else None)
         if self.sale_error is not None:
             raise self.sale_error
         declined = isinstance(card, CardDetails) and card.number.endswith("0002")
         result = {
-            "status": "declined" if declined else "captured",
+            "status": "declined" if declined else approved,
+            "kind": "authorization" if operation == "authorize" else "sale",
             "id": f"lp_{next(_ids)}",
             "reference": instruction.transaction_id,
             "amount": str(instruction.amount),
@@ -65,18 +72,19 @@ class LoopbackPay:
         if self.lose_next_answer:
             self.lose_next_answer = False
             raise ProcessorTimeout("loopbackpay: no answer")
-        return FakeCall("charge", request, result)
+        return FakeCall("charge" if operation == "sale" else "authorize", request, result)
 
-    def authorize(self, instruction: PaymentInstruction) -> FakeCall:
-        raise NotImplementedError
-
-    def capture(self, processor_transaction_id: str, amount: Decimal | None = None) -> FakeCall:
+    def capture(
+        self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
+    ) -> FakeCall:
         raise NotImplementedError
 
     def void(self, processor_transaction_id: str) -> FakeCall:
         raise NotImplementedError
 
-    def refund(self, processor_transaction_id: str, amount: Decimal | None = None) -> FakeCall:
+    def refund(
+        self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
+    ) -> FakeCall:
         raise NotImplementedError
 
     def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> FakeCall:
@@ -94,6 +102,7 @@ class LoopbackPay:
             if s["reference"] == expected.transaction_id
             and Decimal(s["amount"]) == expected.amount
             and s["currency"] == expected.currency
+            and s["kind"] == expected.kind
             and (expected.card_last4 is None or s["last4"] == expected.card_last4)
         )
         found = next(ours, None)
@@ -105,7 +114,9 @@ class LoopbackPay:
         return normalize(result)
 
     def audit_view(self, call: Any) -> AuditView:
-        outcome = {"captured": "APPROVED", "declined": "DECLINED"}.get(call.result.get("status", ""))
+        outcome = {"captured": "APPROVED", "authorized": "APPROVED", "declined": "DECLINED"}.get(
+            call.result.get("status", "")
+        )
         if call.operation == "lookup":
             outcome = "FOUND" if call.found else "NOT_FOUND"
         return AuditView(
@@ -120,7 +131,7 @@ class LoopbackPay:
 
 
 def normalize(result: dict[str, str]) -> ProcessorOutcome:
-    if result.get("status") == "captured":
+    if result.get("status") in ("captured", "authorized"):
         return ProcessorOutcome(Status="APPROVED", ProcessorTransactionID=result["id"], ApprovalCode="LP")
     if result.get("status") == "declined":
         return ProcessorOutcome(Status="DECLINED", ReasonCode="DO_NOT_HONOR", ProcessorTransactionID=result["id"])

@@ -80,7 +80,16 @@ class Attempt:
         self.pending_checks = 0
         self.ended = False  # the payment's ledger holds a terminal entry
 
-    def run(self, retry_count=0, audit=None, seconds_left=900.0, amount="25.00", currency="USD", card=CARD):
+    def run(
+        self,
+        retry_count=0,
+        audit=None,
+        seconds_left=900.0,
+        amount="25.00",
+        currency="USD",
+        card=CARD,
+        capture="automatic",
+    ):
         payment = {
             "TransactionID": "order-ab",
             "Amount": amount,
@@ -88,6 +97,7 @@ class Attempt:
             "ProcessorID": "loopbackpay",
             "PaymentMethodType": "card",
             "SecureToken": "AYADeJ-ciphertext",
+            "Capture": capture,
         }
         step = ChargeEvent(Payment=payment, ExecutionArn=EXECUTION, RetryCount=retry_count)
         recorder = CallRecorder(
@@ -340,3 +350,36 @@ def test_the_audit_record_carries_what_the_adapter_reported():
     [record] = run(LoopbackPay()).calls
 
     assert (record.ResultCode, record.LatencyMs, record.Actor) == ("captured", 3, "PaymentCallProcessor")
+
+
+def test_a_manual_capture_payment_is_authorized_not_sold():
+    processor = LoopbackPay()
+
+    result = run(processor, capture="manual")
+
+    assert processor.log == ["claim 1", "authorize"]
+    assert result.result["status"] == "authorized"
+
+
+def test_an_authorization_whose_answer_was_lost_is_found_as_an_authorization():
+    processor = LoopbackPay(lose_next_answer=True)
+    attempt = Attempt(processor)
+    with pytest.raises(ProcessorTimeout):
+        attempt.run(capture="manual")
+    attempt.clock.advance(LANDS_WITHIN)
+
+    result = attempt.run(retry_count=1, capture="manual")
+
+    assert result.found_by_query and processor.log == ["claim 1", "authorize", "lookup"]
+
+
+def test_a_sale_listed_for_a_payment_meant_to_be_authorized_only_is_not_taken_for_its_authorization():
+    processor = LoopbackPay()
+    attempt = Attempt(processor)
+    attempt.run()  # a sale went out under this TransactionID
+    attempt.clock.advance(LANDS_WITHIN)
+
+    with pytest.raises(ProcessorTimeout, match="not shown to be ours"):
+        attempt.run(retry_count=1, capture="manual")
+
+    assert processor.log.count("authorize") == 0

@@ -123,3 +123,60 @@ def test_a_card_instruction_becomes_a_ccsale_with_our_transaction_id(monkeypatch
 
     assert sent["operation"] == "ccsale"
     assert (sent["ssl_merchant_txn_id"], sent["ssl_amount"], sent["ssl_card_number"]) == ("order-ab", "25.00", PAN)
+
+
+def sent_by(adapter, monkeypatch):
+    """What the adapter's client would put on the wire, without any wire."""
+    sent = {}
+    monkeypatch.setattr(adapter.client, "_send", lambda operation, fields: sent.update(operation=operation, **fields))
+    return sent
+
+
+@pytest.mark.parametrize(("amount", "currency", "wire"), [("2500", "JPY", "2500"), ("25", "USD", "25.00")])
+def test_a_sale_amount_goes_out_with_its_currency_s_decimals(monkeypatch, amount, currency, wire):
+    adapter = processor()
+    sent = sent_by(adapter, monkeypatch)
+    card = CardDetails(number=PAN, expiry_month=12, expiry_year=dt.date.today().year + 4, cvv=CVV)
+
+    adapter.sale(PaymentInstruction("order-ab", Decimal(amount), currency, card, None))
+
+    assert (sent["ssl_amount"], sent["ssl_transaction_currency"]) == (wire, currency)
+
+
+@pytest.mark.parametrize("operation", ["capture", "refund"])
+def test_a_partial_capture_or_refund_is_written_in_the_original_s_currency(monkeypatch, operation):
+    adapter = processor()
+    sent = sent_by(adapter, monkeypatch)
+
+    getattr(adapter, operation)("T-1", Decimal("1200"), "JPY")
+
+    assert sent["ssl_amount"] == "1200"
+    assert "ssl_transaction_currency" not in sent  # Converge takes the original's
+
+
+@pytest.mark.parametrize("operation", ["capture", "refund"])
+def test_a_partial_amount_without_its_currency_is_refused_before_anything_is_sent(monkeypatch, operation):
+    adapter = processor()
+    sent = sent_by(adapter, monkeypatch)
+
+    with pytest.raises(ValueError, match="needs its currency"):
+        getattr(adapter, operation)("T-1", Decimal("12"))
+
+    assert sent == {}
+    getattr(adapter, operation)("T-1")  # in full: nothing to write
+    assert "ssl_amount" not in sent
+
+
+def test_a_jpy_sale_found_by_lookup_matches_our_amount():
+    found = {
+        "ssl_transaction_type": "SALE",
+        "ssl_merchant_txn_id": "order-ab",
+        "ssl_amount": "2500",
+        "ssl_transaction_currency": "JPY",
+        "ssl_result_message": "APPROVAL",
+        "ssl_txn_id": "T",
+        "ssl_card_number": "41**********1111",
+    }
+    lookup = ConvergeCall("txnquery", {}, {"ssl_txn_count": "1"}, "t", 5, transactions=(found,))
+
+    assert processor().sale_found(lookup, ExpectedSale("order-ab", Decimal("2500"), "JPY", "1111")) is not None

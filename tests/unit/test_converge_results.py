@@ -83,3 +83,70 @@ def test_a_result_that_says_neither_approved_nor_declined_is_an_error(result):
     outcome = normalize("elavon", result)
 
     assert outcome.Status == "ERROR" and outcome.ReasonCode == "UNRECOGNIZED_RESULT"
+
+
+def queried(message, **extra):
+    """A sale as txnquery lists it: no ssl_result, only its message and status."""
+    return {k: v for k, v in SALE.items() if k != "ssl_result_message"} | {
+        "ssl_result_message": message,
+        "ssl_trans_status": "OPN",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "reason_code"),
+    [
+        ("DECLINED", "DO_NOT_HONOR"),
+        ("SERV NOT ALLOWED", "DO_NOT_HONOR"),
+        ("REQ. EXCEEDS BAL.", "INSUFFICIENT_FUNDS"),
+        ("DECLINE CVV2", "CVV_MISMATCH"),
+        ("PICK UP CARD", "PICK_UP_CARD"),
+        ("CALL AUTH. CENTER", "CALL_ISSUER"),
+        ("EXPIRED CARD", "EXPIRED_CARD"),
+        ("INVALID CARD", "DO_NOT_HONOR"),
+        ("AMOUNT ERROR", "DO_NOT_HONOR"),
+        ("DECLINED-HELP 9999", "DO_NOT_HONOR"),
+        ("SEQ ERR PLS CALL", "DO_NOT_HONOR"),  # call support, not the issuer
+        ("DECLINED: NSF", "INSUFFICIENT_FUNDS"),  # the sandbox's own wording, by its words
+        ("req. exceeds  bal. ", "INSUFFICIENT_FUNDS"),
+    ],
+)
+def test_a_declined_sale_found_by_txnquery_is_a_decline_with_its_reason(message, reason_code):
+    # A retried payment whose first sale was declined must end declined, not failed
+    outcome = normalize("elavon", queried(message))
+
+    assert outcome.Status == "DECLINED"
+    assert outcome.ReasonCode == reason_code
+    assert outcome.ReasonMessage == message
+    assert outcome.ProcessorTransactionID == "T-1"
+
+
+@pytest.mark.parametrize(
+    ("message", "reason_code"),
+    [
+        ("REQ. EXCEEDS BAL.", "INSUFFICIENT_FUNDS"),
+        ("SERV NOT ALLOWED", "DO_NOT_HONOR"),
+        ("CALL AUTH. CENTER", "CALL_ISSUER"),
+    ],
+)
+def test_a_declined_sale_answered_directly_has_the_same_reason(message, reason_code):
+    outcome = normalize("elavon", {"ssl_result": "1", "ssl_result_message": message, "ssl_txn_id": "T-1"})
+
+    assert (outcome.Status, outcome.ReasonCode) == ("DECLINED", reason_code)
+
+
+@pytest.mark.parametrize("message", ["APPROVAL", "APPROBAT", "PARTIAL APPROVAL"])
+def test_an_approved_sale_found_by_txnquery_is_an_approval(message):
+    outcome = normalize("elavon", queried(message, ssl_approval_code="CMC142"))
+
+    assert (outcome.Status, outcome.ProcessorTransactionID, outcome.ApprovalCode) == ("APPROVED", "T-1", "CMC142")
+
+
+@pytest.mark.parametrize("status", ["PST", "FPR", "PRE"])
+def test_an_approval_that_a_fraud_or_auth_rule_failed_is_a_decline(status):
+    assert normalize("elavon", queried("APPROVAL", ssl_trans_status=status)).Status == "DECLINED"
+
+
+def test_a_settled_approval_is_still_an_approval():
+    assert normalize("elavon", queried("APPROVAL", ssl_trans_status="STL")).Status == "APPROVED"

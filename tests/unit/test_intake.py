@@ -116,6 +116,19 @@ def test_a_processor_token_payment_method_is_accepted():
     assert request.PaymentMethod.Token == token
 
 
+def test_capture_is_automatic_unless_the_request_asks_for_manual():
+    assert parse_payment_request(valid_request()).Capture == "automatic"
+    assert parse_payment_request(request_with(Capture="manual")).Capture == "manual"
+
+
+@pytest.mark.parametrize("capture", ["Manual", "later", "", None, 1, True])
+def test_a_capture_method_other_than_automatic_or_manual_is_refused_without_echoing_it(capture):
+    refused = rejection(request_with(Capture=capture))
+
+    assert refused.field == "Capture"
+    assert refused.message == 'must be "automatic" (a sale) or "manual" (authorize now, capture later)'
+
+
 def test_a_whole_yen_amount_is_accepted():
     request = parse_payment_request(request_with(Currency="JPY", Amount="1500"))
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sd
 
 from local import operations
 from local.card_scan import stack_credentials
-from local.payment_requests import VISA, token_request
+from local.payment_requests import DECLINING, VISA, token_request
 from payments.vault import CardVault, VaultedCard
 from tests.workflow.conftest import card_request, run_payment
 from upstream import client
@@ -274,3 +274,31 @@ def test_each_ledger_entry_names_how_the_payment_was_started(info, transaction_i
     direct = operations.ledger_entries(info, direct_id)
     assert len(direct) == 3
     assert all(e["StartedVia"] == "StartExecution" and "IntakeRequestId" not in e for e in direct)
+
+
+def test_a_manual_capture_payment_ends_authorized_holding_the_amount_without_charging_it(stack, info, transaction_id):
+    # Given a card payment that asks to be authorized now and captured later
+    execution = run_payment(info, card_request(transaction_id, capture="manual"))
+
+    # Then it ends PAYMENT-AUTHORIZED with Converge's authorization as its ProcessorTransactionID
+    assert execution["status"] == "SUCCEEDED"
+    response = json.loads(execution["output"])
+    [authorization] = [t for t in stack.sandbox.transactions() if t["ssl_merchant_txn_id"] == transaction_id]
+    assert authorization["ssl_transaction_type"] == "AUTHONLY" and authorization["ssl_result"] == "0"
+    assert response["Status"] == "PAYMENT-AUTHORIZED"
+    assert response["ProcessorTransactionID"] == authorization["ssl_txn_id"]
+    # And nothing is charged until a capture: the sandbox counts no approved charge
+    assert not authorization["approved_charge"]
+    entries = operations.ledger_entries(info, transaction_id)
+    assert [(e["Status"], e["Capture"]) for e in entries] == [
+        ("PAYMENT-INITIATED", "manual"),
+        ("PAYMENT-PENDING", "manual"),
+        ("PAYMENT-AUTHORIZED", "manual"),
+    ]
+    assert [r["Operation"] for r in operations.audit_records(info, transaction_id)] == ["ccauthonly", "sale-attempt"]
+
+
+def test_a_declined_authorization_ends_declined(info, transaction_id):
+    execution = run_payment(info, card_request(transaction_id, number=DECLINING, capture="manual"))
+
+    assert json.loads(execution["output"])["Status"] == "PAYMENT-DECLINED"

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 from payments.state import ProcessorOutcome
 
+SaleKind = Literal["sale", "authorization"]
 CallOutcome = Literal["APPROVED", "DECLINED", "ERROR", "FOUND", "NOT_FOUND"]
 
 
@@ -60,6 +61,7 @@ class ExpectedSale:
     amount: Decimal
     currency: str
     card_last4: str | None
+    kind: SaleKind = "sale"  # an authorization, for a payment captured later
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,19 @@ class Processor(Protocol):
 
     def authorize(self, instruction: PaymentInstruction) -> ProcessorCall: ...
 
-    def capture(self, processor_transaction_id: str, amount: Decimal | None = None) -> ProcessorCall: ...
+    def capture(
+        self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
+    ) -> ProcessorCall:
+        """Capture an authorization, all of it or `amount` (in `currency`, the authorization's)."""
+        ...
 
     def void(self, processor_transaction_id: str) -> ProcessorCall: ...
 
-    def refund(self, processor_transaction_id: str, amount: Decimal | None = None) -> ProcessorCall: ...
+    def refund(
+        self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
+    ) -> ProcessorCall:
+        """Give back all of a captured charge or `amount` of it (in `currency`, the charge's)."""
+        ...
 
     def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> ProcessorCall:
         """Ask the processor what it holds for our TransactionID, from `since` to tomorrow (no money moves)."""

@@ -48,14 +48,20 @@ class ConvergeProcessor:
     def authorize(self, instruction: PaymentInstruction) -> ConvergeCall:
         return self._pay(self.client.auth_only, instruction)
 
-    def capture(self, processor_transaction_id: str, amount: Decimal | None = None) -> ConvergeCall:
-        return self.client.complete(processor_transaction_id, amount)
+    def capture(
+        self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
+    ) -> ConvergeCall:
+        # A partial amount is written in its currency's minor units (JPY 2500, USD 25.00), so it needs
+        # the currency; without it a partial capture is refused before anything is sent.
+        return self.client.complete(processor_transaction_id, amount, currency)
 
     def void(self, processor_transaction_id: str) -> ConvergeCall:
         return self.client.void(processor_transaction_id)
 
-    def refund(self, processor_transaction_id: str, amount: Decimal | None = None) -> ConvergeCall:
-        return self.client.refund(processor_transaction_id, amount)
+    def refund(
+        self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
+    ) -> ConvergeCall:
+        return self.client.refund(processor_transaction_id, amount, currency)
 
     def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> ConvergeCall:
         # Converge searches by date; a day either side covers its time zone and ours.

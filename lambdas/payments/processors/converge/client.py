@@ -25,6 +25,7 @@ import urllib3
 from defusedxml import ElementTree
 
 from payments.cards import mask_card_numbers, mask_pan
+from payments.currencies import format_amount
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
 from payments.processors.port import CardDetails, ExpectedSale
 
@@ -228,9 +229,10 @@ class ConvergeClient:
     def auth_only(self, **payment: Unpack[PaymentFields]) -> ConvergeCall:
         return self._send("ccauthonly", self._payment_fields(**payment))
 
-    def complete(self, txn_id: str, amount: Decimal | None = None) -> ConvergeCall:
-        """`cccomplete`: capture an authorization, in full or for a smaller amount."""
-        return self._send("cccomplete", {"ssl_txn_id": txn_id, **_amount_field(amount)})
+    def complete(self, txn_id: str, amount: Decimal | None = None, currency: str | None = None) -> ConvergeCall:
+        """`cccomplete`: capture an authorization in full, or for a smaller amount in the authorization's
+        currency. Converge takes the currency from the authorization; ours only formats the amount."""
+        return self._send("cccomplete", {"ssl_txn_id": txn_id, **_amount_field(amount, currency)})
 
     def void(self, txn_id: str) -> ConvergeCall:
         """`ccvoid`: cancel a sale or refund that has not settled."""
@@ -240,9 +242,9 @@ class ConvergeClient:
         """`ccdelete`: release an authorization that will not be captured."""
         return self._send("ccdelete", {"ssl_txn_id": txn_id})
 
-    def refund(self, txn_id: str, amount: Decimal | None = None) -> ConvergeCall:
-        """`ccreturn`: give back all or part of a sale."""
-        return self._send("ccreturn", {"ssl_txn_id": txn_id, **_amount_field(amount)})
+    def refund(self, txn_id: str, amount: Decimal | None = None, currency: str | None = None) -> ConvergeCall:
+        """`ccreturn`: give back all or part of a settled sale, a partial amount in the sale's currency."""
+        return self._send("ccreturn", {"ssl_txn_id": txn_id, **_amount_field(amount, currency)})
 
     # -- no money moves ---------------------------------------------------------------------
     def verify(self, card: CardDetails) -> ConvergeCall:
@@ -287,7 +289,7 @@ class ConvergeClient:
         token: str | None = None,
         description: str | None = None,
     ) -> dict[str, str]:
-        fields = {"ssl_amount": f"{amount:.2f}", "ssl_transaction_currency": currency}
+        fields = {"ssl_amount": format_amount(amount, currency), "ssl_transaction_currency": currency}
         if card is not None:
             fields |= _card_fields(card)
         elif token is not None:
@@ -350,8 +352,17 @@ class ConvergeClient:
         return call
 
 
-def _amount_field(amount: Decimal | None) -> dict[str, str]:
-    return {} if amount is None else {"ssl_amount": f"{amount:.2f}"}
+def _amount_field(amount: Decimal | None, currency: str | None) -> dict[str, str]:
+    """A partial amount, in the original transaction's currency: JPY 2500 goes out as 2500, never 2500.00.
+
+    The adjustment itself carries no ssl_transaction_currency (Converge takes the original's), so
+    the currency is needed here only to write the amount; without it there is no right way to.
+    """
+    if amount is None:
+        return {}
+    if currency is None:
+        raise ValueError("a partial amount needs its currency: Converge reads it in that currency's minor units")
+    return {"ssl_amount": format_amount(amount, currency)}
 
 
 def _card_fields(card: CardDetails) -> dict[str, str]:
@@ -381,6 +392,10 @@ def _raise_for_error(call: ConvergeCall) -> None:
     raise ProcessorRejected(message, call)
 
 
+# What a txnquery listing calls the transaction each kind of charge creates.
+_TRANSACTION_TYPE_OF = {"sale": "SALE", "authorization": "AUTHONLY"}
+
+
 def sale_of(call: ConvergeCall, expected: ExpectedSale) -> dict[str, str] | None:
     """From a txnquery by merchant id: the sale we sent for this TransactionID, if Converge has one.
 
@@ -394,7 +409,7 @@ def sale_of(call: ConvergeCall, expected: ExpectedSale) -> dict[str, str] | None
         t
         for t in call.transactions
         if t.get("ssl_merchant_txn_id") == expected.transaction_id
-        and t.get("ssl_transaction_type", "").upper() == "SALE"
+        and t.get("ssl_transaction_type", "").upper() == _TRANSACTION_TYPE_OF[expected.kind]
         and _same_amount(t.get("ssl_amount", ""), expected.amount)
         and t.get("ssl_transaction_currency") == expected.currency
         and (expected.card_last4 is None or _last4(t.get("ssl_card_number", "")) == expected.card_last4)

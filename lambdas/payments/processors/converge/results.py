@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from payments.state import APPROVED, DECLINED, ERROR, ProcessorOutcome
 
-_APPROVAL_MESSAGES = frozenset({"APPROVAL", "APPROVED", "PARTIAL APPROVAL"})
-# Words Converge's decline messages are made of (DECLINED, DECLINE CVV2, CALL AUTH CENTER, ...).
+# Converge's authorization response messages (its Integration Guide, "Authorization Response Codes":
+# AA and AP approve; N7, NC, ND and NR decline). Card messages only: the table's check (ACH) ones
+# never answer a card sale.
+_APPROVAL_MESSAGES = frozenset({"APPROVAL", "APPROVED", "APPROBAT", "PARTIAL APPROVAL"})
+_DECLINE_MESSAGES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "DECLINED": "DO_NOT_HONOR",
+        "DECLINE CVV2": "CVV_MISMATCH",  # N7
+        "PICK UP CARD": "PICK_UP_CARD",  # NC
+        "CALL AUTH. CENTER": "CALL_ISSUER",  # NR, refer to issuer
+        "EXPIRED CARD": "EXPIRED_CARD",
+        "REQ. EXCEEDS BAL.": "INSUFFICIENT_FUNDS",
+        "SERV NOT ALLOWED": "DO_NOT_HONOR",  # the service is not allowed for this card or terminal
+        "INVALID CARD": "DO_NOT_HONOR",
+        "AMOUNT ERROR": "DO_NOT_HONOR",
+        "AMT OVER SVC LMT": "DO_NOT_HONOR",
+        "APPL TYPE ERROR": "DO_NOT_HONOR",
+        "DECLINED-HELP 9999": "DO_NOT_HONOR",
+        "INCORRECT PIN": "DO_NOT_HONOR",
+        "INVALID CAVV": "DO_NOT_HONOR",
+        "INVALID TERM ID": "DO_NOT_HONOR",
+        "INVLD TERM ID 1": "DO_NOT_HONOR",
+        "INVLD TERM ID 2": "DO_NOT_HONOR",
+        "INVLD VOID DATA": "DO_NOT_HONOR",
+        "MAX MONTHLY VOL": "DO_NOT_HONOR",
+        "NETWORK ERROR": "DO_NOT_HONOR",
+        "PLEASE RETRY": "DO_NOT_HONOR",
+        "RECORD NOT FOUND": "DO_NOT_HONOR",
+        "SEQ ERR PLS CALL": "DO_NOT_HONOR",
+    }
+)
+# Words other decline messages are made of (the sandbox's DECLINED: NSF, an issuer's INSUFFICIENT
+# FUNDS, ...): a fallback for messages the table above does not name.
 _DECLINE_MARKERS = ("DECLIN", "CALL", "PICK UP", "EXPIRED", "NSF", "INSUFFICIENT", "INVALID CARD", "REFER", "CVV")
 # ssl_trans_status of transactions that a post-auth, fraud or pre-auth rule failed.
 _FAILED_STATUSES = frozenset({"PST", "FPR", "PRE"})
-# Converge puts the reason of a decline in ssl_result_message; we keep a stable code beside it.
+# The reason a message not in the table gives, by the first word of it found.
 _DECLINE_REASONS = (
     ("CVV", "CVV_MISMATCH"),
     ("NSF", "INSUFFICIENT_FUNDS"),
@@ -50,18 +83,24 @@ def normalize_converge_result(result: dict[str, str]) -> ProcessorOutcome:
 
 def _result_of_queried(result: dict[str, str]) -> str | None:
     """A transaction read back with txnquery has no ssl_result: its message and status tell."""
-    message = result.get("ssl_result_message", "").upper()
+    message = _plain(result.get("ssl_result_message", ""))
     if not message:
         return None
     if result.get("ssl_trans_status") in _FAILED_STATUSES:
         return "1"
     if message in _APPROVAL_MESSAGES:
         return "0"
-    if any(marker in message for marker in _DECLINE_MARKERS):
+    if message in _DECLINE_MESSAGES or any(marker in message for marker in _DECLINE_MARKERS):
         return "1"
     return None  # not a message we know: no money state is known
 
 
 def decline_code(message: str) -> str:
-    upper = message.upper()
-    return next((code for marker, code in _DECLINE_REASONS if marker in upper), "DO_NOT_HONOR")
+    plain = _plain(message)
+    if plain in _DECLINE_MESSAGES:
+        return _DECLINE_MESSAGES[plain]
+    return next((code for marker, code in _DECLINE_REASONS if marker in plain), "DO_NOT_HONOR")
+
+
+def _plain(message: str) -> str:
+    return " ".join(message.upper().split())
