@@ -3,12 +3,18 @@
 Only calls that name a payment are considered (a ledger or audit PutItem carries its
 TransactionID; a KMS call its encryption context), and only when the schedule plans a fault
 for that payment and operation. Everything else passes straight through to moto.
+
+The layer also gives moto one guarantee DynamoDB makes and moto's threaded server does not: a
+conditional write is atomic. moto checks a condition and then writes, with nothing between two
+requests that arrive at once, so two appends to the same ledger slot could both succeed. Here
+DynamoDB's writes reach moto one at a time.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,17 +36,37 @@ _ERRORS = {
     ("kms", "internal_error"): (500, "KMSInternalException", "An internal error occurred"),
 }
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_DYNAMODB_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
 
 
 class AwsFaultMiddleware:
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
         self.schedule: FaultSchedule | None = None
+        self._writes = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        schedule = self.schedule
         prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         service = _SERVICES.get(prefix)
+        if service == "dynamodb" and operation in _DYNAMODB_WRITES:
+            with self._writes:
+                return list(self._answer(environ, start_response, service, operation))
+        return self._answer(environ, start_response, service, operation)
+
+    def _answer(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], service: str | None, operation: str
+    ) -> Iterable[bytes]:
+        schedule = self.schedule
         if schedule is None or service is None:
             return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)

@@ -24,6 +24,7 @@ from typing import Any
 from payments import chain
 from payments.chain import INSERTED, Finding, Item
 from payments.ledger import LAST_ENTRY_NUMBER, TERMINAL_STATUSES
+from payments.operations import parse_status
 
 
 @dataclass(frozen=True)
@@ -132,14 +133,23 @@ def _by_payment(items: Iterable[Item]) -> dict[str, list[Item]]:
 
 
 def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) -> list[Finding]:
-    """A well-linked entry appended after the terminal one passes the chain; the ledger's rules do not."""
+    """A well-linked entry appended after the terminal one passes the chain; the ledger's rules do not.
+
+    After the payment's terminal entry only the entries of its operations (captures, voids,
+    refunds: payments.operations) may follow."""
     numbered = sorted(
         ((n, item) for item in entries if (n := chain.number_of(item, "EntryNumber")) is not None),
         key=lambda pair: pair[0],
     )
     terminal = next((n for n, item in numbered if chain.string_of(item, "Status") in TERMINAL_STATUSES), None)
     findings = []
-    for number, _ in numbered:
+    for number, item in numbered:
+        if parse_status(chain.string_of(item, "Status") or "") is not None:
+            if terminal is None or number < terminal:
+                findings.append(
+                    Finding(transaction_id, table, f"entry {number}", INSERTED, "an operation before the payment ended")
+                )
+            continue
         if terminal is not None and number > terminal:
             detail = f"it comes after the terminal entry {terminal}"
         elif number > LAST_ENTRY_NUMBER:

@@ -23,9 +23,11 @@ from payments.errors import LedgerConflict, StorageUnavailable
 INITIATED = "PAYMENT-INITIATED"
 PENDING = "PAYMENT-PENDING"
 SUCCESS = "PAYMENT-SUCCESS"
+AUTHORIZED = "PAYMENT-AUTHORIZED"  # capture manual: the processor holds the amount; a capture takes it
 DECLINED = "PAYMENT-DECLINED"
 FAILED = "PAYMENT-FAILED"
-TERMINAL_STATUSES = frozenset({SUCCESS, DECLINED, FAILED})
+TERMINAL_STATUSES = frozenset({SUCCESS, AUTHORIZED, DECLINED, FAILED})
+APPROVED_STATUSES = frozenset({SUCCESS, AUTHORIZED})
 LAST_ENTRY_NUMBER = 3
 
 _serializer = TypeSerializer()
@@ -56,6 +58,8 @@ class LedgerEntry:
     # event, and so the principal) or by a direct StartExecution (CloudTrail's event for ExecutionArn).
     StartedVia: str | None = None
     IntakeRequestId: str | None = None
+    Capture: str | None = None  # automatic (a sale) or manual (an authorization)
+    OperationID: str | None = None  # a capture's, void's or refund's entries: Amount is the operation's
     PrevHash: str | None = None  # set by LedgerRepository.append_entry
     EntryHash: str | None = None
 

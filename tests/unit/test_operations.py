@@ -1,0 +1,171 @@
+"""What a payment's history allows: captures, voids and refunds judged before any processor call."""
+
+from decimal import Decimal
+
+import pytest
+
+from payments.operations import (
+    HistoryEntry,
+    InvalidOperationRequest,
+    OperationRefused,
+    OperationRequest,
+    admit,
+    balances_of,
+    parse_operation,
+    status,
+)
+
+SALE = [
+    HistoryEntry("PAYMENT-INITIATED", "100.00"),
+    HistoryEntry("PAYMENT-PENDING", "100.00"),
+    HistoryEntry("PAYMENT-SUCCESS", "100.00"),
+]
+AUTHORIZATION = [*SALE[:2], HistoryEntry("PAYMENT-AUTHORIZED", "100.00")]
+
+
+def operation(kind, stage, amount, operation_id):
+    return HistoryEntry(status(kind, stage), amount, operation_id)
+
+
+def done(kind, amount, operation_id, stage="SUCCESS"):
+    """An operation's whole trail: INITIATED, PENDING and its terminal entry."""
+    return [
+        operation(kind, "INITIATED", amount, operation_id),
+        operation(kind, "PENDING", amount, operation_id),
+        operation(kind, stage, amount, operation_id),
+    ]
+
+
+def request(kind, amount=None, operation_id="op-1"):
+    return OperationRequest(kind, operation_id, "order-1", None if amount is None else Decimal(amount))
+
+
+def admitted(kind, history, amount=None):
+    return admit(request(kind, amount), balances_of(history), payment_found=bool(history))
+
+
+def refusal(kind, history, amount=None):
+    with pytest.raises(OperationRefused) as refused:
+        admitted(kind, history, amount)
+    return refused.value.reason
+
+
+# --- the money rules ------------------------------------------------------------------------------
+
+
+def test_two_refunds_of_60_on_a_100_sale_admit_one_and_refuse_the_other_before_any_call():
+    # The first is admitted and appends its INITIATED entry; the second is judged after it
+    assert admitted("refund", SALE, "60.00") == Decimal("60.00")
+    with_first_held = [*SALE, operation("refund", "INITIATED", "60.00", "op-1")]
+
+    assert refusal("refund", with_first_held, "60.00") == "EXCEEDS_REFUNDABLE"
+
+
+def test_partial_refunds_add_up_to_what_was_charged_and_no_more():
+    history = [*SALE, *done("refund", "30.00", "r1"), *done("refund", "50.00", "r2")]
+
+    assert balances_of(history).refundable == Decimal("20.00")
+    assert admitted("refund", history) == Decimal("20.00")  # no amount: the rest
+    assert refusal("refund", history, "20.01") == "EXCEEDS_REFUNDABLE"
+    assert refusal("refund", [*history, *done("refund", "20.00", "r3")]) == "EXCEEDS_REFUNDABLE"
+
+
+def test_a_declined_or_failed_refund_gives_its_amount_back():
+    history = [*SALE, *done("refund", "80.00", "r1", "DECLINED"), *done("refund", "80.00", "r2", "FAILED")]
+
+    assert balances_of(history).refundable == Decimal("100.00")
+
+
+def test_an_authorization_is_captured_once_and_a_partial_capture_releases_the_rest():
+    assert admitted("capture", AUTHORIZATION) == Decimal("100.00")
+    assert admitted("capture", AUTHORIZATION, "60.00") == Decimal("60.00")
+    captured = [*AUTHORIZATION, *done("capture", "60.00", "c1")]
+
+    assert refusal("capture", captured, "40.00") == "ALREADY_CAPTURED"
+    assert balances_of(captured).refundable == Decimal("60.00")
+    assert refusal("refund", captured, "60.01") == "EXCEEDS_REFUNDABLE"
+
+
+def test_a_capture_may_not_exceed_the_authorization():
+    assert refusal("capture", AUTHORIZATION, "100.01") == "EXCEEDS_AUTHORIZED"
+
+
+def test_a_capture_in_flight_blocks_a_second_capture_a_refund_and_a_void():
+    history = [*AUTHORIZATION, operation("capture", "INITIATED", "100.00", "c1")]
+
+    assert refusal("capture", history) == "ALREADY_CAPTURED"
+    assert refusal("refund", history) == "OPERATION_IN_PROGRESS"
+    assert refusal("void", history) == "OPERATION_IN_PROGRESS"
+
+
+# --- refusals before any processor call -----------------------------------------------------------
+
+
+def test_a_sale_cannot_be_captured_and_an_uncaptured_authorization_cannot_be_refunded():
+    assert refusal("capture", SALE) == "NOT_AN_AUTHORIZATION"
+    assert refusal("refund", AUTHORIZATION) == "NOT_CAPTURED"
+
+
+@pytest.mark.parametrize("kind", ["capture", "void", "refund"])
+def test_an_unknown_running_or_unapproved_payment_takes_no_operation(kind):
+    failed = [*SALE[:2], HistoryEntry("PAYMENT-FAILED", "100.00")]
+    declined = [*SALE[:2], HistoryEntry("PAYMENT-DECLINED", "100.00")]
+
+    assert refusal(kind, []) == "UNKNOWN_PAYMENT"
+    assert refusal(kind, SALE[:2]) == "PAYMENT_IN_PROGRESS"
+    assert refusal(kind, failed) == "PAYMENT_NOT_APPROVED"
+    assert refusal(kind, declined) == "PAYMENT_NOT_APPROVED"
+
+
+@pytest.mark.parametrize("kind", ["capture", "void", "refund"])
+def test_a_voided_payment_takes_nothing_more(kind):
+    assert refusal(kind, [*AUTHORIZATION, *done("void", "100.00", "v1")]) == "ALREADY_VOIDED"
+
+
+def test_a_void_cancels_a_sale_or_an_authorization_but_not_a_refunded_payment():
+    assert admitted("void", SALE) == 0
+    assert admitted("void", AUTHORIZATION) == 0
+    assert refusal("void", [*SALE, *done("refund", "10.00", "r1")]) == "ALREADY_REFUNDED"
+
+
+def test_a_declined_void_leaves_the_payment_as_it_was():
+    history = [*SALE, *done("void", "100.00", "v1", "DECLINED")]
+
+    assert not balances_of(history).voided
+    assert admitted("refund", history, "10.00") == Decimal("10.00")
+
+
+# --- the operation's input ------------------------------------------------------------------------
+
+
+def valid(**changes):
+    return {"Operation": "refund", "OperationID": "refund-1", "TransactionID": "order-1", "Amount": "10.00"} | changes
+
+
+def test_a_valid_operation_is_parsed():
+    parsed = parse_operation(valid(Reason="customer asked"))
+
+    assert parsed == OperationRequest("refund", "refund-1", "order-1", Decimal("10.00"), "customer asked")
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (valid(Operation="chargeback"), "Operation"),
+        (valid(OperationID="has space"), "OperationID"),
+        (valid(OperationID="x" * 37), "OperationID"),
+        (valid(TransactionID=""), "TransactionID"),
+        (valid(Amount=10), "Amount"),
+        (valid(Amount="-1.00"), "Amount"),
+        (valid(Amount="0.00"), "Amount"),
+        (valid(Operation="void"), "Amount"),
+        (valid(Reason="r" * 256), "Reason"),
+        (valid(Extra="x"), "[unexpected field]"),
+    ],
+)
+def test_a_malformed_operation_names_its_field_without_echoing_it(event, field):
+    with pytest.raises(InvalidOperationRequest) as refused:
+        parse_operation(event)
+
+    assert refused.value.field == field
+    assert "chargeback" not in str(refused.value) and "has space" not in str(refused.value)
