@@ -105,6 +105,25 @@ def successes_were_charged_once(o: Observations) -> list[str]:
     return offenders
 
 
+def authorizations_were_taken_once(o: Observations) -> list[str]:
+    """8. Every PAYMENT-AUTHORIZED holds exactly one approved authorization at the processor, the one
+    its ledger entry names, and no payment that ended otherwise holds one."""
+    held: dict[str, list[str]] = defaultdict(list)
+    for transaction in o.charges:
+        approved = (
+            transaction.get("ssl_result") == "0" and not transaction.get("voided") and not transaction.get("deleted")
+        )
+        if transaction.get("ssl_transaction_type") == "AUTHONLY" and approved:
+            held[transaction["ssl_merchant_txn_id"]].append(transaction["ssl_txn_id"])
+    offenders = []
+    for t in o.transaction_ids:
+        last = (o.ledger.get(t) or [{}])[-1]
+        expected = [last.get("ProcessorTransactionID")] if last.get("Status") == "PAYMENT-AUTHORIZED" else []
+        if held[t] != expected:
+            offenders.append(t)
+    return offenders
+
+
 def processor_calls_are_audited(o: Observations) -> list[str]:
     """5. Every processor call that returned to the adapter (the sandbox answered it) has its own
     audit record: of each operation, at least as many records as the sandbox answered calls (one
@@ -166,6 +185,7 @@ INVARIANTS: list[tuple[str, Callable[[Observations], list[str]]]] = [
     ("5 every answered processor call audited", processor_calls_are_audited),
     ("6 output Status equals ledger Status", output_matches_ledger),
     ("7 no PAN or CVV at rest or in logs", no_card_data_at_rest),
+    ("8 every PAYMENT-AUTHORIZED authorized exactly once", authorizations_were_taken_once),
 ]
 
 

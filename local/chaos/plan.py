@@ -64,14 +64,28 @@ def _request(rng: random.Random, transaction_id: str) -> dict[str, Any]:
     number = DECLINING if roll < 0.1 else rng.choice(APPROVING)
     cents = rng.choice(("00", "25", "50", "99", "51", "55")) if roll > 0.95 else rng.choice(("00", "10", "25", "99"))
     amount = f"{rng.randint(1, 500)}.{cents}"
+    # One payment in five authorizes only (capture manual).
+    capture = "manual" if rng.random() < 0.2 else None
     return card_request(
-        transaction_id, number=number, amount=amount, holder_name="Chaos Monkey", description="make chaos"
+        transaction_id,
+        number=number,
+        amount=amount,
+        holder_name="Chaos Monkey",
+        description="make chaos",
+        capture=capture,
     )
 
 
 def _expected(request: dict[str, Any]) -> str:
     declines = request["PaymentMethod"]["Number"] == DECLINING or request["Amount"][-2:] in DECLINING_CENTS
-    return "PAYMENT-DECLINED" if declines else "PAYMENT-SUCCESS"
+    if declines:
+        return "PAYMENT-DECLINED"
+    return "PAYMENT-AUTHORIZED" if request.get("Capture") == "manual" else "PAYMENT-SUCCESS"
+
+
+def _charge_type(payment: PlannedPayment) -> str:
+    """The Converge transaction type that moves this payment's money: the one processor faults strike."""
+    return "ccauthonly" if payment.request.get("Capture") == "manual" else "ccsale"
 
 
 def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str, read_timeout: float) -> None:
@@ -80,7 +94,7 @@ def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str, read_time
     if source == "converge":
         rule = FaultRule(
             name,
-            match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": payment.transaction_id},
+            match={"ssl_transaction_type": _charge_type(payment), "ssl_merchant_txn_id": payment.transaction_id},
             # A sale filed after the client gave up, but within one more read timeout.
             delay_ms={"latency": 300, "charge_in_flight": int(1500 * read_timeout)}.get(name, 0),
         )

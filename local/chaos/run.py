@@ -125,11 +125,13 @@ def format_report(report: ChaosReport) -> str:
     ]
     lines += [f"  {count:5d}  {outcome}" for outcome, count in sorted(report.outcomes.items())]
     successes = sum(1 for status in report.statuses.values() if status == "PAYMENT-SUCCESS")
+    authorized = sum(1 for status in report.statuses.values() if status == "PAYMENT-AUTHORIZED")
     as_expected = report.payments - len(report.not_as_expected)
     lines += [
         "",
         "Money",
         f"  {successes:5d}  payments ended PAYMENT-SUCCESS",
+        f"  {authorized:5d}  payments ended PAYMENT-AUTHORIZED (held, not charged)",
         f"  {sum(report.approved_charges.values()):5d}  approved charges in the processor's record",
         f"  {as_expected:5d}  payments ended as their card and amount call for"
         + (f"; not: {', '.join(report.not_as_expected[:5])}" if report.not_as_expected else ""),

@@ -13,7 +13,12 @@ from local.chaos.run import format_report, run
 from local.payment_requests import APPROVING, DECLINING
 
 SEED, PAYMENTS = 11, 30
-KNOWN_OUTCOMES = {"SUCCEEDED PAYMENT-SUCCESS", "SUCCEEDED PAYMENT-DECLINED", "FAILED PAYMENT-FAILED"}
+KNOWN_OUTCOMES = {
+    "SUCCEEDED PAYMENT-SUCCESS",
+    "SUCCEEDED PAYMENT-AUTHORIZED",
+    "SUCCEEDED PAYMENT-DECLINED",
+    "FAILED PAYMENT-FAILED",
+}
 
 
 def test_the_same_seed_gives_the_same_fault_schedule():
@@ -26,7 +31,8 @@ def test_the_plan_pays_with_every_test_card_unexpired_under_ids_that_are_no_card
     planned = plan(SEED, 200)
 
     assert {p.request["PaymentMethod"]["Number"] for p in planned} == {*APPROVING, DECLINING}
-    assert {p.expected for p in planned} == {"PAYMENT-SUCCESS", "PAYMENT-DECLINED"}
+    assert {p.expected for p in planned} == {"PAYMENT-SUCCESS", "PAYMENT-AUTHORIZED", "PAYMENT-DECLINED"}
+    assert {p.request.get("Capture") for p in planned} == {None, "manual"}
     for p in planned:
         assert p.request["TransactionID"] == p.transaction_id == f"chaos-{SEED}-{int(p.transaction_id[-4:]):04d}"
         assert card_data_in(p.transaction_id) == [] and sum(ch.isdigit() for ch in p.transaction_id) < 12
@@ -55,8 +61,13 @@ def test_every_payment_ends_in_a_known_outcome(report, planned):
 
 
 def test_every_payment_ends_as_its_card_and_amount_call_for(report, planned):
-    # Declines (the declining card, a declining amount) end declined and approvals approved, faults or not.
-    assert Counter(p.expected for p in planned.values()) == {"PAYMENT-SUCCESS": 24, "PAYMENT-DECLINED": 6}
+    # Declines (the declining card, a declining amount) end declined, approvals approved (authorized
+    # when capture is manual), faults or not.
+    assert Counter(p.expected for p in planned.values()) == {
+        "PAYMENT-SUCCESS": 16,
+        "PAYMENT-AUTHORIZED": 4,
+        "PAYMENT-DECLINED": 10,
+    }
     assert report.statuses == {t: p.expected for t, p in planned.items()}, format_report(report)
     assert report.not_as_expected == []
 
@@ -76,6 +87,7 @@ def test_money_moves_once_per_success_for_the_amount_asked(report, planned):
 def test_the_report_says_what_happened_to_the_money(report):
     text = format_report(report)
 
-    assert "   24  payments ended PAYMENT-SUCCESS" in text
-    assert "   24  approved charges in the processor's record" in text
+    assert "   16  payments ended PAYMENT-SUCCESS" in text
+    assert "    4  payments ended PAYMENT-AUTHORIZED (held, not charged)" in text
+    assert "   16  approved charges in the processor's record" in text
     assert "   30  payments ended as their card and amount call for" in text

@@ -276,3 +276,52 @@ def test_card_data_inside_an_audit_payload_breaks_invariant_7(payload):
     )
 
     assert invariants.no_card_data_at_rest(forged) == ["declined"]
+
+
+def with_an_authorization(o, authorizations):
+    """A fourth payment, authorized only, with the processor holding `authorizations` for it."""
+    o.transaction_ids.append("held")
+    o.executions["held"] = {"status": "SUCCEEDED", "output": json.dumps({"Status": "PAYMENT-AUTHORIZED"})}
+    o.ledger["held"] = chained(
+        [
+            entry("held", 1, "PAYMENT-INITIATED"),
+            entry("held", 2, "PAYMENT-PENDING"),
+            entry("held", 3, "PAYMENT-AUTHORIZED", ProcessorTransactionID="AUTH-1"),
+        ]
+    )
+    o.charges.extend(
+        {"ssl_merchant_txn_id": "held", "ssl_txn_id": txn_id, "ssl_transaction_type": "AUTHONLY", "ssl_result": "0"}
+        | extra
+        for txn_id, extra in authorizations
+    )
+
+
+def test_an_authorized_payment_holding_its_one_authorization_keeps_invariant_8():
+    observations = forge(lambda o: with_an_authorization(o, [("AUTH-1", {}), ("AUTH-0", {"deleted": True})]))
+
+    assert invariants.authorizations_were_taken_once(observations) == []
+
+
+@pytest.mark.parametrize(
+    "authorizations",
+    [[], [("AUTH-1", {}), ("AUTH-2", {})], [("AUTH-9", {})], [("AUTH-1", {"voided": True})]],
+    ids=["none", "two", "another", "voided"],
+)
+def test_an_authorized_payment_without_exactly_its_authorization_breaks_invariant_8(authorizations):
+    observations = forge(lambda o: with_an_authorization(o, authorizations))
+
+    assert invariants.authorizations_were_taken_once(observations) == ["held"]
+
+
+def test_an_authorization_held_for_a_payment_that_ended_otherwise_breaks_invariant_8():
+    def stray(o):
+        o.charges.append(
+            {
+                "ssl_merchant_txn_id": "failed",
+                "ssl_txn_id": "AUTH-5",
+                "ssl_transaction_type": "AUTHONLY",
+                "ssl_result": "0",
+            }
+        )
+
+    assert invariants.authorizations_were_taken_once(forge(stray)) == ["failed"]
