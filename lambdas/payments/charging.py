@@ -125,12 +125,7 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: Callable[[],
         refuse_unless_pending(ledger_repository.entries(payment.TransactionID), event)
 
     still_pending()
-    # Opened before any processor call: a SecureToken made for another charge is refused here.
-    secret = open_secure_token(payment, key_arn)
     audit = AuditRepository(settings.audit_table_name())
-    recorder = CallRecorder(
-        payment.TransactionID, event.ExecutionArn, event.RetryCount + 1, actor, processor, seal, audit
-    )
     attempts = AuditedSaleAttempts(
         audit,
         aws.client("dynamodb"),
@@ -139,6 +134,13 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: Callable[[],
         event.RetryCount + 1,
         actor,
         seal({"Amount": payment.Amount, "Currency": payment.Currency, "ProcessorID": payment.ProcessorID}),
+    )
+    # Opened before any processor call: a SecureToken made for another charge is refused here.
+    secret = open_secure_token(
+        payment, key_arn, earlier_attempt=lambda: event.RetryCount > 0 or bool(attempts.on_record())
+    )
+    recorder = CallRecorder(
+        payment.TransactionID, event.ExecutionArn, event.RetryCount + 1, actor, processor, seal, audit
     )
     try:
         charged = charge(
@@ -301,11 +303,20 @@ def _ask_before_resending(processor: Processor, transaction_id: str, since: dt.d
         raise ProcessorTimeout(f"outcome of an earlier sale unknown; {error}", error.call) from None
 
 
-def open_secure_token(payment: PaymentFacts, key_arn: str) -> dict[str, Any]:
-    """The SecureToken's content, if it was made for exactly this payment, amount, currency and processor."""
+def open_secure_token(payment: PaymentFacts, key_arn: str, earlier_attempt: Callable[[], bool]) -> dict[str, Any]:
+    """The SecureToken's content, if it was made for exactly this payment, amount, currency and processor.
+
+    A token that will not open is refused; but if an earlier attempt may have sent a sale (a retry, a
+    claim on record), what it did is unknown, and saying "nothing was sent" could hide a charge (a
+    token sealed by another version of Tokenize, say): the outcome is then unknown instead.
+    """
     try:
         return crypto.decrypt_token(payment.SecureToken, key_arn=key_arn, binding=token_binding(payment))
     except crypto.BoundToAnotherUse:
+        if earlier_attempt():
+            raise ProcessorTimeout(
+                "the SecureToken does not open for this charge, and an earlier attempt may have sent a sale"
+            ) from None
         raise ChargeRefused("the SecureToken was made for another charge; nothing was sent") from None
 
 

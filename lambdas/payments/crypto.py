@@ -50,12 +50,10 @@ class TokenBinding:
     capture: str = "automatic"
 
     def bound_fields(self) -> dict[str, str]:
-        return {
-            "amount": self.amount,
-            "currency": self.currency,
-            "processor": self.processor_id,
-            "capture": self.capture,
-        }
+        bound = {"amount": self.amount, "currency": self.currency, "processor": self.processor_id}
+        # Only a manual capture says so: a sale's token opens as it did before capture methods existed.
+        # The match is exact either way, so neither kind of token can stand in for the other.
+        return bound | {"capture": self.capture} if self.capture != "automatic" else bound
 
 
 def encryption_context(transaction_id: str, purpose: str, bound: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -158,8 +158,9 @@ class PaymentRequest(_Strict):
     ProcessorID: str
     PaymentMethod: PaymentMethod
     Description: str | None = None
-    # automatic: a sale, money taken now. manual: an authorization, captured later by a capture operation.
-    Capture: CaptureMethod = AUTOMATIC
+    # automatic (or absent): a sale, money taken now. manual: an authorization, captured later. Kept
+    # only when manual, so that a sale's fingerprint and token binding are what they always were.
+    Capture: Literal["manual"] | None = None
 
     @field_validator("TransactionID", mode="before")
     @classmethod
@@ -214,10 +215,16 @@ class PaymentRequest(_Strict):
 
     @field_validator("Capture", mode="before")
     @classmethod
-    def _capture(cls, value: Any) -> str:
+    def _capture(cls, value: Any) -> str | None:
+        if value is None:
+            return None  # absent, like any optional field given as null
         if value not in (AUTOMATIC, MANUAL):
             raise reject(f'must be "{AUTOMATIC}" (a sale) or "{MANUAL}" (authorize now, capture later)')
-        return str(value)
+        return MANUAL if value == MANUAL else None
+
+    @property
+    def capture_mode(self) -> CaptureMethod:
+        return MANUAL if self.Capture == MANUAL else AUTOMATIC
 
     @model_validator(mode="after")
     def _fits_currency_and_processor(self) -> PaymentRequest:

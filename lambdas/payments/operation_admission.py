@@ -19,7 +19,7 @@ MAX_RACES = 20
 
 
 def history_of(entries: list[LedgerEntry]) -> list[operations.HistoryEntry]:
-    return [operations.HistoryEntry(e.Status, e.Amount, e.OperationID) for e in entries]
+    return [operations.HistoryEntry(e.Status, e.Amount, e.OperationID, e.ReasonCode) for e in entries]
 
 
 def admit_operation(repository: LedgerRepository, request: OperationRequest, execution_arn: str) -> LedgerEntry:
@@ -35,7 +35,8 @@ def admit_operation(repository: LedgerRepository, request: OperationRequest, exe
                 raise OperationRefused("DUPLICATE_OPERATION_ID", "this OperationID was used by another execution")
             return mine
         balances = operations.balances_of(history_of(entries))
-        amount = operations.admit(request, balances, payment_found=bool(entries))
+        currency = entries[0].Currency if entries else "USD"  # no payment: refused before currency matters
+        amount = operations.admit(request, balances, payment_found=bool(entries), currency=currency)
         entry = _initiated(entries, request, amount, execution_arn)
         try:
             return repository.append_entry(entry)

@@ -7,8 +7,10 @@ entries before the one it would append. Appending is conditional on the next ent
 free, so two operations admitted against the same history cannot both be written: the second
 finds its slot taken, reads again, and is judged against a history that now holds the first. An
 operation's amount counts against the payment from its INITIATED entry on (held), and is released
-by a DECLINED or FAILED terminal entry: two refunds of 60.00 on a 100.00 sale started at the same
-instant end one REFUND-SUCCESS and one refused EXCEEDS_REFUNDABLE, and nothing is sent for it.
+by a DECLINED terminal entry, or a FAILED one whose reason proves nothing was sent: two refunds of
+60.00 on a 100.00 sale started at the same instant end one REFUND-SUCCESS and one refused
+EXCEEDS_REFUNDABLE, and nothing is sent for it. A FAILED operation whose outcome is unknown keeps
+its hold and stops every further operation until it is reconciled: it may have moved the money.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from payments import ledger
+from payments import currencies, ledger
+from payments.cards import contains_card_number, identifier_contains_card_number
 
 OperationKind = Literal["capture", "void", "refund"]
 KINDS: tuple[OperationKind, ...] = ("capture", "void", "refund")
@@ -27,6 +30,7 @@ INITIATED, PENDING, SUCCESS, DECLINED, FAILED = "INITIATED", "PENDING", "SUCCESS
 _OPERATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _AMOUNT = re.compile(r"^[0-9]{1,8}(\.[0-9]{1,3})?$")
 _FIELDS = frozenset({"Operation", "OperationID", "TransactionID", "Amount", "Reason"})
+_NOT_PRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def status(kind: OperationKind, stage: str) -> str:
@@ -84,12 +88,16 @@ def parse_operation(event: Any) -> OperationRequest:
         value = event.get(field)
         if not isinstance(value, str) or not _OPERATION_ID.fullmatch(value):
             raise InvalidOperationRequest(field, "must be 1 to 36 characters of letters, digits, '-' and '_'")
+        if identifier_contains_card_number(value):
+            raise InvalidOperationRequest(field, "must not contain a card number")
     amount = _amount(event.get("Amount"))
     if kind == "void" and amount is not None:
         raise InvalidOperationRequest("Amount", "must be absent: a void cancels the whole transaction")
     reason = event.get("Reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 255):
         raise InvalidOperationRequest("Reason", "must be a string of at most 255 characters")
+    if reason is not None and (_NOT_PRINTABLE.search(reason) or contains_card_number(reason)):
+        raise InvalidOperationRequest("Reason", "must be printable text and hold no card number")
     return OperationRequest(kind, event["OperationID"], event["TransactionID"], amount, reason)
 
 
@@ -119,6 +127,7 @@ class Balances:
     held_for_refunds: Decimal
     voids_in_flight: int
     voided: bool
+    unresolved: int  # operations that FAILED with their outcome unknown: they may have moved money
 
     @property
     def is_authorization(self) -> bool:
@@ -140,12 +149,13 @@ class HistoryEntry:
     Status: str
     Amount: str  # the payment's amount on its own entries, the operation's on an operation's
     OperationID: str | None = None
+    ReasonCode: str | None = None
 
 
 def balances_of(history: Iterable[HistoryEntry]) -> Balances:
     payment_status: str | None = None
     amount = captured = refunded = held_capture = held_refunds = Decimal(0)
-    voids = 0
+    voids = unresolved = 0
     voided = False
     held: dict[str, tuple[OperationKind, Decimal]] = {}
     for entry in history:
@@ -162,6 +172,9 @@ def balances_of(history: Iterable[HistoryEntry]) -> Balances:
         if stage == INITIATED:
             held[operation] = (kind, Decimal(entry.Amount) if kind != "void" else Decimal(0))
         elif stage in (SUCCESS, DECLINED, FAILED) and operation in held:
+            if stage == FAILED and entry.ReasonCode not in ledger.NOTHING_SENT_REASONS:
+                unresolved += 1  # the hold stays: the money may have moved
+                continue
             held_kind, held_amount = held.pop(operation)
             if stage == SUCCESS:
                 if held_kind == "capture":
@@ -177,11 +190,15 @@ def balances_of(history: Iterable[HistoryEntry]) -> Balances:
             held_refunds += held_amount
         else:
             voids += 1
-    return Balances(payment_status, amount, captured, refunded, held_capture, held_refunds, voids, voided)
+    return Balances(payment_status, amount, captured, refunded, held_capture, held_refunds, voids, voided, unresolved)
 
 
-def admit(request: OperationRequest, balances: Balances, *, payment_found: bool) -> Decimal:
+def admit(request: OperationRequest, balances: Balances, *, payment_found: bool, currency: str) -> Decimal:
     """The amount the operation moves (0 for a void), or OperationRefused: before any processor call."""
+    if request.Amount is not None and _decimals(request.Amount) > currencies.exponent_of(currency):
+        raise OperationRefused(
+            "AMOUNT_PRECISION", f"{currency} amounts have at most {currencies.exponent_of(currency)} decimals"
+        )
     if not payment_found:
         raise OperationRefused("UNKNOWN_PAYMENT", "no payment with this TransactionID is in the ledger")
     if balances.payment_status is None:
@@ -190,6 +207,10 @@ def admit(request: OperationRequest, balances: Balances, *, payment_found: bool)
         raise OperationRefused("PAYMENT_NOT_APPROVED", f"the payment ended {balances.payment_status}")
     if balances.voided:
         raise OperationRefused("ALREADY_VOIDED", "the payment was voided")
+    if balances.unresolved:
+        raise OperationRefused(
+            "OPERATION_OUTCOME_UNKNOWN", "an earlier operation's outcome is unknown: reconcile it first"
+        )
     if request.Operation == "capture":
         return _capture(request, balances)
     if request.Operation == "refund":
@@ -227,3 +248,8 @@ def _void(balances: Balances) -> Decimal:
     if balances.refunded > 0:
         raise OperationRefused("ALREADY_REFUNDED", "a refunded payment is not voided: refund the rest instead")
     return Decimal(0)
+
+
+def _decimals(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0

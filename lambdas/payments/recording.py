@@ -25,8 +25,6 @@ _FAILURE_REASONS = {
     "CardNotVaulted": "CARD_NOT_IN_VAULT",
     "ChargeRefused": "CHARGE_REFUSED",
 }
-# Reasons that prove no sale is pending: the failure is not an unknown outcome.
-_NOTHING_SENT = frozenset({"PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE", "CARD_NOT_IN_VAULT", "CHARGE_REFUSED"})
 
 
 def _entry(payment: PaymentFacts, number: int, status: str, execution_arn: str, **terminal: str | None) -> LedgerEntry:
@@ -42,7 +40,7 @@ def _entry(payment: PaymentFacts, number: int, status: str, execution_arn: str, 
         CreatedAt=ledger.now_iso(),
         CardBrand=payment.Card.Brand if payment.Card else None,
         CardLast4=payment.Card.Last4 if payment.Card else None,
-        Capture=payment.Capture,
+        Capture=payment.Capture if payment.Capture == MANUAL else None,  # absent: a sale, as always
         StartedVia=payment.StartedVia,
         IntakeRequestId=payment.IntakeRequestId,
         **terminal,
@@ -119,7 +117,7 @@ def _reason(state: WorkflowState, status: str) -> tuple[str, str]:
     if state.Failure is not None:
         error = state.Failure.Error
         code = _FAILURE_REASONS.get(error, "SYSTEM_ERROR")
-        if _failed_while_charging(state) and code not in _NOTHING_SENT:
+        if _failed_while_charging(state) and code not in ledger.NOTHING_SENT_REASONS:
             code = "PROCESSOR_OUTCOME_UNKNOWN"  # CallProcessor stopped mid-call: a charge may stand
         return code, _failure_message(error, state.Failure.Cause)
     if outcome is not None:

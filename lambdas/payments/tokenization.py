@@ -8,6 +8,7 @@ from typing import Any, Literal
 from payments import crypto
 from payments.cards import card_brand
 from payments.errors import InvalidPaymentRequest
+from payments.fingerprints import vaulted_request_fingerprint
 from payments.state import CardFacts, LedgerPosition, PaymentFacts
 from payments.vault import CardNotInVault, CardVault
 from payments.workflow_input import VaultedCardInput, WorkflowInput
@@ -31,7 +32,9 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
             ) from None
         # Only the request the intake vaulted the card for may use it: an execution started by anyone
         # else with this vault reference (another amount, say) is refused before anything is written.
-        if not hmac.compare_digest(vaulted.fingerprint, request.RequestFingerprint):
+        # The fingerprint is recomputed from this input and the vaulted card, never taken from the input.
+        recomputed = vaulted_request_fingerprint(request, card_brand(vaulted.number), vaulted.number[-4:])
+        if not hmac.compare_digest(vaulted.fingerprint, recomputed):
             raise InvalidPaymentRequest(
                 "RequestFingerprint", "does not match the request the card was vaulted for", transaction_id
             )
@@ -56,7 +59,7 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
         SecureToken=crypto.encrypt_token(secret, key_arn=key_arn, binding=token_binding(request)),
         Card=card,
         Description=request.Description,
-        Capture=request.Capture,
+        Capture=request.capture_mode,
         StartedVia="intake" if request.IntakeRequestId else "StartExecution",
         IntakeRequestId=request.IntakeRequestId,
     )
@@ -66,5 +69,5 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
 def token_binding(payment: WorkflowInput | PaymentFacts) -> crypto.TokenBinding:
     """The one charge a SecureToken may pay for: CallProcessor opens it with the same four values."""
     return crypto.TokenBinding(
-        payment.TransactionID, payment.Amount, payment.Currency, payment.ProcessorID, payment.Capture
+        payment.TransactionID, payment.Amount, payment.Currency, payment.ProcessorID, payment.Capture or "automatic"
     )

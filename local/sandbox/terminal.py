@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from payments.cards import card_brand, luhn_valid, mask_pan
+from payments.cards import card_brand, identifier_contains_card_number, luhn_valid, mask_pan
 from payments.currencies import exponent_of, format_amount
 
 APPROVING_CARDS = frozenset({"4111111111111111", "5500000000000004", "370000000000002", "6011000000000012"})
@@ -529,11 +529,11 @@ def _expired(exp_date: str) -> bool:
 
 
 def _new_txn_id(now: dt.datetime) -> str:
-    """Converge's shape, DDMMYY, a host code and a UUID; never one whose last group is 12 digits, which
-    a card-data scan would (rightly) have to weigh as a possible card number."""
+    """Converge's shape, DDMMYY, a host code and a UUID; never one that holds a run of digits a
+    card-data scan would (rightly) have to weigh as a possible card number, across dashes too."""
     while True:
         txn_id = f"{now:%d%m%y}A15-{uuid.uuid4()}".upper()
-        if not txn_id[-12:].isdigit():
+        if not identifier_contains_card_number(txn_id):
             return txn_id
 
 

@@ -117,12 +117,20 @@ def test_a_processor_token_payment_method_is_accepted():
 
 
 def test_capture_is_automatic_unless_the_request_asks_for_manual():
-    assert parse_payment_request(valid_request()).Capture == "automatic"
-    assert parse_payment_request(request_with(Capture="manual")).Capture == "manual"
+    assert parse_payment_request(valid_request()).capture_mode == "automatic"
+    assert parse_payment_request(request_with(Capture="manual")).capture_mode == "manual"
 
 
-@pytest.mark.parametrize("capture", ["Manual", "later", "", None, 1, True])
-def test_a_capture_method_other_than_automatic_or_manual_is_refused_without_echoing_it(capture):
+def test_a_sale_is_the_same_request_whether_or_not_it_says_capture_automatic():
+    # Its fingerprint and token binding stay what they were before capture methods existed
+    said = parse_payment_request(request_with(Capture="automatic"))
+
+    assert said == parse_payment_request(valid_request())
+    assert "Capture" not in said.model_dump(exclude_none=True)
+
+
+@pytest.mark.parametrize("capture", ["Manual", "later", "", 1, True])
+def test_a_capture_mode_other_than_automatic_or_manual_is_refused_without_echoing_it(capture):
     refused = rejection(request_with(Capture=capture))
 
     assert refused.field == "Capture"

@@ -9,6 +9,8 @@ from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sd
 from local import operations
 from local.card_scan import stack_credentials
 from local.payment_requests import DECLINING, VISA, token_request
+from payments.fingerprints import request_fingerprint
+from payments.intake import parse_payment_request
 from payments.vault import CardVault, VaultedCard
 from tests.workflow.conftest import card_request, run_payment
 from upstream import client
@@ -302,3 +304,29 @@ def test_a_declined_authorization_ends_declined(info, transaction_id):
     execution = run_payment(info, card_request(transaction_id, number=DECLINING, capture="manual"))
 
     assert json.loads(execution["output"])["Status"] == "PAYMENT-DECLINED"
+
+
+def test_a_copied_fingerprint_does_not_let_another_amount_use_a_vaulted_card(stack, info, transaction_id):
+    # Given a card vaulted for a request of 25.00, and that request's true fingerprint
+    request = card_request(transaction_id)
+    fingerprint = request_fingerprint(parse_payment_request(request))
+    vault = CardVault(info.card_vault_table, info.kms_key_arn, 900, client=info.client("dynamodb"))
+    with stack_credentials(info):
+        vault.deposit(transaction_id, VaultedCard(VISA, 12, 2031), "847", fingerprint=fingerprint)
+
+    # When someone starts an execution on it for 9999.00, copying the fingerprint
+    forged = request | {
+        "Amount": "9999.00",
+        "PaymentMethod": {"Type": "vaulted_card", "VaultReference": transaction_id, "Brand": "VISA", "Last4": "1111"},
+        "RequestFingerprint": fingerprint,
+    }
+    arn = info.client("stepfunctions").start_execution(
+        stateMachineArn=info.state_machine_arn, name=transaction_id, input=json.dumps(forged)
+    )["executionArn"]
+    execution = operations.wait_for_execution(info, arn)
+
+    # Then Tokenize recomputes the fingerprint from what it was given, and refuses it
+    assert execution["error"] == "InvalidPaymentRequest"
+    assert json.loads(execution["cause"])["Field"] == "RequestFingerprint"
+    assert operations.ledger_entries(info, transaction_id) == []
+    assert charges_for(info, transaction_id) == []
