@@ -10,6 +10,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from local.card_scan import audit_payload_findings, card_data_in
 from local.chaos.observations import Observations, execution_output
@@ -107,18 +108,22 @@ def successes_were_charged_once(o: Observations) -> list[str]:
 
 def authorizations_were_taken_once(o: Observations) -> list[str]:
     """8. Every PAYMENT-AUTHORIZED holds exactly one approved authorization at the processor, the one
-    its ledger entry names, and no payment that ended otherwise holds one."""
-    held: dict[str, list[str]] = defaultdict(list)
+    its ledger entry names, for its amount and currency; and no payment that ended otherwise holds one."""
+    held: dict[str, list[tuple[str, Decimal, str]]] = defaultdict(list)
     for transaction in o.charges:
         approved = (
             transaction.get("ssl_result") == "0" and not transaction.get("voided") and not transaction.get("deleted")
         )
         if transaction.get("ssl_transaction_type") == "AUTHONLY" and approved:
-            held[transaction["ssl_merchant_txn_id"]].append(transaction["ssl_txn_id"])
+            amount = Decimal(str(transaction.get("ssl_amount", "0")))
+            currency = str(transaction.get("ssl_transaction_currency", ""))
+            held[transaction["ssl_merchant_txn_id"]].append((transaction["ssl_txn_id"], amount, currency))
     offenders = []
     for t in o.transaction_ids:
         last = (o.ledger.get(t) or [{}])[-1]
-        expected = [last.get("ProcessorTransactionID")] if last.get("Status") == "PAYMENT-AUTHORIZED" else []
+        expected = []
+        if last.get("Status") == "PAYMENT-AUTHORIZED":
+            expected = [(last.get("ProcessorTransactionID"), Decimal(str(last.get("Amount"))), last.get("Currency"))]
         if held[t] != expected:
             offenders.append(t)
     return offenders

@@ -49,23 +49,28 @@ def plan(seed: int, payments: int, read_timeout: float = 1.0) -> list[PlannedPay
     planned = []
     for index in range(payments):
         transaction_id = f"chaos-{seed}-{index:04d}"
-        request = _request(rng, transaction_id)
+        # The first payments meet every kind once as a sale, then once as an authorization; the rest
+        # draw 0, 1 or 2 faults, and one in five of them authorizes only.
+        covering = index < 2 * len(ALL_KINDS)
+        manual = index >= len(ALL_KINDS) if covering else None
+        request = _request(rng, transaction_id, manual)
         payment = PlannedPayment(transaction_id, request, _expected(request))
-        # The first payments cover every kind once; the rest draw 0, 1 or 2 faults.
-        kinds = [ALL_KINDS[index]] if index < len(ALL_KINDS) else rng.sample(ALL_KINDS, k=rng.choice((0, 0, 1, 1, 2)))
+        kinds = (
+            [ALL_KINDS[index % len(ALL_KINDS)]] if covering else rng.sample(ALL_KINDS, k=rng.choice((0, 0, 1, 1, 2)))
+        )
         for kind in kinds:
             _add_fault(rng, payment, kind, read_timeout)
         planned.append(payment)
     return planned
 
 
-def _request(rng: random.Random, transaction_id: str) -> dict[str, Any]:
+def _request(rng: random.Random, transaction_id: str, manual: bool | None) -> dict[str, Any]:
     roll = rng.random()
     number = DECLINING if roll < 0.1 else rng.choice(APPROVING)
     cents = rng.choice(("00", "25", "50", "99", "51", "55")) if roll > 0.95 else rng.choice(("00", "10", "25", "99"))
     amount = f"{rng.randint(1, 500)}.{cents}"
-    # One payment in five authorizes only (capture manual).
-    capture = "manual" if rng.random() < 0.2 else None
+    drawn = rng.random() < 0.2  # one in five authorizes only (capture manual), unless `manual` says
+    capture = "manual" if (drawn if manual is None else manual) else None
     return card_request(
         transaction_id,
         number=number,

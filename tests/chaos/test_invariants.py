@@ -286,11 +286,18 @@ def with_an_authorization(o, authorizations):
         [
             entry("held", 1, "PAYMENT-INITIATED"),
             entry("held", 2, "PAYMENT-PENDING"),
-            entry("held", 3, "PAYMENT-AUTHORIZED", ProcessorTransactionID="AUTH-1"),
+            entry("held", 3, "PAYMENT-AUTHORIZED", ProcessorTransactionID="AUTH-1", Currency="USD"),
         ]
     )
     o.charges.extend(
-        {"ssl_merchant_txn_id": "held", "ssl_txn_id": txn_id, "ssl_transaction_type": "AUTHONLY", "ssl_result": "0"}
+        {
+            "ssl_merchant_txn_id": "held",
+            "ssl_txn_id": txn_id,
+            "ssl_transaction_type": "AUTHONLY",
+            "ssl_result": "0",
+            "ssl_amount": "25.00",
+            "ssl_transaction_currency": "USD",
+        }
         | extra
         for txn_id, extra in authorizations
     )
@@ -304,8 +311,15 @@ def test_an_authorized_payment_holding_its_one_authorization_keeps_invariant_8()
 
 @pytest.mark.parametrize(
     "authorizations",
-    [[], [("AUTH-1", {}), ("AUTH-2", {})], [("AUTH-9", {})], [("AUTH-1", {"voided": True})]],
-    ids=["none", "two", "another", "voided"],
+    [
+        [],
+        [("AUTH-1", {}), ("AUTH-2", {})],
+        [("AUTH-9", {})],
+        [("AUTH-1", {"voided": True})],
+        [("AUTH-1", {"ssl_amount": "250.00"})],
+        [("AUTH-1", {"ssl_transaction_currency": "CAD"})],
+    ],
+    ids=["none", "two", "another", "voided", "another-amount", "another-currency"],
 )
 def test_an_authorized_payment_without_exactly_its_authorization_breaks_invariant_8(authorizations):
     observations = forge(lambda o: with_an_authorization(o, authorizations))
