@@ -42,6 +42,14 @@ def test_only_a_sale_of_our_amount_currency_and_card_counts():
     assert sale_of(listing(SALE | {"ssl_card_number": ""}), OURS) is None
 
 
+@pytest.mark.parametrize("message", ["APPROVAL", "APPROVED", "APPROBAT", "PARTIAL APPROVAL"])
+def test_every_approval_message_wins_over_a_decline(message):
+    declined = SALE | {"ssl_result_message": "DECLINED", "ssl_txn_id": "T-0"}
+    approved = SALE | {"ssl_result_message": message}
+
+    assert sale_of(listing(declined, approved), OURS)["ssl_txn_id"] == "T-1"
+
+
 def test_an_approved_sale_wins_over_a_declined_one():
     declined = SALE | {"ssl_result_message": "DECLINED", "ssl_txn_id": "T-0"}
 

@@ -27,6 +27,7 @@ from defusedxml import ElementTree
 from payments.cards import mask_card_numbers, mask_pan
 from payments.currencies import format_amount
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
+from payments.processors.converge.results import approved_in_listing
 from payments.processors.port import CardDetails, ExpectedSale
 
 _UNAVAILABLE_ERRORS = frozenset({"4022"})
@@ -414,7 +415,7 @@ def sale_of(call: ConvergeCall, expected: ExpectedSale) -> dict[str, str] | None
         and t.get("ssl_transaction_currency") == expected.currency
         and (expected.card_last4 is None or _last4(t.get("ssl_card_number", "")) == expected.card_last4)
     ]
-    approved = [t for t in sales if t.get("ssl_result_message", "").upper() in ("APPROVAL", "APPROVED")]
+    approved = [t for t in sales if approved_in_listing(t)]
     found = approved or sales
     return found[0] if found else None
 

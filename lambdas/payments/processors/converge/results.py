@@ -81,6 +81,11 @@ def normalize_converge_result(result: dict[str, str]) -> ProcessorOutcome:
     )
 
 
+def approved_in_listing(transaction: dict[str, str]) -> bool:
+    """Whether a transaction read back with txnquery was approved, by the same rule normalize uses."""
+    return _result_of_queried(transaction) == "0"
+
+
 def _result_of_queried(result: dict[str, str]) -> str | None:
     """A transaction read back with txnquery has no ssl_result: its message and status tell."""
     message = _plain(result.get("ssl_result_message", ""))
