@@ -23,7 +23,7 @@ from typing import Any
 
 from payments import chain
 from payments.chain import INSERTED, Finding, Item
-from payments.ledger import LAST_ENTRY_NUMBER, TERMINAL_STATUSES
+from payments.ledger import APPROVED_STATUSES, LAST_ENTRY_NUMBER, TERMINAL_STATUSES
 from payments.operations import parse_status
 
 
@@ -135,20 +135,27 @@ def _by_payment(items: Iterable[Item]) -> dict[str, list[Item]]:
 def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) -> list[Finding]:
     """A well-linked entry appended after the terminal one passes the chain; the ledger's rules do not.
 
-    After the payment's terminal entry only the entries of its operations (captures, voids,
-    refunds: payments.operations) may follow."""
+    After the payment's terminal entry only the entries of its operations (captures, voids, refunds:
+    payments.operations) may follow, and only after an approved payment; each operation's entries
+    carry its OperationID and run INITIATED, then PENDING, then one terminal entry."""
     numbered = sorted(
         ((n, item) for item in entries if (n := chain.number_of(item, "EntryNumber")) is not None),
         key=lambda pair: pair[0],
     )
-    terminal = next((n for n, item in numbered if chain.string_of(item, "Status") in TERMINAL_STATUSES), None)
+    terminal, terminal_status = next(
+        ((n, status) for n, item in numbered if (status := chain.string_of(item, "Status")) in TERMINAL_STATUSES),
+        (None, None),
+    )
     findings = []
+    stages: dict[str, list[str]] = {}
     for number, item in numbered:
-        if parse_status(chain.string_of(item, "Status") or "") is not None:
-            if terminal is None or number < terminal:
-                findings.append(
-                    Finding(transaction_id, table, f"entry {number}", INSERTED, "an operation before the payment ended")
-                )
+        parsed = parse_status(chain.string_of(item, "Status") or "")
+        if parsed is not None:
+            detail = _operation_entry_problem(parsed[1], chain.string_of(item, "OperationID"), terminal, number, stages)
+            if detail is None and terminal_status not in APPROVED_STATUSES:
+                detail = "an operation on a payment that was not approved"
+            if detail is not None:
+                findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))
             continue
         if terminal is not None and number > terminal:
             detail = f"it comes after the terminal entry {terminal}"
@@ -158,3 +165,25 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
             continue
         findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))
     return findings
+
+
+_NEXT_STAGES = {
+    None: {"INITIATED"},
+    "INITIATED": {"PENDING", "DECLINED", "FAILED"},
+    "PENDING": {"SUCCESS", "DECLINED", "FAILED"},
+}
+
+
+def _operation_entry_problem(
+    stage: str, operation_id: str | None, terminal: int | None, number: int, stages: dict[str, list[str]]
+) -> str | None:
+    """Why an operation's entry cannot stand where it is, or None."""
+    if terminal is None or number < terminal:
+        return "an operation before the payment ended"
+    if not operation_id:
+        return "an operation entry without its OperationID"
+    seen = stages.setdefault(operation_id, [])
+    if stage not in _NEXT_STAGES.get(seen[-1] if seen else None, set()):
+        return "out of its operation's order (INITIATED, PENDING, one terminal entry)"
+    seen.append(stage)
+    return None

@@ -50,3 +50,47 @@ def test_a_well_linked_entry_appended_after_the_terminal_one_is_named_inserted()
     assert [str(f) for f in verification.findings] == [
         "order-ab  PaymentLedger  entry 4  inserted: it comes after the terminal entry 3"
     ]
+
+
+def payment_with(tail, statuses=("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-SUCCESS")):
+    """A payment's entries, then `tail` (Status, OperationID or None), all chained as the ledger writes them."""
+    values = [{"Status": status} for status in statuses]
+    values += [{"Status": status} | ({"OperationID": op} if op else {}) for status, op in tail]
+    entries, link = [], chain.GENESIS
+    for number, extra in enumerate(values, start=1):
+        item = {"TransactionID": "order-a", "EntryNumber": number, "Amount": "25.00"} | extra
+        entries.append(chain.sealed(chain.typed(item), link))
+        link = entries[-1]["EntryHash"]["S"]
+    return entries
+
+
+def findings_of(entries):
+    return report_lines(verify_items(entries, [], TABLES))[1:-1]
+
+
+def test_an_operations_trail_after_an_approved_payment_verifies():
+    refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-SUCCESS", "r1")]
+    capture = [("CAPTURE-INITIATED", "c1"), ("CAPTURE-DECLINED", "c1")]
+
+    assert verify_items(payment_with(refund), [], TABLES).clean
+    assert verify_items(
+        payment_with(capture, statuses=("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-AUTHORIZED")), [], TABLES
+    ).clean
+
+
+def test_a_well_chained_operation_entry_that_breaks_the_ledgers_rules_is_named():
+    declined = ("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-DECLINED")
+    refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-SUCCESS", "r1")]
+
+    assert findings_of(payment_with(refund, statuses=declined))[0].endswith(
+        "an operation on a payment that was not approved"
+    )
+    [out_of_order] = findings_of(payment_with([("REFUND-SUCCESS", "r1")]))
+    assert out_of_order.endswith(
+        "entry 4  inserted: out of its operation's order (INITIATED, PENDING, one terminal entry)"
+    )
+    assert findings_of(payment_with([("REFUND-INITIATED", None)])) == [
+        "order-a  PaymentLedger  entry 4  inserted: an operation entry without its OperationID"
+    ]
+    twice = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-SUCCESS", "r1"), ("REFUND-SUCCESS", "r1")]
+    assert len(findings_of(payment_with(twice))) == 1
