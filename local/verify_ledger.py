@@ -167,8 +167,9 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
     return findings
 
 
+# An operation refused at admission has one entry: DECLINED, with its reason.
 _NEXT_STAGES = {
-    None: {"INITIATED"},
+    None: {"INITIATED", "DECLINED"},
     "INITIATED": {"PENDING", "DECLINED", "FAILED"},
     "PENDING": {"SUCCESS", "DECLINED", "FAILED"},
 }

@@ -57,7 +57,8 @@ def test_of_two_refunds_of_60_on_a_100_sale_started_at_once_exactly_one_is_admit
         # When two refunds of 60.00 are admitted at the same instant
         admitted, refused = race(info, payment_id, refund(payment_id, "a", "60.00"), refund(payment_id, "b", "60.00"))
 
-        # Then one is admitted and the other refused before any processor call
+        # Then one is admitted; the other is refused before any processor call, and ends there,
+        # REFUND-DECLINED with its reason on the ledger
         assert len(admitted) == 1 and refused == ["EXCEEDS_REFUNDABLE"], (round_number, admitted, refused)
         entries = stack_operations.ledger_entries(info, payment_id)
         assert [e["Status"] for e in entries] == [
@@ -65,8 +66,11 @@ def test_of_two_refunds_of_60_on_a_100_sale_started_at_once_exactly_one_is_admit
             "PAYMENT-PENDING",
             "PAYMENT-SUCCESS",
             "REFUND-INITIATED",
+            "REFUND-DECLINED",
         ]
         assert entries[3]["OperationID"] == admitted[0].OperationID and entries[3]["Amount"] == "60.00"
+        assert entries[4]["OperationID"] != admitted[0].OperationID
+        assert entries[4]["ReasonCode"] == "EXCEEDS_REFUNDABLE"
         # And the history still verifies: the operation's entry is chained after the payment's
         assert verify_payment(payment_id, [typed(e) for e in entries], []) == []
 
@@ -77,3 +81,19 @@ def test_refunds_that_fit_together_are_all_admitted(info, transaction_id):
     admitted, refused = race(info, transaction_id, *(refund(transaction_id, f"r{n}", "25.00") for n in range(4)))
 
     assert refused == [] and sorted(e.EntryNumber for e in admitted) == [4, 5, 6, 7]
+
+
+def test_a_refused_operation_asked_again_is_refused_again_with_one_entry(info, transaction_id):
+    assert run_payment(info, card_request(transaction_id, amount="100.00"))["status"] == "SUCCEEDED"
+    repository = LedgerRepository(info.ledger_table, client=info.client("dynamodb"))
+    too_much = refund(transaction_id, "too-much", "100.01")
+
+    reasons = []
+    for _ in range(2):  # the second: a retry of the same execution whose answer was lost
+        try:
+            admit_operation(repository, too_much, "arn:exec:too-much")
+        except OperationRefused as refusal:
+            reasons.append(refusal.reason)
+
+    assert reasons == ["EXCEEDS_REFUNDABLE", "EXCEEDS_REFUNDABLE"]
+    assert [e["Status"] for e in stack_operations.ledger_entries(info, transaction_id)][3:] == ["REFUND-DECLINED"]
