@@ -133,7 +133,7 @@ def call_processor(event: ChargeEvent, *, actor: str, seconds_left: Callable[[],
         event.ExecutionArn,
         event.RetryCount + 1,
         actor,
-        seal({"Amount": payment.Amount, "Currency": payment.Currency, "ProcessorID": payment.ProcessorID}),
+        lambda: seal({"Amount": payment.Amount, "Currency": payment.Currency, "ProcessorID": payment.ProcessorID}),
     )
     # Opened before any processor call: a SecureToken made for another charge is refused here.
     secret = open_secure_token(

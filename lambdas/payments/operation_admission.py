@@ -40,7 +40,7 @@ def admit_operation(repository: LedgerRepository, request: OperationRequest, exe
                 raise OperationRefused(mine.ReasonCode or "REFUSED", mine.ReasonMessage or "refused")
             return mine
         balances = operations.balances_of(history_of(entries))
-        currency = entries[0].Currency if entries else "USD"  # no payment: refused before currency matters
+        currency = entries[0].Currency if entries else None
         try:
             amount = operations.admit(request, balances, payment_found=bool(entries), currency=currency)
             entry = _entry(entries, request, operations.INITIATED, amount, execution_arn)

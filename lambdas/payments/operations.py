@@ -193,12 +193,8 @@ def balances_of(history: Iterable[HistoryEntry]) -> Balances:
     return Balances(payment_status, amount, captured, refunded, held_capture, held_refunds, voids, voided, unresolved)
 
 
-def admit(request: OperationRequest, balances: Balances, *, payment_found: bool, currency: str) -> Decimal:
+def admit(request: OperationRequest, balances: Balances, *, payment_found: bool, currency: str | None) -> Decimal:
     """The amount the operation moves (0 for a void), or OperationRefused: before any processor call."""
-    if request.Amount is not None and _decimals(request.Amount) > currencies.exponent_of(currency):
-        raise OperationRefused(
-            "AMOUNT_PRECISION", f"{currency} amounts have at most {currencies.exponent_of(currency)} decimals"
-        )
     if not payment_found:
         raise OperationRefused("UNKNOWN_PAYMENT", "no payment with this TransactionID is in the ledger")
     if balances.payment_status is None:
@@ -207,6 +203,14 @@ def admit(request: OperationRequest, balances: Balances, *, payment_found: bool,
         raise OperationRefused("PAYMENT_NOT_APPROVED", f"the payment ended {balances.payment_status}")
     if balances.voided:
         raise OperationRefused("ALREADY_VOIDED", "the payment was voided")
+    if (
+        currency is not None
+        and request.Amount is not None
+        and _decimals(request.Amount) > currencies.exponent_of(currency)
+    ):
+        raise OperationRefused(
+            "AMOUNT_PRECISION", f"{currency} amounts have at most {currencies.exponent_of(currency)} decimals"
+        )
     if balances.unresolved:
         raise OperationRefused(
             "OPERATION_OUTCOME_UNKNOWN", "an earlier operation's outcome is unknown: reconcile it first"

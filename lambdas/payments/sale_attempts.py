@@ -10,6 +10,7 @@ and asks the processor about that sale before sending another.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,7 +59,7 @@ class AuditedSaleAttempts:
     execution_arn: str
     attempt: int
     actor: str
-    sealed_instruction: str  # the amount and currency about to be charged, sealed for the audit purpose
+    seal_instruction: Callable[[], str]  # the amount and currency about to be charged, sealed for the audit purpose
 
     def on_record(self) -> list[SaleAttempt]:
         items = aws.payment_items(
@@ -82,7 +83,7 @@ class AuditedSaleAttempts:
             Outcome=SENDING,
             ResultCode="",
             LatencyMs=0,
-            EncryptedQuery=self.sealed_instruction,
+            EncryptedQuery=self.seal_instruction(),  # sealed only when a sale is about to leave
             EncryptedResponse=None,
             Actor=self.actor,
             CreatedAt=now.isoformat(timespec="microseconds").replace("+00:00", "Z"),

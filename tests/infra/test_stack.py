@@ -361,7 +361,7 @@ def chain_reads():
     call = audit.ProcessorCallRecord("2026#ccsale#1", "ccsale", 1, "APPROVED", "0", 5, "sealed", None, "actor", "2026")
     repository = audit.AuditRepository("PaymentAuditTrail", client=client)
     repository.append_record(audit.AuditRecord("T-1", "arn:exec", call))
-    attempts = sale_attempts.AuditedSaleAttempts(repository, client, "T-1", "arn:exec", 1, "actor", "sealed")
+    attempts = sale_attempts.AuditedSaleAttempts(repository, client, "T-1", "arn:exec", 1, "actor", lambda: "sealed")
     attempts.on_record()
     return client.reads
 
