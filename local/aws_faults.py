@@ -1,7 +1,7 @@
 """DynamoDB and KMS faults, answered the way AWS answers them, by a WSGI layer in front of moto.
 
 Only calls that name a payment are considered (a ledger or audit PutItem carries its
-TransactionID; a KMS call its encryption context), and only when the schedule plans a fault
+TransactionID, or OperationID for an operation's; a KMS call its encryption context), and only when the schedule plans a fault
 for that payment and operation. Everything else passes straight through to moto.
 
 The layer also gives moto one guarantee DynamoDB makes and moto's threaded server does not: a
@@ -99,7 +99,11 @@ def _transaction_id(service: str, body: bytes) -> str | None:
     except ValueError:
         return None
     if service == "dynamodb":
-        value = request.get("Item", {}).get("TransactionID", {}).get("S")
+        item = request.get("Item", {})
+        value = (item.get("OperationID") or item.get("TransactionID") or {}).get("S")
     else:
         value = (request.get("EncryptionContext") or {}).get("transaction_id")
-    return value if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    # An operation's entries carry its OperationID; its audit trail is "<TransactionID>/<OperationID>".
+    return value.rpartition("/")[2]

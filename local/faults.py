@@ -92,13 +92,18 @@ class LambdaFaults:
 
 
 def transaction_id_of(event: Any) -> str | None:
-    """The TransactionID a step's input is about, wherever the step's input keeps it."""
+    """The TransactionID a step's input is about (an operation's step: its OperationID), wherever the
+    step's input keeps it: a schedule plans an operation's faults under its OperationID."""
     if not isinstance(event, dict):
         return None
-    for path in (("Payment",), ("State", "Payment"), ("Request",)):
+    for path in (("Operation",), ("State", "Operation"), ("Payment",), ("State", "Payment"), ("Request",)):
         node: Any = event
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and isinstance(node.get("TransactionID"), str):
-            return str(node["TransactionID"])
-    return None
+        if not isinstance(node, dict):
+            continue
+        for name in ("OperationID", "TransactionID"):
+            if isinstance(node.get(name), str):
+                return str(node[name])
+    trail = event.get("TransactionID")  # the Audit step's: a payment's trail, or "<TransactionID>/<OperationID>"
+    return trail.rpartition("/")[2] if isinstance(trail, str) else None

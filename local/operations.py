@@ -29,6 +29,7 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
     sfn = boto3.client("stepfunctions", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
     machines = sfn.list_state_machines()["stateMachines"]
     arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.STATE_MACHINE_NAME)
+    operations_arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.OPERATION_WORKFLOW.name)
     # The processor's coordinates and the key are in CallProcessor's configuration, as they would be in AWS.
     lambda_client = boto3.client("lambda", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
     function = topology.function_by_step("CallProcessor").function_name
@@ -42,6 +43,9 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
         endpoint_url=endpoint_url,
         region=region,
         state_machine_arn=arn,
+        capture_state_machine_arn=operations_arn,
+        void_state_machine_arn=operations_arn,
+        refund_state_machine_arn=operations_arn,
         ledger_table=topology.LEDGER_TABLE.name,
         audit_table=topology.AUDIT_TABLE.name,
         card_vault_table=topology.CARD_VAULT_TABLE.name,
@@ -60,6 +64,16 @@ def execution_arn(info: StackInfo, transaction_id: str) -> str:
 def start_payment(info: StackInfo, request: dict[str, Any]) -> str:
     """Through the intake, as an upstream service starts one: the execution ARN, or a typed refusal."""
     return client.start_payment(info.client("lambda"), info.intake_function, request).execution_arn
+
+
+def start_operation(info: StackInfo, request: dict[str, Any]) -> str:
+    """StartExecution of a capture, void or refund, named after its OperationID (client.start_operation)."""
+    state_machine = {
+        "capture": info.capture_state_machine_arn,
+        "void": info.void_state_machine_arn,
+        "refund": info.refund_state_machine_arn,
+    }.get(str(request.get("Operation")), info.refund_state_machine_arn)
+    return client.start_operation(info.client("stepfunctions"), state_machine, request).execution_arn
 
 
 def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0) -> dict[str, Any]:

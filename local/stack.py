@@ -96,6 +96,10 @@ class StackInfo:
     endpoint_url: str
     region: str
     state_machine_arn: str
+    # Capture, void and refund run on one state machine (the Operation in the input says which).
+    capture_state_machine_arn: str
+    void_state_machine_arn: str
+    refund_state_machine_arn: str
     ledger_table: str
     audit_table: str
     card_vault_table: str
@@ -247,20 +251,29 @@ class LocalStack:
 
         substitutions = {spec.placeholder: create_function(spec) for spec in topology.FUNCTIONS}
         substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] = topology.CARD_VAULT_TABLE.name
-        states_role = iam.create_role(RoleName="PaymentWorkflowRole", AssumeRolePolicyDocument=_STATES_ROLE_POLICY)
-        state_machine = client("stepfunctions").create_state_machine(
-            name=topology.STATE_MACHINE_NAME,
-            definition=load_definition(REPO_ROOT / topology.ASL_PATH, substitutions),
-            roleArn=states_role["Role"]["Arn"],
-            type="STANDARD",
-        )
+
+        def create_state_machine(workflow: topology.WorkflowSpec) -> str:
+            role = iam.create_role(RoleName=f"{workflow.name}Role", AssumeRolePolicyDocument=_STATES_ROLE_POLICY)
+            created = client("stepfunctions").create_state_machine(
+                name=workflow.name,
+                definition=load_definition(REPO_ROOT / workflow.asl_path, substitutions),
+                roleArn=role["Role"]["Arn"],
+                type="STANDARD",
+            )
+            return str(created["stateMachineArn"])
+
+        payments_arn = create_state_machine(topology.PAYMENT_WORKFLOW)
+        operations_arn = create_state_machine(topology.OPERATION_WORKFLOW)
         # The intake starts executions, so it is made once the state machine exists.
-        values[topology.STATE_MACHINE_ARN] = state_machine["stateMachineArn"]
+        values[topology.STATE_MACHINE_ARN] = payments_arn
         create_function(topology.INTAKE_FUNCTION)
         return StackInfo(
             endpoint_url=endpoint_url,
             region=REGION,
-            state_machine_arn=state_machine["stateMachineArn"],
+            state_machine_arn=payments_arn,
+            capture_state_machine_arn=operations_arn,
+            void_state_machine_arn=operations_arn,
+            refund_state_machine_arn=operations_arn,
             ledger_table=topology.LEDGER_TABLE.name,
             audit_table=topology.AUDIT_TABLE.name,
             card_vault_table=topology.CARD_VAULT_TABLE.name,

@@ -9,10 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from statemachine import payment
+from statemachine import operation, payment
 
 STATEMACHINE_DIR = Path(__file__).resolve().parent
-WORKFLOWS: dict[str, Callable[[], dict[str, Any]]] = {"payment.asl.json": payment.definition}
+WORKFLOWS: dict[str, Callable[[], dict[str, Any]]] = {
+    "payment.asl.json": payment.definition,
+    "operation.asl.json": operation.definition,
+}
 
 
 def render(definition: dict[str, Any]) -> str:

@@ -171,7 +171,7 @@ def _audit_and_end() -> dict[str, Any]:
                 "terminal ledger entry: if it fails for good, the payment still ends as the ledger says (the "
                 "AuditErrors alarm pages)."
             ),
-            payload=payload_of("Payment", "Processor", ExecutionArn=EXECUTION_ARN),
+            payload=payload_of("Processor", TransactionID="$.Payment.TransactionID", ExecutionArn=EXECUTION_ARN),
             result_path=None,
             catch=[catch_all("IsSettled", result_path="$.AuditFailure")],
             next_state="IsSettled",

@@ -1,4 +1,5 @@
-"""For upstream services: start a payment through the intake, so that a duplicate can never become a second charge.
+"""For upstream services: start a payment through the intake, so that a duplicate can never become a second charge;
+and capture, void or refund it, each started once under its OperationID.
 
 The intake (a Lambda function, invoked synchronously) validates the request, keeps the card out of
 Step Functions and starts the execution named after the TransactionID. The same request again is
@@ -104,3 +105,75 @@ def _detail(message: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# -- the operations after a payment: capture, void, refund ------------------------------------------
+
+
+class DuplicateOperationID(Exception):
+    """The OperationID was already used for a different operation; nothing was started."""
+
+
+@dataclass(frozen=True)
+class StartedOperation:
+    operation_id: str
+    execution_arn: str
+    already_started: bool  # True when this call found the same operation started earlier
+
+
+def capture(
+    stepfunctions: Any, state_machine_arn: str, transaction_id: str, operation_id: str, amount: str | None = None
+) -> StartedOperation:
+    """Capture an authorization, all of it or `amount` (once: the rest is released)."""
+    return start_operation(stepfunctions, state_machine_arn, _operation("capture", transaction_id, operation_id, amount))
+
+
+def void(stepfunctions: Any, state_machine_arn: str, transaction_id: str, operation_id: str) -> StartedOperation:
+    """Void an unsettled sale or capture, or release an authorization."""
+    return start_operation(stepfunctions, state_machine_arn, _operation("void", transaction_id, operation_id, None))
+
+
+def refund(
+    stepfunctions: Any,
+    state_machine_arn: str,
+    transaction_id: str,
+    operation_id: str,
+    amount: str | None = None,
+    reason: str | None = None,
+) -> StartedOperation:
+    """Refund all that is left of a settled charge, or `amount` of it."""
+    request = _operation("refund", transaction_id, operation_id, amount)
+    if reason is not None:
+        request["Reason"] = reason
+    return start_operation(stepfunctions, state_machine_arn, request)
+
+
+def start_operation(stepfunctions: Any, state_machine_arn: str, request: dict[str, Any]) -> StartedOperation:
+    """StartExecution named after the OperationID: the same operation again finds its execution (already
+    started); another operation under a used OperationID raises DuplicateOperationID, starting nothing."""
+    operation_id = str(request["OperationID"])
+    arn = execution_arn_for(state_machine_arn, operation_id)
+    try:
+        started = stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn, name=operation_id, input=json.dumps(request, sort_keys=True)
+        )
+    except stepfunctions.exceptions.ExecutionAlreadyExists:
+        existing = stepfunctions.describe_execution(executionArn=arn)
+        if _json_object(existing.get("input", "")) != request:
+            raise DuplicateOperationID(
+                "this OperationID was already used for a different operation; nothing was started"
+            ) from None
+        return StartedOperation(operation_id, arn, already_started=True)
+    # Step Functions answers a repeated StartExecution with the same input with the running execution.
+    return StartedOperation(operation_id, started["executionArn"], already_started=False)
+
+
+def _operation(kind: str, transaction_id: str, operation_id: str, amount: str | None) -> dict[str, Any]:
+    request: dict[str, Any] = {"Operation": kind, "OperationID": operation_id, "TransactionID": transaction_id}
+    if amount is not None:
+        request["Amount"] = amount
+    return request
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    return _detail(text)

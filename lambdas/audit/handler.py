@@ -10,7 +10,7 @@ from payments.observability import logger, tracer
 from payments.state import AuditEvent, parse_state
 
 
-@logger.inject_lambda_context(correlation_id_path="Payment.TransactionID", log_event=False, clear_state=True)
+@logger.inject_lambda_context(correlation_id_path="TransactionID", log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_state(event, AuditEvent)
@@ -18,6 +18,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     pending = [call for call in (step.Processor or {}).get("Calls", []) if not call.get("Persisted")]
     calls = [ProcessorCallRecord.from_state(call) for call in pending]
     repository = AuditRepository(settings.audit_table_name())
-    audit_ids = persist_payment_audit_trail(repository, step.Payment.TransactionID, step.ExecutionArn, calls)
+    audit_ids = persist_payment_audit_trail(repository, step.TransactionID, step.ExecutionArn, calls)
     logger.info("audit trail written", extra={"records": len(audit_ids)})
     return {"AuditIDs": audit_ids}

@@ -30,7 +30,9 @@ TERMINAL_STATUSES = frozenset({SUCCESS, AUTHORIZED, DECLINED, FAILED})
 APPROVED_STATUSES = frozenset({SUCCESS, AUTHORIZED})
 # Failure reasons that prove no money moved: any other failure after the processor call leaves the
 # outcome unknown (PROCESSOR_OUTCOME_UNKNOWN) until it is reconciled.
-NOTHING_SENT_REASONS = frozenset({"PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE", "CARD_NOT_IN_VAULT", "CHARGE_REFUSED"})
+NOTHING_SENT_REASONS = frozenset(
+    {"PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE", "CARD_NOT_IN_VAULT", "CHARGE_REFUSED", "NOT_SENT"}
+)
 LAST_ENTRY_NUMBER = 3
 
 _serializer = TypeSerializer()

@@ -9,17 +9,43 @@ operation judged again, so two operations can never both be admitted against the
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from payments import ledger, operations
 from payments.ledger import EntryAlreadyExists, LedgerEntry, LedgerRepository
-from payments.operations import OperationRefused, OperationRequest
+from payments.operation_recording import facts_of, history_of, operation_response
+from payments.operation_state import ADMITTED
+from payments.operations import InvalidOperationRequest, OperationRefused, OperationRequest
 
 # Each lost race is another writer's entry appended: a payment sees a handful of operations at most.
 MAX_RACES = 20
 
 
-def history_of(entries: list[LedgerEntry]) -> list[operations.HistoryEntry]:
-    return [operations.HistoryEntry(e.Status, e.Amount, e.OperationID, e.ReasonCode) for e in entries]
+def admission_step(
+    repository: LedgerRepository, raw_request: Any, execution_name: str, execution_arn: str
+) -> dict[str, Any]:
+    """AdmitOperation: the state the later steps read, or the recorded refusal (the operation ends there).
+
+    Raises InvalidOperationRequest for a malformed input, OperationRefused for a refusal with no
+    ledger to record it in (an unknown payment, an OperationID used by another execution).
+    """
+    request = operations.parse_operation(raw_request)
+    if request.OperationID != execution_name:
+        raise InvalidOperationRequest("OperationID", "must be the name of the execution that runs the operation")
+    try:
+        initiated = admit_operation(repository, request, execution_arn)
+    except OperationRefused:
+        entries = repository.entries(request.TransactionID)
+        declined = next((e for e in entries if e.OperationID == request.OperationID), None)
+        if declined is None or declined.ExecutionArn != execution_arn:
+            raise
+        return {"Admission": {"Status": declined.Status, "Response": operation_response(declined)}}
+    facts = facts_of(request, initiated, repository.entries(request.TransactionID))
+    return {
+        "Operation": facts.model_dump(),
+        "Ledger": {"LastEntry": initiated.EntryNumber},
+        "Admission": {"Status": ADMITTED},
+    }
 
 
 def admit_operation(repository: LedgerRepository, request: OperationRequest, execution_arn: str) -> LedgerEntry:

@@ -194,7 +194,8 @@ def balances_of(history: Iterable[HistoryEntry]) -> Balances:
 
 
 def admit(request: OperationRequest, balances: Balances, *, payment_found: bool, currency: str | None) -> Decimal:
-    """The amount the operation moves (0 for a void), or OperationRefused: before any processor call."""
+    """The amount the operation moves (a void: all the payment holds), or OperationRefused: before any
+    processor call."""
     if not payment_found:
         raise OperationRefused("UNKNOWN_PAYMENT", "no payment with this TransactionID is in the ledger")
     if balances.payment_status is None:
@@ -251,7 +252,7 @@ def _void(balances: Balances) -> Decimal:
         raise OperationRefused("OPERATION_IN_PROGRESS", "another operation on this payment has not ended yet")
     if balances.refunded > 0:
         raise OperationRefused("ALREADY_REFUNDED", "a refunded payment is not voided: refund the rest instead")
-    return Decimal(0)
+    return balances.captured if balances.captured > 0 else balances.amount
 
 
 def _decimals(amount: Decimal) -> int:

@@ -13,7 +13,7 @@ from payments.responses import api_response
 from payments.state import APPROVED, DECLINED, PaymentFacts, ProcessorOutcome, WorkflowState
 
 # What a Catch hands us, turned into the reason an operator reads on the terminal entry.
-_FAILURE_REASONS = {
+FAILURE_REASONS = {
     "ProcessorTimeout": "PROCESSOR_OUTCOME_UNKNOWN",
     "ProcessorUnavailable": "PROCESSOR_UNAVAILABLE",
     "ProcessorRejected": "PROCESSOR_REJECTED",
@@ -116,7 +116,7 @@ def _reason(state: WorkflowState, status: str) -> tuple[str, str]:
         return outcome.ReasonCode or "DO_NOT_HONOR", outcome.ReasonMessage or "DECLINED"
     if state.Failure is not None:
         error = state.Failure.Error
-        code = _FAILURE_REASONS.get(error, "SYSTEM_ERROR")
+        code = FAILURE_REASONS.get(error, "SYSTEM_ERROR")
         if _failed_while_charging(state) and code not in ledger.NOTHING_SENT_REASONS:
             code = "PROCESSOR_OUTCOME_UNKNOWN"  # CallProcessor stopped mid-call: a charge may stand
         return code, _failure_message(error, state.Failure.Cause)

@@ -18,6 +18,7 @@ from payments import aws
 from payments.audit import AuditConflict, AuditRecord, AuditRepository, ProcessorCallRecord
 
 SALE_ATTEMPT = "sale-attempt"
+OPERATION_ATTEMPT = "operation-attempt"  # a capture, void or refund about to be sent, in the operation's trail
 SENDING = "SENDING"
 
 
@@ -41,8 +42,8 @@ class SaleAttempts(Protocol):
         ...
 
 
-def audit_id(number: int) -> str:
-    return f"{SALE_ATTEMPT}#{number:02d}"
+def audit_id(number: int, kind: str = SALE_ATTEMPT) -> str:
+    return f"{kind}#{number:02d}"
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -60,6 +61,7 @@ class AuditedSaleAttempts:
     attempt: int
     actor: str
     seal_instruction: Callable[[], str]  # the amount and currency about to be charged, sealed for the audit purpose
+    kind: str = SALE_ATTEMPT  # or OPERATION_ATTEMPT
 
     def on_record(self) -> list[SaleAttempt]:
         items = aws.payment_items(
@@ -68,7 +70,7 @@ class AuditedSaleAttempts:
             self.transaction_id,
             "the audit trail",
             projection="AuditID, CreatedAt",
-            sort_key_prefix=("AuditID", f"{SALE_ATTEMPT}#"),
+            sort_key_prefix=("AuditID", f"{self.kind}#"),
         )
         return [
             SaleAttempt(int(item["AuditID"]["S"].rpartition("#")[2]), parse_time(item["CreatedAt"]["S"]))
@@ -77,8 +79,8 @@ class AuditedSaleAttempts:
 
     def claim(self, number: int, now: dt.datetime) -> None:
         record = ProcessorCallRecord(
-            AuditID=audit_id(number),
-            Operation=SALE_ATTEMPT,
+            AuditID=audit_id(number, self.kind),
+            Operation=self.kind,
             Attempt=self.attempt,
             Outcome=SENDING,
             ResultCode="",
@@ -91,4 +93,4 @@ class AuditedSaleAttempts:
         try:
             self.repository.append_record(AuditRecord(self.transaction_id, self.execution_arn, record))
         except AuditConflict:
-            raise SaleAttemptTaken(f"sale attempt {number} of this payment is already on record") from None
+            raise SaleAttemptTaken(f"{self.kind} {number} is already on record") from None

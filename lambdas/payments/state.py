@@ -111,7 +111,7 @@ class FailureEvent(_State):
 
 
 class AuditEvent(_State):
-    Payment: PaymentFacts
+    TransactionID: str  # the trail: a payment's, or one operation's (<TransactionID>/<OperationID>)
     Processor: dict[str, Any] | None = None
     ExecutionArn: str
 

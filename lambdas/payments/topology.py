@@ -158,6 +158,44 @@ FUNCTIONS = (
         (DYNAMODB_TABLE_NAME, CARD_VAULT_TABLE_NAME, *_OBSERVABILITY_ENV),
     ),
     FunctionSpec("Audit", "audit", "AuditFunctionArn", (DYNAMODB_AUDIT_TABLE_NAME, *_OBSERVABILITY_ENV)),
+    # The operations that follow a payment (capture, void, refund): their ledger steps share one package.
+    FunctionSpec(
+        "AdmitOperation",
+        "operation_ledger",
+        "AdmitOperationFunctionArn",
+        (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV),
+        handler="handler.admit",
+    ),
+    FunctionSpec(
+        "OperationPending",
+        "operation_ledger",
+        "OperationPendingFunctionArn",
+        (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV),
+        handler="handler.pending",
+    ),
+    # No card data and no payment key: an operation names the payment's transaction at the processor.
+    FunctionSpec(
+        "CallOperationProcessor",
+        "operation_processor",
+        "CallOperationProcessorFunctionArn",
+        (AUDIT_KMS_KEY_ARN, DYNAMODB_TABLE_NAME, DYNAMODB_AUDIT_TABLE_NAME, *_CONVERGE_ENV, *_OBSERVABILITY_ENV),
+        uses_processor=True,
+    ),
+    FunctionSpec(
+        "OperationSuccess",
+        "operation_ledger",
+        "OperationSuccessFunctionArn",
+        (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV),
+        handler="handler.succeeded",
+    ),
+    # It reads the operation's attempts in the audit trail: a failure after one may have moved money.
+    FunctionSpec(
+        "OperationFailed",
+        "operation_ledger",
+        "OperationFailedFunctionArn",
+        (DYNAMODB_TABLE_NAME, DYNAMODB_AUDIT_TABLE_NAME, *_OBSERVABILITY_ENV),
+        handler="handler.unsuccessful",
+    ),
 )
 
 # Where a card payment starts: upstream services invoke it; it vaults the card and starts the execution.
@@ -208,6 +246,50 @@ LAMBDA_RUNTIME = "python3.12"
 
 STATE_MACHINE_NAME = "PaymentWorkflow"
 ASL_PATH = "statemachine/payment.asl.json"
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """One Standard state machine: its name, its ASL file, the steps (functions) it invokes."""
+
+    name: str
+    asl_path: str
+    steps: tuple[str, ...]
+
+    @property
+    def functions(self) -> tuple[FunctionSpec, ...]:
+        return tuple(function_by_step(step) for step in self.steps)
+
+
+PAYMENT_WORKFLOW = WorkflowSpec(
+    STATE_MACHINE_NAME,
+    ASL_PATH,
+    (
+        "Tokenize",
+        "LedgerInitiated",
+        "LedgerPending",
+        "CallProcessor",
+        "Normalize",
+        "LedgerSuccess",
+        "LedgerFailed",
+        "Audit",
+    ),
+)
+# Capture, void and refund: one state machine, the Operation in its input says which.
+OPERATION_WORKFLOW = WorkflowSpec(
+    "PaymentOperationWorkflow",
+    "statemachine/operation.asl.json",
+    (
+        "AdmitOperation",
+        "OperationPending",
+        "CallOperationProcessor",
+        "Normalize",
+        "OperationSuccess",
+        "OperationFailed",
+        "Audit",
+    ),
+)
+WORKFLOWS = (PAYMENT_WORKFLOW, OPERATION_WORKFLOW)
 
 
 def function_by_step(step: str) -> FunctionSpec:

@@ -5,6 +5,6 @@ See README.md, "The Converge sandbox", for endpoints, test cards, amount trigger
 
 from local.sandbox.faults import FAULT_KINDS, FaultRule
 from local.sandbox.server import ConvergeSandbox
-from local.sandbox.terminal import SandboxCredentials, Terminal
+from local.sandbox.terminal import SandboxCredentials, Terminal, follow_ons_of
 
-__all__ = ["FAULT_KINDS", "ConvergeSandbox", "FaultRule", "SandboxCredentials", "Terminal"]
+__all__ = ["FAULT_KINDS", "ConvergeSandbox", "FaultRule", "SandboxCredentials", "Terminal", "follow_ons_of"]

@@ -4,7 +4,9 @@
 - POST /VirtualMerchantDemo/process.do      form fields; with ssl_show_form=false and
                                             ssl_result_format=ASCII answers key=value lines,
                                             joined by newlines, none after the last
-- GET  /_sandbox/transactions               the sandbox's own record, JSON (card numbers masked)
+- GET  /_sandbox/transactions               the sandbox's own record, JSON (card numbers masked); a
+                                            completed or deleted one names the ssl_merchant_txn_id
+                                            that did it (completion_/delete_merchant_txn_id)
 - POST /_sandbox/settle                     close the open batch: open sales, completions and
                                             returns become settled (STL); JSON {"settled": [ids]}
 - GET|POST|DELETE /_sandbox/faults          list, add (JSON FaultRule) or clear fault rules

@@ -9,6 +9,11 @@ join the open batch (`ssl_trans_status` OPN) and `settle` closes it (STL). Only 
 voided or deleted; only a settled one can be returned. An authorization completes once, in full or
 for less (the rest is released). Amounts are written with exactly the currency's minor-unit digits
 (25.00 USD, 2500 JPY).
+
+A follow-on (cccomplete, ccdelete, ccvoid, ccreturn) is filed under the request's own
+`ssl_merchant_txn_id` (our OperationID) when it carries one, else under the original's. A void and
+a return are records of their own; a completion and a delete change the original, which remembers
+the merchant transaction id that completed or deleted it, and txnquery by that id lists them.
 """
 
 from __future__ import annotations
@@ -48,6 +53,12 @@ SETTLED = "STL"
 # What Converge's ccdelete reply leaves out of the original's fields (a DELETE carries no
 # authorization of its own).
 _NOT_IN_A_DELETE = frozenset({"ssl_approval_code", "ssl_avs_response", "ssl_cvv2_response"})
+# The transaction type a cccomplete reply names, and (the sandbox's choice) how txnquery by the
+# completion's merchant transaction id lists it; a delete is listed as DELETE.
+COMPLETION_TYPE = "FORCE"
+DELETE_TYPE = "DELETE"
+# Follow-on records of their own (ccvoid, ccreturn), filed under the merchant transaction id they came with.
+_FOLLOW_ON_RECORD_TYPES = frozenset({"VOID", "RETURN"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,12 @@ class SandboxTransaction:
     deleted: bool = False
     completed_amount: Decimal | None = None
     refunded_amount: Decimal = Decimal("0.00")
+    # The ssl_merchant_txn_id the cccomplete (ccdelete) of this transaction carried, "" if it carried
+    # none or none came: txnquery by it lists the completion (the delete).
+    completion_merchant_txn_id: str = ""
+    delete_merchant_txn_id: str = ""
+    completed_at: dt.datetime | None = None
+    deleted_at: dt.datetime | None = None
     created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @property
@@ -107,7 +124,7 @@ class SandboxTransaction:
         )
 
     def to_record(self) -> dict[str, object]:
-        record = {k: v for k, v in asdict(self).items() if k != "created"}
+        record = {k: v for k, v in asdict(self).items() if k not in ("created", "completed_at", "deleted_at")}
         record["ssl_amount"] = self.money(self.ssl_amount)
         record["refunded_amount"] = self.money(self.refunded_amount)
         record["completed_amount"] = None if self.completed_amount is None else self.money(self.completed_amount)
@@ -146,8 +163,66 @@ class SandboxTransaction:
             fields["ssl_transaction_type"] = "DELETE"
         return fields
 
+    def to_completion_query_fields(self) -> dict[str, str]:
+        """The completion, as txnquery by its own merchant transaction id lists it (the sandbox's choice):
+        the authorization's ssl_txn_id and status, typed as the cccomplete reply names it, for the
+        completed amount, at the time it completed. Voided or deleted since, it is listed as that."""
+        fields = self.to_query_fields()
+        fields["ssl_merchant_txn_id"] = self.completion_merchant_txn_id
+        fields["ssl_amount"] = self.money(self.ssl_amount if self.completed_amount is None else self.completed_amount)
+        if not (self.voided or self.deleted):
+            fields["ssl_transaction_type"] = COMPLETION_TYPE
+        if self.completed_at is not None:
+            fields["ssl_txn_time"] = _txn_time(self.completed_at)
+        return fields
+
+    def to_delete_query_fields(self) -> dict[str, str]:
+        """The delete, as txnquery by its own merchant transaction id lists it (the sandbox's choice): as
+        the ccdelete reply carried it (the original's ssl_txn_id, amount and status, no approval code,
+        AVS or CVV result), typed DELETE, at the time it was deleted."""
+        fields = {k: v for k, v in self.to_query_fields().items() if k not in _NOT_IN_A_DELETE}
+        fields["ssl_merchant_txn_id"] = self.delete_merchant_txn_id
+        fields["ssl_transaction_type"] = DELETE_TYPE
+        fields["ssl_result_message"] = "APPROVAL"
+        if self.deleted_at is not None:
+            fields["ssl_txn_time"] = _txn_time(self.deleted_at)
+        return fields
+
+    def listings_for(self, merchant_txn_id: str | None) -> list[tuple[dt.datetime, dict[str, str]]]:
+        """What txnquery lists of this record, with the moment each listing dates from: the transaction
+        itself under its own merchant transaction id, and its completion or delete under theirs (when
+        asked by merchant transaction id)."""
+        listings = []
+        if not merchant_txn_id or self.ssl_merchant_txn_id == merchant_txn_id:
+            listings.append((self.created, self.to_query_fields()))
+        if merchant_txn_id and self.completion_merchant_txn_id == merchant_txn_id:
+            listings.append((self.completed_at or self.created, self.to_completion_query_fields()))
+        if merchant_txn_id and self.delete_merchant_txn_id == merchant_txn_id:
+            listings.append((self.deleted_at or self.created, self.to_delete_query_fields()))
+        return listings
+
     def money(self, amount: Decimal) -> str:
         return _money(amount, self.ssl_transaction_currency)
+
+
+def follow_ons_of(records: list[dict[str, object]], merchant_txn_id: str) -> list[dict[str, object]]:
+    """The follow-on transactions the sandbox holds for one merchant transaction id (an OperationID),
+    as the control-API records (`to_record`) that show them: its VOID and RETURN records, and the
+    records it completed (`completion_merchant_txn_id`) or deleted (`delete_merchant_txn_id`), a
+    record once for each. A checker counts them: an operation run exactly once holds exactly one."""
+    held: list[dict[str, object]] = []
+    for record in records:
+        if (
+            record.get("ssl_transaction_type") in _FOLLOW_ON_RECORD_TYPES
+            and record.get("ssl_merchant_txn_id") == merchant_txn_id
+        ):
+            held.append(record)
+        held.extend(
+            record
+            for name in ("completion_merchant_txn_id", "delete_merchant_txn_id")
+            if record.get(name) == merchant_txn_id
+        )
+    return held
 
 
 @dataclass(frozen=True)
@@ -392,16 +467,20 @@ class Terminal:
         if amount > auth.ssl_amount:
             raise ConvergeError(*AMOUNT_ABOVE_ORIGINAL)
         auth.completed_amount = amount
-        return {**auth.to_fields(), "ssl_amount": auth.money(amount), "ssl_transaction_type": "FORCE"}
+        auth.completion_merchant_txn_id = _follow_on_merchant_txn_id(fields)
+        auth.completed_at = dt.datetime.now(dt.UTC)
+        return {**auth.to_fields(), "ssl_amount": auth.money(amount), "ssl_transaction_type": COMPLETION_TYPE}
 
     def _delete(self, fields: dict[str, str]) -> dict[str, str]:
         original = self._original(fields, _CHARGE_TYPES)
         if original.settled:
             raise ConvergeError(*NOT_AFTER_SETTLEMENT)
         original.deleted = True
+        original.delete_merchant_txn_id = _follow_on_merchant_txn_id(fields)
+        original.deleted_at = dt.datetime.now(dt.UTC)
         reply = {k: v for k, v in original.to_fields().items() if k not in _NOT_IN_A_DELETE}
-        now = _txn_time(dt.datetime.now(dt.UTC))
-        return {**reply, "ssl_transaction_type": "DELETE", "ssl_result_message": "APPROVAL", "ssl_txn_time": now}
+        now = _txn_time(original.deleted_at)
+        return {**reply, "ssl_transaction_type": DELETE_TYPE, "ssl_result_message": "APPROVAL", "ssl_txn_time": now}
 
     def _void(self, fields: dict[str, str]) -> dict[str, str]:
         # ccvoid takes a sale, a completion (the sale it became) or a return; an authorization is deleted.
@@ -422,7 +501,7 @@ class Terminal:
             "VOID",
             {
                 "ssl_transaction_currency": original.ssl_transaction_currency,
-                "ssl_merchant_txn_id": original.ssl_merchant_txn_id,
+                "ssl_merchant_txn_id": _follow_on_merchant_txn_id(fields) or original.ssl_merchant_txn_id,
             },
             card,
             original.completed_amount if original.completed_amount is not None else original.ssl_amount,
@@ -451,7 +530,7 @@ class Terminal:
             "RETURN",
             {
                 "ssl_transaction_currency": sale.ssl_transaction_currency,
-                "ssl_merchant_txn_id": sale.ssl_merchant_txn_id,
+                "ssl_merchant_txn_id": _follow_on_merchant_txn_id(fields) or sale.ssl_merchant_txn_id,
             },
             card,
             amount,
@@ -497,13 +576,17 @@ class Terminal:
             raise _missing("ssl_search_start_date")
         matches = []
         for transaction in self._transactions.values():
-            day = transaction.created.date()
-            if merchant_txn_id and transaction.ssl_merchant_txn_id != merchant_txn_id:
-                continue
-            if (start and day < start) or (end and day > end):
-                continue
-            matches.append(transaction.to_query_fields())
+            for moment, listed in transaction.listings_for(merchant_txn_id):
+                day = moment.date()
+                if (start and day < start) or (end and day > end):
+                    continue
+                matches.append(listed)
         return matches
+
+
+def _follow_on_merchant_txn_id(fields: dict[str, str]) -> str:
+    """The ssl_merchant_txn_id a follow-on request carries (our OperationID), as _new files one."""
+    return fields.get("ssl_merchant_txn_id", "")[:39]
 
 
 def _date(text: str | None) -> dt.date | None:

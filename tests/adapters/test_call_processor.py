@@ -124,7 +124,7 @@ def test_a_retry_that_finds_the_earlier_sale_removes_the_cvv(processor, monkeypa
     assert vault().cvv("order-ab") == TEST_CVV
 
     # When the retry asks (no real waiting here) and finds it
-    monkeypatch.setattr("payments.charging.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("payments.exactly_once.time.sleep", lambda seconds: None)
     retried = ChargeEvent(Payment=event.Payment, ExecutionArn=EXECUTION, RetryCount=1)
     charged = call_processor(retried, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
@@ -226,7 +226,7 @@ def test_an_attempt_that_starts_counting_again_still_asks_about_the_sale_on_reco
         call_processor(event, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     # When CallProcessor runs again with RetryCount 0, as a redrive runs it
-    monkeypatch.setattr("payments.charging.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("payments.exactly_once.time.sleep", lambda seconds: None)
     charged = call_processor(event, actor="PaymentCallProcessor", seconds_left=lambda: 60)
 
     # Then it asked before sending, found the sale, and sent nothing more

@@ -4,15 +4,17 @@ processed exactly when the fault says it was (timeout_after_charge: processed, a
 charge_in_flight: processed after the client gave up; the others: not at all, or answered late).
 """
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
-from local.sandbox import FAULT_KINDS, FaultRule
+from local.sandbox import FAULT_KINDS, FaultRule, follow_ons_of
 from payments.errors import ProcessorTimeout, ProcessorUnavailable
-from payments.processors.converge import CardDetails, ConvergeCall
+from payments.processors.converge import CardDetails, ConvergeCall, ConvergeProcessor
+from payments.processors.port import OperationInstruction
 from tests.converge.conftest import READ_TIMEOUT
 
 CARD = CardDetails(number="4111111111111111", expiry_month=12, expiry_year=2031, cvv="847")
@@ -166,3 +168,59 @@ def test_a_fault_rule_for_a_transaction_type_fires_as_for_a_sale(
         assert sandbox.terminal.wait_until(took_effect, timeout=5)
     else:
         assert not took_effect()
+
+
+# -- follow-on operations tagged with an OperationID ------------------------------------------------
+
+
+# (the transaction type on the wire, what it acts on, the operation as the port names it)
+TAGGED_OPERATIONS = {
+    "cccomplete": (_authorization, "capture", AMOUNT, True),
+    "ccreturn": (_settled_sale, "refund", AMOUNT, False),
+    "ccvoid": (_sale, "void", None, False),
+    "ccdelete": (_authorization, "void", None, True),
+}
+
+
+@pytest.mark.parametrize("operation_name", sorted(TAGGED_OPERATIONS))
+@pytest.mark.parametrize("fault_name", sorted(FAULTS))
+def test_a_fault_rule_meets_an_operation_tagged_with_its_operation_id(
+    client, sandbox, transaction_id, new_transaction_id, fault_name, operation_name
+):
+    fault = FAULTS[fault_name]
+    prepare, kind, amount, of_authorization = TAGGED_OPERATIONS[operation_name]
+    adapter = ConvergeProcessor(client)
+    # Given what the operation acts on, and a rule for this transaction type and this OperationID
+    operation_id = new_transaction_id()
+    txn_id = prepare(client, sandbox, transaction_id)
+    instruction = OperationInstruction(operation_id, kind, txn_id, amount, "USD", of_authorization=of_authorization)
+    rule = sandbox.faults.add(
+        FaultRule(
+            fault_name,
+            match={"ssl_transaction_type": operation_name, "ssl_merchant_txn_id": operation_id},
+            delay_ms=fault.delay_ms,
+        )
+    )
+
+    # When the operation is sent, then the client sees what the fault promises
+    if fault.raises is None:
+        assert adapter.send_operation(instruction).operation == operation_name
+    else:
+        with pytest.raises(fault.raises):
+            adapter.send_operation(instruction)
+
+    # And the rule fired once, on this request, logged under the OperationID
+    assert rule.fired == 1
+    exchange = [e for e in sandbox.exchanges() if e.merchant_txn_id == operation_id][-1]
+    assert (exchange.operation, exchange.fault, exchange.answered) == (operation_name, fault_name, fault.answered)
+
+    # And Converge holds the operation exactly when the fault says, and a lookup by OperationID tells so
+    def held():
+        return len(follow_ons_of(sandbox.transactions(), operation_id))
+
+    if fault.processed == "late":
+        assert sandbox.terminal.wait_until(lambda: held() == 1, timeout=5)
+    assert held() == (0 if fault.processed == "never" else 1)
+    lookup = adapter.find_by_merchant_transaction_id(operation_id, since=dt.datetime.now(dt.UTC).date())
+    found = adapter.operation_found(lookup, instruction)
+    assert (found is None) == (fault.processed == "never")

@@ -509,3 +509,93 @@ def test_a_delete_reply_carries_no_authorization_of_its_own(sandbox, login, sale
     )
     assert not {"ssl_approval_code", "ssl_avs_response", "ssl_cvv2_response"} & set(fields)
     assert TXN_TIME.fullmatch(fields["ssl_txn_time"])
+
+
+# -- follow-ons filed under their own merchant transaction id -------------------------------------------
+
+
+def test_a_completion_and_a_delete_show_their_merchant_txn_id_in_the_record_and_a_listing(
+    sandbox, login, sale_fields, merchant_txn_id
+):
+    # Given two authorizations, one completed for less and one deleted, each by a tagged request
+    authorizations = [
+        leaves(post_xml(sandbox, xml_document({**sale_fields, "ssl_transaction_type": "ccauthonly"}))[2])["ssl_txn_id"]
+        for _ in range(2)
+    ]
+    completion_id, delete_id = new_transaction_id("wirecap", 20), new_transaction_id("wiredel", 20)
+    follow_ons = [
+        {"ssl_transaction_type": "cccomplete", "ssl_amount": "10.00", "ssl_merchant_txn_id": completion_id},
+        {"ssl_transaction_type": "ccdelete", "ssl_merchant_txn_id": delete_id},
+    ]
+    for txn_id, fields in zip(authorizations, follow_ons, strict=True):
+        _, _, root = post_xml(sandbox, xml_document({**login, "ssl_txn_id": txn_id, **fields}))
+        assert leaves(root)["ssl_result"] == "0"
+
+    # Then the control API shows on each authorization which request completed or deleted it
+    completed, deleted = (
+        next(r for r in records_for(sandbox, merchant_txn_id) if r["ssl_txn_id"] == t) for t in authorizations
+    )
+    assert (completed["completion_merchant_txn_id"], completed["delete_merchant_txn_id"]) == (completion_id, "")
+    assert (deleted["completion_merchant_txn_id"], deleted["delete_merchant_txn_id"]) == ("", delete_id)
+
+    # And txnquery by the request's merchant transaction id lists the completion and the delete
+    def listed(merchant_txn_id):
+        query = {**login, "ssl_transaction_type": "txnquery", "ssl_merchant_txn_id": merchant_txn_id}
+        _, _, root = post_xml(sandbox, xml_document(query))
+        assert root.tag == "txnlist" and root.findtext("ssl_txn_count") == "1"
+        return leaves(root.find("txn"))
+
+    completion = listed(completion_id)
+    assert (completion["ssl_transaction_type"], completion["ssl_amount"], completion["ssl_txn_id"]) == (
+        "FORCE",
+        "10.00",
+        authorizations[0],
+    )
+    assert (completion["ssl_merchant_txn_id"], completion["ssl_trans_status"]) == (completion_id, "OPN")
+    delete = listed(delete_id)
+    assert (delete["ssl_transaction_type"], delete["ssl_txn_id"], delete["ssl_merchant_txn_id"]) == (
+        "DELETE",
+        authorizations[1],
+        delete_id,
+    )
+
+
+def test_a_void_and_a_return_are_filed_under_the_merchant_txn_id_they_carry(
+    sandbox, login, sale_fields, merchant_txn_id
+):
+    # Given a settled sale (returned) and an open one (voided), both tagged with the payment's merchant_txn_id
+    _, _, returned = post_xml(sandbox, xml_document(sale_fields))
+    http_request(sandbox, "POST", "/_sandbox/settle")
+    _, _, fresh = post_xml(sandbox, xml_document(sale_fields))
+    void_id, return_id = new_transaction_id("wirevoid", 20), new_transaction_id("wireret", 20)
+
+    # When each is voided or returned by a request carrying its own ssl_merchant_txn_id
+    _, _, void = post_xml(
+        sandbox,
+        xml_document(
+            {
+                **login,
+                "ssl_transaction_type": "ccvoid",
+                "ssl_txn_id": leaves(fresh)["ssl_txn_id"],
+                "ssl_merchant_txn_id": void_id,
+            }
+        ),
+    )
+    _, _, refund = post_xml(
+        sandbox,
+        xml_document(
+            {
+                **login,
+                "ssl_transaction_type": "ccreturn",
+                "ssl_txn_id": leaves(returned)["ssl_txn_id"],
+                "ssl_merchant_txn_id": return_id,
+            }
+        ),
+    )
+
+    # Then each is filed under the id its request carried, none under the payment's
+    assert [r["ssl_transaction_type"] for r in records_for(sandbox, void_id)] == ["VOID"]
+    assert [r["ssl_transaction_type"] for r in records_for(sandbox, return_id)] == ["RETURN"]
+    assert records_for(sandbox, void_id)[0]["ssl_txn_id"] == leaves(void)["ssl_txn_id"]
+    assert records_for(sandbox, return_id)[0]["ssl_txn_id"] == leaves(refund)["ssl_txn_id"]
+    assert {r["ssl_transaction_type"] for r in records_for(sandbox, merchant_txn_id)} == {"SALE"}

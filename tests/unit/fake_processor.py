@@ -13,7 +13,14 @@ from decimal import Decimal
 from typing import Any
 
 from payments.errors import ProcessorTimeout
-from payments.processors.port import AuditView, CardDetails, ExpectedSale, PaymentInstruction, ProcessorTimeouts
+from payments.processors.port import (
+    AuditView,
+    CardDetails,
+    ExpectedSale,
+    OperationInstruction,
+    PaymentInstruction,
+    ProcessorTimeouts,
+)
 from payments.state import ProcessorOutcome
 
 PROCESSOR_ID = "loopbackpay"
@@ -85,6 +92,15 @@ class LoopbackPay:
     def refund(
         self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
     ) -> FakeCall:
+        raise NotImplementedError
+
+    def send_operation(self, instruction: OperationInstruction) -> FakeCall:
+        raise NotImplementedError
+
+    def settlement_of(self, processor_transaction_id: str) -> tuple[FakeCall, bool]:
+        raise NotImplementedError
+
+    def operation_found(self, lookup: Any, instruction: OperationInstruction) -> dict[str, str] | None:
         raise NotImplementedError
 
     def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> FakeCall:

@@ -74,4 +74,4 @@ def test_every_other_lambda_task_treats_each_error_as_the_contract_says(name):
 
 @pytest.mark.parametrize("name", sorted(n for n, row in CONTRACT.items() if row[2] is not None))
 def test_the_ledger_records_each_error_under_its_own_reason(name):
-    assert recording._FAILURE_REASONS[name] == CONTRACT[name][2]
+    assert recording.FAILURE_REASONS[name] == CONTRACT[name][2]

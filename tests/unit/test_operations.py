@@ -141,9 +141,10 @@ def test_a_voided_payment_takes_nothing_more(kind):
     assert refusal(kind, [*AUTHORIZATION, *done("void", "100.00", "v1")]) == "ALREADY_VOIDED"
 
 
-def test_a_void_cancels_a_sale_or_an_authorization_but_not_a_refunded_payment():
-    assert admitted("void", SALE) == 0
-    assert admitted("void", AUTHORIZATION) == 0
+def test_a_void_cancels_all_of_a_sale_an_authorization_or_a_capture_but_not_a_refunded_payment():
+    assert admitted("void", SALE) == Decimal("100.00")
+    assert admitted("void", AUTHORIZATION) == Decimal("100.00")
+    assert admitted("void", [*AUTHORIZATION, *done("capture", "40.00", "c1")]) == Decimal("40.00")
     assert refusal("void", [*SALE, *done("refund", "10.00", "r1")]) == "ALREADY_REFUNDED"
 
 

@@ -5,9 +5,12 @@ import json
 import pytest
 
 from payments import topology
-from statemachine import build, payment, policy
+from statemachine import build, operation, payment, policy
 
 WORKFLOW = payment.definition()
+OPERATION_WORKFLOW = operation.definition()
+OPERATION_TASKS = {name: state for name, state in OPERATION_WORKFLOW["States"].items() if state["Type"] == "Task"}
+DEFINITIONS = {topology.PAYMENT_WORKFLOW.name: WORKFLOW, topology.OPERATION_WORKFLOW.name: OPERATION_WORKFLOW}
 TASKS = {name: state for name, state in WORKFLOW["States"].items() if state["Type"] == "Task"}
 # Tasks that invoke one of our functions (the rest call an AWS service directly).
 LAMBDA_TASKS = {name: state for name, state in TASKS.items() if state["Resource"] == "arn:aws:states:::lambda:invoke"}
@@ -19,7 +22,7 @@ def test_every_committed_asl_file_is_the_builders_output():
 
 def test_a_stale_file_is_reported(tmp_path):
     for name in build.WORKFLOWS:
-        (tmp_path / name).write_text(build.render(build.WORKFLOWS[name]()).replace("Tokenize", "Tokenise", 1))
+        (tmp_path / name).write_text(build.render(build.WORKFLOWS[name]()).replace("Comment", "Comments", 1))
 
     assert build.stale_files(tmp_path) == list(build.WORKFLOWS)
 
@@ -28,9 +31,9 @@ def retriers(state):
     return {tuple(r["ErrorEquals"]): r["MaxAttempts"] for r in state.get("Retry", [])}
 
 
-@pytest.mark.parametrize("name", sorted(LAMBDA_TASKS))
-def test_every_lambda_task_retries_lambda_service_errors_and_our_transient_dependencies(name):
-    attempts = retriers(LAMBDA_TASKS[name])
+@pytest.mark.parametrize("state", [*LAMBDA_TASKS.values(), *OPERATION_TASKS.values()], ids=lambda s: s["Comment"][:30])
+def test_every_lambda_task_retries_lambda_service_errors_and_our_transient_dependencies(state):
+    attempts = retriers(state)
 
     assert attempts[policy.LAMBDA_SERVICE_ERRORS] == 4
     assert attempts[("StorageUnavailable", "KeyServiceUnavailable")] == 5
@@ -71,17 +74,54 @@ def test_the_payment_workflows_catch_table():
     assert actual == expected
 
 
-def test_every_task_invokes_a_function_the_stacks_create():
-    placeholders = {"${" + spec.placeholder + "}" for spec in topology.FUNCTIONS}
-    used = {state["Parameters"]["FunctionName"] for state in LAMBDA_TASKS.values()}
+def test_the_operation_workflows_retry_and_catch_tables():
+    standard = [(policy.LAMBDA_SERVICE_ERRORS, 4), (("StorageUnavailable", "KeyServiceUnavailable"), 5)]
+    retries = {name: standard for name in OPERATION_TASKS}
+    retries["CallOperationProcessor"] = [
+        (("ProcessorRejected", "WorkflowStateInvalid", "ChargeRefused", "OperationRefused"), 0),
+        *standard,
+        (("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4),
+        (("States.ALL",), 2),
+    ]
+    catches = {name: [(("States.ALL",), "OperationFailed", "$.Failure")] for name in OPERATION_TASKS}
+    catches["AdmitOperation"] = [
+        (("InvalidOperationRequest", "OperationRefused"), "ReadRejection", "$"),
+        (("States.ALL",), "AdmissionFailed", "$"),
+    ]
+    catches["CallOperationProcessor"] = [
+        (("OperationRefused",), "OperationDeclined", "$.Failure"),
+        (("States.ALL",), "OperationFailed", "$.Failure"),
+    ]
+    catches["OperationFailed"] = [(("States.ALL",), "OperationUnrecorded", "$.Failure")]
+    catches["AuditOperation"] = [(("States.ALL",), "IsOperationSettled", "$.AuditFailure")]
 
-    assert used == placeholders
+    assert {
+        n: [(tuple(r["ErrorEquals"]), r["MaxAttempts"]) for r in s["Retry"]] for n, s in OPERATION_TASKS.items()
+    } == (retries)
+    assert {
+        n: [(tuple(c["ErrorEquals"]), c["Next"], c["ResultPath"]) for c in s["Catch"]]
+        for n, s in OPERATION_TASKS.items()
+    } == catches
 
 
-def test_every_transition_lands_on_a_state():
-    names = set(WORKFLOW["States"])
-    targets = {WORKFLOW["StartAt"]}
-    for state in WORKFLOW["States"].values():
+@pytest.mark.parametrize("workflow", topology.WORKFLOWS, ids=lambda w: w.name)
+def test_every_task_invokes_a_function_of_its_workflow_and_the_stacks_create_them_all(workflow):
+    definition = DEFINITIONS[workflow.name]
+    used = {
+        state["Parameters"]["FunctionName"]
+        for state in definition["States"].values()
+        if state.get("Resource") == "arn:aws:states:::lambda:invoke"
+    }
+
+    assert used == {"${" + spec.placeholder + "}" for spec in workflow.functions}
+    assert {spec for w in topology.WORKFLOWS for spec in w.functions} == set(topology.FUNCTIONS)
+
+
+@pytest.mark.parametrize("definition", DEFINITIONS.values(), ids=list(DEFINITIONS))
+def test_every_transition_lands_on_a_state(definition):
+    names = set(definition["States"])
+    targets = {definition["StartAt"]}
+    for state in definition["States"].values():
         targets |= {state.get("Next"), state.get("Default")} - {None}
         targets |= {c["Next"] for c in state.get("Catch", []) + state.get("Choices", [])}
 
@@ -89,8 +129,9 @@ def test_every_transition_lands_on_a_state():
     assert names - targets == set(), "unreachable states"
 
 
-def test_the_definition_is_json_path_only():
-    text = json.dumps(WORKFLOW)
+@pytest.mark.parametrize("definition", DEFINITIONS.values(), ids=list(DEFINITIONS))
+def test_the_definition_is_json_path_only(definition):
+    text = json.dumps(definition)
 
     assert "QueryLanguage" not in text and "{%" not in text
 

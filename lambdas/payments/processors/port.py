@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from payments.state import ProcessorOutcome
 
 SaleKind = Literal["sale", "authorization"]
+OperationKind = Literal["capture", "void", "refund"]
 CallOutcome = Literal["APPROVED", "DECLINED", "ERROR", "FOUND", "NOT_FOUND"]
 
 
@@ -62,6 +63,19 @@ class ExpectedSale:
     currency: str
     card_last4: str | None
     kind: SaleKind = "sale"  # an authorization, for a payment captured later
+
+
+@dataclass(frozen=True)
+class OperationInstruction:
+    """A capture, void or refund of a payment's transaction. The OperationID travels with it (Converge:
+    ssl_merchant_txn_id), so a retry can ask whether the processor already holds it."""
+
+    operation_id: str
+    kind: OperationKind
+    processor_transaction_id: str  # the payment's own transaction: the sale or the authorization
+    amount: Decimal | None  # capture and refund: the amount moved, in `currency`; a void moves the whole
+    currency: str
+    of_authorization: bool = False  # an uncaptured authorization: a void releases it rather than cancels a charge
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,24 @@ class Processor(Protocol):
         self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
     ) -> ProcessorCall:
         """Give back all of a captured charge or `amount` of it (in `currency`, the charge's)."""
+        ...
+
+    def send_operation(self, instruction: OperationInstruction) -> ProcessorCall:
+        """Send one capture, void or refund, tagged with its OperationID (Converge: cccomplete, ccvoid or,
+        for an authorization never captured, ccdelete, ccreturn). A capture's or refund's amount is sent
+        as given, in the original's currency. Raises as any money-moving call does."""
+        ...
+
+    def settlement_of(self, processor_transaction_id: str) -> tuple[ProcessorCall, bool]:
+        """Ask whether a transaction has settled (its batch closed); no money moves. The call is audited.
+        A transaction the processor does not hold is ProcessorRejected; an answer that cannot be read
+        as this transaction's status is ProcessorTimeout."""
+        ...
+
+    def operation_found(self, lookup: ProcessorCall, instruction: OperationInstruction) -> dict[str, str] | None:
+        """From a lookup by OperationID (find_by_merchant_transaction_id): the result of the operation we
+        sent, if one matching `instruction` is listed; None if nothing is listed for the OperationID;
+        ProcessorTimeout if something is listed that cannot be shown to be it (as sale_found)."""
         ...
 
     def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> ProcessorCall:

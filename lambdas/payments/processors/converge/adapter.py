@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
 from payments import settings, topology
-from payments.errors import ProcessorTimeout
+from payments.errors import ProcessorRejected, ProcessorTimeout
 from payments.processors.converge.client import (
     ConvergeCall,
     ConvergeClient,
     ConvergeCredentials,
     ConvergeSettings,
     kept_fields,
+    operation_listing_type,
+    operation_of,
 )
 from payments.processors.converge.client import sale_of as converge_sale_of
 from payments.processors.converge.results import normalize_converge_result
@@ -22,6 +25,7 @@ from payments.processors.port import (
     AuditView,
     CallOutcome,
     ExpectedSale,
+    OperationInstruction,
     PaymentInstruction,
     ProcessorCall,
     ProcessorTimeouts,
@@ -30,11 +34,16 @@ from payments.processors.port import (
 from payments.state import ProcessorOutcome
 
 PROCESSOR_ID = topology.PROCESSOR_ELAVON
+# Converge's batch status of a settled transaction (txnquery `ssl_trans_status`); OPN is the open batch.
+SETTLED_STATUS = "STL"
+# An OperationID as it goes out in ssl_merchant_txn_id: what txnquery can search by, never card-like text.
+_OPERATION_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 
 
 class ConvergeProcessor:
-    """sale → ccsale, authorize → ccauthonly, capture → cccomplete, void → ccvoid, refund → ccreturn,
-    find by merchant transaction id → txnquery by ssl_merchant_txn_id."""
+    """sale → ccsale, authorize → ccauthonly, capture → cccomplete, void → ccvoid (ccdelete for an
+    authorization never captured), refund → ccreturn, find by merchant transaction id → txnquery by
+    ssl_merchant_txn_id, settlement → txnquery by ssl_txn_id."""
 
     processor_id = PROCESSOR_ID
 
@@ -62,6 +71,53 @@ class ConvergeProcessor:
         self, processor_transaction_id: str, amount: Decimal | None = None, currency: str | None = None
     ) -> ConvergeCall:
         return self.client.refund(processor_transaction_id, amount, currency)
+
+    def send_operation(self, instruction: OperationInstruction) -> ConvergeCall:
+        """The operation, tagged ssl_merchant_txn_id = OperationID; a capture's or refund's amount is
+        always sent, written in the original's currency (Converge takes the currency from the original)."""
+        if not _OPERATION_ID.fullmatch(instruction.operation_id):
+            raise ValueError("an OperationID is 1-36 characters of A-Z, a-z, 0-9, '_' and '-'")
+        txn_id, tag = instruction.processor_transaction_id, instruction.operation_id
+        if instruction.kind == "capture":
+            return self.client.complete(txn_id, instruction.amount, instruction.currency, merchant_txn_id=tag)
+        if instruction.kind == "refund":
+            return self.client.refund(txn_id, instruction.amount, instruction.currency, merchant_txn_id=tag)
+        if instruction.kind == "void":
+            if instruction.of_authorization:
+                return self.client.delete(txn_id, merchant_txn_id=tag)
+            return self.client.void(txn_id, merchant_txn_id=tag)
+        raise ValueError(f"unknown operation kind {instruction.kind!r}")
+
+    def settlement_of(self, processor_transaction_id: str) -> tuple[ConvergeCall, bool]:
+        """txnquery by ssl_txn_id: settled iff Converge lists the transaction with ssl_trans_status STL.
+
+        Converge's errors come as the client raises them (an unknown ssl_txn_id is 5040: rejected). A
+        listing without that transaction is rejected too (Converge holds no such transaction: asking
+        again cannot help); one that lists only others cannot be read, so the answer is unknown."""
+        call = self.client.query(txn_id=processor_transaction_id)
+        if not call.transactions:
+            raise ProcessorRejected("Converge txnquery lists no transaction for this ssl_txn_id", call)
+        listed = [t for t in call.transactions if t.get("ssl_txn_id") == processor_transaction_id]
+        if not listed:
+            raise ProcessorTimeout(
+                f"Converge txnquery lists {len(call.transactions)} transaction(s), none with this ssl_txn_id: "
+                "settlement unknown",
+                call,
+            )
+        return call, all(t.get("ssl_trans_status") == SETTLED_STATUS for t in listed)
+
+    def operation_found(self, lookup: ProcessorCall, instruction: OperationInstruction) -> dict[str, str] | None:
+        assert isinstance(lookup, ConvergeCall)
+        found = operation_of(lookup, instruction)
+        if found is not None:
+            return kept_fields(found)
+        if lookup.transactions:
+            raise ProcessorTimeout(
+                f"Converge lists {len(lookup.transactions)} transaction(s) for this OperationID, none shown to be "
+                f"our {instruction.kind} (merchant id, type {operation_listing_type(instruction)}, amount and "
+                "currency must all match): outcome unknown"
+            )
+        return None
 
     def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> ConvergeCall:
         # Converge searches by date; a day either side covers its time zone and ours.

@@ -28,7 +28,7 @@ from payments.cards import mask_card_numbers, mask_pan
 from payments.currencies import format_amount
 from payments.errors import ProcessorRejected, ProcessorTimeout, ProcessorUnavailable
 from payments.processors.converge.results import approved_in_listing
-from payments.processors.port import CardDetails, ExpectedSale
+from payments.processors.port import CardDetails, ExpectedSale, OperationInstruction
 
 _UNAVAILABLE_ERRORS = frozenset({"4022"})
 _OUTCOME_UNKNOWN_ERRORS = frozenset({"3000", "4017"})
@@ -230,22 +230,40 @@ class ConvergeClient:
     def auth_only(self, **payment: Unpack[PaymentFields]) -> ConvergeCall:
         return self._send("ccauthonly", self._payment_fields(**payment))
 
-    def complete(self, txn_id: str, amount: Decimal | None = None, currency: str | None = None) -> ConvergeCall:
+    def complete(
+        self,
+        txn_id: str,
+        amount: Decimal | None = None,
+        currency: str | None = None,
+        *,
+        merchant_txn_id: str | None = None,
+    ) -> ConvergeCall:
         """`cccomplete`: capture an authorization in full, or for a smaller amount in the authorization's
         currency. Converge takes the currency from the authorization; ours only formats the amount."""
-        return self._send("cccomplete", {"ssl_txn_id": txn_id, **_amount_field(amount, currency)})
+        return self._send(
+            "cccomplete", {"ssl_txn_id": txn_id, **_amount_field(amount, currency), **_tagged(merchant_txn_id)}
+        )
 
-    def void(self, txn_id: str) -> ConvergeCall:
+    def void(self, txn_id: str, *, merchant_txn_id: str | None = None) -> ConvergeCall:
         """`ccvoid`: cancel a sale or refund that has not settled."""
-        return self._send("ccvoid", {"ssl_txn_id": txn_id})
+        return self._send("ccvoid", {"ssl_txn_id": txn_id, **_tagged(merchant_txn_id)})
 
-    def delete(self, txn_id: str) -> ConvergeCall:
+    def delete(self, txn_id: str, *, merchant_txn_id: str | None = None) -> ConvergeCall:
         """`ccdelete`: release an authorization that will not be captured."""
-        return self._send("ccdelete", {"ssl_txn_id": txn_id})
+        return self._send("ccdelete", {"ssl_txn_id": txn_id, **_tagged(merchant_txn_id)})
 
-    def refund(self, txn_id: str, amount: Decimal | None = None, currency: str | None = None) -> ConvergeCall:
+    def refund(
+        self,
+        txn_id: str,
+        amount: Decimal | None = None,
+        currency: str | None = None,
+        *,
+        merchant_txn_id: str | None = None,
+    ) -> ConvergeCall:
         """`ccreturn`: give back all or part of a settled sale, a partial amount in the sale's currency."""
-        return self._send("ccreturn", {"ssl_txn_id": txn_id, **_amount_field(amount, currency)})
+        return self._send(
+            "ccreturn", {"ssl_txn_id": txn_id, **_amount_field(amount, currency), **_tagged(merchant_txn_id)}
+        )
 
     # -- no money moves ---------------------------------------------------------------------
     def verify(self, card: CardDetails) -> ConvergeCall:
@@ -366,6 +384,18 @@ def _amount_field(amount: Decimal | None, currency: str | None) -> dict[str, str
     return {"ssl_amount": format_amount(amount, currency)}
 
 
+def _tagged(merchant_txn_id: str | None) -> dict[str, str]:
+    """A follow-on operation's own id (our OperationID) as `ssl_merchant_txn_id`, so `query` can find it again.
+
+    A follow-on sent without one carries none: Converge then files it as it does (the sandbox: under
+    the original's merchant transaction id)."""
+    if merchant_txn_id is None:
+        return {}
+    if not merchant_txn_id:
+        raise ValueError("merchant_txn_id, when given, must not be empty")
+    return {"ssl_merchant_txn_id": merchant_txn_id}
+
+
 def _card_fields(card: CardDetails) -> dict[str, str]:
     fields = {
         "ssl_card_number": card.number,
@@ -418,6 +448,49 @@ def sale_of(call: ConvergeCall, expected: ExpectedSale) -> dict[str, str] | None
     approved = [t for t in sales if approved_in_listing(t)]
     found = approved or sales
     return found[0] if found else None
+
+
+# What a txnquery listing by ssl_merchant_txn_id calls the transaction each follow-on operation creates.
+# A completion is listed as its cccomplete reply names it (FORCE), a ccvoid as VOID, a ccdelete (the void
+# of an authorization never captured) as DELETE, a ccreturn as RETURN. Elavon's public pages do not say
+# how Converge lists a completion or a delete by the merchant transaction id that came with it: FORCE and
+# DELETE are the sandbox's choice (README, "The Converge sandbox"); anything else listed fails closed.
+COMPLETION_LISTING_TYPE = "FORCE"
+_OPERATION_TYPE_OF = {"capture": COMPLETION_LISTING_TYPE, "refund": "RETURN", "void": "VOID"}
+DELETE_LISTING_TYPE = "DELETE"
+
+
+def operation_listing_type(instruction: OperationInstruction) -> str:
+    """The transaction type a txnquery listing gives the transaction `instruction` creates."""
+    if instruction.kind == "void" and instruction.of_authorization:
+        return DELETE_LISTING_TYPE
+    return _OPERATION_TYPE_OF[instruction.kind]
+
+
+def operation_of(call: ConvergeCall, instruction: OperationInstruction) -> dict[str, str] | None:
+    """From a txnquery by merchant id: the transaction our capture, void or refund created, if listed.
+
+    Fails closed as `sale_of` does: a transaction counts only if it echoes our OperationID as
+    `ssl_merchant_txn_id`, has the type this operation creates, and is in our currency and (capture
+    and refund, when the instruction names an amount) of our amount. A void moves whatever the
+    original holds, so its amount is not compared. An approved one wins over a declined one.
+    """
+    kind = operation_listing_type(instruction)
+    found = [
+        t
+        for t in call.transactions
+        if t.get("ssl_merchant_txn_id") == instruction.operation_id
+        and t.get("ssl_transaction_type", "").upper() == kind
+        and t.get("ssl_transaction_currency") == instruction.currency
+        and (
+            instruction.kind == "void"
+            or instruction.amount is None
+            or _same_amount(t.get("ssl_amount", ""), instruction.amount)
+        )
+    ]
+    approved = [t for t in found if approved_in_listing(t)]
+    chosen = approved or found
+    return chosen[0] if chosen else None
 
 
 def _last4(masked: str) -> str | None:

@@ -1,0 +1,191 @@
+"""The operation workflow: capture, void or refund a payment, exactly once, never more than it allows.
+
+See docs/architecture.md#operations-after-a-payment. Emitted as statemachine/operation.asl.json by `make asl`.
+Admission judges the operation against the payment's ledger and appends its INITIATED entry (or
+records the refusal as its one entry, `<KIND>-DECLINED`); PENDING is written before the processor
+call; exactly one terminal entry ends it, then the Audit step stores what the call step did not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments import topology
+from statemachine.payment import OUTCOME_FIELDS, PROCESSOR_LAST_RESORT, PROCESSOR_RETRY
+from statemachine.policy import EXECUTION_ARN, Catch, Retry, catch_all, choice, fail, lambda_task, payload_of
+
+NEVER_RETRIED = ("ProcessorRejected", "WorkflowStateInvalid", "ChargeRefused", "OperationRefused")
+# The operation's own audit trail: operations of one payment may run at the same time.
+AUDIT_TRAIL = "States.Format('{}/{}', $.Operation.TransactionID, $.Operation.OperationID)"
+
+
+def definition() -> dict[str, Any]:
+    return {
+        "Comment": "Operation workflow: admit against the ledger, pending, the processor once, terminal entry, audit.",
+        "StartAt": "AdmitOperation",
+        "TimeoutSeconds": 3600,
+        "States": {**_admission(), **_call(), **_terminal_entries(), **_audit_and_end()},
+    }
+
+
+def _admission() -> dict[str, Any]:
+    return {
+        "AdmitOperation": lambda_task(
+            "AdmitOperation",
+            comment=(
+                "Validate the input and judge it against the payment's ledger: append INITIATED (the amount is "
+                "held), or the refusal as the operation's one entry, <KIND>-DECLINED with its reason."
+            ),
+            payload=payload_of(Request="$", ExecutionArn=EXECUTION_ARN),
+            output_path="$.Payload",
+            catch=[
+                Catch(("InvalidOperationRequest", "OperationRefused"), "ReadRejection", "$"),
+                catch_all("AdmissionFailed", "$"),
+            ],
+            next_state="IsAdmitted",
+        ),
+        "ReadRejection": {
+            "Type": "Pass",
+            "Comment": "Keep the error's name and AdmitOperation's reason (field and why, never the input).",
+            "Parameters": {"Error.$": "$.Error", "Rejection.$": "States.StringToJson($.Cause)"},
+            "Next": "IsInvalid",
+        },
+        "IsInvalid": choice(
+            "$.Error", {"InvalidOperationRequest": "InvalidOperationRequest"}, default="OperationNotRecorded"
+        ),
+        "InvalidOperationRequest": fail("InvalidOperationRequest", CausePath="$.Rejection.errorMessage"),
+        "OperationNotRecorded": fail(
+            "OperationRefused",
+            "No ledger to record the refusal in: an unknown payment, or an OperationID of another execution.",
+            CausePath="$.Rejection.errorMessage",
+        ),
+        "AdmissionFailed": fail(
+            "OperationFailed",
+            "Admission failed after its retries; nothing was sent. If INITIATED was written, redrive the "
+            "execution: admission finds its own entry and the operation goes on.",
+            Cause="AdmitOperation failed after its retries; nothing was sent.",
+        ),
+        "IsAdmitted": choice("$.Admission.Status", {"ADMITTED": "OperationPending"}, default="OperationDeclinedEnd"),
+        "OperationDeclinedEnd": {
+            "Type": "Succeed",
+            "Comment": "Refused by the payment's history, recorded as <KIND>-DECLINED; nothing was sent.",
+            "OutputPath": "$.Admission.Response",
+        },
+        "OperationPending": lambda_task(
+            "OperationPending",
+            comment="The operation's PENDING entry, before any money moves.",
+            payload=payload_of("Operation", ExecutionArn=EXECUTION_ARN),
+            result_selector={"LastEntry.$": "$.Payload.EntryNumber"},
+            result_path="$.Ledger",
+            catch=[catch_all("OperationFailed")],
+            next_state="CallOperationProcessor",
+        ),
+    }
+
+
+def _call() -> dict[str, Any]:
+    return {
+        "CallOperationProcessor": lambda_task(
+            "CallOperationProcessor",
+            comment=(
+                "Send the capture, void or refund exactly once, tagged with the OperationID: a retried attempt "
+                "asks the processor by it before sending. A void of a settled charge and a refund of an unsettled "
+                "one are refused (OperationRefused), nothing sent."
+            ),
+            payload=payload_of("Operation", ExecutionArn=EXECUTION_ARN, RetryCount="$$.State.RetryCount"),
+            timeout_seconds=topology.PROCESSOR_TIME_BUDGET.state_timeout_seconds,
+            result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
+            result_path="$.Processor",
+            retry_first=[Retry(NEVER_RETRIED, max_attempts=0)],
+            retry_after=[PROCESSOR_RETRY, PROCESSOR_LAST_RESORT],
+            catch=[Catch(("OperationRefused",), "OperationDeclined"), catch_all("OperationFailed")],
+            next_state="NormalizeOperation",
+        ),
+        "NormalizeOperation": lambda_task(
+            "NormalizeOperation",
+            function_step="Normalize",
+            comment="Map the processor's result to APPROVED, DECLINED or ERROR.",
+            payload=payload_of(
+                TransactionID="$.Operation.TransactionID",
+                ProcessorID="$.Operation.ProcessorID",
+                Result="$.Processor.Result",
+            ),
+            result_selector={f"{name}.$": f"$.Payload.{name}" for name in OUTCOME_FIELDS},
+            result_path="$.Outcome",
+            catch=[catch_all("OperationFailed")],
+            next_state="IsOperationApproved",
+        ),
+        "IsOperationApproved": choice(
+            "$.Outcome.Status", {"APPROVED": "OperationSuccess", "DECLINED": "OperationDeclined"}, "OperationFailed"
+        ),
+    }
+
+
+def _terminal_entries() -> dict[str, Any]:
+    def terminal(step: str, comment: str, payload: dict[str, str], on_error: Catch) -> dict[str, Any]:
+        return lambda_task(
+            step,
+            function_step="OperationSuccess" if step == "OperationSuccess" else "OperationFailed",
+            comment=comment,
+            payload=payload,
+            result_selector={"Response.$": "$.Payload"},
+            result_path="$.Result",
+            catch=[on_error],
+            next_state="AuditOperation",
+        )
+
+    def unsuccessful(stage: str) -> dict[str, str]:
+        return payload_of(State="$", Status=stage, ExecutionArn=EXECUTION_ARN)
+
+    return {
+        "OperationSuccess": terminal(
+            "OperationSuccess",
+            "Terminal entry: <KIND>-SUCCESS. The money moved.",
+            payload_of("Operation", "Outcome", Ledger="$.Ledger", ExecutionArn=EXECUTION_ARN),
+            catch_all("OperationFailed"),
+        ),
+        "OperationDeclined": terminal(
+            "OperationDeclined",
+            "Terminal entry: <KIND>-DECLINED, declined by the processor or refused before sending. The hold ends.",
+            unsuccessful("DECLINED"),
+            catch_all("OperationFailed"),
+        ),
+        "OperationFailed": terminal(
+            "OperationFailed",
+            "Terminal entry: <KIND>-FAILED (or SUCCESS, if the processor approved). After a send whose outcome is "
+            "unknown the hold stays, and the payment takes no other operation until reconciled.",
+            unsuccessful("FAILED"),
+            catch_all("OperationUnrecorded"),
+        ),
+        "OperationUnrecorded": fail(
+            "OperationFailed",
+            "Not even the failure could be recorded: an operator must look.",
+            CausePath="States.Format('Operation {} of payment {} ended without a terminal ledger entry: {}', "
+            "$.Operation.OperationID, $.Operation.TransactionID, $.Failure.Error)",
+        ),
+    }
+
+
+def _audit_and_end() -> dict[str, Any]:
+    return {
+        "AuditOperation": lambda_task(
+            "AuditOperation",
+            function_step="Audit",
+            comment="One encrypted audit record per processor call not already written, in the operation's trail.",
+            payload={"TransactionID.$": AUDIT_TRAIL, **payload_of("Processor", ExecutionArn=EXECUTION_ARN)},
+            result_path=None,
+            catch=[catch_all("IsOperationSettled", result_path="$.AuditFailure")],
+            next_state="IsOperationSettled",
+        ),
+        "IsOperationSettled": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.Result.Response.Failure", "IsPresent": True, "Next": "OperationFailedEnd"}],
+            "Default": "OperationEnded",
+        },
+        "OperationFailedEnd": fail("OperationFailed", CausePath="States.JsonToString($.Result.Response)"),
+        "OperationEnded": {
+            "Type": "Succeed",
+            "Comment": "<KIND>-SUCCESS or <KIND>-DECLINED; the output is the operation's response.",
+            "OutputPath": "$.Result.Response",
+        },
+    }
