@@ -1,8 +1,9 @@
 """DynamoDB and KMS faults, answered the way AWS answers them, by a WSGI layer in front of moto.
 
-Only calls that name a payment are considered (a ledger or audit PutItem carries its
-TransactionID, or OperationID for an operation's; a KMS call its encryption context), and only when the schedule plans a fault
-for that payment and operation. Everything else passes straight through to moto.
+Only calls that name a payment or an operation are considered (a ledger or audit PutItem carries
+its TransactionID, an operation's its OperationID; a KMS call its encryption context), and only when
+the schedule plans a fault for that payment or operation and call. Everything else passes straight
+through to moto.
 
 The layer also gives moto one guarantee DynamoDB makes and moto's threaded server does not: a
 conditional write is atomic. moto checks a condition and then writes, with nothing between two

@@ -136,8 +136,9 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
     """A well-linked entry appended after the terminal one passes the chain; the ledger's rules do not.
 
     After the payment's terminal entry only the entries of its operations (captures, voids, refunds:
-    payments.operations) may follow, and only after an approved payment; each operation's entries
-    carry its OperationID and run INITIATED, then PENDING, then one terminal entry."""
+    payments.operations) may follow, and only after an approved payment, but for the refusal of an
+    operation (its one entry, DECLINED), which may follow any; each operation's entries carry its
+    OperationID and run INITIATED, then PENDING, then one terminal entry."""
     numbered = sorted(
         ((n, item) for item in entries if (n := chain.number_of(item, "EntryNumber")) is not None),
         key=lambda pair: pair[0],
@@ -151,8 +152,10 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
     for number, item in numbered:
         parsed = parse_status(chain.string_of(item, "Status") or "")
         if parsed is not None:
-            detail = _operation_entry_problem(parsed[1], chain.string_of(item, "OperationID"), terminal, number, stages)
-            if detail is None and terminal_status not in APPROVED_STATUSES:
+            operation_id = chain.string_of(item, "OperationID")
+            detail = _operation_entry_problem(parsed[1], operation_id, terminal, number, stages)
+            refused = stages.get(operation_id or "") == ["DECLINED"]
+            if detail is None and terminal_status not in APPROVED_STATUSES and not refused:
                 detail = "an operation on a payment that was not approved"
             if detail is not None:
                 findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))

@@ -10,6 +10,7 @@ from typing import Any
 from local import operations
 from local.card_scan import audit_payloads, table_items
 from local.stack import LocalStack, StackInfo
+from upstream.client import execution_arn_for
 
 
 @dataclass
@@ -29,13 +30,34 @@ class Observations:
     audit_payloads: list[dict[str, Any]] = field(default_factory=list)
     vaulted: set[str] = field(default_factory=set)  # TransactionIDs the card vault still holds an item for
     logs: str = ""
+    # The operations run on these payments: OperationID -> TransactionID, and DescribeExecution per OperationID
+    operations: dict[str, str] = field(default_factory=dict)
+    operation_executions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def operation_entries(self, operation_id: str) -> list[dict[str, Any]]:
+        """The ledger entries of one operation, in order."""
+        entries = self.ledger.get(self.operations.get(operation_id, ""), [])
+        return [e for e in entries if e.get("OperationID") == operation_id]
+
+    def operation_trail(self, operation_id: str) -> list[dict[str, Any]]:
+        """The operation's own audit records (partition <TransactionID>/<OperationID>)."""
+        return self.audit.get(f"{self.operations.get(operation_id, '')}/{operation_id}", [])
 
 
-def observe(stack: LocalStack, transaction_ids: list[str]) -> Observations:
+def observe(stack: LocalStack, transaction_ids: list[str], operation_ids: dict[str, str] | None = None) -> Observations:
+    """`operation_ids`: OperationID -> TransactionID of the operations run on these payments."""
     info = stack.info
     assert info is not None
     sfn = info.client("stepfunctions")
-    executions, history = {}, {}
+    executions, history, operation_executions = {}, {}, {}
+    for operation_id in operation_ids or {}:
+        arn = execution_arn_for(info.refund_state_machine_arn, operation_id)
+        try:
+            operation_executions[operation_id] = sfn.describe_execution(executionArn=arn)
+        except sfn.exceptions.ExecutionDoesNotExist:
+            operation_executions[operation_id] = {"status": "NOT_STARTED"}
+            continue
+        history[operation_id] = operations.execution_history(info, arn)
     for transaction_id in transaction_ids:
         arn = operations.execution_arn(info, transaction_id)
         try:
@@ -71,6 +93,8 @@ def observe(stack: LocalStack, transaction_ids: list[str]) -> Observations:
         audit_payloads=audit_payloads(info, audit_items),
         vaulted={str(item["TransactionID"]) for item in vault_items},
         logs=stack.logs.text(),
+        operations=dict(operation_ids or {}),
+        operation_executions=operation_executions,
     )
 
 
@@ -104,11 +128,12 @@ def _shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
 
 
 def execution_output(execution: dict[str, Any]) -> dict[str, Any] | None:
-    """The API response: the output of a settled execution, the cause of a PaymentFailed one; None
-    when the caller was given no response it can read (another error, or a cause that is not one)."""
+    """The API response: the output of a settled execution, the cause of a PaymentFailed (an operation's:
+    OperationFailed) one; None when the caller was given no response it can read (another error, or a
+    cause that is not one)."""
     if execution["status"] == "SUCCEEDED":
         text = execution.get("output")
-    elif execution["status"] == "FAILED" and execution.get("error") == "PaymentFailed":
+    elif execution["status"] == "FAILED" and execution.get("error") in ("PaymentFailed", "OperationFailed"):
         text = execution.get("cause")
     else:
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from local.faults import ScheduledFault
@@ -113,3 +114,146 @@ def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str, read_time
     fault = dict(LAMBDA_FAULTS)[kind]
     target = f"lambda:{topology.function_by_step(step).function_name}"
     payment.scheduled.append(ScheduledFault(target, fault, label=kind))
+
+
+# -- operations after the payments: captures and voids before the batch settles, refunds after ----------
+
+BEFORE_SETTLEMENT, AFTER_SETTLEMENT = "before settlement", "after settlement"
+OPERATION_STEPS = ("AdmitOperation", "OperationPending", "CallOperationProcessor", "OperationSuccess", "Audit")
+# The faults an operation can meet: every processor fault on its own Converge request, the storage and
+# key faults of its writes (its ledger entries and audit records are keyed by its OperationID), and
+# the Lambda faults of its steps. Operations decrypt nothing.
+OPERATION_KINDS = (
+    [f"converge:{f}" for f in PROCESSOR_FAULTS]
+    + [kind for kind, *_ in AWS_FAULTS if kind != "kms:throttle_decrypt"]
+    + [k for k, _ in LAMBDA_FAULTS]
+)
+RACE = "REFUND-SUCCESS|REFUND-DECLINED"  # of two refunds started together that do not both fit, one wins
+
+
+@dataclass
+class PlannedOperation:
+    operation_id: str
+    transaction_id: str
+    request: dict[str, Any]
+    expected: str  # the Status the payment's history calls for; RACE: one of a race wins
+    reason: str | None = None  # the refusal's reason, when expected is a refusal
+    faults: list[str] = field(default_factory=list)
+    scheduled: list[ScheduledFault] = field(default_factory=list)
+    processor_rules: list[FaultRule] = field(default_factory=list)
+
+
+# One payment's operations in one phase: run one after another; a list inside is a race, started at once.
+OperationSteps = list[PlannedOperation | list[PlannedOperation]]
+
+
+@dataclass
+class OperationPlan:
+    before_settlement: dict[str, OperationSteps] = field(default_factory=dict)  # per TransactionID
+    after_settlement: dict[str, OperationSteps] = field(default_factory=dict)
+
+    @property
+    def operations(self) -> list[PlannedOperation]:
+        steps = [*self.before_settlement.values(), *self.after_settlement.values()]
+        return [op for run in steps for step in run for op in (step if isinstance(step, list) else [step])]
+
+
+def plan_operations(seed: int, payments: list[PlannedPayment], read_timeout: float = 1.0) -> OperationPlan:
+    """Captures, voids and refunds of the planned payments, with their faults: the same seed, the same plan.
+
+    Drawn from a stream of their own, so that adding operations changed no payment's plan.
+    """
+    rng = random.Random(f"operations-{seed}")
+    planned = OperationPlan()
+    counter = iter(range(10**6))
+
+    def new(transaction_id: str, kind: str, amount: Decimal | None, expected: str, reason: str | None = None):
+        operation_id = f"{transaction_id}-{kind[0]}{next(counter):03d}"
+        request = {"Operation": kind, "OperationID": operation_id, "TransactionID": transaction_id}
+        if amount is not None:
+            request["Amount"] = f"{amount:.2f}"
+        return PlannedOperation(operation_id, transaction_id, request, expected, reason)
+
+    for payment in payments:
+        t, amount, roll = payment.transaction_id, Decimal(payment.request["Amount"]), rng.random()
+        before: OperationSteps = []
+        after: OperationSteps = []
+        if payment.expected == "PAYMENT-DECLINED" and roll < 0.2:
+            before.append(new(t, "void", None, "VOID-DECLINED", "PAYMENT_NOT_APPROVED"))
+        elif payment.expected == "PAYMENT-AUTHORIZED" and roll < 0.5:
+            captured = _part_of(rng, amount)
+            before.append(new(t, "capture", captured, "CAPTURE-SUCCESS"))
+            if rng.random() < 0.5:
+                after.append(new(t, "refund", _part_of(rng, captured), "REFUND-SUCCESS"))
+        elif payment.expected == "PAYMENT-AUTHORIZED" and roll < 0.75:
+            before.append(new(t, "void", None, "VOID-SUCCESS"))
+        elif payment.expected == "PAYMENT-SUCCESS" and roll < 0.15:
+            before.append(new(t, "void", None, "VOID-SUCCESS"))
+            after.append(new(t, "refund", None, "REFUND-DECLINED", "ALREADY_VOIDED"))
+        elif payment.expected == "PAYMENT-SUCCESS" and roll < 0.45:
+            # Two refunds of 60% at the same instant: exactly one may pass.
+            sixty = (amount * Decimal("0.6")).quantize(Decimal("0.01"))
+            after.append([new(t, "refund", sixty, RACE), new(t, "refund", sixty, RACE)])
+        elif payment.expected == "PAYMENT-SUCCESS" and roll < 0.7:
+            first = _part_of(rng, amount)
+            after.append(new(t, "refund", first, "REFUND-SUCCESS"))
+            if first < amount:
+                after.append(new(t, "refund", None, "REFUND-SUCCESS"))  # all that is left
+            after.append(new(t, "refund", Decimal("0.01"), "REFUND-DECLINED", "EXCEEDS_REFUNDABLE"))
+        elif payment.expected == "PAYMENT-SUCCESS" and roll < 0.8:
+            after.append(new(t, "void", None, "VOID-DECLINED", "ALREADY_SETTLED"))
+        if before:
+            planned.before_settlement[t] = before
+        if after:
+            planned.after_settlement[t] = after
+    # The first operations meet every fault kind once; the rest one in three, one fault drawn.
+    singles = [op for op in planned.operations if op.expected != RACE]
+    for index, operation in enumerate(singles):
+        if index < len(OPERATION_KINDS):
+            _add_operation_fault(rng, operation, OPERATION_KINDS[index], read_timeout)
+        elif rng.random() < 1 / 3:
+            _add_operation_fault(rng, operation, rng.choice(OPERATION_KINDS), read_timeout)
+    return planned
+
+
+def _part_of(rng: random.Random, amount: Decimal) -> Decimal:
+    """A part of `amount` (all of it, now and then), in cents, never below one cent."""
+    if rng.random() < 0.25:
+        return amount
+    return max(Decimal("0.01"), (amount * Decimal(rng.randint(10, 90)) / 100).quantize(Decimal("0.01")))
+
+
+def converge_type_of(operation: PlannedOperation, payment_is_authorization: bool) -> str:
+    kind = operation.request["Operation"]
+    if kind == "void":
+        return "ccdelete" if payment_is_authorization else "ccvoid"
+    return {"capture": "cccomplete", "refund": "ccreturn"}[kind]
+
+
+def _add_operation_fault(rng: random.Random, operation: PlannedOperation, kind: str, read_timeout: float) -> None:
+    """A fault on one operation, planned under its OperationID (see local.faults.transaction_id_of)."""
+    operation.faults.append(kind)
+    source, _, name = kind.partition(":")
+    if source == "converge":
+        # A void of an authorization is a ccdelete, of anything else a ccvoid: the rule names both.
+        types = (
+            ("ccdelete", "ccvoid")
+            if operation.request["Operation"] == "void"
+            else (converge_type_of(operation, False),)
+        )
+        for converge_type in types:
+            operation.processor_rules.append(
+                FaultRule(
+                    name,
+                    match={"ssl_transaction_type": converge_type, "ssl_merchant_txn_id": operation.operation_id},
+                    delay_ms={"latency": 300, "charge_in_flight": int(1500 * read_timeout)}.get(name, 0),
+                )
+            )
+        return
+    for aws_kind, target, fault, count in AWS_FAULTS:
+        if aws_kind == kind:
+            operation.scheduled.append(ScheduledFault(target, fault, count, label=kind))
+            return
+    step = rng.choice(OPERATION_STEPS)
+    target = f"lambda:{topology.function_by_step(step).function_name}"
+    operation.scheduled.append(ScheduledFault(target, dict(LAMBDA_FAULTS)[kind], label=kind))

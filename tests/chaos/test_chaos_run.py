@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from local.card_scan import card_data_in
-from local.chaos.plan import ALL_KINDS, plan
+from local.chaos.plan import ALL_KINDS, OPERATION_KINDS, RACE, plan, plan_operations
 from local.chaos.run import format_report, run
 from local.payment_requests import APPROVING, DECLINING
 
@@ -81,7 +81,9 @@ def test_every_payment_ends_as_its_card_and_amount_call_for(report, planned):
 def test_money_moves_once_per_success_for_the_amount_asked(report, planned):
     successes = {t for t, status in report.statuses.items() if status == "PAYMENT-SUCCESS"}
     charges = [
-        c for c in report.observations.charges if c.get("approved_charge") and c["ssl_merchant_txn_id"] in planned
+        c
+        for c in report.observations.charges
+        if c.get("ssl_transaction_type") == "SALE" and c["ssl_result"] == "0" and c["ssl_merchant_txn_id"] in planned
     ]
 
     assert len(charges) == len(successes), format_report(report)
@@ -95,5 +97,22 @@ def test_the_report_says_what_happened_to_the_money(report):
 
     assert "    8  payments ended PAYMENT-SUCCESS" in text
     assert "   13  payments ended PAYMENT-AUTHORIZED (held, not charged)" in text
-    assert "    8  approved charges in the processor's record" in text
+    assert "    8  approved sales in the processor's record (voided later or not)" in text
     assert "   30  payments ended as their card and amount call for" in text
+
+
+def test_operations_are_mixed_in_each_kind_refusals_and_a_race_of_two_refunds(planned):
+    operations = plan_operations(SEED, list(planned.values())).operations
+    kinds = {(op.request["Operation"], op.expected) for op in operations}
+
+    assert {"CAPTURE-SUCCESS", "VOID-SUCCESS", "REFUND-SUCCESS", RACE} <= {expected for _, expected in kinds}
+    assert {op.reason for op in operations} >= {"EXCEEDS_REFUNDABLE", "ALREADY_VOIDED"}
+    singles = [op for op in plan_operations(SEED, plan(SEED, 200)).operations if op.expected != RACE]
+    assert [op.faults[0] for op in singles[: len(OPERATION_KINDS)]] == OPERATION_KINDS  # `make chaos` meets them all
+    for op in operations:
+        assert card_data_in(op.operation_id) == [] and sum(ch.isdigit() for ch in op.operation_id) < 12
+
+
+def test_every_operation_ends_as_the_payments_history_calls_for(report):
+    assert report.operations_not_as_planned == [], format_report(report)
+    assert sum(report.operation_outcomes.values()) == len(report.planned_operations)

@@ -35,6 +35,19 @@ def chained(items, numbered_by=None):
     return written
 
 
+def charge(transaction_id, txn_id, approved=True, **extra):
+    """A sale as the sandbox records it."""
+    return {
+        "ssl_merchant_txn_id": transaction_id,
+        "ssl_txn_id": txn_id,
+        "ssl_transaction_type": "SALE",
+        "ssl_result": "0" if approved else "1",
+        "ssl_amount": "25.00",
+        "approved_charge": approved,
+        **extra,
+    }
+
+
 def audited(*records):
     return chained(records, numbered_by=chain.CHAIN_SEQ)
 
@@ -77,10 +90,7 @@ def consistent():
             "declined": audited(record("declined", "ccsale")),
             "failed": audited(record("failed", "ccsale", 1), record("failed", "ccsale", 2)),
         },
-        charges=[
-            {"ssl_merchant_txn_id": "paid", "ssl_txn_id": "TXN-1", "approved_charge": True},
-            {"ssl_merchant_txn_id": "declined", "ssl_txn_id": "TXN-2", "approved_charge": False},
-        ],
+        charges=[charge("paid", "TXN-1"), charge("declined", "TXN-2", approved=False)],
         # The failed payment's two sales were answered with a Converge error, and both audited.
         answered_calls={"paid": ["ccsale"], "declined": ["ccsale"], "failed": ["ccsale", "ccsale"]},
         history={t: [{"type": "ExecutionStarted"}] for t in ("paid", "declined", "failed")},
@@ -147,10 +157,6 @@ def test_each_invariant_catches_its_violation(invariant, violation):
     check = getattr(invariants, invariant)
     assert check(consistent()) == []
     assert check(forge(violation)) != []
-
-
-def charge(transaction_id, txn_id, approved=True):
-    return {"ssl_merchant_txn_id": transaction_id, "ssl_txn_id": txn_id, "approved_charge": approved}
 
 
 @pytest.mark.parametrize(
@@ -339,3 +345,92 @@ def test_an_authorization_held_for_a_payment_that_ended_otherwise_breaks_invaria
         )
 
     assert invariants.authorizations_were_taken_once(forge(stray)) == ["failed"]
+
+
+# --- operations: a refund of 10.00 on the paid payment ---------------------------------------------------
+
+
+def refunded():
+    """The consistent record, and a refund r1 of 10.00 of the paid payment, recorded as the system does."""
+    o = consistent()
+    o.ledger["paid"] = chained(
+        [
+            *({k: v for k, v in e.items() if k not in (chain.PREV_HASH, chain.ENTRY_HASH)} for e in o.ledger["paid"]),
+            entry("paid", 4, "REFUND-INITIATED", OperationID="r1", Amount="10.00"),
+            entry("paid", 5, "REFUND-PENDING", OperationID="r1", Amount="10.00"),
+            entry("paid", 6, "REFUND-SUCCESS", OperationID="r1", Amount="10.00", ProcessorTransactionID="RET-1"),
+        ]
+    )
+    o.charges.append(
+        {
+            "ssl_merchant_txn_id": "r1",
+            "ssl_txn_id": "RET-1",
+            "ssl_transaction_type": "RETURN",
+            "ssl_result": "0",
+            "ssl_amount": "10.00",
+            "original_txn_id": "TXN-1",
+            "approved_charge": False,
+        }
+    )
+    o.charges[0]["ssl_trans_status"] = "STL"
+    o.operations = {"r1": "paid"}
+    o.operation_executions = {"r1": {"status": "SUCCEEDED", "output": json.dumps({"Status": "REFUND-SUCCESS"})}}
+    o.audit["paid/r1"] = audited(record("paid/r1", "ccreturn"))
+    o.answered_calls["r1"] = ["ccreturn"]
+    return o
+
+
+def test_a_consistent_record_with_an_operation_passes_every_invariant():
+    assert [v.name for v in invariants.check_all(refunded()) if not v.holds] == []
+
+
+def forge_refunded(change):
+    observations = refunded()
+    change(observations)
+    return observations
+
+
+def returned(amount="10.00", merchant_txn_id="r1", txn_id="RET-2"):
+    return {
+        "ssl_merchant_txn_id": merchant_txn_id,
+        "ssl_txn_id": txn_id,
+        "ssl_transaction_type": "RETURN",
+        "ssl_result": "0",
+        "ssl_amount": amount,
+        "original_txn_id": "TXN-1",
+    }
+
+
+OPERATION_VIOLATIONS = [
+    ("every_execution_ends", lambda o: o.operation_executions["r1"].update(status="RUNNING")),
+    ("ledger_is_append_only_and_complete", lambda o: o.audit["paid/r1"][0].update(Operation="ccvoid")),
+    ("processor_calls_are_audited", lambda o: o.audit.pop("paid/r1")),
+    ("money_at_the_processor_equals_the_ledger", lambda o: o.charges[-1].update(ssl_amount="15.00")),
+    ("money_at_the_processor_equals_the_ledger", lambda o: o.charges[0].update(voided=True)),
+    ("operations_reach_the_processor_once", lambda o: o.charges.append(returned())),
+    ("operations_reach_the_processor_once", lambda o: o.charges.pop()),
+    ("refunds_never_exceed_the_charge", lambda o: o.charges.append(returned("20.00", "r2"))),
+    ("voided_never_settles", lambda o: o.charges[0].update(voided=True)),
+    (
+        "operation_output_matches_ledger",
+        lambda o: o.operation_executions["r1"].update(output=json.dumps({"Status": "REFUND-FAILED"})),
+    ),
+]
+
+
+@pytest.mark.parametrize(("invariant", "violation"), OPERATION_VIOLATIONS)
+def test_each_operation_invariant_catches_its_violation(invariant, violation):
+    check = getattr(invariants, invariant)
+    assert check(refunded()) == []
+    assert check(forge_refunded(violation)) != []
+
+
+def test_a_payment_entry_after_an_operations_entries_breaks_invariant_2():
+    def late(o):
+        entries = [
+            {k: v for k, v in e.items() if k not in (chain.PREV_HASH, chain.ENTRY_HASH)} for e in o.ledger["paid"]
+        ]
+        o.ledger["paid"] = chained([*entries, entry("paid", 7, "PAYMENT-SUCCESS")])
+
+    [offender] = invariants.ledger_is_append_only_and_complete(forge_refunded(late))
+    assert offender.startswith("paid")

@@ -78,6 +78,12 @@ def test_an_operations_trail_after_an_approved_payment_verifies():
     ).clean
 
 
+def test_the_refusal_of_an_operation_on_a_payment_that_was_not_approved_verifies():
+    declined = ("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-DECLINED")
+
+    assert verify_items(payment_with([("VOID-DECLINED", "v1")], statuses=declined), [], TABLES).clean
+
+
 def test_a_well_chained_operation_entry_that_breaks_the_ledgers_rules_is_named():
     declined = ("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-DECLINED")
     refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-SUCCESS", "r1")]
