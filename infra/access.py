@@ -1,9 +1,9 @@
-"""Who outside the workflow may do what: upstream services start payments and read their results; the
-AuditReader, a person with MFA, reads the evidence.
+"""Who outside the workflow may do what: upstream services start payments and operations (capture,
+void, refund) and read their results; the AuditReader, a person with MFA, reads the evidence.
 
-- UpstreamAccess: a managed policy upstream services attach (invoke the intake, start and describe
-  executions, the storage key under the state machine's encryption context only). The storage key's
-  policy names those roles too (cdk.json `upstream_principals`).
+- UpstreamAccess: a managed policy upstream services attach (invoke the intake; start and describe
+  executions of each state machine, and the storage key under that state machine's encryption
+  context only). The storage key's policy names those roles too (cdk.json `upstream_principals`).
 - AuditReader: the only principal that may decrypt audit payloads (the audit key, purpose `audit`);
   it reads the audit trail, the trail's log files and the archive, and changes nothing. Assumable only
   with MFA (docs/keys-and-access.md says how).
@@ -22,6 +22,7 @@ from constructs import Construct
 
 from infra import names
 from infra.config import EnvironmentConfig
+from payments import topology
 from payments.crypto import PURPOSE_AUDIT
 
 # What a caller needs of the state machine's customer managed key, by Step Functions call: the input is
@@ -32,6 +33,11 @@ WORKFLOW_KEY_ACTIONS: dict[str, frozenset[str]] = {
     "states:StartExecution": frozenset({"kms:GenerateDataKey", "kms:Decrypt"}),
     "states:DescribeExecution": frozenset({"kms:Decrypt"}),
 }
+# The Sids of each state machine's statements (workflow_statements): start, read, its key.
+WORKFLOW_SIDS: dict[str, tuple[str, str, str]] = {
+    topology.PAYMENT_WORKFLOW.name: ("StartPayment", "ReadPayment", "WorkflowEncryption"),
+    topology.OPERATION_WORKFLOW.name: ("StartOperation", "ReadOperation", "OperationWorkflowEncryption"),
+}
 
 
 class UpstreamAccess(Construct):
@@ -40,51 +46,62 @@ class UpstreamAccess(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        state_machine: sfn.StateMachine,
+        state_machines: dict[str, sfn.StateMachine],
         key: kms.IKey,
         intake: lambda_.IFunction,
     ) -> None:
+        """`state_machines`: by workflow name (topology.WORKFLOWS), the payment and the operation state machine."""
         super().__init__(scope, construct_id)
         self.policy = iam.ManagedPolicy(
             self,
             "StartPayments",
             description=(
                 "Start payments (card payments through the intake function; token payments may start the "
-                "execution directly, name = TransactionID) and read their results"
+                "execution directly, name = TransactionID) and their captures, voids and refunds (an execution "
+                "of the operation state machine, name = OperationID), and read their results"
             ),
             statements=[
                 # The unqualified ARN: the intake's $LATEST, no version or alias (":*").
                 iam.PolicyStatement(
                     sid="StartCardPayment", actions=["lambda:InvokeFunction"], resources=[intake.function_arn]
                 ),
-                # Token payments may still be started directly. No other use of any key: a vaulted card
-                # (purpose card-intake) is opened by Tokenize and CallProcessor only.
-                *workflow_statements(self, state_machine, key),
+                # Token payments may still be started directly, and operations are started directly. No other
+                # use of any key: a vaulted card (purpose card-intake) is opened by Tokenize and CallProcessor only.
+                *(
+                    statement
+                    for workflow in topology.WORKFLOWS
+                    for statement in workflow_statements(self, state_machines[workflow.name], key, workflow)
+                ),
             ],
         )
 
 
-def workflow_statements(scope: Construct, state_machine: sfn.StateMachine, key: kms.IKey) -> list[iam.PolicyStatement]:
+def workflow_statements(
+    scope: Construct,
+    state_machine: sfn.StateMachine,
+    key: kms.IKey,
+    workflow: topology.WorkflowSpec = topology.PAYMENT_WORKFLOW,
+) -> list[iam.PolicyStatement]:
     """StartExecution on the state machine, DescribeExecution on its executions, and the key for those two calls.
 
-    The state machine is encrypted with the storage key. The KMS actions are exactly those these two
-    calls need of a customer managed key (WORKFLOW_KEY_ACTIONS): StartExecution kms:GenerateDataKey
-    (to encrypt the input) and kms:Decrypt, DescribeExecution kms:Decrypt (to return the execution's
-    input and output). No Encrypt, ReEncrypt*, GenerateDataKey* or DescribeKey, and only under the
-    state machine's own encryption context. Nothing else is sealed under that context, and no card is
-    in an execution any more (the intake vaults it; the input carries a vault reference, brand and
-    last four): this Decrypt opens execution data only, never a card, a SecureToken (purpose
-    secure-token) or an audit payload (purpose audit).
+    `workflow` says which state machine it is (the Sids: WORKFLOW_SIDS). Each state machine is
+    encrypted with the storage key. The KMS actions are exactly those these two calls need of a
+    customer managed key (WORKFLOW_KEY_ACTIONS): StartExecution kms:GenerateDataKey (to encrypt the
+    input) and kms:Decrypt, DescribeExecution kms:Decrypt (to return the execution's input and
+    output). No Encrypt, ReEncrypt*, GenerateDataKey* or DescribeKey, and only under the state
+    machine's own encryption context. Nothing else is sealed under that context, and no card is in
+    an execution any more (the intake vaults it; the input carries a vault reference, brand and last
+    four; an operation's input names a payment, never a card): this Decrypt opens execution data
+    only, never a card, a SecureToken (purpose secure-token) or an audit payload (purpose audit).
     """
+    start, read, encryption = WORKFLOW_SIDS[workflow.name]
     return [
+        iam.PolicyStatement(sid=start, actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]),
         iam.PolicyStatement(
-            sid="StartPayment", actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]
+            sid=read, actions=["states:DescribeExecution"], resources=[executions_of(scope, state_machine)]
         ),
         iam.PolicyStatement(
-            sid="ReadPayment", actions=["states:DescribeExecution"], resources=[executions_of(scope, state_machine)]
-        ),
-        iam.PolicyStatement(
-            sid="WorkflowEncryption",
+            sid=encryption,
             actions=sorted(set().union(*WORKFLOW_KEY_ACTIONS.values())),
             resources=[key.key_arn],
             conditions={
@@ -95,7 +112,8 @@ def workflow_statements(scope: Construct, state_machine: sfn.StateMachine, key: 
 
 
 def executions_of(scope: Construct, state_machine: sfn.StateMachine) -> str:
-    """execution:<state machine name>:*, the executions of this state machine (named by TransactionID)."""
+    """execution:<state machine name>:*, the executions of this state machine (named by TransactionID, or
+    an operation's by OperationID)."""
     return Arn.format(
         ArnComponents(
             service="states",

@@ -20,6 +20,18 @@
 - normalize: nothing.
 - audit: PutItem and Query on the audit table (a record links to the one before it: payments.chain).
 
+The operations after a payment (capture, void, refund; payments.operations) have no card and no
+card-data key, and never touch the CardVault:
+- admit_operation, operation_pending, operation_success: Query on PaymentLedger (the payment's
+  history: the operation is judged against it, and each entry goes at the next free number),
+  GetItem of entry n-1's link only, and PutItem.
+- operation_failed: the same, and Query on the audit table of the operation's attempt claims only
+  (their AuditID and CreatedAt: a failure after one may have moved money), in an operation's trail
+  only (`<TransactionID>/<OperationID>`: dynamodb:LeadingKeys).
+- call_operation_processor: Query on PaymentLedger (is the operation pending, for this request?);
+  the audit key's GenerateDataKey (purpose=audit); GetSecretValue on the Converge secret; PutItem
+  and Query on the audit table*, in an operation's trail only.
+
 Each table a role uses comes with what DynamoDB needs of the storage key (only through DynamoDB,
 only for that table). Every role also writes its own log group, and X-Ray traces (added by CDK
 for active tracing). No role may update or delete a ledger or audit item (the tables' own resource
@@ -27,8 +39,8 @@ policies deny it to everyone: infra.tables), and none may decrypt an audit paylo
 AuditReader (infra.access) may. Only Tokenize and CallProcessor may decrypt what the intake sealed.
 The key policies (infra.keys) name each role again, for the same uses. (The state machine's own
 role, in infra.workflow, also deletes a vault item: when Tokenize fails for good.)
-* CallProcessor writes each call's audit record as the call completes, and claims each sale attempt
-  before sending it (see payments.charging, payments.sale_attempts).
+* CallProcessor and CallOperationProcessor write each call's audit record as the call completes, and
+  claim each attempt before sending it (see payments.exactly_once, payments.sale_attempts).
 """
 
 from __future__ import annotations
@@ -77,9 +89,14 @@ POWERTOOLS_VERSION = "3.37.0"  # must match requirements.txt
 # Powertools publishes its layer ARNs as public SSM parameters, so the layer is pinned to the
 # exact version the tests ran with, built for this runtime, resolved by CloudFormation at deploy time.
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{PYTHON_RUNTIME}/{POWERTOOLS_VERSION}"
-# CallProcessor may wait for an earlier sale to land, then query and sell: topology's time budget.
+# CallProcessor and CallOperationProcessor may wait for an earlier request to land, then ask and send:
+# topology's time budget (their states' TimeoutSeconds in the ASL is the budget's state timeout).
 _BUDGET = topology.PROCESSOR_TIME_BUDGET
-TIMEOUTS = {"CallProcessor": Duration.seconds(_BUDGET.lambda_timeout_seconds)}
+TIMEOUTS = {
+    spec.step: Duration.seconds(_BUDGET.lambda_timeout_seconds)
+    for spec in topology.ALL_FUNCTIONS
+    if spec.uses_processor
+}
 
 # The CardVault item's key; its other attributes and the encryption-context purposes come from the
 # modules that write them (payments.vault, payments.crypto): IAM grants exactly what the code uses.
@@ -87,7 +104,11 @@ VAULT_KEY = topology.CARD_VAULT_TABLE.partition_key.name
 # What the hash chains read of the entry or record before the one being written (payments.chain).
 LEDGER_LINK_ATTRIBUTES = (*(k.name for k in topology.LEDGER_TABLE.keys), chain.ENTRY_HASH)
 AUDIT_LINK_ATTRIBUTES = (*(k.name for k in topology.AUDIT_TABLE.keys), chain.CHAIN_SEQ, chain.ENTRY_HASH)
-SALE_ATTEMPT_CLAIMED_AT = "CreatedAt"  # the claim's time (payments.sale_attempts.AuditedSaleAttempts.latest)
+SALE_ATTEMPT_CLAIMED_AT = "CreatedAt"  # the claim's time (payments.sale_attempts.AuditedSaleAttempts.on_record)
+# An operation's own audit trail is the partition `<TransactionID>/<OperationID>`
+# (payments.operation_state.OperationFacts.audit_partition); a payment's TransactionID never holds a "/"
+# (payments.models). The operation steps' audit access is held to those partitions (dynamodb:LeadingKeys).
+OPERATION_TRAILS = "*/*"
 INTAKE = topology.INTAKE_FUNCTION.step
 
 
@@ -109,7 +130,7 @@ class Dependencies:
 
 
 class WorkflowSteps(Construct):
-    """The intake and the eight step Lambdas (docs/architecture.md, "The flow"), keyed by step name."""
+    """The intake and the step Lambdas of both state machines (payments.topology.FUNCTIONS), keyed by step name."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, deps: Dependencies, network: FunctionNetwork | None = None
@@ -135,7 +156,7 @@ class WorkflowSteps(Construct):
 
     @property
     def step_functions(self) -> dict[str, lambda_.Function]:
-        """The eight functions the state machine invokes: all but the intake."""
+        """The functions the state machines invoke (each its own: topology.WORKFLOWS): all but the intake."""
         return {spec.step: self.functions[spec.step] for spec in topology.FUNCTIONS}
 
     def start_payments_on(self, state_machine: sfn.StateMachine) -> None:
@@ -159,8 +180,8 @@ class WorkflowSteps(Construct):
             self,
             f"{spec.step}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{spec.step} {'function' if spec.step == INTAKE else 'step'} of the payment workflow "
-            f"({config.name}): least privilege",
+            description=f"{spec.step} {'function' if spec.step == INTAKE else 'step'} of the "
+            f"{_workflow_of(spec.step)} ({config.name}): least privilege",
         )
         role.add_to_policy(
             iam.PolicyStatement(
@@ -260,20 +281,7 @@ class WorkflowSteps(Construct):
                 _kms("VaultDecryption", card, "kms:Decrypt", PURPOSE_CARD_INTAKE),
                 # Seals audit payloads with the audit key and can never open one (no Decrypt of that key).
                 _kms("AuditEncryption", deps.audit_key, "kms:GenerateDataKey", PURPOSE_AUDIT),
-                iam.PolicyStatement(
-                    sid="ConvergeCredentials",
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=[deps.converge_secret.secret_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="ConvergeCredentialsKey",
-                    actions=["kms:Decrypt"],
-                    resources=[storage.key_arn],
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"},
-                        "StringLike": {"kms:EncryptionContext:SecretARN": deps.converge_secret.secret_arn},
-                    },
-                ),
+                *_converge_credentials(deps),
                 *_put_item("Audit", deps.audit, storage),
                 # ...and when each sale attempt was claimed (payments.sale_attempts: its CreatedAt).
                 _audit_trail_read(deps.audit, SALE_ATTEMPT_CLAIMED_AT),
@@ -301,6 +309,39 @@ class WorkflowSteps(Construct):
             ]
         if spec.step == "Audit":
             return [*_put_item("Audit", deps.audit, storage), _audit_trail_read(deps.audit)]
+        if spec.step in ("AdmitOperation", "OperationPending", "OperationSuccess"):
+            return _operation_ledger(deps.ledger, storage)
+        if spec.step == "OperationFailed":
+            return [
+                *_operation_ledger(deps.ledger, storage),
+                # Was an attempt of this operation claimed (payments.sale_attempts)? Then it may have been sent.
+                _projected_read(
+                    "OperationAttemptsRead",
+                    "dynamodb:Query",
+                    deps.audit,
+                    (*(k.name for k in topology.AUDIT_TABLE.keys), SALE_ATTEMPT_CLAIMED_AT),
+                    operation_trails_only=True,
+                ),
+                table_key("Audit", deps.audit, storage),
+            ]
+        if spec.step == "CallOperationProcessor":
+            return [
+                # Seals audit payloads with the audit key and can never open one; no card-data key at all.
+                _kms("AuditEncryption", deps.audit_key, "kms:GenerateDataKey", PURPOSE_AUDIT),
+                *_converge_credentials(deps),
+                # Each call's record and each attempt's claim, in the operation's own trail only.
+                iam.PolicyStatement(
+                    sid="AuditAppend",
+                    actions=["dynamodb:PutItem"],
+                    resources=[deps.audit.table_arn],
+                    conditions=_OPERATION_TRAILS_ONLY,
+                ),
+                table_key("Audit", deps.audit, storage),
+                _audit_trail_read(deps.audit, SALE_ATTEMPT_CLAIMED_AT, operation_trails_only=True),
+                # Before any processor call: is this operation pending in the ledger, for this request?
+                iam.PolicyStatement(sid="LedgerRead", actions=["dynamodb:Query"], resources=[deps.ledger.table_arn]),
+                table_key("Ledger", deps.ledger, storage),
+            ]
         return []  # Normalize: pure computation
 
 
@@ -320,6 +361,47 @@ def _scanner_exceptions(function: lambda_.Function, in_vpc: bool) -> None:
             'This environment runs its functions outside a VPC (cdk.json function_network "none": dev, no card '
             "data, the Converge demo host); staging and prod run every function in the VPC of infra.network.",
         )
+
+
+def _workflow_of(step: str) -> str:
+    """Which workflow a function belongs to, for its role's description (the intake: the payments')."""
+    payment, operation = (step in w.steps for w in (topology.PAYMENT_WORKFLOW, topology.OPERATION_WORKFLOW))
+    if payment and operation:
+        return "payment and operation workflows"
+    return "operation workflow" if operation else "payment workflow"
+
+
+def _converge_credentials(deps: Dependencies) -> list[iam.PolicyStatement]:
+    """The Converge secret (Powertools parameters: GetSecretValue), and its key through Secrets Manager only."""
+    return [
+        iam.PolicyStatement(
+            sid="ConvergeCredentials",
+            actions=["secretsmanager:GetSecretValue"],
+            resources=[deps.converge_secret.secret_arn],
+        ),
+        iam.PolicyStatement(
+            sid="ConvergeCredentialsKey",
+            actions=["kms:Decrypt"],
+            resources=[deps.storage_key.key_arn],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:SecretARN": deps.converge_secret.secret_arn},
+            },
+        ),
+    ]
+
+
+# The partitions of the audit trail an operation step may touch: an operation's own trail, never a payment's.
+_OPERATION_TRAILS_ONLY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [OPERATION_TRAILS]}}
+
+
+def _operation_ledger(ledger: dynamodb.TableV2, key: kms.IKey) -> list[iam.PolicyStatement]:
+    """An operation's ledger step: the payment's whole history (Query), entry n-1's link, the append."""
+    return [
+        iam.PolicyStatement(sid="LedgerRead", actions=["dynamodb:Query"], resources=[ledger.table_arn]),
+        _ledger_link_read(ledger),
+        *_put_item("Ledger", ledger, key),
+    ]
 
 
 def _kms(sid: str, key: kms.IKey, action: str, purpose: str) -> iam.PolicyStatement:
@@ -344,23 +426,37 @@ def _ledger_link_read(ledger: dynamodb.TableV2) -> iam.PolicyStatement:
     return _projected_read("LedgerLinkRead", "dynamodb:GetItem", ledger, LEDGER_LINK_ATTRIBUTES)
 
 
-def _audit_trail_read(audit: dynamodb.TableV2, *attributes: str) -> iam.PolicyStatement:
+def _audit_trail_read(
+    audit: dynamodb.TableV2, *attributes: str, operation_trails_only: bool = False
+) -> iam.PolicyStatement:
     """A record links to its payment's last one (payments.chain): a Query of one payment's records, of
     their place in the chain and hash only, and `attributes`."""
-    return _projected_read("AuditTrailRead", "dynamodb:Query", audit, (*AUDIT_LINK_ATTRIBUTES, *attributes))
-
-
-def _projected_read(sid: str, action: str, table: dynamodb.TableV2, attributes: tuple[str, ...]) -> iam.PolicyStatement:
-    """`action` on `table` of `attributes` only (the key included, as DynamoDB requires), as _vault_read."""
-    return iam.PolicyStatement(
-        sid=sid,
-        actions=[action],
-        resources=[table.table_arn],
-        conditions={
-            "ForAllValues:StringEquals": {"dynamodb:Attributes": list(attributes)},
-            "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
-        },
+    return _projected_read(
+        "AuditTrailRead",
+        "dynamodb:Query",
+        audit,
+        (*AUDIT_LINK_ATTRIBUTES, *attributes),
+        operation_trails_only=operation_trails_only,
     )
+
+
+def _projected_read(
+    sid: str,
+    action: str,
+    table: dynamodb.TableV2,
+    attributes: tuple[str, ...],
+    *,
+    operation_trails_only: bool = False,
+) -> iam.PolicyStatement:
+    """`action` on `table` of `attributes` only (the key included, as DynamoDB requires), as _vault_read;
+    `operation_trails_only`: and of the partitions of operations' audit trails only (OPERATION_TRAILS)."""
+    conditions: dict[str, object] = {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": list(attributes)},
+        "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+    }
+    if operation_trails_only:
+        conditions.update(_OPERATION_TRAILS_ONLY)
+    return iam.PolicyStatement(sid=sid, actions=[action], resources=[table.table_arn], conditions=conditions)
 
 
 def _vault_read(sid: str, vault: dynamodb.TableV2, *attributes: str) -> iam.PolicyStatement:

@@ -4,7 +4,7 @@
 |---|---|---|
 | card data | `payment-workflow-card-data-<env>` | the vaulted card and its CVV, SecureTokens (`PAYMENT_KMS_KEY_ARN`) |
 | audit | `payment-workflow-audit-<env>` | audit payloads (`AUDIT_KMS_KEY_ARN`) |
-| storage | `payment-workflow-storage-<env>` | tables, logs, Converge secret, state machine, alarms, archive, trail |
+| storage | `payment-workflow-storage-<env>` | tables, logs, Converge secret, state machines, alarms, archive, trail |
 
 What every policy keeps (docs/keys-and-access.md; tests/infra/test_keys.py holds each statement):
 - No statement for the account (`arn:aws:iam::<account>:root`) and no `kms:*`: an identity policy
@@ -76,6 +76,8 @@ TABLE_CREATION_ACTIONS = (
 # for logs.<region>.amazonaws.com, bound to the log groups by the aws:logs:arn encryption context.
 CLOUDWATCH_LOGS_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
 PURPOSE = "kms:EncryptionContext:purpose"
+# The ledger steps of an operation (capture, void, refund): they read and append the payment's ledger.
+OPERATION_LEDGER_STEPS = ("AdmitOperation", "OperationPending", "OperationSuccess", "OperationFailed")
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class KeyUsers:
 
     step_roles: Mapping[str, iam.IRole]  # each function's role, by step (topology.ALL_FUNCTIONS)
     functions: Mapping[str, lambda_.Function]  # the functions, by step
-    state_machine_role: iam.IRole
+    state_machine_roles: Mapping[str, iam.IRole]  # each state machine's role, by workflow name (topology.WORKFLOWS)
     audit_reader: iam.IRole
     # The archive (infra.archive; prod): by table base name (topology), the role reading its stream, and the
     # roles writing the archive bucket. Empty where there is no archive.
@@ -105,7 +107,7 @@ class PaymentKeys(Construct):
         )
         self.audit_key = self._key("Audit", "audit", f"{topology.AUDIT_KMS_KEY_ARN}: audit payloads")
         self.storage_key = self._key(
-            "Storage", "storage", "Tables, logs, the Converge secret, the state machine, alarms, archive, trail"
+            "Storage", "storage", "Tables, logs, the Converge secret, the state machines, alarms, archive, trail"
         )
         self.card_data = kms.Key.from_key_arn(self, "CardDataReference", self.card_data_key.key_arn)
         self.audit = kms.Key.from_key_arn(self, "AuditReference", self.audit_key.key_arn)
@@ -168,14 +170,16 @@ class PaymentKeys(Construct):
     # -- the audit key -------------------------------------------------------------------------------------
 
     def _audit(self, users: KeyUsers) -> list[iam.PolicyStatement]:
-        """CallProcessor seals audit payloads and cannot open them; only the AuditReader (MFA) opens them.
+        """CallProcessor and CallOperationProcessor seal audit payloads and cannot open them; only the
+        AuditReader (MFA) opens them. (The encryption context's transaction_id, a payment's TransactionID or
+        an operation's trail `<TransactionID>/<OperationID>`, is not a condition: the purpose is.)
 
         payments.crypto encrypts through Powertools Data Masking and the AWS Encryption SDK with one key:
         the SDK asks that key for a data key (kms:GenerateDataKey) and calls kms:Encrypt only for further
         keys of a multi-key keyring (aws_encryption_sdk.internal.utils.prepare_data_keys); decrypting
         calls kms:Decrypt.
         """
-        sealer = _role_arns(users.step_roles)("CallProcessor")
+        sealer = _role_arns(users.step_roles)("CallProcessor", "CallOperationProcessor")
         return [
             _allow("AuditSealing", sealer, ["kms:GenerateDataKey"], _purpose(PURPOSE_AUDIT)),
             _allow("AuditOpening", [users.audit_reader.role_arn], ["kms:Decrypt"], _purpose(PURPOSE_AUDIT)),
@@ -206,11 +210,20 @@ class PaymentKeys(Construct):
         """
         role = _role_arns(users.step_roles)
         ledger, audit, vault = topology.LEDGER_TABLE, topology.AUDIT_TABLE, topology.CARD_VAULT_TABLE
-        ledger_users = role("LedgerInitiated", "LedgerPending", "LedgerSuccess", "LedgerFailed", "CallProcessor")
+        ledger_users = role(
+            "LedgerInitiated",
+            "LedgerPending",
+            "LedgerSuccess",
+            "LedgerFailed",
+            "CallProcessor",
+            *OPERATION_LEDGER_STEPS,
+            "CallOperationProcessor",
+        )
+        audit_users = role("CallProcessor", "Audit", "CallOperationProcessor", "OperationFailed")
         vault_users = [*role("Intake", "Tokenize", "CallProcessor", "LedgerSuccess", "LedgerFailed")]
         statements = [
             _allow("LedgerTable", ledger_users, TABLE_KEY_ACTIONS, self._via_dynamodb(ledger)),
-            _allow("AuditTable", role("CallProcessor", "Audit"), TABLE_KEY_ACTIONS, self._via_dynamodb(audit)),
+            _allow("AuditTable", audit_users, TABLE_KEY_ACTIONS, self._via_dynamodb(audit)),
             _allow(
                 "AuditTableReview",
                 [users.audit_reader.role_arn],
@@ -219,7 +232,8 @@ class PaymentKeys(Construct):
             ),
             _allow(
                 "CardVaultTable",
-                [*vault_users, users.state_machine_role.role_arn],
+                # The payment state machine (DiscardCard); the operation state machine never touches the vault.
+                [*vault_users, users.state_machine_roles[topology.PAYMENT_WORKFLOW.name].role_arn],
                 TABLE_KEY_ACTIONS,
                 self._via_dynamodb(vault),
             ),
@@ -257,7 +271,10 @@ class PaymentKeys(Construct):
         }
         return [
             _allow(
-                "ConvergeCredentialsReading", _role_arns(users.step_roles)("CallProcessor"), ["kms:Decrypt"], condition
+                "ConvergeCredentialsReading",
+                _role_arns(users.step_roles)("CallProcessor", "CallOperationProcessor"),
+                ["kms:Decrypt"],
+                condition,
             ),
             _allow(
                 "ConvergeCredentialsCreation",
@@ -274,7 +291,7 @@ class PaymentKeys(Construct):
         ]
 
     def _state_machine(self, users: KeyUsers) -> list[iam.PolicyStatement]:
-        """The state machine's executions, under its stateMachineArn encryption context.
+        """The state machines' executions, each under its own stateMachineArn encryption context.
 
         Step Functions Developer Guide, "Data at rest encryption": the execution role uses the key for
         the execution data (kms:Decrypt, kms:GenerateDataKey); a caller needs kms:GenerateDataKey and
@@ -282,26 +299,38 @@ class PaymentKeys(Construct):
         WORKFLOW_KEY_ACTIONS); whoever creates or updates the state machine, both. With logging on, the
         execution role generates data keys for the log delivery (encryption context SourceArn: this
         account's logs), which CloudWatch Logs' delivery service decrypts.
+
+        Each state machine's role uses the key for its own executions only. The intake starts payments;
+        upstream services start payments and operations; operators read both.
         """
-        machine = {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": self._state_machine_arn()}}
+        payment, operation = topology.PAYMENT_WORKFLOW, topology.OPERATION_WORKFLOW
+        machine = self._machine_context(payment)
+        operations = self._machine_context(operation)
         delivery = {"StringEquals": {"kms:EncryptionContext:SourceArn": self._logs_of_this_account()}}
-        execution_role = [users.state_machine_role.role_arn]
-        starters = [
-            *_role_arns(users.step_roles)("Intake"),
-            *names.principal_arns(self, self.config.upstream_principals),
-        ]
+        payment_role = [users.state_machine_roles[payment.name].role_arn]
+        operation_role = [users.state_machine_roles[operation.name].role_arn]
+        upstream = names.principal_arns(self, self.config.upstream_principals)
+        operators = names.principal_arns(self, self.config.operators)
+        starters = [*_role_arns(users.step_roles)("Intake"), *upstream]
+        both = {
+            "StringEquals": {
+                "kms:EncryptionContext:aws:states:stateMachineArn": [
+                    self._state_machine_arn(payment),
+                    self._state_machine_arn(operation),
+                ]
+            }
+        }
+        data_keys = ["kms:Decrypt", "kms:GenerateDataKey"]
         return [
-            _allow("StateMachineExecutions", execution_role, ["kms:Decrypt", "kms:GenerateDataKey"], machine),
-            _allow("StateMachineLogDelivery", execution_role, ["kms:GenerateDataKey"], delivery),
+            _allow("StateMachineExecutions", payment_role, data_keys, machine),
+            _allow("OperationStateMachineExecutions", operation_role, data_keys, operations),
+            _allow("StateMachineLogDelivery", [*payment_role, *operation_role], ["kms:GenerateDataKey"], delivery),
             _service("LogDeliveryDecryption", "delivery.logs.amazonaws.com", ["kms:Decrypt"], delivery),
-            _allow("PaymentStartAndRead", starters, ["kms:Decrypt", "kms:GenerateDataKey"], machine),
-            _allow("PaymentRead", names.principal_arns(self, self.config.operators), ["kms:Decrypt"], machine),
-            _allow(
-                "StateMachineDeployment",
-                [names.deployment_role_arn(self)],
-                ["kms:Decrypt", "kms:GenerateDataKey"],
-                machine,
-            ),
+            _allow("PaymentStartAndRead", starters, data_keys, machine),
+            _allow("OperationStartAndRead", upstream, data_keys, operations),
+            _allow("PaymentRead", operators, ["kms:Decrypt"], machine),
+            _allow("OperationRead", operators, ["kms:Decrypt"], operations),
+            _allow("StateMachineDeployment", [names.deployment_role_arn(self)], data_keys, both),
         ]
 
     def _function_environments(self, users: KeyUsers) -> list[iam.PolicyStatement]:
@@ -427,8 +456,11 @@ class PaymentKeys(Construct):
     def _table(self, spec: topology.TableSpec) -> str:
         return names.table_name(spec, self.config)
 
-    def _state_machine_arn(self) -> str:
-        return names.state_machine_arn(self, self.config)
+    def _state_machine_arn(self, workflow: topology.WorkflowSpec) -> str:
+        return names.state_machine_arn(self, self.config, workflow)
+
+    def _machine_context(self, workflow: topology.WorkflowSpec) -> dict[str, dict[str, str]]:
+        return {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": self._state_machine_arn(workflow)}}
 
     def _logs_of_this_account(self) -> str:
         """arn:<partition>:logs:<region>:<account>:*, the SourceArn Step Functions' log delivery uses."""

@@ -1,4 +1,4 @@
-"""Alarms an SRE would be paged by, and one dashboard."""
+"""Alarms an SRE would be paged by, and one dashboard: both state machines, every function."""
 
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ class Monitoring(Construct):
         *,
         config: EnvironmentConfig,
         key: kms.IKey,
-        state_machine: sfn.StateMachine,
+        state_machines: dict[str, sfn.StateMachine],
         functions: dict[str, lambda_.Function],
         intake: lambda_.Function,
     ) -> None:
         """`key`: the storage key, which encrypts the alarm topic (its policy lets this account's CloudWatch
-        alarms use it: infra.keys). `functions`: the step functions, by step; `intake`: the intake function."""
+        alarms use it: infra.keys). `state_machines`: by workflow name (topology.WORKFLOWS), the payment
+        and the operation state machine. `functions`: the step functions, by step; `intake`: the intake."""
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self, "Alarms", display_name=f"Payment workflow alarms ({config.name})", master_key=key, enforce_ssl=True
@@ -69,6 +70,8 @@ class Monitoring(Construct):
             created.add_alarm_action(page)
             return created
 
+        state_machine = state_machines[topology.PAYMENT_WORKFLOW.name]
+        operation_machine = state_machines[topology.OPERATION_WORKFLOW.name]
         self.alarms = [
             alarm(
                 "ExecutionsFailed",
@@ -81,6 +84,19 @@ class Monitoring(Construct):
                 state_machine.metric_timed_out(period=five_minutes),
                 1,
                 "A payment execution timed out: its ledger may lack a terminal entry.",
+            ),
+            alarm(
+                "OperationExecutionsFailed",
+                operation_machine.metric_failed(period=five_minutes),
+                1,
+                "A capture, void or refund execution failed: every failed execution needs a person (see its "
+                "cause); one whose outcome is unknown holds the payment until it is reconciled.",
+            ),
+            alarm(
+                "OperationExecutionsTimedOut",
+                operation_machine.metric_timed_out(period=five_minutes),
+                1,
+                "A capture, void or refund execution timed out: its ledger may lack a terminal entry.",
             ),
         ]
         processor_latency = cloudwatch.Metric(
@@ -104,7 +120,7 @@ class Monitoring(Construct):
                     f"{step}Errors",
                     function.metric_errors(period=five_minutes),
                     1,
-                    f"{step} Lambda errors (retried by Step Functions; persistent ones fail payments).",
+                    f"{step} Lambda errors (retried by Step Functions; persistent ones fail payments or operations).",
                 )
             )
             self.alarms.append(
@@ -136,6 +152,16 @@ class Monitoring(Construct):
             )
             for name in ("PaymentsApproved", "PaymentsDeclined", "PaymentsFailed")
         ]
+        operation_outcomes = [
+            cloudwatch.Metric(
+                namespace=topology.METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": topology.SERVICE_NAME},
+                statistic="Sum",
+                period=five_minutes,
+            )
+            for name in ("OperationsApproved", "OperationsNotApproved")
+        ]
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"PaymentWorkflow-{config.name}")
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Payments by outcome", left=outcomes, width=12),
@@ -145,6 +171,16 @@ class Monitoring(Construct):
                     state_machine.metric_succeeded(),
                     state_machine.metric_failed(),
                     state_machine.metric_timed_out(),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(title="Captures, voids and refunds by outcome", left=operation_outcomes, width=12),
+            cloudwatch.GraphWidget(
+                title="Operation executions",
+                left=[
+                    operation_machine.metric_succeeded(),
+                    operation_machine.metric_failed(),
+                    operation_machine.metric_timed_out(),
                 ],
                 width=12,
             ),

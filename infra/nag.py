@@ -58,9 +58,10 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
         else:
             _acknowledge_wildcard_resource(role, XRAY_ACTIONS | NETWORK_DESCRIBE_ACTIONS, XRAY_AND_VPC_REASON)
             _acknowledge_network_interfaces(role)
-    _acknowledge_wildcard_resource(
-        stack.workflow.state_machine.role, STATE_MACHINE_WILDCARD_ACTIONS, STATE_MACHINE_REASON
-    )
+    for workflow in stack.workflows.values():
+        _acknowledge_wildcard_resource(
+            workflow.state_machine.role, STATE_MACHINE_WILDCARD_ACTIONS, STATE_MACHINE_REASON
+        )
     for function in stack.steps.functions.values():
         Validations.of(function).acknowledge(
             Acknowledgment(
@@ -72,16 +73,22 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
                 ),
             )
         )
-    # The upstream policy and the intake's role: DescribeExecution of a payment's execution.
+    # The upstream policy and the intake's role: DescribeExecution of a payment's execution; the upstream
+    # policy also of an operation's.
     intake_policy = stack.steps.roles[INTAKE].node.try_find_child("DefaultPolicy")
-    for policy in (stack.upstream.policy, intake_policy):
+    payments, operations = stack.workflow.state_machine, stack.operation_workflow.state_machine
+    for policy, machine, named_by in (
+        (stack.upstream.policy, payments, "TransactionIDs"),
+        (intake_policy, payments, "TransactionIDs"),
+        (stack.upstream.policy, operations, "OperationIDs"),
+    ):
         if policy is not None:
             Validations.of(policy).acknowledge(
                 Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{_executions_finding(stack)}]",
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{_executions_finding(stack, machine)}]",
                     reason=(
                         "DescribeExecution is granted on this state machine's executions only "
-                        "(execution:<state machine>:*): their names are the TransactionIDs, unknown in advance."
+                        f"(execution:<state machine>:*): their names are the {named_by}, unknown in advance."
                     ),
                 )
             )
@@ -195,9 +202,9 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _executions_finding(stack: PaymentWorkflowStack) -> str:
+def _executions_finding(stack: PaymentWorkflowStack, state_machine: IConstruct) -> str:
     """How cdk-nag spells the execution ARN pattern it reports (tokens in angle brackets)."""
-    machine = stack.resolve(stack.get_logical_id(stack.workflow.state_machine.node.default_child))
+    machine = stack.resolve(stack.get_logical_id(state_machine.node.default_child))
     region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
     account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
     return f"arn:<AWS::Partition>:states:{region}:{account}:execution:<{machine}.Name>:*"

@@ -26,8 +26,8 @@ def function_name(spec: topology.FunctionSpec, config: EnvironmentConfig) -> str
     return f"{spec.function_name}-{config.name}"
 
 
-def state_machine_name(config: EnvironmentConfig) -> str:
-    return f"{topology.STATE_MACHINE_NAME}-{config.name}"
+def state_machine_name(config: EnvironmentConfig, workflow: topology.WorkflowSpec = topology.PAYMENT_WORKFLOW) -> str:
+    return f"{workflow.name}-{config.name}"
 
 
 def converge_secret_name(config: EnvironmentConfig) -> str:
@@ -52,8 +52,11 @@ def table_arn(scope: Construct, spec: topology.TableSpec, config: EnvironmentCon
     return _arn(scope, "dynamodb", "table", table_name(spec, config), ArnFormat.SLASH_RESOURCE_NAME)
 
 
-def state_machine_arn(scope: Construct, config: EnvironmentConfig) -> str:
-    return _arn(scope, "states", "stateMachine", state_machine_name(config), ArnFormat.COLON_RESOURCE_NAME)
+def state_machine_arn(
+    scope: Construct, config: EnvironmentConfig, workflow: topology.WorkflowSpec = topology.PAYMENT_WORKFLOW
+) -> str:
+    name = state_machine_name(config, workflow)
+    return _arn(scope, "states", "stateMachine", name, ArnFormat.COLON_RESOURCE_NAME)
 
 
 def converge_secret_arn_pattern(scope: Construct, config: EnvironmentConfig) -> str:

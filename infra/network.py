@@ -11,9 +11,11 @@ tiers in each zone:
                               |  ^
     Firewall  (/28)      Network Firewall endpoint: admits TLS only with SNI = the Converge host,
                               |  ^       drops and logs every other flow (strict order, drop_established)
-    CardData  (private)  Intake, Tokenize, CallProcessor     route: 0.0.0.0/0 -> firewall endpoint
+    CardData  (private)  Intake, Tokenize, CallProcessor,    route: 0.0.0.0/0 -> firewall endpoint
+                         CallOperationProcessor
                          + interface endpoints: KMS, Step Functions, Secrets Manager (private DNS)
-    Internal  (private)  the ledger steps, Normalize, Audit  no route out of the VPC
+    Internal  (private)  the ledger steps (the payments' and  no route out of the VPC
+                         the operations'), Normalize, Audit
     CardData, Internal:  DynamoDB gateway endpoint (prefix-list route)
 
 Outbound, a card-data function's packet to Converge leaves its subnet for the firewall endpoint
@@ -28,14 +30,19 @@ address, outside the function's network interface), and Powertools' metrics are 
 (The X-Ray path is reasoned, not yet seen in an account: should staging show no traces from the
 card-data functions, add InterfaceVpcEndpointAwsService.XRAY to SERVICE_ENDPOINTS.)
 
+CallOperationProcessor (a capture, void or refund) holds no card: it names the payment's transaction at
+Converge. It runs in the CardData subnets all the same, because it needs what CallProcessor needs of
+the network: Converge through the firewall, KMS (it seals audit payloads) and Secrets Manager (the
+Converge credentials) through the interface endpoints.
+
 The functions that never touch card data (ledger steps, Normalize, Audit) run in the VPC as well,
 in subnets with no way out but DynamoDB: nothing they hold (amounts, last four digits, processor
 replies) can leave for anywhere but this account's tables, and checkov's "Lambda in a VPC" holds
 for every function without an exception. It costs nothing: the gateway endpoint is free, and they
 use no interface endpoint.
 
-Security groups: card-data functions may send TCP 443 only; internal functions the same (their
-routes end at DynamoDB); the interface endpoints accept 443 from card-data functions only.
+Security groups: the functions of the CardData subnets may send TCP 443 only; internal functions the
+same (their routes end at DynamoDB); the interface endpoints accept 443 from the CardData functions only.
 Every endpoint's policy admits this account's principals acting on this account's resources only:
 the endpoints are not a way to write into someone else's table, key or secret.
 """
@@ -61,6 +68,9 @@ from payments import topology
 # What handles a card: the intake receives it, Tokenize and CallProcessor decrypt it (CallProcessor
 # sends it to Converge). Only these reach the internet, and only Converge.
 CARD_DATA_STEPS = frozenset({topology.INTAKE_FUNCTION.step, "Tokenize", "CallProcessor"})
+# What runs in the CardData subnets: the card-data functions, and every function that calls the
+# processor (CallOperationProcessor: no card, but Converge, KMS and Secrets Manager, as CallProcessor).
+CARD_DATA_SUBNET_STEPS = CARD_DATA_STEPS | {spec.step for spec in topology.ALL_FUNCTIONS if spec.uses_processor}
 
 # A private range of its own (nothing is peered with it). /22: four tiers of two zones fit with room.
 VPC_CIDR = "10.64.0.0/22"
@@ -98,17 +108,24 @@ class ServiceEndpoint:
 
 
 SERVICE_ENDPOINTS = {
-    # The AWS Encryption SDK: the intake seals the card, Tokenize and CallProcessor open it and seal tokens.
+    # The AWS Encryption SDK: the intake seals the card, Tokenize and CallProcessor open it and seal tokens;
+    # CallProcessor and CallOperationProcessor seal audit payloads.
     "Kms": ServiceEndpoint(
-        ec2.InterfaceVpcEndpointAwsService.KMS, "kms", "key/*", frozenset({"Intake", "Tokenize", "CallProcessor"})
+        ec2.InterfaceVpcEndpointAwsService.KMS,
+        "kms",
+        "key/*",
+        frozenset({"Intake", "Tokenize", "CallProcessor", "CallOperationProcessor"}),
     ),
     # The intake starts the payment's execution (and describes it on a retry).
     "StepFunctions": ServiceEndpoint(
         ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS, "states", "*", frozenset({"Intake"})
     ),
-    # CallProcessor reads the Converge credentials (Powertools parameters).
+    # CallProcessor and CallOperationProcessor read the Converge credentials (Powertools parameters).
     "SecretsManager": ServiceEndpoint(
-        ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER, "secretsmanager", "secret:*", frozenset({"CallProcessor"})
+        ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+        "secretsmanager",
+        "secret:*",
+        frozenset({"CallProcessor", "CallOperationProcessor"}),
     ),
 }
 
@@ -208,7 +225,7 @@ class FunctionNetwork(Construct):
         self.internal = Placement(ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS), self.internal_group)
 
     def placement(self, step: str) -> Placement:
-        return self.card_data if step in CARD_DATA_STEPS else self.internal
+        return self.card_data if step in CARD_DATA_SUBNET_STEPS else self.internal
 
     @property
     def log_groups(self) -> list[logs.LogGroup]:
@@ -224,7 +241,10 @@ class FunctionNetwork(Construct):
             self,
             "CardDataFunctions",
             vpc=self.vpc,
-            description="Intake, Tokenize, CallProcessor: HTTPS out only (Converge via firewall, AWS via endpoints)",
+            description=(
+                "Intake, Tokenize, CallProcessor, CallOperationProcessor: HTTPS out only "
+                "(Converge via firewall, AWS via endpoints)"
+            ),
             allow_all_outbound=False,
         )
         self.card_data_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS only")

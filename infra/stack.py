@@ -14,12 +14,13 @@ from infra.archive import ImmutableArchive
 from infra.buckets import access_log_bucket
 from infra.config import EnvironmentConfig
 from infra.functions import INTAKE, Dependencies, WorkflowSteps
-from infra.keys import KeyUsers, PaymentKeys
+from infra.keys import OPERATION_LEDGER_STEPS, KeyUsers, PaymentKeys
 from infra.monitoring import Monitoring
 from infra.network import FunctionNetwork
 from infra.tables import PaymentTables
 from infra.trail import PaymentTrail
-from infra.workflow import PaymentWorkflow
+from infra.workflow import Workflow
+from payments import topology
 
 
 class PaymentWorkflowStack(Stack):
@@ -35,7 +36,10 @@ class PaymentWorkflowStack(Stack):
             self,
             "ConvergeCredentials",
             secret_name=names.converge_secret_name(config),
-            description="Elavon Converge credentials for CallProcessor: ssl_merchant_id, ssl_user_id, ssl_pin",
+            description=(
+                "Elavon Converge credentials for CallProcessor and CallOperationProcessor: "
+                "ssl_merchant_id, ssl_user_id, ssl_pin"
+            ),
             encryption_key=key,
             secret_string_value=SecretValue.unsafe_plain_text(
                 json.dumps({"ssl_merchant_id": "", "ssl_user_id": "", "ssl_pin": ""})
@@ -52,9 +56,26 @@ class PaymentWorkflowStack(Stack):
             ),
             network=network,
         )
-        workflow = PaymentWorkflow(
-            self, "Workflow", config=config, key=key, functions=steps.step_functions, vault=tables.vault
-        )
+        # Two state machines (payments.topology.WORKFLOWS): payments, and the captures, voids and refunds
+        # that follow them. Each has its own role, invoking its own steps only.
+        workflows = {
+            spec.name: Workflow(
+                self,
+                construct_id,
+                spec=spec,
+                config=config,
+                key=key,
+                functions=steps.step_functions,
+                vault=tables.vault,
+            )
+            for spec, construct_id in (
+                (topology.PAYMENT_WORKFLOW, "Workflow"),
+                (topology.OPERATION_WORKFLOW, "OperationWorkflow"),
+            )
+        }
+        workflow = workflows[topology.PAYMENT_WORKFLOW.name]
+        operation_workflow = workflows[topology.OPERATION_WORKFLOW.name]
+        state_machines = {name: w.state_machine for name, w in workflows.items()}
         # The intake starts the state machine, which invokes the steps: its half comes once the state machine exists.
         steps.start_payments_on(workflow.state_machine)
         Monitoring(
@@ -62,11 +83,11 @@ class PaymentWorkflowStack(Stack):
             "Monitoring",
             config=config,
             key=key,
-            state_machine=workflow.state_machine,
+            state_machines=state_machines,
             functions=steps.step_functions,
             intake=steps.intake,
         )
-        upstream = UpstreamAccess(self, "Upstream", state_machine=workflow.state_machine, key=key, intake=steps.intake)
+        upstream = UpstreamAccess(self, "Upstream", state_machines=state_machines, key=key, intake=steps.intake)
 
         # Evidence (docs/keys-and-access.md): the trail in every environment, the immutable archive where
         # cdk.json sets archive_retention_days (prod); both under Object Lock, their access logged.
@@ -113,9 +134,16 @@ class PaymentWorkflowStack(Stack):
         machine_role = workflow.state_machine.role
         tables.restrict_writes(
             ledger_writers=[
-                roles[step] for step in ("LedgerInitiated", "LedgerPending", "LedgerSuccess", "LedgerFailed")
+                roles[step]
+                for step in (
+                    "LedgerInitiated",
+                    "LedgerPending",
+                    "LedgerSuccess",
+                    "LedgerFailed",
+                    *OPERATION_LEDGER_STEPS,
+                )
             ],
-            audit_writers=[roles["CallProcessor"], roles["Audit"]],
+            audit_writers=[roles["CallProcessor"], roles["Audit"], roles["CallOperationProcessor"]],
             vault_users={
                 "dynamodb:PutItem": [roles[INTAKE]],
                 "dynamodb:GetItem": [roles["Tokenize"], roles["CallProcessor"]],
@@ -127,7 +155,7 @@ class PaymentWorkflowStack(Stack):
             KeyUsers(
                 step_roles=roles,
                 functions=steps.functions,
-                state_machine_role=machine_role,
+                state_machine_roles={name: machine.role for name, machine in state_machines.items()},
                 audit_reader=audit_reader.role,
                 archive_readers=archive.readers if archive else {},
                 archive_writers=list(archive.writers.values()) if archive else [],
@@ -139,7 +167,9 @@ class PaymentWorkflowStack(Stack):
         self.key = key
         self.tables = tables
         self.steps = steps
-        self.workflow = workflow
+        self.workflow = workflow  # the payment state machine's
+        self.operation_workflow = operation_workflow
+        self.workflows = workflows  # by workflow name (topology.WORKFLOWS)
         self.converge_secret = converge_secret
         self.upstream = upstream
         self.network = network
@@ -148,6 +178,7 @@ class PaymentWorkflowStack(Stack):
         self.audit_reader = audit_reader
         self.access_logs = access_logs
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "OperationStateMachineArn", value=operation_workflow.state_machine.state_machine_arn)
         CfnOutput(self, "LedgerTable", value=tables.ledger.table_name)
         CfnOutput(self, "AuditTable", value=tables.audit.table_name)
         CfnOutput(self, "CardVaultTable", value=tables.vault.table_name)

@@ -1,6 +1,16 @@
-"""The state machine: statemachine/payment.asl.json with its placeholders, nothing else changed."""
+"""The state machines: each one its ASL file (payments.topology.WORKFLOWS) with its placeholders, nothing else changed.
+
+- PaymentWorkflow (statemachine/payment.asl.json): a payment, from Tokenize to Audit.
+- PaymentOperationWorkflow (statemachine/operation.asl.json): a capture, void or refund of a payment.
+
+Each has a role of its own, which may invoke exactly the functions its definition names (its
+WorkflowSpec's steps; Normalize and Audit are named by both) and nothing else; only the payment
+machine's, whose DiscardCard state deletes a vault item, also gets that DeleteItem.
+"""
 
 from __future__ import annotations
+
+import re
 
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -16,42 +26,60 @@ from infra.log_groups import protected_log_group
 from infra.scanners import REDUNDANT_ROLE_DEPENDENCY, ignore_cfn_lint
 from payments import topology
 
+# ${...} in an ASL file, as CloudFormation's DefinitionSubstitutions (and local/asl.py) replace them.
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
-class PaymentWorkflow(Construct):
+
+def placeholders_of(spec: topology.WorkflowSpec) -> set[str]:
+    """The placeholders the workflow's ASL file holds."""
+    return set(PLACEHOLDER.findall((REPO_ROOT / spec.asl_path).read_text()))
+
+
+class Workflow(Construct):
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        spec: topology.WorkflowSpec,
         config: EnvironmentConfig,
         key: kms.IKey,
         functions: dict[str, lambda_.Function],
         vault: dynamodb.ITable,
     ) -> None:
-        """`key`: the storage key, for the execution data and the execution log group (its policy, in
+        """`spec`: which state machine (topology.PAYMENT_WORKFLOW or OPERATION_WORKFLOW).
+
+        `key`: the storage key, for the execution data and the execution log group (its policy, in
         infra.keys, names this state machine's role for both).
 
-        `functions`: the step functions, by step (topology.FUNCTIONS); the state machine invokes these only.
+        `functions`: the step functions, by step; the state machine invokes those of `spec.steps` only.
 
-        `vault`: the CardVault, whose item for the execution the state machine deletes when Tokenize
-        fails for good (state DiscardCard: no terminal ledger step runs to remove it).
+        `vault`: the CardVault, whose item for the execution the payment state machine deletes when
+        Tokenize fails for good (state DiscardCard: no terminal ledger step runs to remove it). Only a
+        definition that names the vault's placeholder gets the table, and the DeleteItem on it.
         """
         super().__init__(scope, construct_id)
+        self.spec = spec
+        name = names.state_machine_name(config, spec)
         log_group = protected_log_group(
-            self,
-            "ExecutionLogs",
-            name=f"/aws/vendedlogs/states/{names.state_machine_name(config)}",
-            config=config,
-            key=key,
+            self, "ExecutionLogs", name=f"/aws/vendedlogs/states/{name}", config=config, key=key
         )
-        substitutions = {spec.placeholder: functions[spec.step].function_arn for spec in topology.FUNCTIONS}
-        substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] = vault.table_name
+        steps = spec.functions
+        substitutions = {step.placeholder: functions[step.step].function_arn for step in steps}
+        discards_cards = topology.CARD_VAULT_TABLE_PLACEHOLDER in placeholders_of(spec)
+        if discards_cards:
+            substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] = vault.table_name
+        # Every placeholder substituted, and nothing substituted the definition does not hold.
+        if set(substitutions) != placeholders_of(spec):
+            raise ValueError(
+                f"{spec.asl_path}: placeholders {sorted(placeholders_of(spec))}, substitutions {sorted(substitutions)}"
+            )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            state_machine_name=names.state_machine_name(config),
+            state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(REPO_ROOT / topology.ASL_PATH)),
+            definition_body=sfn.DefinitionBody.from_file(str(REPO_ROOT / spec.asl_path)),
             definition_substitutions=substitutions,
             # Execution data is never logged: the intake keeps cards out of it, but a card sent straight to
             # StartExecution (refused by Tokenize) would still be in the execution's input.
@@ -65,12 +93,13 @@ class PaymentWorkflow(Construct):
             iam.PolicyStatement(
                 sid="InvokeSteps",
                 actions=["lambda:InvokeFunction"],
-                resources=[functions[spec.step].function_arn for spec in topology.FUNCTIONS],
+                resources=[functions[step.step].function_arn for step in steps],
             )
         )
-        # DiscardCard (dynamodb:deleteItem): the vault item of a payment whose Tokenize failed for good, and
-        # what DynamoDB needs of the vault's key for it. No other table, no other DynamoDB action.
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(sid="VaultDiscard", actions=["dynamodb:DeleteItem"], resources=[vault.table_arn])
-        )
-        self.state_machine.add_to_role_policy(table_key("Vault", vault, key))
+        if discards_cards:
+            # DiscardCard (dynamodb:deleteItem): the vault item of a payment whose Tokenize failed for good, and
+            # what DynamoDB needs of the vault's key for it. No other table, no other DynamoDB action.
+            self.state_machine.add_to_role_policy(
+                iam.PolicyStatement(sid="VaultDiscard", actions=["dynamodb:DeleteItem"], resources=[vault.table_arn])
+            )
+            self.state_machine.add_to_role_policy(table_key("Vault", vault, key))

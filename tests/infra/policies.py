@@ -1,6 +1,7 @@
 """Policy documents of a synthesized template as plain text, for tables a reviewer can read.
 
-A role is written `role:<name>` (the step roles by step, `role:StateMachine`, `role:AuditReader`, the
+A role is written `role:<name>` (the step roles by step, `role:StateMachine` for the payment state
+machine's, `role:OperationStateMachine` for the operation state machine's, `role:AuditReader`, the
 archive's roles by construct id); an ARN that CloudFormation joins is written out with `<AWS::Partition>`,
 `<AWS::Region>` and `<AWS::AccountId>` for the pseudo parameters and `<LogicalId>`/`<LogicalId.Attr>`
 for references to other resources.
@@ -13,6 +14,7 @@ def role_labels(stack):
     """Logical ID of each role the policies may name -> its label."""
     labels = {logical_id(stack, role): f"role:{step}" for step, role in stack.steps.roles.items()}
     labels[logical_id(stack, stack.workflow.state_machine.role)] = "role:StateMachine"
+    labels[logical_id(stack, stack.operation_workflow.state_machine.role)] = "role:OperationStateMachine"
     labels[logical_id(stack, stack.audit_reader.role)] = "role:AuditReader"
     if stack.archive is not None:
         for role in [*stack.archive.readers.values(), *stack.archive.writers.values()]:

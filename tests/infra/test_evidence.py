@@ -24,8 +24,16 @@ CHANGES = [
     "dynamodb:PartiQLUpdate",
     "dynamodb:UpdateItem",
 ]
-LEDGER_WRITERS = ["role:LedgerFailed", "role:LedgerInitiated", "role:LedgerPending", "role:LedgerSuccess"]
-AUDIT_WRITERS = ["role:Audit", "role:CallProcessor"]
+# The payment's four ledger steps and an operation's four (capture, void, refund); CallOperationProcessor only
+# reads the ledger, as CallProcessor does.
+LEDGER_WRITERS = sorted(
+    [
+        *("role:LedgerFailed", "role:LedgerInitiated", "role:LedgerPending", "role:LedgerSuccess"),
+        *("role:AdmitOperation", "role:OperationFailed", "role:OperationPending", "role:OperationSuccess"),
+    ]
+)
+# Each processor call's record, written as the call completes, and the Audit step's; OperationFailed only reads.
+AUDIT_WRITERS = ["role:Audit", "role:CallOperationProcessor", "role:CallProcessor"]
 ARCHIVE_BUCKET = f"payment-workflow-prod-archive-{ACCOUNT}-{REGION}"
 
 
@@ -431,13 +439,14 @@ def get_arn(construct, stack):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_trail_records_data_events_of_exactly_the_three_tables_and_the_nine_functions(env, dev, prod):
+def test_the_trail_records_data_events_of_exactly_the_three_tables_and_the_fourteen_functions(env, dev, prod):
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     [trail] = resources(template, "AWS::CloudTrail::Trail").values()
     properties = trail["Properties"]
     tables = [get_arn(t, stack) for t in (stack.tables.ledger, stack.tables.audit, stack.tables.vault)]
     functions = [get_arn(stack.steps.functions[spec.step], stack) for spec in topology.ALL_FUNCTIONS]
-    assert len(functions) == 9 and get_arn(stack.steps.intake, stack) in functions
+    # The intake, the payment workflow's eight steps, the operation workflow's five of its own.
+    assert len(functions) == 14 and get_arn(stack.steps.intake, stack) in functions
     assert properties["AdvancedEventSelectors"] == [
         {"Name": "Management events", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
         {

@@ -78,7 +78,46 @@ STATEMENT_RESOURCES = {
         "VaultTableKey": "storage_key",
     },
     "Audit": {"AuditAppend": "audit", "AuditTrailRead": "audit", "AuditTableKey": "storage_key"},
+    # An operation's steps (capture, void, refund): the ledger, the audit trail, the audit and storage keys.
+    # Never the card-data key, never the vault.
+    "AdmitOperation": {
+        "LedgerRead": "ledger",
+        "LedgerLinkRead": "ledger",
+        "LedgerAppend": "ledger",
+        "LedgerTableKey": "storage_key",
+    },
+    "OperationPending": {
+        "LedgerRead": "ledger",
+        "LedgerLinkRead": "ledger",
+        "LedgerAppend": "ledger",
+        "LedgerTableKey": "storage_key",
+    },
+    "CallOperationProcessor": {
+        "AuditEncryption": "audit_key",
+        "ConvergeCredentials": "secret",
+        "ConvergeCredentialsKey": "storage_key",
+        "AuditAppend": "audit",
+        "AuditTableKey": "storage_key",
+        "AuditTrailRead": "audit",
+        "LedgerRead": "ledger",
+        "LedgerTableKey": "storage_key",
+    },
+    "OperationSuccess": {
+        "LedgerRead": "ledger",
+        "LedgerLinkRead": "ledger",
+        "LedgerAppend": "ledger",
+        "LedgerTableKey": "storage_key",
+    },
+    "OperationFailed": {
+        "LedgerRead": "ledger",
+        "LedgerLinkRead": "ledger",
+        "LedgerAppend": "ledger",
+        "LedgerTableKey": "storage_key",
+        "OperationAttemptsRead": "audit",
+        "AuditTableKey": "storage_key",
+    },
 }
+assert set(STATEMENT_RESOURCES) == {spec.step for spec in topology.ALL_FUNCTIONS}
 # What Lambda needs of each role to attach its function to the VPC: this account's network interfaces,
 # and the two Describe actions, which take no resource.
 NETWORK_INTERFACES = {
@@ -89,8 +128,12 @@ NETWORK_INTERFACES = {
 }
 VPC_ATTACHMENT = {"NetworkInterfaces": NETWORK_INTERFACES, "NetworkInterfacesDescribe": "*"}
 TABLE_OF_KEY_STATEMENT = {"LedgerTableKey": "ledger", "AuditTableKey": "audit", "VaultTableKey": "vault"}
-# The state machine role's own statements, by Sid (CDK's unnamed ones: its encryption and log delivery).
-STATE_MACHINE_STATEMENTS = {"InvokeSteps", "VaultDiscard", "VaultTableKey"}
+# Each state machine role's own statements, by Sid (CDK's unnamed ones: its encryption and log delivery).
+# Only the payment state machine deletes a vault item (DiscardCard, when Tokenize fails for good).
+STATE_MACHINE_STATEMENTS = {
+    topology.PAYMENT_WORKFLOW.name: {"InvokeSteps", "VaultDiscard", "VaultTableKey"},
+    topology.OPERATION_WORKFLOW.name: {"InvokeSteps"},
+}
 TABLE_KEY_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
 
 
@@ -134,7 +177,8 @@ def test_the_only_roles_are_the_step_roles_and_the_state_machine_role_with_no_ma
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     roles = resources(template, "AWS::IAM::Role")
     expected = {logical_id(stack, role) for role in stack.steps.roles.values()}
-    expected.add(logical_id(stack, stack.workflow.state_machine.role))
+    assert len(stack.steps.roles) == len(topology.ALL_FUNCTIONS) == 14  # one role per function
+    expected |= {logical_id(stack, w.state_machine.role) for w in stack.workflows.values()}  # one per state machine
     if stack.network is not None:  # the VPC flow logs' delivery role (test_network)
         expected |= {logical_id(stack, role) for role in stack.network.roles}
     # The AuditReader, and in prod the archive's pipe and Firehose roles (test_evidence).
@@ -155,7 +199,8 @@ def test_only_xray_and_the_state_machines_log_delivery_are_granted_on_any_resour
     # In the VPC, Lambda also describes network interfaces and subnets with each function's role.
     step_actions = XRAY_ACTIONS | (NETWORK_DESCRIBE_ACTIONS if stack.network is not None else set())
     on_any_resource = {logical_id(stack, role): step_actions for role in stack.steps.roles.values()}
-    on_any_resource[logical_id(stack, stack.workflow.state_machine.role)] = STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE
+    for workflow in stack.workflows.values():
+        on_any_resource[logical_id(stack, workflow.state_machine.role)] = STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE
     for role in stack.network.roles if stack.network is not None else []:
         on_any_resource[logical_id(stack, role)] = set()
     # The AuditReader: what `aws cloudtrail validate-logs` calls; a pipe: DynamoDB's ListStreams; Firehose: nothing.
@@ -268,20 +313,52 @@ def test_the_intake_role_names_its_two_keys_the_vault_the_state_machine_and_its_
             assert not {"kms:GenerateMac", "kms:VerifyMac"} & set(as_list(statement["Action"])), statement
 
 
-def test_the_state_machine_role_invokes_the_eight_steps_and_deletes_vault_items_and_nothing_else(prod):
+@pytest.mark.parametrize(
+    ("workflow", "steps"),
+    [
+        (topology.PAYMENT_WORKFLOW, 8),  # Tokenize to Audit
+        (topology.OPERATION_WORKFLOW, 7),  # AdmitOperation to Audit
+    ],
+    ids=lambda value: value.name if isinstance(value, topology.WorkflowSpec) else str(value),
+)
+def test_each_state_machine_role_invokes_exactly_its_steps_and_only_the_payments_deletes_vault_items(
+    prod, workflow, steps
+):
     stack, template, _ = prod
-    functions = [get_arn(logical_id(stack, function)) for function in stack.steps.step_functions.values()]
-    assert len(functions) == len(topology.FUNCTIONS)
+    functions = [get_arn(logical_id(stack, stack.steps.functions[spec.step])) for spec in workflow.functions]
+    assert len(functions) == len(set(map(json.dumps, functions))) == steps
     assert get_arn(logical_id(stack, stack.steps.intake)) not in functions  # upstream services invoke the intake
     named = named_resources(stack)
-    statements = statements_of_role(template, logical_id(stack, stack.workflow.state_machine.role))
+    machine = stack.workflows[workflow.name].state_machine
+    statements = statements_of_role(template, logical_id(stack, machine.role))
     by_sid = {s["Sid"]: s for s in statements if "Sid" in s}
     assert len(by_sid) == len([s for s in statements if "Sid" in s])  # no Sid twice
-    assert set(by_sid) == STATE_MACHINE_STATEMENTS
-    # The unqualified function ARNs, each once: no "*", no ":*" (any version or alias).
+    assert set(by_sid) == STATE_MACHINE_STATEMENTS[workflow.name]
+    # The unqualified function ARNs of its own steps, each once: no "*", no ":*" (any version or alias), and
+    # no function of the other workflow.
     invoke = by_sid["InvokeSteps"]
     assert as_list(invoke["Action"]) == ["lambda:InvokeFunction"] and "Condition" not in invoke
     assert sorted(map(str, as_list(invoke["Resource"]))) == sorted(map(str, functions))
+    # What CDK adds: X-Ray and log delivery on "*" (test_only_xray_and_the_state_machines_log_delivery_...),
+    # and the storage key for the state machine's own encryption and for its log delivery, under those
+    # encryption contexts only: its own state machine's, never the other's.
+    contexts = {
+        "kms:EncryptionContext:aws:states:stateMachineArn": f":stateMachine:{workflow.name}-prod",
+        "kms:EncryptionContext:SourceArn": ":logs:eu-west-1:111111111111:*",
+    }
+    for statement in (s for s in statements if "Sid" not in s):
+        if as_list(statement["Resource"]) == ["*"]:
+            assert set(as_list(statement["Action"])) <= STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE, statement
+            continue
+        assert set(as_list(statement["Action"])) <= {"kms:Decrypt", "kms:GenerateDataKey"}, statement
+        assert as_list(statement["Resource"]) == [named["storage_key"]], statement
+        [(context, value)] = statement["Condition"]["StringEquals"].items()
+        assert rendered(value).endswith(contexts[context]), statement
+    if workflow != topology.PAYMENT_WORKFLOW:
+        # No table at all: the operation's steps write the ledger and the audit trail, not the state machine.
+        assert [s for s in statements if "dynamodb" in services_of(s)] == []
+        assert [s for s in statements if named["storage_key"] in as_list(s["Resource"]) and "Sid" in s] == []
+        return
     # DiscardCard (Tokenize failed for good): DeleteItem on the CardVault, never on the ledger or the audit
     # trail, and the vault's key through DynamoDB for the vault's table only.
     discard = by_sid["VaultDiscard"]
@@ -296,63 +373,63 @@ def test_the_state_machine_role_invokes_the_eight_steps_and_deletes_vault_items_
             "kms:EncryptionContext:aws:dynamodb:tableName": ref(logical_id(stack, stack.tables.vault)),
         }
     }
-    # What CDK adds: X-Ray and log delivery on "*" (test_only_xray_and_the_state_machines_log_delivery_...),
-    # and the payment key for the state machine's own encryption and for its log delivery, under those
-    # encryption contexts only.
-    contexts = {
-        "kms:EncryptionContext:aws:states:stateMachineArn": f":stateMachine:{topology.STATE_MACHINE_NAME}-prod",
-        "kms:EncryptionContext:SourceArn": ":logs:eu-west-1:111111111111:*",
-    }
-    for statement in (s for s in statements if "Sid" not in s):
-        if as_list(statement["Resource"]) == ["*"]:
-            assert set(as_list(statement["Action"])) <= STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE, statement
-            continue
-        assert set(as_list(statement["Action"])) <= {"kms:Decrypt", "kms:GenerateDataKey"}, statement
-        assert as_list(statement["Resource"]) == [named["storage_key"]], statement
-        [(context, value)] = statement["Condition"]["StringEquals"].items()
-        assert rendered(value).endswith(contexts[context]), statement
     # Its only DynamoDB grant is that one DeleteItem.
     assert [s for s in statements if "dynamodb" in services_of(s)] == [discard]
 
 
-def test_the_upstream_policy_names_the_intake_this_state_machine_its_executions_and_the_payment_key(prod):
+def test_the_upstream_policy_names_the_intake_the_two_state_machines_their_executions_and_the_storage_key(prod):
     stack, template, _ = prod
     [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()
-    machine_id = logical_id(stack, stack.workflow.state_machine)
     statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
-    assert set(statements) == {"StartCardPayment", "StartPayment", "ReadPayment", "WorkflowEncryption"}
+    assert set(statements) == {
+        "StartCardPayment",
+        *("StartPayment", "ReadPayment", "WorkflowEncryption"),
+        *("StartOperation", "ReadOperation", "OperationWorkflowEncryption"),
+    }
     # The unqualified function ARN: no version or alias, no ":*".
     assert as_list(statements["StartCardPayment"]["Resource"]) == [get_arn(logical_id(stack, stack.steps.intake))]
-    assert as_list(statements["StartPayment"]["Resource"]) == [ref(machine_id)]
-    [executions] = as_list(statements["ReadPayment"]["Resource"])
-    assert executions["Fn::Join"][1][-2:] == [{"Fn::GetAtt": [machine_id, "Name"]}, ":*"]
-    assert as_list(statements["WorkflowEncryption"]["Resource"]) == [get_arn(logical_id(stack, stack.keys.storage_key))]
-    context = statements["WorkflowEncryption"]["Condition"]["StringEquals"]
-    assert context == {"kms:EncryptionContext:aws:states:stateMachineArn": ref(machine_id)}
+    for machine, (start, read, encryption) in (
+        (stack.workflow.state_machine, ("StartPayment", "ReadPayment", "WorkflowEncryption")),
+        (stack.operation_workflow.state_machine, ("StartOperation", "ReadOperation", "OperationWorkflowEncryption")),
+    ):
+        machine_id = logical_id(stack, machine)
+        assert as_list(statements[start]["Action"]) == ["states:StartExecution"]
+        assert as_list(statements[start]["Resource"]) == [ref(machine_id)]
+        assert as_list(statements[read]["Action"]) == ["states:DescribeExecution"]
+        [executions] = as_list(statements[read]["Resource"])
+        assert executions["Fn::Join"][1][-2:] == [{"Fn::GetAtt": [machine_id, "Name"]}, ":*"]
+        assert as_list(statements[encryption]["Resource"]) == [get_arn(logical_id(stack, stack.keys.storage_key))]
+        context = statements[encryption]["Condition"]["StringEquals"]
+        assert context == {"kms:EncryptionContext:aws:states:stateMachineArn": ref(machine_id)}
 
 
-def test_only_the_state_machine_role_may_invoke_the_step_functions_and_nobody_may_redrive(prod):
-    # CallProcessor's own checks stop a replay by an account administrator; within the stack, no
-    # identity but the state machine's role is granted invoke on a step, and no resource policy
-    # (lambda:AddPermission) lets anyone else in.
+@pytest.mark.parametrize("step", [spec.step for spec in topology.FUNCTIONS])
+def test_only_the_state_machines_that_name_a_step_may_invoke_it(prod, step):
+    # CallProcessor's and CallOperationProcessor's own checks stop a replay by an account administrator;
+    # within the stack, no identity but the role of a state machine whose definition names the step is
+    # granted invoke on it (Normalize and Audit: both; every other step: its own state machine's), and no
+    # resource policy (lambda:AddPermission) lets anyone else in.
     stack, template, _ = prod
-    steps = {json.dumps(get_arn(logical_id(stack, f))) for f in stack.steps.step_functions.values()}
-    machine_role = logical_id(stack, stack.workflow.state_machine.role)
+    function = json.dumps(get_arn(logical_id(stack, stack.steps.functions[step])))
 
-    def invokes_a_step(statement):
+    def invokes_the_step(statement):
         actions = as_list(statement["Action"])
         may_invoke = any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in actions)
         targets = {json.dumps(r) for r in as_list(statement.get("Resource", []))}
-        return statement["Effect"] == "Allow" and may_invoke and (targets & steps or '"*"' in targets)
+        return statement["Effect"] == "Allow" and may_invoke and (function in targets or '"*"' in targets)
 
-    grantees = {
-        frozenset(roles) or name
-        for name, roles, statements in identity_policies(template)
-        for statement in statements
-        if invokes_a_step(statement)
-    }
-    assert grantees == {frozenset({machine_role})}
+    grantees = set()
+    for name, roles, statements in identity_policies(template):
+        if any(invokes_the_step(statement) for statement in statements):
+            grantees |= roles or {name}
+    callers = [w for w in topology.WORKFLOWS if step in w.steps]
+    assert callers
+    assert grantees == {logical_id(stack, stack.workflows[w.name].state_machine.role) for w in callers}
     assert resources(template, "AWS::Lambda::Permission") == {}
+
+
+def test_nobody_may_redrive(prod):
+    _, template, _ = prod
     # Redrive is an operator's decision: no identity policy of the stack grants it
     assert not [
         statement

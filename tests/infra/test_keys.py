@@ -27,6 +27,7 @@ KEY_ADMINISTRATOR = f"arn:<AWS::Partition>:iam::{ACCOUNT}:role/PaymentKeyAdminis
 UPSTREAM = f"arn:<AWS::Partition>:iam::{ACCOUNT}:role/PaymentUpstream"
 OPERATOR = f"arn:<AWS::Partition>:iam::{ACCOUNT}:role/PaymentOperator"
 STATE_MACHINE = f"arn:<AWS::Partition>:states:{REGION}:{ACCOUNT}:stateMachine:PaymentWorkflow-prod"
+OPERATION_STATE_MACHINE = f"arn:<AWS::Partition>:states:{REGION}:{ACCOUNT}:stateMachine:PaymentOperationWorkflow-prod"
 SECRET = f"arn:<AWS::Partition>:secretsmanager:{REGION}:{ACCOUNT}:secret:payment-workflow/prod/converge-??????"
 TRAIL = f"arn:<AWS::Partition>:cloudtrail:{REGION}:{ACCOUNT}:trail/payment-workflow-prod"
 ARCHIVE = f"arn:<AWS::Partition>:s3:::payment-workflow-prod-archive-{ACCOUNT}-{REGION}"
@@ -67,6 +68,12 @@ SECRET_CONTEXT = {
     "StringLike": {"kms:EncryptionContext:SecretARN": SECRET},
 }
 MACHINE_CONTEXT = {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE}}
+OPERATION_MACHINE_CONTEXT = {
+    "StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": OPERATION_STATE_MACHINE}
+}
+BOTH_MACHINES_CONTEXT = {
+    "StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": [STATE_MACHINE, OPERATION_STATE_MACHINE]}
+}
 LOG_DELIVERY_CONTEXT = {"StringEquals": {"kms:EncryptionContext:SourceArn": LOGS_OF_THE_ACCOUNT}}
 ARCHIVE_CONTEXT = {**via("s3"), "StringLike": {"kms:EncryptionContext:aws:s3:arn": [ARCHIVE, f"{ARCHIVE}/*"]}}
 
@@ -80,7 +87,14 @@ KEY_POLICIES = {
     ],
     "audit": [
         ADMINISTRATORS,
-        allow("AuditSealing", "role:CallProcessor", ["kms:GenerateDataKey"], purpose("audit")),
+        # Both functions that call the processor seal its calls' payloads; the purpose is the condition, so an
+        # operation's trail (<TransactionID>/<OperationID> as the context's transaction_id) is admitted.
+        allow(
+            "AuditSealing",
+            ["role:CallProcessor", "role:CallOperationProcessor"],
+            ["kms:GenerateDataKey"],
+            purpose("audit"),
+        ),
         allow("AuditOpening", "role:AuditReader", ["kms:Decrypt"], purpose("audit")),
     ],
     "storage": [
@@ -93,13 +107,18 @@ KEY_POLICIES = {
                 "role:LedgerSuccess",
                 "role:LedgerFailed",
                 "role:CallProcessor",
+                "role:AdmitOperation",
+                "role:OperationPending",
+                "role:OperationSuccess",
+                "role:OperationFailed",
+                "role:CallOperationProcessor",
             ],
             TABLE_KEY_ACTIONS,
             via_dynamodb("PaymentLedger-prod"),
         ),
         allow(
             "AuditTable",
-            ["role:CallProcessor", "role:Audit"],
+            ["role:CallProcessor", "role:Audit", "role:CallOperationProcessor", "role:OperationFailed"],
             TABLE_KEY_ACTIONS,
             via_dynamodb("PaymentAuditTrail-prod"),
         ),
@@ -135,17 +154,36 @@ KEY_POLICIES = {
             ["kms:Decrypt"],
             {"StringEquals": {"kms:EncryptionContext:aws:dynamodb:tableName": "PaymentAuditTrail-prod"}},
         ),
-        allow("ConvergeCredentialsReading", "role:CallProcessor", ["kms:Decrypt"], SECRET_CONTEXT),
+        allow(
+            "ConvergeCredentialsReading",
+            ["role:CallProcessor", "role:CallOperationProcessor"],
+            ["kms:Decrypt"],
+            SECRET_CONTEXT,
+        ),
         allow("ConvergeCredentialsCreation", DEPLOYER, ["kms:GenerateDataKey", "kms:Decrypt"], SECRET_CONTEXT),
         allow("ConvergeCredentialsRotation", OPERATOR, ["kms:GenerateDataKey"], SECRET_CONTEXT),
         allow("StateMachineExecutions", "role:StateMachine", ["kms:Decrypt", "kms:GenerateDataKey"], MACHINE_CONTEXT),
-        allow("StateMachineLogDelivery", "role:StateMachine", ["kms:GenerateDataKey"], LOG_DELIVERY_CONTEXT),
+        allow(
+            "OperationStateMachineExecutions",
+            "role:OperationStateMachine",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            OPERATION_MACHINE_CONTEXT,
+        ),
+        allow(
+            "StateMachineLogDelivery",
+            ["role:StateMachine", "role:OperationStateMachine"],
+            ["kms:GenerateDataKey"],
+            LOG_DELIVERY_CONTEXT,
+        ),
         allow("LogDeliveryDecryption", "delivery.logs.amazonaws.com", ["kms:Decrypt"], LOG_DELIVERY_CONTEXT, "Service"),
         allow(
             "PaymentStartAndRead", ["role:Intake", UPSTREAM], ["kms:Decrypt", "kms:GenerateDataKey"], MACHINE_CONTEXT
         ),
+        # Upstream services start captures, voids and refunds directly (the intake starts payments only).
+        allow("OperationStartAndRead", UPSTREAM, ["kms:Decrypt", "kms:GenerateDataKey"], OPERATION_MACHINE_CONTEXT),
         allow("PaymentRead", OPERATOR, ["kms:Decrypt"], MACHINE_CONTEXT),
-        allow("StateMachineDeployment", DEPLOYER, ["kms:Decrypt", "kms:GenerateDataKey"], MACHINE_CONTEXT),
+        allow("OperationRead", OPERATOR, ["kms:Decrypt"], OPERATION_MACHINE_CONTEXT),
+        allow("StateMachineDeployment", DEPLOYER, ["kms:Decrypt", "kms:GenerateDataKey"], BOTH_MACHINES_CONTEXT),
         allow(
             "FunctionEnvironments",
             FUNCTIONS,
@@ -216,7 +254,9 @@ DEV_WITHOUT = {
     "PaymentLedgerStreamArchiving",
     "PaymentAuditTrailStreamArchiving",
     "ConvergeCredentialsRotation",
+    "OperationStartAndRead",
     "PaymentRead",
+    "OperationRead",
     "ArchiveDelivery",
     "ArchiveReview",
     "ArchiveBufferEncryption",
@@ -346,9 +386,9 @@ def test_only_the_audit_reader_may_decrypt_audit_payloads(env, dev, prod):
             if decrypts and (audit_key in as_list(statement["Resource"]) or "*" in as_list(statement["Resource"])):
                 holders |= roles or {name}
     assert holders == {logical_id(stack, stack.audit_reader.role)}
-    # Every workflow role: CallProcessor may only seal (GenerateDataKey, purpose "audit").
+    # Every workflow role: CallProcessor and CallOperationProcessor may only seal (GenerateDataKey, purpose "audit").
     workflow_roles = {logical_id(stack, r) for r in stack.steps.roles.values()}
-    workflow_roles.add(logical_id(stack, stack.workflow.state_machine.role))
+    workflow_roles |= {logical_id(stack, w.state_machine.role) for w in stack.workflows.values()}
     for name, roles, statements in identity_policies(template):
         if roles & workflow_roles:
             on_audit_key = [s for s in statements if audit_key in as_list(s["Resource"])]
@@ -416,3 +456,70 @@ def test_a_principal_path_is_a_role_or_user_of_the_stacks_own_account(prod):
     assert stack.resolve(arn) == {
         "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":iam::{ACCOUNT}:role/PaymentOperator"]]
     }
+
+
+OPERATION_ROLES = {
+    f"role:{step}" for step in topology.OPERATION_WORKFLOW.steps if step not in topology.PAYMENT_WORKFLOW.steps
+} | {"role:OperationStateMachine"}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_no_role_of_the_operation_workflow_may_use_the_card_data_key(env, dev, prod):
+    # A capture, void or refund names the payment's transaction at the processor: it never needs the card.
+    stack, template, _ = {"dev": dev, "prod": prod}[env]
+    assert {
+        "role:AdmitOperation",
+        "role:OperationPending",
+        "role:CallOperationProcessor",
+        "role:OperationSuccess",
+        "role:OperationFailed",
+        "role:OperationStateMachine",
+    } == OPERATION_ROLES
+    named = {p for s in policy_text(stack, template, "card_data") for p in s[2][1]}
+    assert not named & OPERATION_ROLES
+    # ...nor may their own policies name it.
+    card_data_key = {"Fn::GetAtt": [logical_id(stack, stack.keys.card_data_key), "Arn"]}
+    labels = role_labels(stack)
+    for _, roles, statements in identity_policies(template):
+        if {labels.get(r) for r in roles} & OPERATION_ROLES:
+            assert not [s for s in statements if card_data_key in as_list(s["Resource"])], roles
+
+
+def test_the_audit_key_admits_an_operations_trail_as_the_payloads_transaction_id(prod):
+    # CallOperationProcessor seals each call's payloads with transaction_id = <TransactionID>/<OperationID>
+    # (payments.operation_state.OperationFacts.audit_partition): no condition of the key policy or of its
+    # role may bind transaction_id, only the purpose.
+    from payments.operation_state import OperationFacts
+
+    stack, template, _ = prod
+    facts = OperationFacts(
+        Operation="capture",
+        OperationID="capture-1",
+        TransactionID="order-8812-1",
+        Amount="25.00",
+        Currency="USD",
+        ProcessorID="elavon",
+        ProcessorTransactionID="txn-1",
+    )
+    context = crypto.encryption_context(facts.audit_partition, crypto.PURPOSE_AUDIT)
+    assert context["transaction_id"] == "order-8812-1/capture-1"
+
+    def admits(conditions):
+        for operator, values in conditions.items():
+            for key, allowed in values.items():
+                assert operator == "StringEquals" and key.startswith("kms:EncryptionContext:"), (operator, key)
+                if context.get(key.removeprefix("kms:EncryptionContext:")) not in as_list(allowed):
+                    return False
+        return True
+
+    [sealing] = [s for s in key_policy(stack, template, "audit")["Statement"] if s["Sid"] == "AuditSealing"]
+    assert admits(sealing["Condition"])
+    role_id = logical_id(stack, stack.steps.roles["CallOperationProcessor"])
+    [own] = [
+        s
+        for _, roles, statements in identity_policies(template)
+        if role_id in roles
+        for s in statements
+        if s.get("Sid") == "AuditEncryption"
+    ]
+    assert admits(own["Condition"])

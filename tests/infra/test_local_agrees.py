@@ -51,9 +51,45 @@ def test_both_state_machines_discard_a_failed_payments_card_from_their_own_vault
     local = json.loads(described["definition"])["States"]["DiscardCard"]
     assert local["Resource"] == "arn:aws:states:::dynamodb:deleteItem"
     assert local["Parameters"]["TableName"] == info.card_vault_table == topology.CARD_VAULT_TABLE.name
-    [machine] = resources(template, "AWS::StepFunctions::StateMachine").values()
+    machine = resources(template, "AWS::StepFunctions::StateMachine")[logical_id(stack, stack.workflow.state_machine)]
     deployed = machine["Properties"]["DefinitionSubstitutions"][topology.CARD_VAULT_TABLE_PLACEHOLDER]
     assert deployed == {"Ref": logical_id(stack, stack.tables.vault)}
+
+
+def invoked_functions(definition):
+    """The function names (the last part of each ARN) a definition's Lambda tasks invoke."""
+    found = set()
+    for state in definition["States"].values():
+        function = state.get("Parameters", {}).get("FunctionName")
+        if function is not None:
+            found.add(function.rsplit(":", 1)[-1])
+    return found
+
+
+def test_both_stacks_run_the_same_state_machines_invoking_the_same_functions(info, prod):
+    # The laptop runs each workflow of the topology under its base name, the deployed stack under <name>-prod;
+    # each invokes the same functions (by name), and the operation machine serves capture, void and refund.
+    stack, template, _ = prod
+    client = info.client("stepfunctions")
+    local = {m["name"]: m["stateMachineArn"] for m in client.list_state_machines()["stateMachines"]}
+    assert set(local) == {workflow.name for workflow in topology.WORKFLOWS}
+    assert local[topology.PAYMENT_WORKFLOW.name] == info.state_machine_arn
+    operations = local[topology.OPERATION_WORKFLOW.name]
+    assert info.capture_state_machine_arn == info.void_state_machine_arn == info.refund_state_machine_arn == operations
+    functions = resources(template, "AWS::Lambda::Function")
+    for workflow in topology.WORKFLOWS:
+        definition = json.loads(client.describe_state_machine(stateMachineArn=local[workflow.name])["definition"])
+        machine = resources(template, "AWS::StepFunctions::StateMachine")[
+            logical_id(stack, stack.workflows[workflow.name].state_machine)
+        ]
+        assert machine["Properties"]["StateMachineName"] == f"{workflow.name}-prod"
+        deployed = {
+            functions[value["Fn::GetAtt"][0]]["Properties"]["FunctionName"]
+            for value in machine["Properties"]["DefinitionSubstitutions"].values()
+            if isinstance(value, dict) and "Fn::GetAtt" in value
+        }
+        assert {f"{name}-prod" for name in invoked_functions(definition)} == deployed, workflow.name
+        assert invoked_functions(definition) == {spec.function_name for spec in workflow.functions}, workflow.name
 
 
 def test_each_function_gets_the_same_environment_variable_names(info, prod):

@@ -13,6 +13,7 @@ from infra import config as environments
 from infra.concurrency import CALL_PROCESSOR_CONCURRENCY, RESERVED_CONCURRENCY
 from infra.network import (
     CARD_DATA_STEPS,
+    CARD_DATA_SUBNET_STEPS,
     NETWORK_DESCRIBE_ACTIONS,
     NETWORK_INTERFACE_ACTIONS,
     SERVICE_ENDPOINTS,
@@ -23,6 +24,11 @@ from tests.infra.conftest import synthesized
 from tests.infra.test_stack import logical_id, resources
 
 CARD_DATA = {"Intake", "Tokenize", "CallProcessor"}  # receive a card, or decrypt one (and send it to Converge)
+# What runs in the CardData subnets: the card-data functions, and CallOperationProcessor, which holds no card
+# but calls Converge, KMS (audit payloads) and Secrets Manager (the Converge credentials), as CallProcessor does.
+CARD_DATA_SUBNET = CARD_DATA | {"CallOperationProcessor"}
+# The functions that hold a connection to Converge.
+PROCESSOR_CALLERS = {"CallProcessor", "CallOperationProcessor"}
 # The AWS services each card-data function calls (lambdas/), by interface endpoint; DynamoDB has the gateway.
 INTERFACE_SERVICES = {"kms", "states", "secretsmanager"}
 ALL_ZONES = "0.0.0.0/0"
@@ -124,10 +130,16 @@ def test_an_unknown_function_network_is_refused():
 
 def test_the_card_data_functions_are_the_intake_tokenize_and_call_processor():
     assert CARD_DATA_STEPS == CARD_DATA
-    # Interface endpoints serve the card-data subnets: only card-data functions may call those services.
-    assert set().union(*(spec.callers for spec in SERVICE_ENDPOINTS.values())) <= CARD_DATA
+    assert CARD_DATA_SUBNET_STEPS == CARD_DATA_SUBNET
+    assert {spec.step for spec in topology.ALL_FUNCTIONS if spec.uses_processor} == PROCESSOR_CALLERS
+    # Interface endpoints serve the card-data subnets: only the functions there may call those services.
+    assert set().union(*(spec.callers for spec in SERVICE_ENDPOINTS.values())) <= CARD_DATA_SUBNET
     assert {spec.iam_prefix for spec in SERVICE_ENDPOINTS.values()} == INTERFACE_SERVICES
-    assert {spec.step for spec in topology.ALL_FUNCTIONS} >= CARD_DATA
+    assert {spec.step for spec in topology.ALL_FUNCTIONS} >= CARD_DATA_SUBNET
+    # CallOperationProcessor seals audit payloads (KMS) and reads the Converge credentials, as CallProcessor.
+    assert {"CallProcessor", "CallOperationProcessor"} <= SERVICE_ENDPOINTS["Kms"].callers
+    assert SERVICE_ENDPOINTS["SecretsManager"].callers == PROCESSOR_CALLERS
+    assert SERVICE_ENDPOINTS["StepFunctions"].callers == {"Intake"}
 
 
 def test_synth_looks_nothing_up_the_zones_come_from_cdk_json(prod):
@@ -149,7 +161,7 @@ def test_card_data_functions_run_in_the_card_data_subnets_with_the_https_only_gr
     for spec in topology.ALL_FUNCTIONS:
         vpc_config = by_id[logical_id(stack, stack.steps.functions[spec.step])]["Properties"]["VpcConfig"]
         expected_subnets, group = (
-            (card_subnets, card_group) if spec.step in CARD_DATA else (internal_subnets, internal_group)
+            (card_subnets, card_group) if spec.step in CARD_DATA_SUBNET else (internal_subnets, internal_group)
         )
         assert vpc_config["SubnetIds"] == [{"Ref": s} for s in expected_subnets.values()], spec.step
         assert vpc_config["SecurityGroupIds"] == [{"Fn::GetAtt": [group, "GroupId"]}], spec.step
@@ -364,7 +376,7 @@ def test_dev_has_no_vpc_and_says_why_to_checkov(dev):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_every_function_has_its_reserved_concurrency_and_call_processor_the_least(env, dev, prod):
+def test_every_function_has_its_reserved_concurrency_and_the_processor_callers_the_least(env, dev, prod):
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     functions = resources(template, "AWS::Lambda::Function")
     reserved = {
@@ -374,9 +386,12 @@ def test_every_function_has_its_reserved_concurrency_and_call_processor_the_leas
         for spec in topology.ALL_FUNCTIONS
     }
     assert reserved == RESERVED_CONCURRENCY
+    # Each function that holds a connection to Converge has its own pool, the narrowest.
     assert reserved["CallProcessor"] == CALL_PROCESSOR_CONCURRENCY == min(reserved.values())
-    assert [step for step, n in reserved.items() if n == CALL_PROCESSOR_CONCURRENCY] == ["CallProcessor"]
+    assert reserved["CallOperationProcessor"] == CALL_PROCESSOR_CONCURRENCY
+    assert {step for step, n in reserved.items() if n == CALL_PROCESSOR_CONCURRENCY} == PROCESSOR_CALLERS
     # Lambda keeps 100 of the account's concurrency unreserved: this must fit a 1,000 quota with room.
+    assert sum(reserved.values()) == 260  # docs/network-and-scanners.md, infra/concurrency.py
     assert sum(reserved.values()) <= 900 // 2
 
 

@@ -1,5 +1,6 @@
 """The synthesized template is the workflow that runs locally, deployed as a security reviewer wants it."""
 
+import fnmatch
 import json
 import re
 import subprocess
@@ -78,37 +79,77 @@ def actions_of(statements):
     return found
 
 
-def test_the_definition_is_the_asl_file_with_only_the_placeholders_substituted(prod):
+def state_machine_of(stack, template, workflow):
+    """The template's state machine of one workflow (topology.WORKFLOWS)."""
+    machine_id = logical_id(stack, stack.workflows[workflow.name].state_machine)
+    return resources(template, "AWS::StepFunctions::StateMachine")[machine_id]["Properties"]
+
+
+def test_the_stack_deploys_exactly_the_workflows_of_the_topology_each_with_its_own_role(prod):
+    stack, template, _ = prod
+    machines = resources(template, "AWS::StepFunctions::StateMachine")
+    assert len(machines) == len(topology.WORKFLOWS) == 2
+    assert sorted(m["Properties"]["StateMachineName"] for m in machines.values()) == sorted(
+        f"{workflow.name}-prod" for workflow in topology.WORKFLOWS
+    )
+    assert len({json.dumps(m["Properties"]["RoleArn"]) for m in machines.values()}) == len(machines)
+    assert stack.workflow is stack.workflows[topology.PAYMENT_WORKFLOW.name]
+    assert stack.operation_workflow is stack.workflows[topology.OPERATION_WORKFLOW.name]
+
+
+@pytest.mark.parametrize("workflow", topology.WORKFLOWS, ids=lambda w: w.name)
+def test_the_definition_is_the_asl_file_with_only_the_placeholders_substituted(prod, workflow):
     stack, template, outdir = prod
-    [machine] = resources(template, "AWS::StepFunctions::StateMachine").values()
-    properties = machine["Properties"]
+    properties = state_machine_of(stack, template, workflow)
     # The definition ships as the file itself (an asset), byte for byte...
     asset = outdir / f"asset.{properties['DefinitionS3Location']['Key']}"
-    asl = (REPO / topology.ASL_PATH).read_text()
+    asl = (REPO / workflow.asl_path).read_text()
     assert asset.read_text() == asl
     # ...and CloudFormation substitutes exactly its placeholders: each step's with its own function, and
-    # the vault's (DiscardCard) with the CardVault's table name.
+    # (the payment workflow's DiscardCard) the vault's with the CardVault's table name.
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", asl))
-    assert placeholders == {spec.placeholder for spec in topology.FUNCTIONS} | {topology.CARD_VAULT_TABLE_PLACEHOLDER}
+    vault_placeholder = {topology.CARD_VAULT_TABLE_PLACEHOLDER} if workflow == topology.PAYMENT_WORKFLOW else set()
+    assert placeholders == {spec.placeholder for spec in workflow.functions} | vault_placeholder
     substitutions = properties["DefinitionSubstitutions"]
     assert set(substitutions) == placeholders
-    for spec in topology.FUNCTIONS:
+    for spec in workflow.functions:
         function_id = logical_id(stack, stack.steps.functions[spec.step])
         assert substitutions[spec.placeholder] == {"Fn::GetAtt": [function_id, "Arn"]}
-    assert substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] == {"Ref": logical_id(stack, stack.tables.vault)}
-    # The intake starts executions; the state machine never invokes it.
+    if vault_placeholder:
+        assert substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] == {"Ref": logical_id(stack, stack.tables.vault)}
+    # The intake starts payments; no state machine invokes it, and none names a function of another workflow.
     assert logical_id(stack, stack.steps.intake) not in json.dumps(properties)
+    others = {spec.step for spec in topology.FUNCTIONS} - set(workflow.steps)
+    for step in others:
+        assert logical_id(stack, stack.steps.functions[step]) not in json.dumps(properties), step
 
 
-def test_execution_logging_is_all_levels_without_execution_data_and_traced(prod):
-    _, template, _ = prod
-    [machine] = resources(template, "AWS::StepFunctions::StateMachine").values()
-    properties = machine["Properties"]
+def test_the_two_workflows_share_exactly_normalize_and_audit():
+    payment, operation = set(topology.PAYMENT_WORKFLOW.steps), set(topology.OPERATION_WORKFLOW.steps)
+    assert payment & operation == {"Normalize", "Audit"}
+    assert payment | operation == {spec.step for spec in topology.FUNCTIONS}  # every step function has a caller
+    assert (len(payment), len(operation)) == (8, 7)
+
+
+@pytest.mark.parametrize("workflow", topology.WORKFLOWS, ids=lambda w: w.name)
+def test_execution_logging_is_all_levels_without_execution_data_and_traced(prod, workflow):
+    stack, template, _ = prod
+    properties = state_machine_of(stack, template, workflow)
     assert properties["StateMachineType"] == "STANDARD"
     assert properties["LoggingConfiguration"]["Level"] == "ALL"
     assert properties["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert properties["TracingConfiguration"] == {"Enabled": True}
-    assert properties["EncryptionConfiguration"]["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
+    assert properties["EncryptionConfiguration"] == {
+        "Type": "CUSTOMER_MANAGED_KMS_KEY",
+        "KmsKeyId": key_arn(stack, "storage"),
+        "KmsDataKeyReusePeriodSeconds": properties["EncryptionConfiguration"]["KmsDataKeyReusePeriodSeconds"],
+    }
+    # Its own log group, named after the state machine, encrypted with the storage key.
+    [destination] = properties["LoggingConfiguration"]["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    log_group = resources(template, "AWS::Logs::LogGroup")[log_group_id]["Properties"]
+    assert log_group["LogGroupName"] == f"/aws/vendedlogs/states/{workflow.name}-prod"
+    assert log_group["KmsKeyId"] == key_arn(stack, "storage")
 
 
 TABLE_KEY = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}  # via DynamoDB only
@@ -137,6 +178,13 @@ EXPECTED_ACTIONS = {
     },
     "Normalize": set(),
     "Audit": {"dynamodb:PutItem", "dynamodb:Query", *TABLE_KEY},  # Query: the chain's last record
+    # An operation's ledger steps: the payment's history (Query), entry n-1's link (GetItem), the append.
+    "AdmitOperation": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", *TABLE_KEY},
+    "OperationPending": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", *TABLE_KEY},
+    "OperationSuccess": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", *TABLE_KEY},
+    "OperationFailed": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", *TABLE_KEY},  # + the attempts
+    # Seals audit payloads (kms:GenerateDataKey, purpose audit), the Converge secret, the audit trail, the ledger.
+    "CallOperationProcessor": {"secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:Query", *TABLE_KEY},
 }
 assert set(EXPECTED_ACTIONS) == {spec.step for spec in topology.ALL_FUNCTIONS}
 
@@ -153,7 +201,10 @@ DIRECT_KEY_USE = {
         ("card_data", "kms:Decrypt", crypto.PURPOSE_CARD_INTAKE),
         ("audit", "kms:GenerateDataKey", crypto.PURPOSE_AUDIT),
     },
+    "CallOperationProcessor": {("audit", "kms:GenerateDataKey", crypto.PURPOSE_AUDIT)},
 }
+# The functions that only the operation workflow invokes: no card, no card-data key, no vault.
+OPERATION_STEPS = [step for step in topology.OPERATION_WORKFLOW.steps if step not in topology.PAYMENT_WORKFLOW.steps]
 STATE_MACHINE_CONTEXT = "kms:EncryptionContext:aws:states:stateMachineArn"
 
 
@@ -203,6 +254,54 @@ def test_only_tokenize_and_call_processor_can_decrypt_a_vaulted_card(prod):
     # Nor may any other policy of the stack (the upstream policy, the state machine's role).
     everywhere = [s for s in all_statements(template) if purpose_of(s) == crypto.PURPOSE_CARD_INTAKE]
     assert len(everywhere) == 3  # Tokenize's and CallProcessor's Decrypt, the intake's GenerateDataKey
+
+
+@pytest.mark.parametrize("step", OPERATION_STEPS)
+def test_no_operation_function_can_decrypt_card_data_or_touch_the_card_vault(prod, step):
+    # An operation names the payment's transaction at the processor: nothing of the card is needed.
+    stack, template, _ = prod
+    spec = topology.function_by_step(step)
+    assert topology.PAYMENT_KMS_KEY_ARN not in spec.environment("aws")
+    assert topology.CARD_VAULT_TABLE_NAME not in spec.environment("aws")
+    function = resources(template, "AWS::Lambda::Function")[logical_id(stack, stack.steps.functions[step])]
+    variables = json.dumps(function["Properties"]["Environment"]["Variables"])
+    assert logical_id(stack, stack.keys.card_data_key) not in variables
+    assert logical_id(stack, stack.tables.vault) not in variables
+    named = json.dumps(role_statements(stack, template, step))
+    assert logical_id(stack, stack.keys.card_data_key) not in named
+    assert logical_id(stack, stack.tables.vault) not in named
+    purposes = {purpose_of(s) for s in role_statements(stack, template, step)} - {None}
+    assert purposes <= {crypto.PURPOSE_AUDIT}  # CallOperationProcessor seals audit payloads; nothing else
+
+
+def test_the_operation_steps_touch_the_audit_trail_of_operations_only(prod):
+    # An operation's audit trail is the partition <TransactionID>/<OperationID> (payments.operation_state); a
+    # payment's TransactionID holds no "/" (payments.models): CallOperationProcessor and OperationFailed may
+    # read or append records of operations' trails, never of a payment's.
+    from payments.models import _TRANSACTION_ID
+    from payments.operation_state import OperationFacts
+
+    stack, template, _ = prod
+    facts = OperationFacts(
+        Operation="refund",
+        OperationID="refund-1",
+        TransactionID="order-8812-1",
+        Amount="10.00",
+        Currency="USD",
+        ProcessorID="elavon",
+        ProcessorTransactionID="txn-1",
+    )
+    assert fnmatch.fnmatchcase(facts.audit_partition, infra_functions.OPERATION_TRAILS)
+    assert not fnmatch.fnmatchcase("order-8812-1", infra_functions.OPERATION_TRAILS)
+    assert "/" not in _TRANSACTION_ID.pattern  # no payment's TransactionID can match
+    audit_arn = {"Fn::GetAtt": [logical_id(stack, stack.tables.audit), "Arn"]}
+    for step in ("CallOperationProcessor", "OperationFailed"):
+        on_audit = [s for s in role_statements(stack, template, step) if audit_arn in as_list(s["Resource"])]
+        assert on_audit, step
+        for statement in on_audit:
+            assert statement["Condition"]["ForAllValues:StringLike"] == {
+                "dynamodb:LeadingKeys": [infra_functions.OPERATION_TRAILS]
+            }, (step, statement)
 
 
 def test_no_role_can_change_or_delete_a_ledger_or_audit_item(prod):
@@ -366,6 +465,19 @@ def chain_reads():
     return client.reads
 
 
+def operation_reads():
+    """What an operation's steps read: the ledger's history of a payment, and the operation's attempt claims."""
+    from payments import audit, ledger, sale_attempts
+
+    client = RecordingChainTables()
+    ledger.LedgerRepository("PaymentLedger", client=client).entries("T-1")
+    repository = audit.AuditRepository("PaymentAuditTrail", client=client)
+    sale_attempts.AuditedSaleAttempts(
+        repository, client, "T-1/op-1", "arn:exec", 1, "actor", lambda: "sealed", kind=sale_attempts.OPERATION_ATTEMPT
+    ).on_record()
+    return client.reads
+
+
 def test_the_chain_reads_are_exactly_what_the_code_projects(prod):
     # Before a write, the ledger steps read entry n-1 and the audit writers the payment's records
     # (payments.chain), and CallProcessor its sale-attempt claims: each role may read those attributes only.
@@ -392,16 +504,33 @@ def test_the_chain_reads_are_exactly_what_the_code_projects(prod):
         ["dynamodb:Query"],
         sorted({*keyed(chain_query[1]), *keyed(claims_query[1])}),
     )
+    # The operations' steps: the same link read before each ledger entry, and CallOperationProcessor the same
+    # chain and claims reads as CallProcessor (in the operation's own trail: the test above).
+    for step in ("AdmitOperation", "OperationPending", "OperationSuccess", "OperationFailed"):
+        assert pinned(step, "LedgerLinkRead") == (["dynamodb:GetItem"], keyed(link[1])), step
+    assert pinned("CallOperationProcessor", "AuditTrailRead") == pinned("CallProcessor", "AuditTrailRead")
+    # An operation's history is read whole (every entry: payments.operations judges it), its attempt claims
+    # projected: OperationFailed may read the claims' AuditID and CreatedAt only.
+    [history, operation_claims] = operation_reads()
+    assert history[0] == "dynamodb:Query" and "ProjectionExpression" not in history[1]
+    assert operation_claims[0] == "dynamodb:Query"
+    assert operation_claims[1]["ExpressionAttributeValues"][":prefix"] == {"S": "operation-attempt#"}
+    assert pinned("OperationFailed", "OperationAttemptsRead") == (["dynamodb:Query"], keyed(operation_claims[1]))
+    ledger_arn = {"Fn::GetAtt": [logical_id(stack, stack.tables.ledger), "Arn"]}
+    for step in ("AdmitOperation", "OperationPending", "OperationSuccess", "OperationFailed", "CallOperationProcessor"):
+        [read] = [s for s in role_statements(stack, template, step) if s.get("Sid") == "LedgerRead"]
+        assert (as_list(read["Action"]), as_list(read["Resource"])) == (["dynamodb:Query"], [ledger_arn]), step
 
 
-def test_only_call_processor_reads_the_converge_secret(prod):
+def test_only_the_functions_that_call_converge_read_the_converge_secret(prod):
     stack, template, _ = prod
     readers = [
         s.step
         for s in topology.FUNCTIONS
         if "secretsmanager:GetSecretValue" in actions_of(role_statements(stack, template, s.step))
     ]
-    assert readers == ["CallProcessor"]
+    assert readers == ["CallProcessor", "CallOperationProcessor"]
+    assert readers == [s.step for s in topology.FUNCTIONS if s.uses_processor]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -507,10 +636,13 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
     assert set(expected) <= given
 
 
-def test_call_processor_runs_on_the_one_time_budget(prod):
+@pytest.mark.parametrize("workflow", topology.WORKFLOWS, ids=lambda w: w.name)
+def test_the_processor_steps_run_on_the_one_time_budget(prod, workflow):
+    # CallProcessor and CallOperationProcessor: the client's timeouts, the Lambda's, and the state's in the ASL.
     stack, template, _ = prod
     budget = topology.PROCESSOR_TIME_BUDGET
-    function = resources(template, "AWS::Lambda::Function")[logical_id(stack, stack.steps.functions["CallProcessor"])][
+    [spec] = [spec for spec in workflow.functions if spec.uses_processor]
+    function = resources(template, "AWS::Lambda::Function")[logical_id(stack, stack.steps.functions[spec.step])][
         "Properties"
     ]
 
@@ -518,9 +650,26 @@ def test_call_processor_runs_on_the_one_time_budget(prod):
     variables = function["Environment"]["Variables"]
     assert float(variables[topology.CONVERGE_READ_TIMEOUT_SECONDS]) == budget.read_seconds
     assert float(variables[topology.CONVERGE_CONNECT_TIMEOUT_SECONDS]) == budget.connect_seconds
+    # The state outlives the Lambda and its init: Step Functions never gives up on an attempt still at work.
+    states = json.loads((REPO / workflow.asl_path).read_text())["States"]
+    [state] = [
+        state
+        for state in states.values()
+        if state.get("Parameters", {}).get("FunctionName") == "${" + spec.placeholder + "}"
+    ]
+    assert state["TimeoutSeconds"] == budget.state_timeout_seconds
+    assert function["Timeout"] + budget.lambda_init_seconds <= state["TimeoutSeconds"]
 
 
-def test_upstream_policy_starts_and_describes_this_workflow_only(prod):
+@pytest.mark.parametrize(
+    ("workflow", "sids"),
+    [
+        (topology.PAYMENT_WORKFLOW, ("StartPayment", "ReadPayment", "WorkflowEncryption")),
+        (topology.OPERATION_WORKFLOW, ("StartOperation", "ReadOperation", "OperationWorkflowEncryption")),
+    ],
+    ids=lambda value: value.name if isinstance(value, topology.WorkflowSpec) else "",
+)
+def test_upstream_policy_starts_and_describes_each_workflow(prod, workflow, sids):
     stack, template, _ = prod
     [policy] = resources(template, "AWS::IAM::ManagedPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
@@ -531,13 +680,14 @@ def test_upstream_policy_starts_and_describes_this_workflow_only(prod):
         "kms:GenerateDataKey",
         "kms:Decrypt",
     }
-    read = next(s for s in statements if s["Sid"] == "ReadPayment")
-    machine_id = stack.get_logical_id(stack.workflow.state_machine.node.default_child)
+    start, read, encryption = (next(s for s in statements if s["Sid"] == sid) for sid in sids)
+    machine_id = logical_id(stack, stack.workflows[workflow.name].state_machine)
+    assert (as_list(start["Action"]), as_list(start["Resource"])) == (["states:StartExecution"], [{"Ref": machine_id}])
+    assert as_list(read["Action"]) == ["states:DescribeExecution"]
     parts = read["Resource"]["Fn::Join"][1]
     rendered = "".join(p if isinstance(p, str) else "<" + json.dumps(p) + ">" for p in parts)
     assert rendered.endswith(f":execution:<{json.dumps({'Fn::GetAtt': [machine_id, 'Name']})}>:*")
-    kms_statement = next(s for s in statements if s["Sid"] == "WorkflowEncryption")
-    assert STATE_MACHINE_CONTEXT in kms_statement["Condition"]["StringEquals"]
+    assert encryption["Condition"] == {"StringEquals": {STATE_MACHINE_CONTEXT: {"Ref": machine_id}}}
 
 
 def test_upstream_policy_invokes_the_intake_and_can_decrypt_nothing_but_this_workflows_executions(prod):
@@ -549,25 +699,30 @@ def test_upstream_policy_invokes_the_intake_and_can_decrypt_nothing_but_this_wor
         [{"Fn::GetAtt": [logical_id(stack, stack.steps.intake), "Arn"]}]
     ]
     assert [actions_of([s]) for s in invoke] == [{"lambda:InvokeFunction"}]
-    # Its one use of a key: StartExecution and DescribeExecution on the encrypted state machine. That
-    # context seals execution data only, and no card is in an execution: no card, SecureToken or audit
-    # payload can be decrypted with it, and no other key is named.
-    machine = {"Ref": logical_id(stack, stack.workflow.state_machine)}
+    # Its one use of a key: StartExecution and DescribeExecution on the encrypted state machines, each
+    # under its own context. That context seals execution data only, and no card is in an execution: no
+    # card, SecureToken or audit payload can be decrypted with it, and no other key is named.
+    machines = [{"Ref": logical_id(stack, w.state_machine)} for w in stack.workflows.values()]
+    contexts = []
     for statement in statements:
         if any(action.startswith("kms:") for action in actions_of([statement])):
             assert actions_of([statement]) == {"kms:GenerateDataKey", "kms:Decrypt"}, statement
             assert as_list(statement["Resource"]) == [key_arn(stack, "storage")]
-            assert statement["Condition"] == {"StringEquals": {STATE_MACHINE_CONTEXT: machine}}, statement
-    assert len([s for s in statements if "kms:Decrypt" in actions_of([s])]) == 1
+            [(condition, context)] = statement["Condition"]["StringEquals"].items()
+            assert condition == STATE_MACHINE_CONTEXT and set(statement["Condition"]) == {"StringEquals"}
+            contexts.append(context)
+    assert sorted(map(json.dumps, contexts)) == sorted(map(json.dumps, machines))
+    assert len([s for s in statements if "kms:Decrypt" in actions_of([s])]) == len(topology.WORKFLOWS)
 
 
 def test_every_log_group_masks_card_numbers_security_codes_and_expiry_dates(prod):
     stack, template, _ = prod
     log_groups = resources(template, "AWS::Logs::LogGroup")
-    # Each function's, the state machine's, the network's (VPC flow logs, firewall alerts), and the
+    # Each function's, each state machine's, the network's (VPC flow logs, firewall alerts), and the
     # archive's (each delivery stream's errors, prod).
     archive_logs = len(stack.archive.delivery_streams)
-    assert len(log_groups) == len(topology.ALL_FUNCTIONS) + 1 + len(stack.network.log_groups) + archive_logs
+    machines = len(topology.WORKFLOWS)
+    assert len(log_groups) == len(topology.ALL_FUNCTIONS) + machines + len(stack.network.log_groups) + archive_logs
     identifiers = {f"arn:<AWS::Partition>:dataprotection::aws:data-identifier/{i.name}" for i in CARD_DATA_IDENTIFIERS}
     assert {i.name for i in CARD_DATA_IDENTIFIERS} == {
         "CreditCardNumber",
@@ -600,17 +755,18 @@ def test_the_intake_starts_the_state_machine_which_never_refers_to_the_intake(pr
     machine_id = logical_id(stack, stack.workflow.state_machine)
     function = resources(template, "AWS::Lambda::Function")[intake_id]
     assert function["Properties"]["Environment"]["Variables"][topology.STATE_MACHINE_ARN] == {"Ref": machine_id}
-    # Nothing the state machine needs refers to the intake or its role: no cycle for CloudFormation.
+    # Nothing a state machine needs refers to the intake or its role: no cycle for CloudFormation.
     role_id = logical_id(stack, stack.steps.roles[topology.INTAKE_FUNCTION.step])
-    machine = resources(template, "AWS::StepFunctions::StateMachine")[machine_id]
-    machine_role_id = logical_id(stack, stack.workflow.state_machine.role)
-    machine_policies = [
-        p
-        for p in resources(template, "AWS::IAM::Policy").values()
-        if {"Ref": machine_role_id} in p["Properties"]["Roles"]
-    ]
-    for text in (json.dumps(machine), *map(json.dumps, machine_policies)):
-        assert intake_id not in text and role_id not in text
+    for workflow in stack.workflows.values():
+        machine = resources(template, "AWS::StepFunctions::StateMachine")[logical_id(stack, workflow.state_machine)]
+        machine_role_id = logical_id(stack, workflow.state_machine.role)
+        machine_policies = [
+            p
+            for p in resources(template, "AWS::IAM::Policy").values()
+            if {"Ref": machine_role_id} in p["Properties"]["Roles"]
+        ]
+        for text in (json.dumps(machine), *map(json.dumps, machine_policies)):
+            assert intake_id not in text and role_id not in text
 
 
 def test_the_intakes_throttles_page_and_its_refusals_do_not(prod):
@@ -648,3 +804,23 @@ def test_cfn_lint_reports_no_error(env, tmp_path):
         [sys.executable, "-m", "cfnlint", str(template)], capture_output=True, text=True, check=False
     )
     assert result.returncode & 2 == 0, result.stdout  # cfn-lint: bit 2 = errors, 4 = warnings, 8 = informational
+
+
+def test_each_state_machine_pages_on_a_failed_or_timed_out_execution_and_each_step_on_errors_and_throttles(prod):
+    stack, template, _ = prod
+    alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
+
+    def alarmed(dimension):
+        found = [a for a in alarms if dimension in a.get("Dimensions", [])]
+        assert all(a["Threshold"] == 1 and a["EvaluationPeriods"] == 1 for a in found), found
+        return sorted(a["MetricName"] for a in found)
+
+    assert len(stack.workflows) == len(topology.WORKFLOWS)
+    for workflow in stack.workflows.values():
+        machine = {"Name": "StateMachineArn", "Value": {"Ref": logical_id(stack, workflow.state_machine)}}
+        assert alarmed(machine) == ["ExecutionsFailed", "ExecutionsTimedOut"], workflow.spec.name
+    for step, function in stack.steps.step_functions.items():
+        assert alarmed({"Name": "FunctionName", "Value": {"Ref": logical_id(stack, function)}}) == [
+            "Errors",
+            "Throttles",
+        ], step
