@@ -1,4 +1,5 @@
-"""`python -m local serve | pay | trace | demo | verify-ledger`: the local stack from a terminal."""
+"""`python -m local serve | pay | capture | void | refund | settle | trace | demo | verify-ledger`: the local stack
+from a terminal."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
+from botocore.exceptions import ClientError
 
 from local import operations, payment_requests, verify_ledger
-from local.operations import PaymentTrace
+from local.operations import PaymentTrace, StateRun
+from local.sandbox import follow_ons_of
 from local.stack import LocalStack, StackInfo
+from payments.cards import identifier_contains_card_number
 from upstream import client
 from upstream.client import PaymentRefused
 
@@ -45,13 +49,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     pay.add_argument("--cvv", required=True)
     pay.add_argument("--holder", default="Ada Lovelace")
     pay.add_argument("--transaction-id", default=None)
+    pay.add_argument(
+        "--capture",
+        choices=("automatic", "manual"),
+        default=None,
+        help="manual: authorize only, for a later `capture` (default: automatic, a sale)",
+    )
     pay.add_argument("--endpoint", default=None, help="a running `serve`; without it the stack runs in process")
 
-    trace = commands.add_parser("trace", help="show a payment's execution, ledger and audit metadata")
+    on_a_served_stack = "a running `serve` (required: the payment must be in its ledger)"
+    capture = commands.add_parser(
+        "capture", help="capture an authorized payment (Capture manual), in full or --amount of it; show its trace"
+    )
+    capture.add_argument("transaction_id", type=_identifier)
+    capture.add_argument("--amount", default=None, help='a decimal string, e.g. "50.00" (default: all authorized)')
+    void = commands.add_parser("void", help="void a payment before its batch settles; show its trace")
+    void.add_argument("transaction_id", type=_identifier)
+    refund = commands.add_parser(
+        "refund", help="refund a settled payment, --amount of it or all that is left (see `settle`); show its trace"
+    )
+    refund.add_argument("transaction_id", type=_identifier)
+    refund.add_argument("--amount", default=None, help='a decimal string, e.g. "30.00" (default: all that is left)')
+    refund.add_argument("--reason", default=None, help="free text, at most 255 characters, never a card number")
+    for operation in (capture, void, refund):
+        operation.add_argument(
+            "--operation-id",
+            type=_identifier,
+            default=None,
+            help="the operation's idempotency key and execution name (default: a new one); the same "
+            "request again is answered by the same execution",
+        )
+        operation.add_argument("--endpoint", required=True, help=on_a_served_stack)
+
+    settle = commands.add_parser(
+        "settle",
+        help="close the Converge sandbox's open batch, as its daily settlement does: settled payments can be "
+        "refunded, no longer voided",
+    )
+    settle.add_argument("--endpoint", required=True, help="a running `serve`")
+
+    trace = commands.add_parser(
+        "trace", help="show a payment's whole history: its execution and its operations', ledger, audit metadata"
+    )
     trace.add_argument("transaction_id")
     trace.add_argument("--endpoint", required=True)
 
-    demo = commands.add_parser("demo", help="run the fixed demo scenarios and print one table")
+    demo = commands.add_parser(
+        "demo", help="run the fixed demo scenarios (payments, then a capture, a void and refunds) and print them"
+    )
     demo.add_argument("--endpoint", default=None)
 
     verify = commands.add_parser(
@@ -77,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "trace":
         print_trace(operations.trace_payment(operations.discover(args.endpoint), args.transaction_id))
         return 0
+    if args.command in OPERATIONS:
+        return run_operation(operations.discover(args.endpoint), args)
+    if args.command == "settle":
+        return run_settle(operations.discover(args.endpoint))
     with stack_for(args.endpoint) as info:
         if args.command == "pay":
             return run_pay(info, args)
@@ -123,6 +172,7 @@ def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
             ready_file.write_text(info.to_json())
         say(f"Local payment stack ready on {info.endpoint_url} (region {info.region})")
         say(f"  state machine : {info.state_machine_arn}")
+        say(f"  operations    : {info.capture_state_machine_arn} (capture, void, refund)")
         say(f"  tables        : {info.ledger_table}, {info.audit_table}")
         say(f"  KMS keys      : card data {info.kms_key_arn}, audit {info.audit_kms_key_arn}")
         say(f"  Converge      : {info.converge_url}")
@@ -135,6 +185,10 @@ def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
         say(
             f"  python -m local pay --endpoint {info.endpoint_url} --amount 25.00 --card <a test card from the README> "
             "--expiry 12/30 --cvv 123"
+        )
+        say(
+            f"  python -m local capture|void|refund <TransactionID> --endpoint {info.endpoint_url}, "
+            f"then python -m local trace <TransactionID> --endpoint {info.endpoint_url}"
         )
         say("Ctrl-C stops it.")
         stopping.wait()
@@ -153,6 +207,7 @@ def payment_request(args: argparse.Namespace) -> dict[str, Any]:
         cvv=args.cvv,
         holder_name=args.holder,
         description=None,
+        capture=args.capture,
     )
     request["PaymentMethod"]["ExpiryMonth"] = int(month) if month.isdigit() else month
     request["PaymentMethod"]["ExpiryYear"] = (
@@ -180,21 +235,97 @@ def run_pay(info: StackInfo, args: argparse.Namespace) -> int:
     return 0 if description["status"] == "SUCCEEDED" else 1
 
 
+OPERATIONS = ("capture", "void", "refund")
+
+
+def _identifier(value: str) -> str:
+    # Checked here too, so that a card number typed by mistake never reaches an execution's name or input.
+    if identifier_contains_card_number(value):
+        raise argparse.ArgumentTypeError("must not contain a card number")
+    return value
+
+
+def operation_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The operation's execution input, as typed: the operation workflow validates it."""
+    request: dict[str, Any] = {
+        "Operation": args.command,
+        "OperationID": args.operation_id or payment_requests.new_transaction_id(args.command),
+        "TransactionID": args.transaction_id,
+    }
+    if getattr(args, "amount", None) is not None:
+        request["Amount"] = args.amount
+    if getattr(args, "reason", None) is not None:
+        request["Reason"] = args.reason
+    return request
+
+
+def operation_state_machine(info: StackInfo, kind: str) -> str:
+    return {
+        "capture": info.capture_state_machine_arn,
+        "void": info.void_state_machine_arn,
+        "refund": info.refund_state_machine_arn,
+    }[kind]
+
+
+def run_operation(info: StackInfo, args: argparse.Namespace) -> int:
+    """capture, void or refund: start it (StartExecution named after its OperationID), wait, show the answer
+    and the payment's trace. 0 only when the execution SUCCEEDED with a <KIND>-SUCCESS status."""
+    request = operation_request(args)
+    operation_id, transaction_id = request["OperationID"], request["TransactionID"]
+    sfn = info.client("stepfunctions")
+    succeeded = False
+    try:
+        started = client.start_operation(sfn, operation_state_machine(info, args.command), request)
+    except client.DuplicateOperationID as refusal:
+        say(f"OperationID {operation_id} refused: {refusal}")
+    except ClientError as error:
+        say(f"StartExecution refused the operation: {error.response['Error']['Code']}: {error}")
+    else:
+        if started.already_started:
+            say(f"OperationID {operation_id} was already started with this same request: its execution answers.")
+        description = operations.wait_for_execution(info, started.execution_arn)
+        say(f"Operation {operation_id} ({args.command} of {transaction_id}): execution {description['status']}")
+        if description["status"] == "SUCCEEDED":
+            response = json.loads(description["output"])
+            say(json.dumps(response, indent=2))
+            succeeded = str(response.get("Status", "")).endswith("-SUCCESS")
+        else:
+            say(f"  error: {description.get('error')}")
+            say(f"  cause: {description.get('cause')}")
+    say()
+    print_trace(operations.trace_payment(info, transaction_id))
+    return 0 if succeeded else 1
+
+
+def run_settle(info: StackInfo) -> int:
+    settled = operations.settle_sandbox(info)
+    say(f"The Converge sandbox's batch is closed: {len(settled)} transaction(s) settled.")
+    for txn_id in settled:
+        say(f"  {txn_id}")
+    say("Settled charges can now be refunded, and no longer voided.")
+    return 0
+
+
 def print_trace(trace: PaymentTrace) -> None:
+    """The payment's execution, then each operation's, then the one ledger and every audit trail's metadata."""
     if trace.description is None:
         say(f"No execution named {trace.transaction_id}.")
     else:
         say(f"Execution {trace.transaction_id}: {trace.description['status']}")
-        rows = [["state", "start", "ms", "retries", "errors"]]
-        for run in trace.runs:
-            duration = "" if run.duration_ms is None else f"{run.duration_ms:.0f}"
-            rows.append(
-                [run.name, run.started.strftime("%H:%M:%S.%f")[:-3], duration, str(run.retries), ", ".join(run.errors)]
-            )
-        say(table(rows))
+        say(timeline_table(trace.runs))
+    for operation in trace.operations:
+        say()
+        execution = operation.description["status"] if operation.description else "not found"
+        amount = operation.entries[0]["Amount"] if operation.entries else "?"
+        say(
+            f"Operation {operation.operation_id} ({operation.operation} {amount}): execution {execution}, "
+            f"{operation.status}"
+        )
+        if operation.runs:
+            say(timeline_table(operation.runs))
     say()
     say(f"Ledger ({trace.ledger_trail})")
-    rows = [["#", "Status", "Amount", "Card", "ProcessorTransactionID / reason", "CreatedAt"]]
+    rows = [["#", "Status", "Amount", "Card", "OperationID", "ProcessorTransactionID / reason", "CreatedAt"]]
     for entry in trace.ledger:
         card = f"{entry.get('CardBrand', '')} {entry.get('CardLast4', '')}".strip()
         detail = entry.get("ProcessorTransactionID") or ""
@@ -206,27 +337,41 @@ def print_trace(trace: PaymentTrace) -> None:
                 entry["Status"],
                 f"{entry['Amount']} {entry['Currency']}",
                 card,
+                entry.get("OperationID") or "",
                 detail,
                 entry["CreatedAt"],
             ]
         )
     say(table(rows))
     say()
-    say("Audit records (metadata; payloads stay encrypted)")
-    rows = [["AuditID", "Operation", "Attempt", "Outcome", "ResultCode", "LatencyMs", "Actor"]]
-    for record in trace.audit:
-        rows.append(
-            [
-                record["AuditID"],
-                record["Operation"],
-                str(record["Attempt"]),
-                record["Outcome"],
-                record["ResultCode"],
-                str(record["LatencyMs"]),
-                record["Actor"],
-            ]
-        )
+    say("Audit records (metadata; payloads stay encrypted), the payment's trail, then each operation's")
+    rows = [["Trail", "AuditID", "Operation", "Attempt", "Outcome", "ResultCode", "LatencyMs", "Actor"]]
+    trails = [("payment", trace.audit)] + [(op.operation_id, op.audit) for op in trace.operations]
+    for trail, records in trails:
+        for record in records:
+            rows.append(
+                [
+                    trail,
+                    record["AuditID"],
+                    record["Operation"],
+                    str(record["Attempt"]),
+                    record["Outcome"],
+                    record["ResultCode"],
+                    str(record["LatencyMs"]),
+                    record["Actor"],
+                ]
+            )
     say(table(rows))
+
+
+def timeline_table(runs: list[StateRun]) -> str:
+    rows = [["state", "start", "ms", "retries", "errors"]]
+    for run in runs:
+        duration = "" if run.duration_ms is None else f"{run.duration_ms:.0f}"
+        rows.append(
+            [run.name, run.started.strftime("%H:%M:%S.%f")[:-3], duration, str(run.retries), ", ".join(run.errors)]
+        )
+    return table(rows)
 
 
 def table(rows: list[list[str]]) -> str:
@@ -259,6 +404,36 @@ def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any], str]]:
             request(7, payment_requests.VISA, "80.00") | {"Capture": "manual"},
             "intake",
         ),
+        # Operated on after the payments (demo_operations): #7 is captured in part, #8 voided, #9 refunded.
+        ("sale, to void", request(8, payment_requests.MASTERCARD, "40.00"), "intake"),
+        ("sale, to refund in parts", request(9, payment_requests.VISA, "100.00"), "intake"),
+    ]
+
+
+# After the payments, in this order: the batch settles after the void (a settled sale is not voided) and
+# before the refunds (an unsettled one is not refunded).
+SETTLE = "settle the sandbox's batch"
+
+
+def demo_operations(run_id: str) -> list[tuple[str, dict[str, Any] | None]]:
+    """(scenario, operation request), or (SETTLE, None): close the sandbox's batch there."""
+
+    def operation(kind: str, n: int, suffix: str, amount: str | None = None) -> dict[str, Any]:
+        # Letters after the payment's number: an OperationID can never read as a card number.
+        request = {
+            "Operation": kind,
+            "OperationID": f"demo-{run_id}-{n}-{suffix}",
+            "TransactionID": f"demo-{run_id}-{n}",
+        }
+        return request if amount is None else request | {"Amount": amount}
+
+    return [
+        ("capture 50.00 of #7's 80.00", operation("capture", 7, "capture", "50.00")),
+        ("void #8, unsettled", operation("void", 8, "void")),
+        (SETTLE, None),
+        ("refund 30.00 of #9's 100.00", operation("refund", 9, "refund-a", "30.00")),
+        ("refund 50.00 more of #9", operation("refund", 9, "refund-b", "50.00")),
+        ("refund 30.00 more: 20.00 left", operation("refund", 9, "refund-c", "30.00")),
     ]
 
 
@@ -269,6 +444,14 @@ _EXPECTED = {
     "duplicate of #1": "answered: already started",
     "#1's TransactionID, other amount": "refused by the intake",
     "card straight to StartExecution": "FAILED",
+}
+# Each operation's final Status, and the follow-on transactions the sandbox must hold under its OperationID.
+_EXPECTED_OPERATIONS = {
+    "capture 50.00 of #7's 80.00": ("CAPTURE-SUCCESS", 1),
+    "void #8, unsettled": ("VOID-SUCCESS", 1),
+    "refund 30.00 of #9's 100.00": ("REFUND-SUCCESS", 1),
+    "refund 50.00 more of #9": ("REFUND-SUCCESS", 1),
+    "refund 30.00 more: 20.00 left": ("REFUND-DECLINED (EXCEEDS_REFUNDABLE)", 0),
 }
 
 
@@ -291,12 +474,65 @@ def run_demo(info: StackInfo, in_process: bool) -> int:
     say(table(rows))
     say()
     say("charges: approved charges in the Converge sandbox's own record for that TransactionID.")
+    say()
+    ok &= run_demo_operations(info, run_id)
     if in_process:
         say("To trace these, keep a stack running: `.venv/bin/python -m local serve`, then")
         say("`.venv/bin/python -m local demo --endpoint URL` and `.venv/bin/python -m local trace ID --endpoint URL`.")
     else:
         say(f"Trace any of them: .venv/bin/python -m local trace <TransactionID> --endpoint {info.endpoint_url}")
+        say("(a payment's trace shows its operations too).")
     return 0 if ok else 1
+
+
+def run_demo_operations(info: StackInfo, run_id: str) -> bool:
+    """The operations table: each capture, void and refund, and the sandbox's batch closing between them."""
+    say("Operations")
+    rows = [["TransactionID", "OperationID", "scenario", "operation", "amount", "execution", "final Status"]]
+    rows[0] += ["ledger trail", "at Converge", "ms"]
+    ok = True
+    operated: list[str] = []
+    for scenario, request in demo_operations(run_id):
+        started = time.perf_counter()
+        if request is None:
+            settled = operations.settle_sandbox(info)
+            elapsed = f"{(time.perf_counter() - started) * 1000:.0f}"
+            rows.append(["", "", scenario, "", "", f"{len(settled)} settled", "", "", "", elapsed])
+            continue
+        transaction_id, operation_id = request["TransactionID"], request["OperationID"]
+        description = operations.wait_for_execution(info, operations.start_operation(info, request))
+        elapsed = f"{(time.perf_counter() - started) * 1000:.0f}"
+        final = _operation_final(description)
+        trace = operations.trace_operation(
+            info, transaction_id, operation_id, operations.ledger_entries(info, transaction_id)
+        )
+        held = len(follow_ons_of(operations.sandbox_charges(info), operation_id))
+        amount = trace.entries[0]["Amount"] if trace.entries else request.get("Amount", "")
+        ok &= (description["status"], final, held) == ("SUCCEEDED", *_EXPECTED_OPERATIONS[scenario])
+        rows.append(
+            [
+                transaction_id,
+                operation_id,
+                scenario,
+                request["Operation"],
+                amount,
+                description["status"],
+                final,
+                trace.trail,
+                str(held),
+                elapsed,
+            ]
+        )
+        if transaction_id not in operated:
+            operated.append(transaction_id)
+    say(table(rows))
+    say()
+    say("at Converge: the follow-on transactions (completion, void, return) the sandbox holds under that OperationID.")
+    say("The payments' ledger trails now:")
+    for transaction_id in operated:
+        say(f"  {transaction_id}  {operations.trace_payment(info, transaction_id).ledger_trail}")
+    say()
+    return ok
 
 
 def _send(info: StackInfo, request: dict[str, Any], route: str) -> tuple[str, str]:
@@ -329,3 +565,19 @@ def _final_status(description: dict[str, Any]) -> str:
         field = json.loads(cause).get("Field")
         return f"InvalidPaymentRequest ({field})"
     return str(error)
+
+
+def _operation_final(description: dict[str, Any]) -> str:
+    """An operation's final Status, with the reason of a decline or a failure; a failed execution's error."""
+    if description["status"] == "SUCCEEDED":
+        response = json.loads(description["output"])
+        reason = (response.get("Decline") or response.get("Failure") or {}).get("Code")
+        return f"{response['Status']} ({reason})" if reason else str(response["Status"])
+    error, cause = str(description.get("error", "")), str(description.get("cause", ""))
+    if error == "OperationFailed" and cause.startswith("{"):
+        return _operation_final({"status": "SUCCEEDED", "output": cause}) + " [execution failed]"
+    if error == "OperationRefused":
+        return f"{error} ({cause.partition(':')[0]})"
+    if error == "InvalidOperationRequest":
+        return f"{error} ({cause.partition(' ')[0]})"
+    return error

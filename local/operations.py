@@ -1,4 +1,4 @@
-"""What the command line does with a stack: start payments, wait for them, trace them.
+"""What the command line does with a stack: start payments and operations, wait for them, trace them.
 
 Everything here goes through boto3 against the stack's endpoint, exactly as an upstream
 service or an operator would against AWS.
@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from local.stack import CREDENTIALS, REGION, StackInfo
 from payments import topology
+from payments.operations import parse_status
 from upstream import client
 from upstream.client import execution_arn_for, wait_for_payment
 
@@ -169,38 +170,143 @@ def timeline(events: list[dict[str, Any]]) -> list[StateRun]:
 
 
 @dataclass
+class OperationTrace:
+    """One capture, void or refund of a payment: its execution, its ledger entries and its audit trail."""
+
+    operation_id: str
+    operation: str  # capture, void or refund
+    execution_arn: str
+    description: dict[str, Any] | None
+    runs: list[StateRun]
+    entries: list[dict[str, Any]]  # its own ledger entries, in order
+    audit: list[dict[str, Any]]  # its trail: audit partition <TransactionID>/<OperationID>
+
+    @property
+    def status(self) -> str:
+        """The operation's latest ledger Status: its terminal one once it has ended."""
+        return str(self.entries[-1]["Status"]) if self.entries else "(none)"
+
+    @property
+    def trail(self) -> str:
+        """Its entries' stages, e.g. "INITIATED → PENDING → SUCCESS" (a refusal is just "DECLINED")."""
+        return " → ".join(str(entry["Status"]).partition("-")[2] for entry in self.entries) or "(none)"
+
+
+@dataclass
 class PaymentTrace:
+    """A payment's whole history: its execution, then each operation's; the one ledger partition; the audit
+    records of the payment's trail (`audit`) and of each operation's (`operations[i].audit`)."""
+
     transaction_id: str
     description: dict[str, Any] | None
     runs: list[StateRun]
     ledger: list[dict[str, Any]]
     audit: list[dict[str, Any]]
+    operations: list[OperationTrace] = field(default_factory=list)
 
     @property
     def ledger_trail(self) -> str:
-        return " → ".join(entry["Status"] for entry in sorted(self.ledger, key=lambda e: e["EntryNumber"])) or "(none)"
+        """The payment's own statuses, then each operation as its latest status, in ledger order:
+        "PAYMENT-INITIATED → PAYMENT-PENDING → PAYMENT-SUCCESS → REFUND-SUCCESS → REFUND-DECLINED"."""
+        latest = {op.operation_id: op.status for op in self.operations}
+        steps: list[str] = []
+        seen: set[str] = set()
+        for entry in _in_order(self.ledger):
+            operation_id = entry.get("OperationID")
+            if not operation_id:
+                steps.append(str(entry["Status"]))
+            elif operation_id not in seen:
+                seen.add(operation_id)
+                steps.append(latest.get(operation_id, str(entry["Status"])))
+        return " → ".join(steps) or "(none)"
 
 
 def trace_payment(info: StackInfo, transaction_id: str) -> PaymentTrace:
-    arn = execution_arn(info, transaction_id)
+    description, runs = _execution(info, execution_arn(info, transaction_id))
+    ledger = _in_order(ledger_entries(info, transaction_id))
+    return PaymentTrace(
+        transaction_id,
+        description,
+        runs,
+        ledger,
+        _in_chain_order(audit_records(info, transaction_id)),
+        [trace_operation(info, transaction_id, operation_id, ledger) for operation_id in operation_ids(ledger)],
+    )
+
+
+def operation_ids(ledger: list[dict[str, Any]]) -> list[str]:
+    """The OperationIDs the payment's ledger holds, in the order of their first entries."""
+    return list(dict.fromkeys(str(e["OperationID"]) for e in _in_order(ledger) if e.get("OperationID")))
+
+
+def trace_operation(
+    info: StackInfo, transaction_id: str, operation_id: str, ledger: list[dict[str, Any]]
+) -> OperationTrace:
+    entries = [entry for entry in _in_order(ledger) if entry.get("OperationID") == operation_id]
+    # Each entry names the execution that wrote it; the operation's name is its OperationID.
+    arn = str(entries[0].get("ExecutionArn") or "") if entries else ""
+    if not arn:
+        arn = execution_arn_for(info.refund_state_machine_arn, operation_id)
+    description, runs = _execution(info, arn)
+    parsed = parse_status(str(entries[0]["Status"])) if entries else None
+    return OperationTrace(
+        operation_id,
+        parsed[0] if parsed else "?",
+        arn,
+        description,
+        runs,
+        entries,
+        _in_chain_order(audit_records(info, f"{transaction_id}/{operation_id}")),
+    )
+
+
+def _execution(info: StackInfo, arn: str) -> tuple[dict[str, Any] | None, list[StateRun]]:
     try:
         description = info.client("stepfunctions").describe_execution(executionArn=arn)
-        runs = timeline(execution_history(info, arn))
+        return description, timeline(execution_history(info, arn))
     except ClientError as error:
-        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+        if error.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "InvalidArn"):
             raise
-        description, runs = None, []
-    return PaymentTrace(
-        transaction_id, description, runs, ledger_entries(info, transaction_id), audit_records(info, transaction_id)
-    )
+        return None, []
+
+
+def _in_order(ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(ledger, key=lambda entry: int(entry["EntryNumber"]))
+
+
+def _in_chain_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A trail's records as they were chained (the key, AuditID, sorts claims after the calls)."""
+    return sorted(records, key=lambda r: (int(r.get("ChainSeq") or 0), str(r.get("CreatedAt", ""))))
+
+
+def settle_sandbox(info: StackInfo) -> list[str]:
+    """Close the Converge sandbox's open batch through its control API (POST /_sandbox/settle): open sales,
+    completions and returns settle, and can then be refunded but no longer voided. The ssl_txn_ids settled."""
+    import urllib.request
+
+    from local.sandbox.server import SETTLE_PATH
+
+    url = _sandbox_url(info, SETTLE_PATH)
+    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310 - the stack's own loopback sandbox
+    with urllib.request.urlopen(request, timeout=5) as reply:  # noqa: S310
+        return [str(txn_id) for txn_id in json.loads(reply.read())["settled"]]
+
+
+def _sandbox_url(info: StackInfo, path: str) -> str:
+    """A control-API URL of the stack's sandbox, from the Converge URL its functions are configured with."""
+    from local.sandbox.server import XML_PATH
+
+    if not info.converge_url.endswith(XML_PATH):
+        raise ValueError(f"the stack's Converge URL is not the local sandbox's: {info.converge_url}")
+    return info.converge_url[: -len(XML_PATH)] + path
 
 
 def sandbox_charges(info: StackInfo) -> list[dict[str, Any]]:
     """The Converge sandbox's own record of transactions (masked), from its control API."""
     import urllib.request
 
-    from local.sandbox.server import TRANSACTIONS_PATH, XML_PATH
+    from local.sandbox.server import TRANSACTIONS_PATH
 
-    url = info.converge_url.replace(XML_PATH, TRANSACTIONS_PATH)
+    url = _sandbox_url(info, TRANSACTIONS_PATH)
     with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - loopback URL from our own stack
         return list(json.loads(reply.read()))

@@ -1,6 +1,7 @@
 """`python -m local serve` as a subprocess, driven with boto3 only, as an upstream service would."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -74,6 +75,9 @@ def test_ready_file_has_exactly_the_documented_keys(server):
         "endpoint_url",
         "region",
         "state_machine_arn",
+        "capture_state_machine_arn",
+        "void_state_machine_arn",
+        "refund_state_machine_arn",
         "ledger_table",
         "audit_table",
         "card_vault_table",
@@ -85,6 +89,9 @@ def test_ready_file_has_exactly_the_documented_keys(server):
     }
     assert set(server["info"]["converge_credentials"]) == {"ssl_merchant_id", "ssl_user_id", "ssl_pin"}
     assert server["info"]["converge_url"].endswith("/VirtualMerchantDemo/processxml.do")
+    # Capture, void and refund run on one state machine; the ready file names it under each.
+    operations = {server["info"][f"{kind}_state_machine_arn"] for kind in ("capture", "void", "refund")}
+    assert len(operations) == 1 and operations != {server["info"]["state_machine_arn"]}
 
 
 def invoke_intake(info, request):
@@ -204,6 +211,194 @@ def test_a_card_sent_straight_to_start_execution_fails_naming_the_payment_method
     assert sandbox_charges(info, "order-direct-card") == []
 
 
+def run_cli(server, *args):
+    """`python -m local <args> --endpoint <the served stack>`, as an operator types it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "local", *args, "--endpoint", server["info"]["endpoint_url"]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert not done.stderr.strip() or done.returncode, done.stderr
+    return done.returncode, done.stdout
+
+
+def cli_in_process(capsys, server, *args):
+    """The same command line, run in this process (a second or two less than a subprocess each)."""
+    from local import cli
+
+    capsys.readouterr()
+    status = cli.main([*args, "--endpoint", server["info"]["endpoint_url"]])
+    return status, capsys.readouterr().out
+
+
+def response_in(output):
+    """The operation's response, printed as indented JSON before the trace."""
+    lines = output.splitlines()
+    start = lines.index("{")
+    return json.loads("\n".join(lines[start : lines.index("}", start) + 1]))
+
+
+def paid(info, transaction_id, amount, capture=None):
+    error, answer = invoke_intake(info, card_request(transaction_id, amount=amount, capture=capture))
+    assert error is None, answer
+    execution = wait(client(info, "stepfunctions"), answer["ExecutionArn"])
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    return json.loads(execution["output"])
+
+
+def ledger_statuses(info, transaction_id):
+    entries = sorted(items(info, info["ledger_table"], transaction_id), key=lambda e: int(e["EntryNumber"]))
+    return [(e["Status"], e.get("OperationID")) for e in entries]
+
+
+def test_capture_void_refund_and_settle_from_the_command_line(server, capsys):
+    info = server["info"]
+    authorization = paid(info, "cli-auth", "80.00", capture="manual")
+    paid(info, "cli-sale", "40.00")
+    paid(info, "cli-refunded", "100.00")
+
+    # capture: part of an authorization, under the OperationID given
+    status, output = run_cli(server, "capture", "cli-auth", "--amount", "50.00", "--operation-id", "cli-auth-c")
+    assert status == 0, output
+    assert response_in(output) | {"ProcessorTransactionID": "", "ApprovalCode": ""} == {
+        "TransactionID": "cli-auth",
+        "OperationID": "cli-auth-c",
+        "Operation": "capture",
+        "Status": "CAPTURE-SUCCESS",
+        "Amount": "50.00",
+        "Currency": "USD",
+        "ProcessorID": "elavon",
+        "ProcessorTransactionID": "",
+        "ApprovalCode": "",
+    }
+    [completed] = [c for c in sandbox_charges(info, "cli-auth") if c["completion_merchant_txn_id"] == "cli-auth-c"]
+    assert completed["ssl_txn_id"] == authorization["ProcessorTransactionID"]
+    assert completed["completed_amount"] == "50.00"
+    assert ledger_statuses(info, "cli-auth")[3:] == [
+        ("CAPTURE-INITIATED", "cli-auth-c"),
+        ("CAPTURE-PENDING", "cli-auth-c"),
+        ("CAPTURE-SUCCESS", "cli-auth-c"),
+    ]
+    assert "Operation cli-auth-c (capture 50.00): execution SUCCEEDED, CAPTURE-SUCCESS" in output
+
+    # void: with no --operation-id, a fresh one that no card-number check could mistake
+    status, output = cli_in_process(capsys, server, "void", "cli-sale")
+    assert status == 0, output
+    voided = response_in(output)
+    assert voided["Status"] == "VOID-SUCCESS" and voided["Amount"] == "40.00"
+    assert re.fullmatch(r"void-[a-z]{16}", voided["OperationID"])
+    [sale] = sandbox_charges(info, "cli-sale")
+    assert sale["voided"]
+
+    # refund: refused until the sandbox's batch settles, then taken in part
+    status, output = cli_in_process(
+        capsys, server, "refund", "cli-refunded", "--amount", "30.00", "--operation-id", "cli-r-early"
+    )
+    assert status == 1 and response_in(output)["Decline"]["Code"] == "NOT_SETTLED"
+    status, output = cli_in_process(capsys, server, "settle")
+    assert status == 0 and "settled" in output
+    status, output = cli_in_process(
+        capsys,
+        server,
+        "refund",
+        "cli-refunded",
+        "--amount",
+        "30.00",
+        "--operation-id",
+        "cli-r1",
+        "--reason",
+        "a return",
+    )
+    assert status == 0, output
+    assert response_in(output)["Status"] == "REFUND-SUCCESS"
+    # The same OperationID for another request starts nothing, and says so.
+    status, output = cli_in_process(
+        capsys, server, "refund", "cli-refunded", "--amount", "31.00", "--operation-id", "cli-r1"
+    )
+    assert status == 1 and "already used for a different operation" in output
+    # NOT_SETTLED is learnt from the processor: the early refund was admitted and pending, then declined.
+    assert ledger_statuses(info, "cli-refunded")[3:] == [
+        ("REFUND-INITIATED", "cli-r-early"),
+        ("REFUND-PENDING", "cli-r-early"),
+        ("REFUND-DECLINED", "cli-r-early"),
+        ("REFUND-INITIATED", "cli-r1"),
+        ("REFUND-PENDING", "cli-r1"),
+        ("REFUND-SUCCESS", "cli-r1"),
+    ]
+    assert [c["ssl_amount"] for c in sandbox_charges(info, "cli-r1")] == ["30.00"]  # the RETURN, filed under it
+
+
+def test_an_operation_id_or_transaction_id_holding_a_card_number_is_refused_before_anything_starts(capsys):
+    from local import cli
+
+    card = "4111111111111111"
+    for args in (["void", f"op{card}"], ["void", "cli-sale", "--operation-id", f"op-{card}"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([*args, "--endpoint", "http://127.0.0.1:9"])  # refused before any call to it
+        printed = capsys.readouterr()
+        assert exit_.value.code == 2 and "must not contain a card number" in printed.err
+        assert card_data_in(printed.out + printed.err, cvvs=()) == []
+
+
+def test_trace_shows_the_payment_then_each_operation_the_ledger_and_every_audit_trail(server):
+    # cli-refunded: the payment the command-line test above refunded (refused NOT_SETTLED, then taken).
+    status, output = run_cli(server, "trace", "cli-refunded")
+
+    assert status == 0, output
+    sections = output.split("\n\n")
+    assert sections[0].startswith("Execution cli-refunded: SUCCEEDED") and "CallProcessor" in sections[0]
+    assert sections[1].startswith("Operation cli-r-early (refund 30.00): execution SUCCEEDED, REFUND-DECLINED")
+    assert sections[2].startswith("Operation cli-r1 (refund 30.00): execution SUCCEEDED, REFUND-SUCCESS")
+    assert "CallOperationProcessor" in sections[2] and "OperationSuccess" in sections[2]
+    ledger = next(section for section in sections if section.startswith("Ledger ("))
+    assert ledger.splitlines()[0] == (
+        "Ledger (PAYMENT-INITIATED → PAYMENT-PENDING → PAYMENT-SUCCESS → REFUND-DECLINED → REFUND-SUCCESS)"
+    )
+    assert "OperationID" in ledger.splitlines()[1]
+    rows = [line.split() for line in ledger.splitlines()[3:]]
+    assert [(row[0], row[1]) for row in rows] == [
+        ("1", "PAYMENT-INITIATED"),
+        ("2", "PAYMENT-PENDING"),
+        ("3", "PAYMENT-SUCCESS"),
+        ("4", "REFUND-INITIATED"),
+        ("5", "REFUND-PENDING"),
+        ("6", "REFUND-DECLINED"),
+        ("7", "REFUND-INITIATED"),
+        ("8", "REFUND-PENDING"),
+        ("9", "REFUND-SUCCESS"),
+    ]
+    assert all("cli-r1" in row for row in rows[6:]) and "NOT_SETTLED:" in ledger
+    audit = [line.split() for line in sections[-1].splitlines()[3:]]
+    trails = {(row[0], row[2]) for row in audit}
+    assert {("payment", "ccsale"), ("cli-r-early", "txnquery"), ("cli-r1", "ccreturn")} <= trails
+    assert card_data_in(output, cvvs=()) == []
+
+
+def test_demo_against_the_served_stack_runs_the_operations_too(server, capsys):
+    status, output = cli_in_process(capsys, server, "demo")
+
+    assert status == 0, output
+    [operations] = [section for section in output.split("\n\n") if section.startswith("Operations\n")]
+    rows = operations.splitlines()[3:]
+    finals = [re.split(r"\s{2,}", row.strip()) for row in rows]
+    # operation, final Status, and the follow-ons the sandbox holds under the OperationID
+    assert [(row[3], row[6], row[8]) for row in finals if len(row) > 8 and row[3] in ("capture", "void", "refund")] == [
+        ("capture", "CAPTURE-SUCCESS", "1"),
+        ("void", "VOID-SUCCESS", "1"),
+        ("refund", "REFUND-SUCCESS", "1"),
+        ("refund", "REFUND-SUCCESS", "1"),
+        ("refund", "REFUND-DECLINED (EXCEEDS_REFUNDABLE)", "0"),
+    ]
+    assert "settle the sandbox's batch" in operations
+    assert re.search(
+        r"demo-\w+-9  PAYMENT-INITIATED → PAYMENT-PENDING → PAYMENT-SUCCESS → REFUND-SUCCESS → "
+        r"REFUND-SUCCESS → REFUND-DECLINED",
+        output,
+    )
+
+
 def test_stops_cleanly_and_never_logged_card_data(server):
     # Runs last in this module: by now the server has handled every payment above.
     process = server["process"]
@@ -211,4 +406,5 @@ def test_stops_cleanly_and_never_logged_card_data(server):
     assert process.wait(timeout=30) == 0
     output = server["output"].read_text()
     assert "[PaymentIntake]" in output and "[PaymentTokenize]" in output  # the functions' logs are scanned
+    assert f"operations    : {server['info']['capture_state_machine_arn']} (capture, void, refund)" in output
     assert card_data_in(output) == []
