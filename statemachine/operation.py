@@ -12,7 +12,17 @@ from typing import Any
 
 from payments import topology
 from statemachine.payment import OUTCOME_FIELDS, PROCESSOR_LAST_RESORT, PROCESSOR_RETRY
-from statemachine.policy import EXECUTION_ARN, Catch, Retry, catch_all, choice, fail, lambda_task, payload_of
+from statemachine.policy import (
+    EXECUTION_ARN,
+    Catch,
+    Retry,
+    catch_all,
+    choice,
+    fail,
+    lambda_task,
+    payload_of,
+    when_present,
+)
 
 NEVER_RETRIED = ("ProcessorRejected", "WorkflowStateInvalid", "ChargeRefused", "OperationRefused")
 # The operation's own audit trail: operations of one payment may run at the same time.
@@ -131,7 +141,7 @@ def _terminal_entries() -> dict[str, Any]:
             result_selector={"Response.$": "$.Payload"},
             result_path="$.Result",
             catch=[on_error],
-            next_state="AuditOperation",
+            next_state="AnyCallsToAudit",
         )
 
     def unsuccessful(stage: str) -> dict[str, str]:
@@ -168,6 +178,8 @@ def _terminal_entries() -> dict[str, Any]:
 
 def _audit_and_end() -> dict[str, Any]:
     return {
+        # A Catch on the call step leaves no $.Processor: its calls were written by the step itself.
+        "AnyCallsToAudit": when_present("$.Processor.Calls", "AuditOperation", "IsOperationSettled"),
         "AuditOperation": lambda_task(
             "AuditOperation",
             function_step="Audit",

@@ -8,7 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from payments import topology
-from statemachine.policy import EXECUTION_ARN, Catch, Retry, catch_all, choice, fail, lambda_task, payload_of
+from statemachine.policy import (
+    EXECUTION_ARN,
+    Catch,
+    Retry,
+    catch_all,
+    choice,
+    fail,
+    lambda_task,
+    payload_of,
+    when_present,
+)
 
 # CallProcessor retries what processed nothing or left the outcome unknown, and anything else twice: it asks first.
 PROCESSOR_RETRY = Retry(("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4, interval_seconds=2)
@@ -128,7 +138,7 @@ def _terminal_entries() -> dict[str, Any]:
             result_selector={"Response.$": "$.Payload"},
             result_path="$.Result",
             catch=[on_error],
-            next_state="Audit",
+            next_state="AnyCallsToAudit",
         )
 
     def unsuccessful(status: str) -> dict[str, str]:
@@ -164,6 +174,7 @@ def _terminal_entries() -> dict[str, Any]:
 
 def _audit_and_end() -> dict[str, Any]:
     return {
+        "AnyCallsToAudit": when_present("$.Processor.Calls", "Audit", "IsSettled"),
         "Audit": lambda_task(
             "Audit",
             comment=(

@@ -113,6 +113,15 @@ def choice(variable: str, cases: dict[str, str], default: str) -> dict[str, Any]
     return {"Type": "Choice", "Choices": branches, "Default": default}
 
 
+def when_present(variable: str, then: str, otherwise: str) -> dict[str, Any]:
+    """A Choice: `then` if `variable` is in the state, else `otherwise` (a path a Catch may have left out)."""
+    return {
+        "Type": "Choice",
+        "Choices": [{"Variable": variable, "IsPresent": True, "Next": then}],
+        "Default": otherwise,
+    }
+
+
 def payload_of(*paths: str, **fields: str) -> dict[str, str]:
     """A Lambda payload: `payload_of("Payment", ExecutionArn=EXECUTION_ARN)` → {"Payment.$": "$.Payment", …}."""
     selected = {f"{path}.$": f"$.{path}" for path in paths}
