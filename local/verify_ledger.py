@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from payments import chain
 from payments.chain import INSERTED, Finding, Item
 from payments.ledger import APPROVED_STATUSES, LAST_ENTRY_NUMBER, TERMINAL_STATUSES
-from payments.operations import parse_status
+from payments.operations import HistoryEntry, balances_of, parse_status
 
 
 @dataclass(frozen=True)
@@ -149,11 +150,14 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
     )
     findings = []
     stages: dict[str, list[str]] = {}
+    history: list[HistoryEntry] = []
     for number, item in numbered:
+        history.append(_history_entry(item))
         parsed = parse_status(chain.string_of(item, "Status") or "")
         if parsed is not None:
             operation_id = chain.string_of(item, "OperationID")
             detail = _operation_entry_problem(parsed[1], operation_id, terminal, number, stages)
+            detail = detail or _balances_problem(item, history)
             refused = stages.get(operation_id or "") == ["DECLINED"]
             if detail is None and terminal_status not in APPROVED_STATUSES and not refused:
                 detail = "an operation on a payment that was not approved"
@@ -168,6 +172,30 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
             continue
         findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))
     return findings
+
+
+def _history_entry(item: Item) -> HistoryEntry:
+    return HistoryEntry(
+        chain.string_of(item, "Status") or "",
+        chain.string_of(item, "Amount") or "0",
+        chain.string_of(item, "OperationID"),
+        chain.string_of(item, "ReasonCode"),
+    )
+
+
+def _balances_problem(item: Item, history: list[HistoryEntry]) -> str | None:
+    """An operation's entry carries the payment's balances once it stands: they must add up."""
+    captured, refunded = chain.string_of(item, "Captured"), chain.string_of(item, "Refunded")
+    if captured is None and refunded is None:
+        return None  # written before entries carried balances
+    try:
+        balances = balances_of(history)
+        carried = (Decimal(captured or "x"), Decimal(refunded or "x"))
+    except ArithmeticError:
+        return "its balances are not amounts"
+    if carried != (balances.captured, balances.refunded):
+        return "its balances are not what the history before it adds up to"
+    return None
 
 
 # An operation refused at admission has one entry: DECLINED, with its reason.

@@ -65,6 +65,10 @@ class LedgerEntry:
     IntakeRequestId: str | None = None
     Capture: str | None = None  # automatic (a sale) or manual (an authorization)
     OperationID: str | None = None  # a capture's, void's or refund's entries: Amount is the operation's
+    # On an operation's entries: the payment's balances once this entry stands, written by the same
+    # conditional put as the entry (payments.operations.balances_of over the history up to it).
+    Captured: str | None = None
+    Refunded: str | None = None
     PrevHash: str | None = None  # set by LedgerRepository.append_entry
     EntryHash: str | None = None
 

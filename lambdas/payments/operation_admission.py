@@ -13,7 +13,7 @@ from typing import Any
 
 from payments import ledger, operations
 from payments.ledger import EntryAlreadyExists, LedgerEntry, LedgerRepository
-from payments.operation_recording import facts_of, history_of, operation_response
+from payments.operation_recording import facts_of, history_of, operation_response, with_balances
 from payments.operation_state import ADMITTED
 from payments.operations import InvalidOperationRequest, OperationRefused, OperationRequest
 
@@ -94,7 +94,7 @@ def _entry(
     refusal: OperationRefused | None = None,
 ) -> LedgerEntry:
     payment = entries[0]
-    return LedgerEntry(
+    entry = LedgerEntry(
         TransactionID=request.TransactionID,
         EntryNumber=max(e.EntryNumber for e in entries) + 1,
         Status=operations.status(request.Operation, stage),
@@ -108,3 +108,4 @@ def _entry(
         ReasonCode=refusal.reason if refusal else None,
         ReasonMessage=refusal.message if refusal else None,
     )
+    return with_balances(entries, entry)

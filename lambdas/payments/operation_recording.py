@@ -51,6 +51,13 @@ def history_of(entries: list[LedgerEntry]) -> list[operations.HistoryEntry]:
     return [operations.HistoryEntry(e.Status, e.Amount, e.OperationID, e.ReasonCode) for e in entries]
 
 
+def with_balances(entries: list[LedgerEntry], entry: LedgerEntry) -> LedgerEntry:
+    """`entry` carrying the payment's balances once it stands after `entries` (the whole history before
+    its number): the conditional put that appends it at that number writes them with it."""
+    balances = operations.balances_of(history_of([*entries, entry]))
+    return replace(entry, Captured=f"{balances.captured}", Refunded=f"{balances.refunded}")
+
+
 def operation_entries(entries: list[LedgerEntry], operation_id: str) -> list[LedgerEntry]:
     return [entry for entry in entries if entry.OperationID == operation_id]
 
@@ -81,7 +88,8 @@ def append_once(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry
             return ended
         try:
             number = max(e.EntryNumber for e in entries) + 1
-            return repository.append_entry(replace(entry, EntryNumber=number, SecureToken=entries[0].SecureToken))
+            candidate = replace(entry, EntryNumber=number, SecureToken=entries[0].SecureToken)
+            return repository.append_entry(with_balances(entries, candidate))
         except EntryAlreadyExists:
             continue
     raise LedgerConflict(f"the payment's ledger changed {MAX_RACES} times while appending an operation entry")

@@ -100,3 +100,24 @@ def test_a_well_chained_operation_entry_that_breaks_the_ledgers_rules_is_named()
     ]
     twice = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-SUCCESS", "r1"), ("REFUND-SUCCESS", "r1")]
     assert len(findings_of(payment_with(twice))) == 1
+
+
+def test_an_operation_entry_whose_carried_balances_do_not_add_up_is_named():
+    refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-SUCCESS", "r1")]
+    carried = [("25.00", "0"), ("25.00", "0"), ("25.00", "25.00")]
+
+    def with_balances(balances):
+        entries = payment_with(refund)
+        values = [{k: v for k, v in e.items() if k not in ("PrevHash", "EntryHash")} for e in entries]
+        for item, (captured, refunded) in zip(values[3:], balances, strict=True):
+            item |= {"Captured": {"S": captured}, "Refunded": {"S": refunded}}
+        sealed, link = [], chain.GENESIS
+        for item in values:
+            sealed.append(chain.sealed(item, link))
+            link = sealed[-1]["EntryHash"]["S"]
+        return sealed
+
+    assert verify_items(with_balances(carried), [], TABLES).clean
+    assert findings_of(with_balances([*carried[:2], ("25.00", "0")])) == [
+        "order-a  PaymentLedger  entry 6  inserted: its balances are not what the history before it adds up to"
+    ]

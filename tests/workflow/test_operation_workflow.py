@@ -111,6 +111,9 @@ def test_partial_refunds_up_to_the_amount_charged_and_no_further(stack, info, tr
     assert third["Status"] == "REFUND-DECLINED" and third["Decline"]["Code"] == "EXCEEDS_REFUNDABLE"
     assert held_at_converge(stack, f"{transaction_id}-r3") == []
     assert charge_record(stack, payment["ProcessorTransactionID"])["refunded_amount"] == "100.00"
+    # Each operation entry carries the payment's balances once it stands, written with it
+    last = operations.ledger_entries(info, transaction_id)[-1]
+    assert (last["Status"], last["Captured"], last["Refunded"]) == ("REFUND-SUCCESS", "100.00", "100.00")
     assert_verifies(info, transaction_id)
 
 
