@@ -21,6 +21,8 @@ from statemachine.policy import (
     fail,
     lambda_task,
     payload_of,
+    terminal_entry,
+    unsuccessful_entry,
     when_present,
 )
 
@@ -133,19 +135,15 @@ def _call() -> dict[str, Any]:
 
 def _terminal_entries() -> dict[str, Any]:
     def terminal(step: str, comment: str, payload: dict[str, str], on_error: Catch) -> dict[str, Any]:
-        return lambda_task(
+        function_step = "OperationSuccess" if step == "OperationSuccess" else "OperationFailed"
+        return terminal_entry(
             step,
-            function_step="OperationSuccess" if step == "OperationSuccess" else "OperationFailed",
+            function_step=function_step,
             comment=comment,
             payload=payload,
-            result_selector={"Response.$": "$.Payload"},
-            result_path="$.Result",
-            catch=[on_error],
+            on_error=on_error,
             next_state="AnyCallsToAudit",
         )
-
-    def unsuccessful(stage: str) -> dict[str, str]:
-        return payload_of(State="$", Status=stage, ExecutionArn=EXECUTION_ARN)
 
     return {
         "OperationSuccess": terminal(
@@ -157,14 +155,14 @@ def _terminal_entries() -> dict[str, Any]:
         "OperationDeclined": terminal(
             "OperationDeclined",
             "Terminal entry: <KIND>-DECLINED, declined by the processor or refused before sending. The hold ends.",
-            unsuccessful("DECLINED"),
+            unsuccessful_entry("DECLINED"),
             catch_all("OperationFailed"),
         ),
         "OperationFailed": terminal(
             "OperationFailed",
             "Terminal entry: <KIND>-FAILED (or SUCCESS, if the processor approved). After a send whose outcome is "
             "unknown the hold stays, and the payment takes no other operation until reconciled.",
-            unsuccessful("FAILED"),
+            unsuccessful_entry("FAILED"),
             catch_all("OperationUnrecorded"),
         ),
         "OperationUnrecorded": fail(

@@ -17,6 +17,8 @@ from statemachine.policy import (
     fail,
     lambda_task,
     payload_of,
+    terminal_entry,
+    unsuccessful_entry,
     when_present,
 )
 
@@ -130,19 +132,15 @@ def _terminal_entries() -> dict[str, Any]:
     """LedgerSuccess, and LedgerDeclined/LedgerFailed, which both run the LedgerFailed function."""
 
     def terminal(step: str, comment: str, payload: dict[str, str], on_error: Catch) -> dict[str, Any]:
-        return lambda_task(
+        function_step = "LedgerSuccess" if step == "LedgerSuccess" else "LedgerFailed"
+        return terminal_entry(
             step,
-            function_step="LedgerSuccess" if step == "LedgerSuccess" else "LedgerFailed",
+            function_step=function_step,
             comment=comment,
             payload=payload,
-            result_selector={"Response.$": "$.Payload"},
-            result_path="$.Result",
-            catch=[on_error],
+            on_error=on_error,
             next_state="AnyCallsToAudit",
         )
-
-    def unsuccessful(status: str) -> dict[str, str]:
-        return payload_of(State="$", Status=status, ExecutionArn=EXECUTION_ARN)
 
     return {
         "LedgerSuccess": terminal(
@@ -154,13 +152,13 @@ def _terminal_entries() -> dict[str, Any]:
         "LedgerDeclined": terminal(
             "LedgerDeclined",
             "Terminal ledger entry: PAYMENT-DECLINED. A decline is an outcome, not a failure.",
-            unsuccessful("PAYMENT-DECLINED"),
+            unsuccessful_entry("PAYMENT-DECLINED"),
             catch_all("LedgerFailed"),
         ),
         "LedgerFailed": terminal(
             "LedgerFailed",
             "Terminal ledger entry: PAYMENT-FAILED, unless this execution already wrote a terminal entry.",
-            unsuccessful("PAYMENT-FAILED"),
+            unsuccessful_entry("PAYMENT-FAILED"),
             catch_all("LedgerUnrecorded"),
         ),
         "LedgerUnrecorded": fail(

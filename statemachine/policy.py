@@ -113,6 +113,27 @@ def choice(variable: str, cases: dict[str, str], default: str) -> dict[str, Any]
     return {"Type": "Choice", "Choices": branches, "Default": default}
 
 
+def terminal_entry(
+    step: str, *, function_step: str, comment: str, payload: dict[str, str], on_error: Catch, next_state: str
+) -> dict[str, Any]:
+    """A step writing a terminal ledger entry: the function's answer, the API response, goes to $.Result.Response."""
+    return lambda_task(
+        step,
+        function_step=function_step,
+        comment=comment,
+        payload=payload,
+        result_selector={"Response.$": "$.Payload"},
+        result_path="$.Result",
+        catch=[on_error],
+        next_state=next_state,
+    )
+
+
+def unsuccessful_entry(status: str) -> dict[str, str]:
+    """The payload of a declined or failed terminal entry: the whole state (what failed, if anything)."""
+    return payload_of(State="$", Status=status, ExecutionArn=EXECUTION_ARN)
+
+
 def when_present(variable: str, then: str, otherwise: str) -> dict[str, Any]:
     """A Choice: `then` if `variable` is in the state, else `otherwise` (a path a Catch may have left out)."""
     return {
