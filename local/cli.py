@@ -278,6 +278,8 @@ def run_operation(info: StackInfo, args: argparse.Namespace) -> int:
         started = client.start_operation(sfn, operation_state_machine(info, args.command), request)
     except client.DuplicateOperationID as refusal:
         say(f"OperationID {operation_id} refused: {refusal}")
+    except client.InvalidOperation as invalid:
+        say(f"The operation was refused before it started: {invalid.field} {invalid.reason}")
     except ClientError as error:
         say(f"StartExecution refused the operation: {error.response['Error']['Code']}: {error}")
     else:

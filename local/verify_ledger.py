@@ -25,7 +25,7 @@ from typing import Any
 from payments import chain
 from payments.chain import INSERTED, Finding, Item
 from payments.ledger import APPROVED_STATUSES, LAST_ENTRY_NUMBER, TERMINAL_STATUSES
-from payments.operations import HistoryEntry, balances_of, parse_status
+from payments.operations import HistoryEntry, OperationRefused, OperationRequest, admit, balances_of, parse_status
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,10 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
             refused = stages.get(operation_id or "") == ["DECLINED"]
             if detail is None and terminal_status not in APPROVED_STATUSES and not refused:
                 detail = "an operation on a payment that was not approved"
+            if detail is None and parsed[1] == "INITIATED":
+                detail = _admission_problem(
+                    transaction_id, item, history[:-1], chain.string_of(numbered[0][1], "Currency")
+                )
             if detail is not None:
                 findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))
             continue
@@ -195,6 +199,31 @@ def _balances_problem(item: Item, history: list[HistoryEntry]) -> str | None:
         return "its balances are not amounts"
     if carried != (balances.captured, balances.refunded):
         return "its balances are not what the history before it adds up to"
+    return None
+
+
+def _admission_problem(transaction_id: str, item: Item, before: list[HistoryEntry], currency: str | None) -> str | None:
+    """An operation is admitted against the history before its INITIATED entry (payments.operations.admit):
+    replayed, the same rules must admit it, for the amount it holds."""
+    parsed = parse_status(chain.string_of(item, "Status") or "")
+    if parsed is None:
+        return None
+    kind = parsed[0]
+    try:
+        amount = Decimal(chain.string_of(item, "Amount") or "x")
+    except ArithmeticError:
+        return "its amount is not an amount"
+    request = OperationRequest(
+        kind, chain.string_of(item, "OperationID") or "", transaction_id, None if kind == "void" else amount
+    )
+    try:
+        admitted = admit(request, balances_of(before), payment_found=True, currency=currency)
+    except OperationRefused as refusal:
+        return f"the history before it does not allow it ({refusal.reason})"
+    except ArithmeticError:
+        return "the history before it holds an amount that is not one"
+    if admitted != amount:
+        return "its amount is not what the history before it allowed"
     return None
 
 

@@ -50,10 +50,9 @@ def _admission() -> dict[str, Any]:
             ),
             payload=payload_of(Request="$", ExecutionArn=EXECUTION_ARN),
             output_path="$.Payload",
-            catch=[
-                Catch(("InvalidOperationRequest", "OperationRefused"), "ReadRejection", "$"),
-                catch_all("AdmissionFailed", "$"),
-            ],
+            # No catch-all: admission that fails after its retries fails the execution at this task, so
+            # that a redrive runs admission again (it finds its own INITIATED entry and goes on).
+            catch=[Catch(("InvalidOperationRequest", "OperationRefused"), "ReadRejection", "$")],
             next_state="IsAdmitted",
         ),
         "ReadRejection": {
@@ -70,12 +69,6 @@ def _admission() -> dict[str, Any]:
             "OperationRefused",
             "No ledger to record the refusal in: an unknown payment, or an OperationID of another execution.",
             CausePath="$.Rejection.errorMessage",
-        ),
-        "AdmissionFailed": fail(
-            "OperationFailed",
-            "Admission failed after its retries; nothing was sent. If INITIATED was written, redrive the "
-            "execution: admission finds its own entry and the operation goes on.",
-            Cause="AdmitOperation failed after its retries; nothing was sent.",
         ),
         "IsAdmitted": choice("$.Admission.Status", {"ADMITTED": "OperationPending"}, default="OperationDeclinedEnd"),
         "OperationDeclinedEnd": {

@@ -114,6 +114,19 @@ class DuplicateOperationID(Exception):
     """The OperationID was already used for a different operation; nothing was started."""
 
 
+class InvalidOperation(Exception):
+    """The operation request is malformed (`field` says which, `reason` why); nothing was started.
+
+    Checked here, before StartExecution, because Step Functions keeps an execution's name and input
+    for 90 days: an OperationID or a Reason holding a card number must never reach it.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field = field
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class StartedOperation:
     operation_id: str
@@ -125,7 +138,9 @@ def capture(
     stepfunctions: Any, state_machine_arn: str, transaction_id: str, operation_id: str, amount: str | None = None
 ) -> StartedOperation:
     """Capture an authorization, all of it or `amount` (once: the rest is released)."""
-    return start_operation(stepfunctions, state_machine_arn, _operation("capture", transaction_id, operation_id, amount))
+    return start_operation(
+        stepfunctions, state_machine_arn, _operation("capture", transaction_id, operation_id, amount)
+    )
 
 
 def void(stepfunctions: Any, state_machine_arn: str, transaction_id: str, operation_id: str) -> StartedOperation:
@@ -151,6 +166,12 @@ def refund(
 def start_operation(stepfunctions: Any, state_machine_arn: str, request: dict[str, Any]) -> StartedOperation:
     """StartExecution named after the OperationID: the same operation again finds its execution (already
     started); another operation under a used OperationID raises DuplicateOperationID, starting nothing."""
+    from payments.operations import InvalidOperationRequest, parse_operation
+
+    try:
+        parse_operation(request)
+    except InvalidOperationRequest as invalid:
+        raise InvalidOperation(invalid.field, invalid.message) from None
     operation_id = str(request["OperationID"])
     arn = execution_arn_for(state_machine_arn, operation_id)
     try:

@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from payments import topology
 from payments.audit import AuditRecord, AuditRepository, ProcessorCallRecord
-from payments.errors import ProcessorError, ProcessorTimeout
+from payments.errors import ProcessorError, ProcessorRejected, ProcessorTimeout
 from payments.observability import logger, metrics
 from payments.processors.port import AuditView, Processor, ProcessorCall, ProcessorTimeouts
 from payments.sale_attempts import SaleAttempts, SaleAttemptTaken
@@ -101,13 +101,18 @@ def send_once(
     seconds_left: Callable[[], float] = lambda: 900.0,
     sleep: Callable[[float], None] | None = None,
     clock: Clock | None = None,
+    calls_after_wait: int = 2,
+    rejected_resend_is_unknown: bool = False,
 ) -> ChargeResult:
     """Send once; with an earlier attempt on record (or `retried`), first wait for it and ask about it.
 
     `adopt` picks our request out of a lookup by `reference` (None: nothing listed); `prepare` runs
     just before the claim (reading the CVV, a last check) and may refuse; `send` sends what it
     prepared. `still_pending` raises if the payment or operation ended meanwhile (asked again after
-    a wait); `seconds_left` is the time this invocation has left, now.
+    a wait); `seconds_left` is the time this invocation has left, now; `calls_after_wait` how many
+    calls follow a wait. With `rejected_resend_is_unknown`, a request sent again after a lookup found
+    nothing and then rejected leaves the outcome unknown (ProcessorTimeout): the processor may refuse
+    it because the first one did land, where the lookup could not show it.
     """
     sleep = sleep or time.sleep
     clock = clock or _utc_now
@@ -122,7 +127,7 @@ def send_once(
                 # version that sent without claims. It ended before this attempt began, so one read
                 # timeout from now lets anything it sent land.
                 lands_by = clock() + dt.timedelta(seconds=processor.timeouts.read)
-            wait_until(lands_by, processor.timeouts, seconds_left(), sleep, clock)
+            wait_until(lands_by, processor.timeouts, seconds_left(), sleep, clock, calls_after_wait)
             since = min((attempt.started_at for attempt in on_record), default=clock()).date()
             lookup = ask_before_resending(processor, reference, since)
             recorder.record(lookup)
@@ -142,7 +147,14 @@ def send_once(
         if late > CLAIM_GRACE_SECONDS:
             # Whoever asks about this claim waits from its CreatedAt: a request sent later could land after they ask.
             raise ProcessorTimeout(f"the attempt took {late:.1f}s to record; sending nothing, asking later")
-        call = send(prepared)
+        try:
+            call = send(prepared)
+        except ProcessorRejected as rejected:
+            if rejected_resend_is_unknown and (latest is not None or retried):
+                raise ProcessorTimeout(
+                    f"sent again and rejected, the first may have landed; {rejected}", rejected.call
+                ) from None
+            raise
         recorder.record(call)
         return ChargeResult(call.result, recorder.calls, call.latency_ms, False, frozenset(recorder.persisted))
     except ProcessorError as error:
@@ -173,14 +185,16 @@ def wait_until(
     seconds_left: float,
     sleep: Callable[[float], None],
     clock: Clock,
+    calls_after_wait: int = 2,
 ) -> None:
-    """Do not ask too soon: the earlier attempt's sale may still be on its way."""
+    """Do not ask too soon: the earlier attempt's request may still be on its way. After the wait,
+    `calls_after_wait` calls (the lookup, the request, any question between) must still fit."""
     wait = max(0.0, (lands_by - clock()).total_seconds())
-    budget = seconds_left - 2 * (timeouts.connect + timeouts.read) - 1
+    budget = seconds_left - calls_after_wait * (timeouts.connect + timeouts.read) - 1
     if wait > budget:
-        raise ProcessorTimeout(f"not enough time left to wait {wait:.0f}s for an earlier sale; asking later")
+        raise ProcessorTimeout(f"not enough time left to wait {wait:.0f}s for an earlier attempt; asking later")
     if wait > 0:
-        logger.info("waiting for an earlier sale to land before asking", extra={"seconds": round(wait, 3)})
+        logger.info("waiting for an earlier attempt to land before asking", extra={"seconds": round(wait, 3)})
         sleep(wait)
 
 

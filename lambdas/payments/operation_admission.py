@@ -60,8 +60,10 @@ def admit_operation(repository: LedgerRepository, request: OperationRequest, exe
         entries = repository.entries(request.TransactionID)
         mine = next((e for e in entries if e.OperationID == request.OperationID), None)
         if mine is not None:
-            if mine.ExecutionArn != execution_arn:
-                raise OperationRefused("DUPLICATE_OPERATION_ID", "this OperationID was used by another execution")
+            # The same name again gives the same execution ARN (after Step Functions forgets an execution,
+            # a new one may take its name): the request must be the same too.
+            if mine.ExecutionArn != execution_arn or not _same_request(mine, request):
+                raise OperationRefused("DUPLICATE_OPERATION_ID", "this OperationID was used for another operation")
             if mine.Status == operations.status(request.Operation, operations.DECLINED):
                 raise OperationRefused(mine.ReasonCode or "REFUSED", mine.ReasonMessage or "refused")
             return mine
@@ -71,8 +73,10 @@ def admit_operation(repository: LedgerRepository, request: OperationRequest, exe
             amount = operations.admit(request, balances, payment_found=bool(entries), currency=currency)
             entry = _entry(entries, request, operations.INITIATED, amount, execution_arn)
         except OperationRefused as refusal:
-            if not entries:
-                raise  # no payment, no ledger of it to write to
+            if not entries or balances.payment_status is None:
+                # No payment, no ledger of it to write to; or a payment still running, whose own entries
+                # come next: nothing may take their numbers.
+                raise
             amount = request.Amount if request.Amount is not None else Decimal(0)
             entry = _entry(entries, request, operations.DECLINED, amount, execution_arn, refusal)
         try:
@@ -83,6 +87,13 @@ def admit_operation(repository: LedgerRepository, request: OperationRequest, exe
             raise OperationRefused(written.ReasonCode or "REFUSED", written.ReasonMessage or "refused")
         return written
     raise OperationRefused("LEDGER_BUSY", f"the payment's ledger changed {MAX_RACES} times while admitting")
+
+
+def _same_request(entry: LedgerEntry, request: OperationRequest) -> bool:
+    """Whether the operation's first entry was written for this request: same kind, same amount if given."""
+    parsed = operations.parse_status(entry.Status)
+    same_kind = parsed is not None and parsed[0] == request.Operation
+    return same_kind and (request.Amount is None or Decimal(entry.Amount) == request.Amount)
 
 
 def _entry(

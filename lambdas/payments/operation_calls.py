@@ -18,7 +18,7 @@ from payments.audit import AuditRepository
 from payments.errors import ChargeRefused
 from payments.exactly_once import CallRecorder, ChargeResult, Clock, send_once
 from payments.ledger import LedgerEntry, LedgerRepository
-from payments.operation_recording import operation_entries, stage_of
+from payments.operation_recording import of_authorization, operation_entries, stage_of
 from payments.operation_state import OperationCallEvent, OperationFacts
 from payments.operations import OperationRefused
 from payments.processors import registry
@@ -82,13 +82,21 @@ def refuse_unless_pending(entries: list[LedgerEntry], facts: OperationFacts, exe
     pending = next((entry for entry in mine if stage_of(entry) == operations.PENDING), None)
     if pending is None:
         raise ChargeRefused("the ledger holds no PENDING entry for this operation; nothing was sent")
-    recorded = (pending.Status, pending.Amount, pending.Currency, pending.ProcessorID, pending.ExecutionArn)
+    recorded = (
+        pending.Status,
+        pending.Amount,
+        pending.Currency,
+        pending.ProcessorID,
+        pending.ExecutionArn,
+        of_authorization(entries, facts.OperationID),
+    )
     asked = (
         operations.status(facts.Operation, operations.PENDING),
         facts.Amount,
         facts.Currency,
         facts.ProcessorID,
         execution_arn,
+        facts.OfAuthorization,
     )
     if recorded != asked:
         raise ChargeRefused("the request differs from the ledger's PENDING entry; nothing was sent")
@@ -137,6 +145,10 @@ def send_operation(
         seconds_left=seconds_left,
         sleep=sleep,
         clock=clock,
+        calls_after_wait=3,  # the lookup, the settlement question, the operation
+        # Whether Converge lists a completion or a delete under its own merchant id is not documented:
+        # a capture or void refused when sent again may be refused because the first one landed.
+        rejected_resend_is_unknown=True,
     )
 
 

@@ -34,7 +34,6 @@ def stage_of(entry: LedgerEntry) -> str | None:
 def facts_of(request: OperationRequest, initiated: LedgerEntry, entries: list[LedgerEntry]) -> OperationFacts:
     """What the later steps need to know, from the admitted entry and the payment's own terminal entry."""
     payment = next(entry for entry in entries if entry.is_terminal)
-    balances = operations.balances_of(history_of(entries))
     return OperationFacts(
         Operation=request.Operation,
         OperationID=request.OperationID,
@@ -43,8 +42,20 @@ def facts_of(request: OperationRequest, initiated: LedgerEntry, entries: list[Le
         Currency=initiated.Currency,
         ProcessorID=initiated.ProcessorID,
         ProcessorTransactionID=payment.ProcessorTransactionID or "",
-        OfAuthorization=balances.is_authorization and balances.captured == 0 and balances.held_for_capture == 0,
+        OfAuthorization=of_authorization(entries, request.OperationID),
     )
+
+
+def of_authorization(entries: list[LedgerEntry], operation_id: str) -> bool:
+    """Whether the operation found an authorization never captured (a void then releases it): judged
+    from the history before its INITIATED entry, as admission judged it."""
+    initiated = next(
+        (e.EntryNumber for e in entries if e.OperationID == operation_id and stage_of(e) == operations.INITIATED),
+        None,
+    )
+    before = [e for e in entries if initiated is None or e.EntryNumber < initiated]
+    balances = operations.balances_of(history_of(before))
+    return balances.is_authorization and balances.captured == 0 and balances.held_for_capture == 0
 
 
 def history_of(entries: list[LedgerEntry]) -> list[operations.HistoryEntry]:

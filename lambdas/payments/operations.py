@@ -90,6 +90,9 @@ def parse_operation(event: Any) -> OperationRequest:
             raise InvalidOperationRequest(field, "must be 1 to 36 characters of letters, digits, '-' and '_'")
         if identifier_contains_card_number(value):
             raise InvalidOperationRequest(field, "must not contain a card number")
+    if event["OperationID"] == event["TransactionID"]:
+        # The processor keeps both as one kind of reference (Converge: ssl_merchant_txn_id).
+        raise InvalidOperationRequest("OperationID", "must differ from the TransactionID")
     amount = _amount(event.get("Amount"))
     if kind == "void" and amount is not None:
         raise InvalidOperationRequest("Amount", "must be absent: a void cancels the whole transaction")

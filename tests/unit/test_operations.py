@@ -193,3 +193,11 @@ def test_a_malformed_operation_names_its_field_without_echoing_it(event, field):
     assert refused.value.field == field
     text = str(refused.value)
     assert "chargeback" not in text and "has space" not in text and "4111" not in text
+
+
+def test_an_operation_id_equal_to_the_transaction_id_is_refused():
+    # The processor keeps both as one kind of reference: a lookup by one would list the other.
+    with pytest.raises(InvalidOperationRequest) as refused:
+        parse_operation({"Operation": "refund", "OperationID": "order-1", "TransactionID": "order-1"})
+
+    assert refused.value.field == "OperationID"

@@ -84,10 +84,8 @@ def test_the_operation_workflows_retry_and_catch_tables():
         (("States.ALL",), 2),
     ]
     catches = {name: [(("States.ALL",), "OperationFailed", "$.Failure")] for name in OPERATION_TASKS}
-    catches["AdmitOperation"] = [
-        (("InvalidOperationRequest", "OperationRefused"), "ReadRejection", "$"),
-        (("States.ALL",), "AdmissionFailed", "$"),
-    ]
+    # No catch-all: a failed admission fails the execution at AdmitOperation, where a redrive resumes.
+    catches["AdmitOperation"] = [(("InvalidOperationRequest", "OperationRefused"), "ReadRejection", "$")]
     catches["CallOperationProcessor"] = [
         (("OperationRefused",), "OperationDeclined", "$.Failure"),
         (("States.ALL",), "OperationFailed", "$.Failure"),

@@ -121,3 +121,16 @@ def test_an_operation_entry_whose_carried_balances_do_not_add_up_is_named():
     assert findings_of(with_balances([*carried[:2], ("25.00", "0")])) == [
         "order-a  PaymentLedger  entry 6  inserted: its balances are not what the history before it adds up to"
     ]
+
+
+def test_an_operation_the_history_before_it_did_not_allow_is_named():
+    # Well chained, well ordered: two refunds of 25.00 on a 25.00 sale, and a capture of a sale
+    twice = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-SUCCESS", "r1")]
+    twice += [("REFUND-INITIATED", "r2"), ("REFUND-PENDING", "r2"), ("REFUND-SUCCESS", "r2")]
+
+    assert findings_of(payment_with(twice)) == [
+        "order-a  PaymentLedger  entry 7  inserted: the history before it does not allow it (EXCEEDS_REFUNDABLE)"
+    ]
+    assert findings_of(payment_with([("CAPTURE-INITIATED", "c1")])) == [
+        "order-a  PaymentLedger  entry 4  inserted: the history before it does not allow it (NOT_AN_AUTHORIZATION)"
+    ]

@@ -7,9 +7,13 @@ read the same history.
 """
 
 import threading
+import time
 from decimal import Decimal
 
+import pytest
+
 from local import operations as stack_operations
+from local.sandbox import FaultRule
 from local.verify_ledger import verify_payment
 from payments.chain import typed
 from payments.ledger import LedgerRepository
@@ -97,3 +101,47 @@ def test_a_refused_operation_asked_again_is_refused_again_with_one_entry(info, t
 
     assert reasons == ["EXCEEDS_REFUNDABLE", "EXCEEDS_REFUNDABLE"]
     assert [e["Status"] for e in stack_operations.ledger_entries(info, transaction_id)][3:] == ["REFUND-DECLINED"]
+
+
+def test_an_operation_id_reused_by_an_execution_of_the_same_name_for_another_operation_is_refused(info, transaction_id):
+    # Once Step Functions has forgotten an execution, a new one may take its name, and so its ARN.
+    assert run_payment(info, card_request(transaction_id, amount="100.00"))["status"] == "SUCCEEDED"
+    repository = LedgerRepository(info.ledger_table, client=info.client("dynamodb"))
+    admit_operation(repository, refund(transaction_id, "r1", "10.00"), "arn:exec:r1")
+
+    again = admit_operation(repository, refund(transaction_id, "r1", "10.00"), "arn:exec:r1")
+    with pytest.raises(OperationRefused) as other_amount:
+        admit_operation(repository, refund(transaction_id, "r1", "25.00"), "arn:exec:r1")
+    with pytest.raises(OperationRefused) as other_kind:
+        admit_operation(repository, OperationRequest("void", "r1", transaction_id), "arn:exec:r1")
+
+    assert again.Status == "REFUND-INITIATED" and again.Amount == "10.00"
+    assert other_amount.value.reason == other_kind.value.reason == "DUPLICATE_OPERATION_ID"
+    assert len(stack_operations.ledger_entries(info, transaction_id)) == 4
+
+
+def test_an_operation_on_a_payment_still_running_is_refused_without_taking_its_entry(stack, info, transaction_id):
+    # The sale is slow to answer: the payment has written INITIATED and PENDING when the void arrives
+    stack.sandbox.faults.add(
+        FaultRule(
+            "latency", delay_ms=1500, match={"ssl_merchant_txn_id": transaction_id, "ssl_transaction_type": "ccsale"}
+        )
+    )
+    arn = stack_operations.start_payment(info, card_request(transaction_id, amount="100.00"))
+    repository = LedgerRepository(info.ledger_table, client=info.client("dynamodb"))
+    deadline = time.monotonic() + 30
+    while len(stack_operations.ledger_entries(info, transaction_id)) < 2:  # PENDING written: the sale is on its way
+        assert time.monotonic() < deadline, "the payment never reached PAYMENT-PENDING"
+        time.sleep(0.02)
+
+    with pytest.raises(OperationRefused) as refused:
+        admit_operation(repository, OperationRequest("void", "v1", transaction_id), "arn:exec:v1")
+
+    assert refused.value.reason == "PAYMENT_IN_PROGRESS"
+    payment = stack_operations.wait_for_execution(info, arn, timeout_seconds=60)
+    assert payment["status"] == "SUCCEEDED"
+    assert [e["Status"] for e in stack_operations.ledger_entries(info, transaction_id)] == [
+        "PAYMENT-INITIATED",
+        "PAYMENT-PENDING",
+        "PAYMENT-SUCCESS",
+    ]

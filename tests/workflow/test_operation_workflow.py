@@ -155,11 +155,41 @@ def test_an_operation_on_an_unknown_or_declined_payment_is_refused(stack, info, 
     assert on_declined["Decline"]["Code"] == "PAYMENT_NOT_APPROVED"
 
 
-def test_a_malformed_operation_names_the_field_and_starts_nothing(info, transaction_id):
-    execution = operate(info, "refund", transaction_id, f"{transaction_id}-m", "ten")
+def test_a_malformed_operation_names_the_field_and_writes_nothing(info, transaction_id):
+    # Started straight with StartExecution, past the client's own check
+    request = {"Operation": "refund", "OperationID": f"{transaction_id}-m", "TransactionID": transaction_id}
+    started = info.client("stepfunctions").start_execution(
+        stateMachineArn=info.refund_state_machine_arn,
+        name=request["OperationID"],
+        input=json.dumps(request | {"Amount": "ten"}),
+    )
+    execution = operations.wait_for_execution(info, started["executionArn"])
 
     assert execution["status"] == "FAILED" and execution["error"] == "InvalidOperationRequest"
     assert execution["cause"].startswith("Amount ") and "ten" not in execution["cause"]
+    assert operations.ledger_entries(info, transaction_id) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"OperationID": "4111111111111111"}, "OperationID"),
+        ({"Reason": "card 4111 1111 1111 1111"}, "Reason"),
+        ({"Amount": "ten"}, "Amount"),
+    ],
+)
+def test_the_client_refuses_a_malformed_operation_before_step_functions_stores_anything(
+    info, transaction_id, change, field
+):
+    request = {"Operation": "refund", "OperationID": f"{transaction_id}-q", "TransactionID": transaction_id} | change
+    sfn = info.client("stepfunctions")
+
+    with pytest.raises(client.InvalidOperation) as refused:
+        client.start_operation(sfn, info.refund_state_machine_arn, request)
+
+    assert refused.value.field == field and "4111" not in str(refused.value)
+    executions = sfn.list_executions(stateMachineArn=info.refund_state_machine_arn)["executions"]
+    assert request["OperationID"] not in {e["name"] for e in executions}
 
 
 def test_two_refunds_of_60_on_100_started_at_once_move_60_once(stack, info, transaction_id):
