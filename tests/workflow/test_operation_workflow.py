@@ -3,11 +3,12 @@ ledger and by the Converge sandbox's own record of what it holds."""
 
 import json
 import threading
+from collections import Counter
 
 import pytest
 
 from local import operations
-from local.sandbox import FaultRule
+from local.sandbox import FAULT_KINDS, FaultRule
 from local.sandbox.terminal import follow_ons_of
 from local.verify_ledger import verify_payment
 from payments.chain import typed
@@ -242,7 +243,12 @@ def test_an_operation_started_twice_runs_once_and_a_reused_operation_id_is_refus
         client.capture(sfn, arn, transaction_id, f"{transaction_id}-c", "41.00")
 
 
-@pytest.mark.parametrize("fault", ["timeout_after_charge", "drop_before_charge", "http_500", "error_4022"])
+# How many times the operation's request reaches Converge: once when the first was processed (the
+# retry finds it by its OperationID), twice when it was not (the retry finds nothing and sends it).
+SENDS = {"timeout_after_charge": 1, "charge_in_flight": 1, "latency": 1}
+
+
+@pytest.mark.parametrize("fault", FAULT_KINDS)
 @pytest.mark.parametrize("kind", ["capture", "void", "refund"])
 def test_a_fault_on_an_operation_still_moves_the_money_exactly_once(stack, info, transaction_id, kind, fault):
     pay(info, transaction_id, capture="manual" if kind == "capture" else None)
@@ -251,7 +257,11 @@ def test_a_fault_on_an_operation_still_moves_the_money_exactly_once(stack, info,
     operation_id = f"{transaction_id}-{kind[0]}"
     converge_type = {"capture": "cccomplete", "void": "ccvoid", "refund": "ccreturn"}[kind]
     stack.sandbox.faults.add(
-        FaultRule(fault, match={"ssl_transaction_type": converge_type, "ssl_merchant_txn_id": operation_id})
+        FaultRule(
+            fault,
+            match={"ssl_transaction_type": converge_type, "ssl_merchant_txn_id": operation_id},
+            delay_ms={"latency": 300, "charge_in_flight": 1000}.get(fault, 0),
+        )
     )
 
     done = output(operate(info, kind, transaction_id, operation_id, "40.00" if kind != "void" else None))
@@ -259,5 +269,12 @@ def test_a_fault_on_an_operation_still_moves_the_money_exactly_once(stack, info,
     assert done["Status"] == f"{kind.upper()}-SUCCESS"
     assert len(held_at_converge(stack, operation_id)) == 1
     sends = [e for e in stack.sandbox.exchanges() if e.merchant_txn_id == operation_id and e.operation == converge_type]
-    assert len(sends) == (1 if fault == "timeout_after_charge" else 2)
+    assert len(sends) == SENDS.get(fault, 2)
+    assert (fault, operation_id) in stack.sandbox.faults.fired  # the fault did strike
+    # And every call Converge answered for it has its record in the operation's own audit trail
+    answered = Counter(
+        e.operation for e in stack.sandbox.exchanges() if e.merchant_txn_id == operation_id and e.answered
+    )
+    audited = Counter(r["Operation"] for r in operations.audit_records(info, f"{transaction_id}/{operation_id}"))
+    assert answered and all(audited[op] >= n for op, n in answered.items()), (answered, audited)
     assert_verifies(info, transaction_id)
