@@ -34,10 +34,11 @@ def admission_step(
         raise InvalidOperationRequest("OperationID", "must be the name of the execution that runs the operation")
     try:
         initiated = admit_operation(repository, request, execution_arn)
-    except OperationRefused:
+    except OperationRefused as refusal:
         entries = repository.entries(request.TransactionID)
         declined = next((e for e in entries if e.OperationID == request.OperationID), None)
-        if declined is None or declined.ExecutionArn != execution_arn:
+        # Nothing of this request recorded (no payment, a payment still running, another request): raise.
+        if declined is None or not _records(declined, request, refusal, execution_arn):
             raise
         return {"Admission": {"Status": declined.Status, "Response": operation_response(declined)}}
     facts = facts_of(request, initiated, repository.entries(request.TransactionID))
@@ -87,6 +88,15 @@ def admit_operation(repository: LedgerRepository, request: OperationRequest, exe
             raise OperationRefused(written.ReasonCode or "REFUSED", written.ReasonMessage or "refused")
         return written
     raise OperationRefused("LEDGER_BUSY", f"the payment's ledger changed {MAX_RACES} times while admitting")
+
+
+def _records(entry: LedgerEntry, request: OperationRequest, refusal: OperationRefused, execution_arn: str) -> bool:
+    """Whether `entry` is this execution's recorded refusal of this request, for this reason."""
+    return (
+        entry.ExecutionArn == execution_arn
+        and entry.Status == operations.status(request.Operation, operations.DECLINED)
+        and entry.ReasonCode == refusal.reason
+    )
 
 
 def _same_request(entry: LedgerEntry, request: OperationRequest) -> bool:

@@ -17,7 +17,7 @@ from local.sandbox import FaultRule
 from local.verify_ledger import verify_payment
 from payments.chain import typed
 from payments.ledger import LedgerRepository
-from payments.operation_admission import admit_operation
+from payments.operation_admission import admission_step, admit_operation
 from payments.operations import OperationRefused, OperationRequest
 from tests.workflow.conftest import card_request, run_payment
 
@@ -145,3 +145,17 @@ def test_an_operation_on_a_payment_still_running_is_refused_without_taking_its_e
         "PAYMENT-PENDING",
         "PAYMENT-SUCCESS",
     ]
+
+
+def test_a_reused_name_for_another_request_is_refused_not_answered_with_the_first_ones_entry(info, transaction_id):
+    assert run_payment(info, card_request(transaction_id, amount="100.00"))["status"] == "SUCCEEDED"
+    repository = LedgerRepository(info.ledger_table, client=info.client("dynamodb"))
+    first = {"Operation": "refund", "OperationID": "r1", "TransactionID": transaction_id, "Amount": "200.00"}
+    refused = admission_step(repository, first, "r1", "arn:exec:r1")  # recorded: REFUND-DECLINED
+
+    again = admission_step(repository, first, "r1", "arn:exec:r1")
+    with pytest.raises(OperationRefused) as other:
+        admission_step(repository, first | {"Amount": "10.00"}, "r1", "arn:exec:r1")
+
+    assert refused == again and refused["Admission"]["Response"]["Decline"]["Code"] == "EXCEEDS_REFUNDABLE"
+    assert other.value.reason == "DUPLICATE_OPERATION_ID"
