@@ -15,7 +15,7 @@ NODE_STAMP := node_modules/.package-installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-installed-$(PYTHON_VERSION)
 
-.PHONY: demo test check asl mutants bench lint format synth cfn-lint checkov chaos clean
+.PHONY: demo test check asl schemas mutants bench lint format synth cfn-lint checkov chaos clean
 
 demo: $(STAMP)
 	$(BIN)/python -m local demo
@@ -31,6 +31,10 @@ check: $(STAMP)
 # Write statemachine/*.asl.json from the Python that defines them (the committed files must match).
 asl: $(STAMP)
 	$(BIN)/python -m statemachine.build
+
+# The JSON Schema of each payments event (schemas/events/), from payments.events.
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.build
 
 # Mutation testing of lambdas/payments against the fast tiers; not part of `make test` (README: Tests).
 # (mutants/ is removed first: mutmut keeps old verdicts when only the tests changed.)

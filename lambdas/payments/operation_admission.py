@@ -126,6 +126,8 @@ def _entry(
         ExecutionArn=arn,
         CreatedAt=ledger.now_iso(),
         OperationID=request.OperationID,
+        CardBrand=payment.CardBrand,  # the payment's card facts, for the operation's event
+        CardLast4=payment.CardLast4,
         ReasonCode=refusal.reason if refusal else None,
         ReasonMessage=refusal.message if refusal else None,
     )

@@ -99,7 +99,14 @@ def append_once(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry
             return ended
         try:
             number = max(e.EntryNumber for e in entries) + 1
-            candidate = replace(entry, EntryNumber=number, SecureToken=entries[0].SecureToken)
+            payment = entries[0]  # every entry of a payment carries its SecureToken and card facts
+            candidate = replace(
+                entry,
+                EntryNumber=number,
+                SecureToken=payment.SecureToken,
+                CardBrand=payment.CardBrand,
+                CardLast4=payment.CardLast4,
+            )
             return repository.append_entry(with_balances(entries, candidate))
         except EntryAlreadyExists:
             continue
@@ -111,7 +118,7 @@ def _entry(facts: OperationFacts, stage: str, execution_arn: str, **fields: str 
         TransactionID=facts.TransactionID,
         EntryNumber=0,  # set by append_once
         Status=operations.status(facts.Operation, stage),
-        SecureToken="",  # set by append_once: every entry of a payment carries its SecureToken
+        SecureToken="",  # set by append_once
         Amount=facts.Amount,
         Currency=facts.Currency,
         ProcessorID=facts.ProcessorID,

@@ -22,6 +22,8 @@ CONVERGE_READ_TIMEOUT_SECONDS = "CONVERGE_READ_TIMEOUT_SECONDS"
 CARD_VAULT_TABLE_NAME = "CARD_VAULT_TABLE_NAME"
 AUDIT_KMS_KEY_ARN = "AUDIT_KMS_KEY_ARN"  # audit payloads: sealed by CallProcessor, opened only by the AuditReader
 STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
+EVENT_BUS_NAME = "EVENT_BUS_NAME"  # the payments bus: one event per terminal ledger entry
+IDEMPOTENCY_TABLE_NAME = "IDEMPOTENCY_TABLE_NAME"  # the events published, by EventID
 
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -66,6 +68,15 @@ AUDIT_TABLE = TableSpec(
     sort_key=KeyAttribute("AuditID", "S"),
 )
 TABLES = (LEDGER_TABLE, AUDIT_TABLE)
+# Powertools idempotency records of LedgerEvents (key "id", expiry "expiration"): no card data, no
+# money, only which events were published. Not one of TABLES: no stream, no chain.
+IDEMPOTENCY_TABLE = TableSpec(
+    name="PaymentEventsPublished",
+    env_var=IDEMPOTENCY_TABLE_NAME,
+    partition_key=KeyAttribute("id", "S"),
+    ttl_attribute="expiration",
+)
+EVENT_BUS = "payments"
 # A card waits here, encrypted, between the intake and the processor's answer: minutes, never longer
 # (docs/architecture.md#card-data-handling). Not one of TABLES: no backups, no stream.
 CARD_VAULT_TABLE = TableSpec(
@@ -205,7 +216,14 @@ INTAKE_FUNCTION = FunctionSpec(
     "",
     (PAYMENT_KMS_KEY_ARN, CARD_VAULT_TABLE_NAME, STATE_MACHINE_ARN, *_OBSERVABILITY_ENV),
 )
-ALL_FUNCTIONS = (INTAKE_FUNCTION, *FUNCTIONS)
+# Reads the ledger's stream (the outbox) and puts one event per terminal entry on the payments bus.
+EVENTS_FUNCTION = FunctionSpec(
+    "LedgerEvents",
+    "ledger_events",
+    "",
+    (EVENT_BUS_NAME, IDEMPOTENCY_TABLE_NAME, *_OBSERVABILITY_ENV),
+)
+ALL_FUNCTIONS = (INTAKE_FUNCTION, *FUNCTIONS, EVENTS_FUNCTION)
 
 
 @dataclass(frozen=True)
