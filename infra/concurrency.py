@@ -12,10 +12,15 @@ Converge. Every other function is fast (tens of milliseconds of DynamoDB and KMS
 several times the processor steps' rate, so none of them is the bottleneck, and bounds their KMS
 and DynamoDB request rates well inside the account's quotas. Normalize and Audit serve both state
 machines. The intake's 20 turns a caller away (a throttle it may retry) rather than start more
-payments than the steps behind it can finish.
+payments than the steps behind it can finish. LedgerEvents is fast too (a DynamoDB write or two and
+a PutEvents per terminal entry) and gets the same 20: its event source mapping runs one batch per
+stream shard at a time (parallelization factor 1, which keeps each payment's entries in order), so
+it uses one copy per shard of the ledger's stream, and 20 is room for the shards of a ledger many
+times this merchant's; should the shards ever outnumber it, the mapping is throttled and retries,
+and the Throttles alarm says so.
 
 Reserving takes headroom from the account: Lambda keeps at least 100 of the account's concurrency
-unreserved, so an account running this stack (260 reserved) needs a concurrency quota of 360 or
+unreserved, so an account running this stack (280 reserved) needs a concurrency quota of 380 or
 more (the default quota is 1,000; a new account's may be lower until raised). The Throttles alarms
 (infra.monitoring) say when a number is too low.
 """
@@ -43,6 +48,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "CallOperationProcessor": CALL_PROCESSOR_CONCURRENCY,
     "OperationSuccess": 20,
     "OperationFailed": 20,
+    topology.EVENTS_FUNCTION.step: 20,
 }
 if set(RESERVED_CONCURRENCY) != {spec.step for spec in topology.ALL_FUNCTIONS}:
     raise RuntimeError("RESERVED_CONCURRENCY must name every function of payments.topology, and only those")

@@ -32,6 +32,16 @@ card-data key, and never touch the CardVault:
   the audit key's GenerateDataKey (purpose=audit); GetSecretValue on the Converge secret; PutItem
   and Query on the audit table*, in an operation's trail only.
 
+LedgerEvents, the ledger's terminal entries onto the payments bus (infra.events), is no step of either
+state machine: its event source mapping invokes it with batches of the ledger's stream.
+- ledger_events: read the ledger's stream (DescribeStream, GetRecords, GetShardIterator on its stream
+  ARN; ListStreams, which takes no resource) and the storage key's Decrypt under the ledger's table
+  name (the stream is encrypted with the table's key); PutEvents on the payments bus alone, of its
+  own source and detail types only; GetItem, PutItem, UpdateItem, DeleteItem on its idempotency
+  table; SendMessage on its failure queue, and the storage key through SQS for that queue only (Lambda
+  writes a batch given up on with this role). Nothing of the ledger's items (no GetItem, Query,
+  PutItem: the stream brings each entry), of the vault, or of the card-data and audit keys.
+
 Each table a role uses comes with what DynamoDB needs of the storage key (only through DynamoDB,
 only for that table). Every role also writes its own log group, and X-Ray traces (added by CDK
 for active tracing). No role may update or delete a ledger or audit item (the tables' own resource
@@ -49,14 +59,17 @@ from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, aws_ssm
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.access import workflow_statements
+from infra.archive import STREAM_LIST_ACTIONS, STREAM_READ_ACTIONS
 from infra.concurrency import RESERVED_CONCURRENCY
 from infra.config import EnvironmentConfig
 from infra.keys import TABLE_KEY_ACTIONS
@@ -64,7 +77,9 @@ from infra.log_groups import protected_log_group
 from infra.network import FunctionNetwork, network_interface_statements
 from infra.packaging import package_function
 from infra.scanners import REDUNDANT_ROLE_DEPENDENCY, ignore_cfn_lint, skip_checkov
+from infra.tables import IDEMPOTENCY_ACTIONS
 from payments import chain, topology
+from payments import events as payment_events
 from payments.crypto import PURPOSE_AUDIT, PURPOSE_CARD_INTAKE, PURPOSE_SECURE_TOKEN
 from payments.vault import CARD as VAULT_CARD
 from payments.vault import CVV as VAULT_CVV
@@ -97,6 +112,10 @@ TIMEOUTS = {
     for spec in topology.ALL_FUNCTIONS
     if spec.uses_processor
 }
+# LedgerEvents: a batch of up to 100 entries, each a few DynamoDB calls and a PutEvents (with the SDK's
+# retries when EventBridge throttles); every other function handles one request.
+EVENTS = topology.EVENTS_FUNCTION.step
+TIMEOUTS[EVENTS] = Duration.seconds(60)
 
 # The CardVault item's key; its other attributes and the encryption-context purposes come from the
 # modules that write them (payments.vault, payments.crypto): IAM grants exactly what the code uses.
@@ -122,6 +141,9 @@ class Dependencies:
     audit: dynamodb.TableV2
     converge_secret: secretsmanager.ISecret
     vault: dynamodb.TableV2
+    bus: events.IEventBus  # EVENT_BUS_NAME: the payments bus (infra.events)
+    idempotency: dynamodb.TableV2  # IDEMPOTENCY_TABLE_NAME: the events published
+    event_failures: sqs.IQueue  # the on-failure destination of LedgerEvents' event source mapping
 
     @property
     def key(self) -> kms.IKey:
@@ -156,8 +178,13 @@ class WorkflowSteps(Construct):
 
     @property
     def step_functions(self) -> dict[str, lambda_.Function]:
-        """The functions the state machines invoke (each its own: topology.WORKFLOWS): all but the intake."""
+        """The functions the state machines invoke (each its own: topology.WORKFLOWS): not the intake, not
+        LedgerEvents."""
         return {spec.step: self.functions[spec.step] for spec in topology.FUNCTIONS}
+
+    @property
+    def ledger_events(self) -> lambda_.Function:
+        return self.functions[EVENTS]
 
     def start_payments_on(self, state_machine: sfn.StateMachine) -> None:
         """Give the intake the state machine: its ARN, StartExecution on it, DescribeExecution on its executions.
@@ -180,8 +207,7 @@ class WorkflowSteps(Construct):
             self,
             f"{spec.step}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{spec.step} {'function' if spec.step == INTAKE else 'step'} of the "
-            f"{_workflow_of(spec.step)} ({config.name}): least privilege",
+            description=_role_description(spec.step, config),
         )
         role.add_to_policy(
             iam.PolicyStatement(
@@ -201,7 +227,7 @@ class WorkflowSteps(Construct):
             self,
             spec.step,
             function_name=name,
-            description=f"Payment workflow {'intake' if spec.step == INTAKE else 'step ' + spec.step}",
+            description=_function_description(spec.step),
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler=spec.handler,
@@ -220,7 +246,7 @@ class WorkflowSteps(Construct):
             vpc_subnets=placement.subnets if placement else None,
             security_groups=[placement.security_group] if placement else None,
         )
-        _scanner_exceptions(function, placement is not None)
+        _scanner_exceptions(function, placement is not None, spec.step)
         return function
 
     def _package(self, code_dir: str) -> lambda_.Code:
@@ -242,6 +268,8 @@ class WorkflowSteps(Construct):
             topology.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
             topology.CARD_VAULT_TABLE_NAME: deps.vault.table_name,
+            topology.EVENT_BUS_NAME: deps.bus.event_bus_name,
+            topology.IDEMPOTENCY_TABLE_NAME: deps.idempotency.table_name,
         }
         # STATE_MACHINE_ARN (the intake's) is set by start_payments_on, once the state machine exists.
         return {name: values[name] for name in spec.environment("aws") if name != topology.STATE_MACHINE_ARN}
@@ -342,16 +370,92 @@ class WorkflowSteps(Construct):
                 iam.PolicyStatement(sid="LedgerRead", actions=["dynamodb:Query"], resources=[deps.ledger.table_arn]),
                 table_key("Ledger", deps.ledger, storage),
             ]
+        if spec.step == EVENTS:
+            return _ledger_events(deps)
         return []  # Normalize: pure computation
 
 
-def _scanner_exceptions(function: lambda_.Function, in_vpc: bool) -> None:
+def _ledger_events(deps: Dependencies) -> list[iam.PolicyStatement]:
+    """LedgerEvents: the ledger's stream in, the payments bus out, its idempotency records, its failure queue."""
+    ledger, storage, failures = deps.ledger, deps.storage_key, deps.event_failures
+    stream = ledger.table_stream_arn
+    assert stream is not None, "the ledger needs a stream: LedgerEvents reads it"
+    return [
+        # What Lambda's poller does with this role (Lambda Developer Guide, "Process DynamoDB records with
+        # Lambda", execution role permissions): the stream, never the table's items.
+        iam.PolicyStatement(sid="LedgerStreamRead", actions=list(STREAM_READ_ACTIONS), resources=[stream]),
+        iam.PolicyStatement(sid="LedgerStreamList", actions=sorted(STREAM_LIST_ACTIONS), resources=["*"]),
+        # The stream is encrypted with the table's key, under the table's name (as the archive's pipe reads it).
+        iam.PolicyStatement(
+            sid="LedgerStreamKey",
+            actions=["kms:Decrypt"],
+            resources=[storage.key_arn],
+            conditions={"StringEquals": {"kms:EncryptionContext:aws:dynamodb:tableName": ledger.table_name}},
+        ),
+        # The payments bus only, and only the events payments.events makes: its source, its detail types.
+        iam.PolicyStatement(
+            sid="EventPublishing",
+            actions=["events:PutEvents"],
+            resources=[deps.bus.event_bus_arn],
+            conditions={
+                "ForAllValues:StringEquals": {
+                    "events:source": [payment_events.EVENT_SOURCE],
+                    "events:detail-type": list(payment_events.EVENT_TYPES),
+                }
+            },
+        ),
+        # Powertools idempotency (payments.event_publishing): one record per EventID.
+        iam.PolicyStatement(
+            sid="IdempotencyRecords", actions=list(IDEMPOTENCY_ACTIONS), resources=[deps.idempotency.table_arn]
+        ),
+        table_key("Idempotency", deps.idempotency, storage),
+        # A batch given up on: Lambda describes it on the failure queue with this role (SSE-KMS: SQS asks
+        # the key for a data key, and decrypts it, on the sender's behalf).
+        iam.PolicyStatement(sid="FailureDelivery", actions=["sqs:SendMessage"], resources=[failures.queue_arn]),
+        iam.PolicyStatement(
+            sid="FailureDeliveryKey",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[storage.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"sqs.{Aws.REGION}.amazonaws.com",
+                    "kms:EncryptionContext:aws:sqs:arn": failures.queue_arn,
+                }
+            },
+        ),
+    ]
+
+
+def _role_description(step: str, config: EnvironmentConfig) -> str:
+    if step == EVENTS:
+        return f"{step} function ({config.name}): the ledger's stream onto the payments bus, least privilege"
+    kind = "function" if step == INTAKE else "step"
+    return f"{step} {kind} of the {_workflow_of(step)} ({config.name}): least privilege"
+
+
+def _function_description(step: str) -> str:
+    if step == EVENTS:
+        return "Payment events: each terminal ledger entry onto the payments bus"
+    return f"Payment workflow {'intake' if step == INTAKE else 'step ' + step}"
+
+
+def _scanner_exceptions(function: lambda_.Function, in_vpc: bool, step: str) -> None:
     skip_checkov(
         function,
         "CKV_AWS_116",
-        "Invoked synchronously only (Step Functions Task states; upstream services invoke the intake with "
-        "RequestResponse): a dead-letter queue receives failed asynchronous invocations, of which there are none. "
-        "Failures return to the caller, where the state machine's Retry/Catch or the upstream client handles them.",
+        (
+            "Invoked synchronously only, by its event source mapping (the ledger's stream): a function dead-letter "
+            "queue receives failed asynchronous invocations, of which there are none. A batch that fails every "
+            "retry goes to the mapping's on-failure destination instead: an SQS queue encrypted with the storage "
+            "key, whose depth pages (infra.events, infra.monitoring)."
+        )
+        if step == EVENTS
+        else (
+            "Invoked synchronously only (Step Functions Task states; upstream services invoke the intake with "
+            "RequestResponse): a dead-letter queue receives failed asynchronous invocations, of which there are "
+            "none. Failures return to the caller, where the state machine's Retry/Catch or the upstream client "
+            "handles them."
+        ),
     )
     ignore_cfn_lint(function, "W3005", REDUNDANT_ROLE_DEPENDENCY)
     if not in_vpc:

@@ -4,7 +4,7 @@
 |---|---|---|
 | card data | `payment-workflow-card-data-<env>` | the vaulted card and its CVV, SecureTokens (`PAYMENT_KMS_KEY_ARN`) |
 | audit | `payment-workflow-audit-<env>` | audit payloads (`AUDIT_KMS_KEY_ARN`) |
-| storage | `payment-workflow-storage-<env>` | tables, logs, Converge secret, state machines, alarms, archive, trail |
+| storage | `payment-workflow-storage-<env>` | tables, logs, secret, state machines, alarms, archive, trail, events |
 
 What every policy keeps (docs/keys-and-access.md; tests/infra/test_keys.py holds each statement):
 - No statement for the account (`arn:aws:iam::<account>:root`) and no `kms:*`: an identity policy
@@ -107,7 +107,9 @@ class PaymentKeys(Construct):
         )
         self.audit_key = self._key("Audit", "audit", f"{topology.AUDIT_KMS_KEY_ARN}: audit payloads")
         self.storage_key = self._key(
-            "Storage", "storage", "Tables, logs, the Converge secret, the state machines, alarms, archive, trail"
+            "Storage",
+            "storage",
+            "Tables, logs, the Converge secret, the state machines, alarms, archive, trail, the payments bus",
         )
         self.card_data = kms.Key.from_key_arn(self, "CardDataReference", self.card_data_key.key_arn)
         self.audit = kms.Key.from_key_arn(self, "AuditReference", self.audit_key.key_arn)
@@ -197,6 +199,7 @@ class PaymentKeys(Construct):
             self._alarm_topic(),
             *self._trail(users),
             *self._archive(users),
+            *self._payment_events(users),
         ]
         return [s for s in statements if s.has_principal]
 
@@ -221,6 +224,7 @@ class PaymentKeys(Construct):
         )
         audit_users = role("CallProcessor", "Audit", "CallOperationProcessor", "OperationFailed")
         vault_users = [*role("Intake", "Tokenize", "CallProcessor", "LedgerSuccess", "LedgerFailed")]
+        events = topology.EVENTS_FUNCTION.step
         statements = [
             _allow("LedgerTable", ledger_users, TABLE_KEY_ACTIONS, self._via_dynamodb(ledger)),
             _allow("AuditTable", audit_users, TABLE_KEY_ACTIONS, self._via_dynamodb(audit)),
@@ -237,6 +241,8 @@ class PaymentKeys(Construct):
                 TABLE_KEY_ACTIONS,
                 self._via_dynamodb(vault),
             ),
+            # LedgerEvents' idempotency records (payments.event_publishing).
+            _allow("IdempotencyTable", role(events), TABLE_KEY_ACTIONS, self._via_dynamodb(topology.IDEMPOTENCY_TABLE)),
             _allow(
                 "TableCreation",
                 [names.deployment_role_arn(self)],
@@ -256,6 +262,15 @@ class PaymentKeys(Construct):
                         {"StringEquals": {"kms:EncryptionContext:aws:dynamodb:tableName": self._table(spec)}},
                     )
                 )
+        # LedgerEvents' event source mapping reads the ledger's stream (every environment), as the pipe does.
+        statements.append(
+            _allow(
+                "PaymentLedgerStreamEvents",
+                role(events),
+                ["kms:Decrypt"],
+                {"StringEquals": {"kms:EncryptionContext:aws:dynamodb:tableName": self._table(ledger)}},
+            )
+        )
         return statements
 
     def _converge_secret(self, users: KeyUsers) -> list[iam.PolicyStatement]:
@@ -440,6 +455,50 @@ class PaymentKeys(Construct):
                     "StringEquals": {"kms:ViaService": f"firehose.{Aws.REGION}.amazonaws.com"},
                     "Bool": {"kms:GrantIsForAWSResource": "true"},
                 },
+            ),
+        ]
+
+    def _payment_events(self, users: KeyUsers) -> list[iam.PolicyStatement]:
+        """The payments bus (EventBridge) and LedgerEvents' failure queue (SQS), both encrypted with the key.
+
+        EventBridge User Guide, "Authorizing EventBridge to use a customer managed key": EventBridge needs
+        kms:GenerateDataKey and kms:Decrypt (it encrypts each event, and decrypts it to match rules and
+        deliver it), bound here by the encryption context it uses in every operation of a bus,
+        aws:events:event-bus:arn (this bus), and aws:SourceAccount; and kms:DescribeKey, to check the
+        key, bound by aws:SourceAccount. (The deployment role, creating the bus, may describe the key as
+        its administrator.) Whoever puts an event needs nothing of the key: EventBridge uses it.
+
+        SQS Developer Guide, "Key management": a sender needs kms:GenerateDataKey and kms:Decrypt through
+        SQS, under the queue's encryption context aws:sqs:arn; a receiver kms:Decrypt. Lambda sends with
+        LedgerEvents' role; operators read a batch given up on.
+        """
+        bus = names.event_bus_arn(self, self.config)
+        queue = names.event_failures_queue_arn(self, self.config)
+        this_account = {"aws:SourceAccount": Aws.ACCOUNT_ID}
+        through_sqs = {
+            "StringEquals": {
+                "kms:ViaService": f"sqs.{Aws.REGION}.amazonaws.com",
+                "kms:EncryptionContext:aws:sqs:arn": queue,
+            }
+        }
+        return [
+            _service(
+                "EventBusEncryption",
+                "events.amazonaws.com",
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                {"StringEquals": {**this_account, "kms:EncryptionContext:aws:events:event-bus:arn": bus}},
+            ),
+            _service(
+                "EventBusKeyDescription", "events.amazonaws.com", ["kms:DescribeKey"], {"StringEquals": this_account}
+            ),
+            _allow(
+                "EventFailuresDelivery",
+                _role_arns(users.step_roles)(topology.EVENTS_FUNCTION.step),
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                through_sqs,
+            ),
+            _allow(
+                "EventFailuresReview", names.principal_arns(self, self.config.operators), ["kms:Decrypt"], through_sqs
             ),
         ]
 

@@ -1,6 +1,9 @@
-"""Alarms an SRE would be paged by, and one dashboard: both state machines, every function."""
+"""Alarms an SRE would be paged by, and one dashboard: both state machines, every function, the payments
+bus's publisher (LedgerEvents) and its failure queue."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -10,11 +13,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from payments import topology
+
+# LedgerEvents' iterator age (how far behind the ledger's stream it is) that pages.
+EVENTS_LAG_ALARM_MS = 10 * 60 * 1000
 
 
 class Monitoring(Construct):
@@ -28,10 +35,13 @@ class Monitoring(Construct):
         state_machines: dict[str, sfn.StateMachine],
         functions: dict[str, lambda_.Function],
         intake: lambda_.Function,
+        ledger_events: lambda_.Function,
+        event_failures: sqs.IQueue,
     ) -> None:
         """`key`: the storage key, which encrypts the alarm topic (its policy lets this account's CloudWatch
         alarms use it: infra.keys). `state_machines`: by workflow name (topology.WORKFLOWS), the payment
-        and the operation state machine. `functions`: the step functions, by step; `intake`: the intake."""
+        and the operation state machine. `functions`: the step functions, by step; `intake`: the intake;
+        `ledger_events`: LedgerEvents, and `event_failures` the queue its event source mapping gives up to."""
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self, "Alarms", display_name=f"Payment workflow alarms ({config.name})", master_key=key, enforce_ssl=True
@@ -142,6 +152,8 @@ class Monitoring(Construct):
             )
         )
 
+        self.alarms += self._ledger_events(alarm, ledger_events, event_failures, five_minutes)
+
         outcomes = [
             cloudwatch.Metric(
                 namespace=topology.METRICS_NAMESPACE,
@@ -190,10 +202,65 @@ class Monitoring(Construct):
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Lambda errors", left=[f.metric_errors() for f in [intake, *functions.values()]], width=12
+                title="Lambda errors",
+                left=[f.metric_errors() for f in [intake, *functions.values(), ledger_events]],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Payment events: lag behind the ledger (max), batches given up on",
+                left=[ledger_events.metric("IteratorAge", statistic="Maximum")],
+                right=[event_failures.metric_approximate_number_of_messages_visible(statistic="Maximum")],
+                width=12,
             ),
         )
         self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
+
+    @staticmethod
+    def _ledger_events(
+        alarm: Callable[[str, cloudwatch.IMetric, float, str], cloudwatch.Alarm],
+        function: lambda_.Function,
+        failures: sqs.IQueue,
+        period: Duration,
+    ) -> list[cloudwatch.Alarm]:
+        """LedgerEvents: a failed record is retried, not an error (partial batch response), so what pages is
+        a batch given up on, the events falling behind, and the function failing whole batches or throttled."""
+        step = topology.EVENTS_FUNCTION.step
+        return [
+            alarm(
+                "EventFailures",
+                failures.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum"),
+                1,
+                "A batch of ledger entries was given up on after every retry: their events may be missing from the "
+                "payments bus. The message names the stream shard and sequence numbers; the entries are in the ledger.",
+            ),
+            alarm(
+                f"{step}DeliveryFailures",
+                function.metric("DestinationDeliveryFailures", period=period, statistic="Sum"),
+                1,
+                "Lambda could not put a batch it gave up on into the failure queue: those entries' events are "
+                "recorded nowhere but in the ledger.",
+            ),
+            alarm(
+                f"{step}IteratorAge",
+                function.metric("IteratorAge", period=period, statistic="Maximum"),
+                EVENTS_LAG_ALARM_MS,
+                "Payment events lag their ledger entries by 10 minutes or more: a batch is being retried, or "
+                "LedgerEvents is throttled; a record leaves the ledger's stream after 24 hours.",
+            ),
+            alarm(
+                f"{step}Errors",
+                function.metric_errors(period=period),
+                1,
+                f"{step} Lambda errors: a whole batch failed (split in two and retried; persistent ones end in the "
+                "failure queue).",
+            ),
+            alarm(
+                f"{step}Throttles",
+                function.metric_throttles(period=period),
+                1,
+                f"{step} Lambda throttles: its stream's batches wait; raise reserved concurrency or account limits.",
+            ),
+        ]
 
 
 def alarms_of_this_account() -> str:

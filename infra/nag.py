@@ -12,7 +12,7 @@ from constructs import IConstruct
 from infra.access import TRAIL_VALIDATION_ACTIONS
 from infra.archive import PREFIXES as ARCHIVE_PREFIXES
 from infra.archive import STREAM_LIST_ACTIONS
-from infra.functions import INTAKE, PYTHON_RUNTIME
+from infra.functions import EVENTS, INTAKE, PYTHON_RUNTIME
 from infra.network import NETWORK_DESCRIBE_ACTIONS
 from infra.stack import PaymentWorkflowStack
 
@@ -40,6 +40,10 @@ XRAY_AND_VPC_REASON = XRAY_REASON + (
     " In the VPC (staging, prod) Lambda also describes network interfaces and subnets with the function's role "
     "(ec2:DescribeNetworkInterfaces works only on Resource *; ec2:DescribeSubnets has no resource-level permission)."
 )
+STREAM_LIST_REASON = (
+    " LedgerEvents' event source mapping lists the DynamoDB streams with its role (dynamodb:ListStreams), which "
+    "supports no resource-level permission; the ledger's stream itself is read only by its ARN."
+)
 STATE_MACHINE_REASON = (
     "Added by CDK for tracing and logging: X-Ray PutTraceSegments/PutTelemetryRecords/GetSampling* and "
     "the CloudWatch Logs delivery actions (CreateLogDelivery, DescribeResourcePolicies, ...) "
@@ -52,11 +56,14 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
     # IAM5[Resource::*] is acknowledged on each role's default policy, and only while every statement
     # of it on Resource "*" grants the actions named here: widen any other statement to "*" and cdk-nag
     # reports it again. (This reads the policies as constructed; call it once the stack is built.)
-    for role in stack.steps.roles.values():
+    for step, role in stack.steps.roles.items():
+        stream = (STREAM_LIST_ACTIONS, STREAM_LIST_REASON) if step == EVENTS else (frozenset(), "")
         if stack.network is None:
-            _acknowledge_wildcard_resource(role, XRAY_ACTIONS, XRAY_REASON)
+            _acknowledge_wildcard_resource(role, XRAY_ACTIONS | stream[0], XRAY_REASON + stream[1])
         else:
-            _acknowledge_wildcard_resource(role, XRAY_ACTIONS | NETWORK_DESCRIBE_ACTIONS, XRAY_AND_VPC_REASON)
+            _acknowledge_wildcard_resource(
+                role, XRAY_ACTIONS | NETWORK_DESCRIBE_ACTIONS | stream[0], XRAY_AND_VPC_REASON + stream[1]
+            )
             _acknowledge_network_interfaces(role)
     for workflow in stack.workflows.values():
         _acknowledge_wildcard_resource(
@@ -98,6 +105,16 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
             reason=(
                 "Elavon issues the Converge credentials; they change in Converge's merchant portal, which no rotation "
                 "Lambda can drive. Operators rotate them there and update the secret (README, Deploy)."
+            ),
+        )
+    )
+    Validations.of(stack.events.failures).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions::AwsSolutions-SQS3",
+            reason=(
+                "This queue is itself a dead-letter queue: the on-failure destination of LedgerEvents' event source "
+                "mapping (a batch of the ledger's stream given up on). A queue behind it would only move the same "
+                "message again; its depth pages instead (infra.monitoring, EventFailures)."
             ),
         )
     )

@@ -48,6 +48,16 @@ def delivery_stream_name(spec: topology.TableSpec, config: EnvironmentConfig) ->
     return f"{table_name(spec, config)}-archive"
 
 
+def event_bus_name(config: EnvironmentConfig) -> str:
+    """The payments bus upstream services subscribe to (topology.EVENT_BUS): `payments-<env>`."""
+    return f"{topology.EVENT_BUS}-{config.name}"
+
+
+def event_failures_queue_name(config: EnvironmentConfig) -> str:
+    """Where LedgerEvents' event source mapping puts a batch it gave up on (its on-failure destination)."""
+    return f"{topology.EVENTS_FUNCTION.function_name}Failures-{config.name}"
+
+
 def table_arn(scope: Construct, spec: topology.TableSpec, config: EnvironmentConfig) -> str:
     return _arn(scope, "dynamodb", "table", table_name(spec, config), ArnFormat.SLASH_RESOURCE_NAME)
 
@@ -63,6 +73,23 @@ def converge_secret_arn_pattern(scope: Construct, config: EnvironmentConfig) -> 
     """Secrets Manager appends a dash and six random characters to a secret's name in its ARN."""
     name = f"{converge_secret_name(config)}-??????"
     return _arn(scope, "secretsmanager", "secret", name, ArnFormat.COLON_RESOURCE_NAME)
+
+
+def event_bus_arn(scope: Construct, config: EnvironmentConfig) -> str:
+    return _arn(scope, "events", "event-bus", event_bus_name(config), ArnFormat.SLASH_RESOURCE_NAME)
+
+
+def event_rules_arn(scope: Construct, config: EnvironmentConfig) -> str:
+    """Every rule on the payments bus: rule/<bus name>/<rule name> (a rule on the default bus has no bus part)."""
+    return _arn(scope, "events", "rule", f"{event_bus_name(config)}/*", ArnFormat.SLASH_RESOURCE_NAME)
+
+
+def event_failures_queue_arn(scope: Construct, config: EnvironmentConfig) -> str:
+    """arn:<partition>:sqs:<region>:<account>:<name>: a queue's ARN has no resource type."""
+    return Arn.format(
+        ArnComponents(service="sqs", resource=event_failures_queue_name(config), arn_format=ArnFormat.NO_RESOURCE_NAME),
+        Stack.of(scope),
+    )
 
 
 def trail_arn(scope: Construct, config: EnvironmentConfig) -> str:

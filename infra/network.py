@@ -15,7 +15,9 @@ tiers in each zone:
                          CallOperationProcessor
                          + interface endpoints: KMS, Step Functions, Secrets Manager (private DNS)
     Internal  (private)  the ledger steps (the payments' and  no route out of the VPC
-                         the operations'), Normalize, Audit
+                         the operations'), Normalize, Audit,
+                         LedgerEvents
+                         + interface endpoint: EventBridge (private DNS), for LedgerEvents only
     CardData, Internal:  DynamoDB gateway endpoint (prefix-list route)
 
 Outbound, a card-data function's packet to Converge leaves its subnet for the firewall endpoint
@@ -41,8 +43,16 @@ replies) can leave for anywhere but this account's tables, and checkov's "Lambda
 for every function without an exception. It costs nothing: the gateway endpoint is free, and they
 use no interface endpoint.
 
+LedgerEvents (the ledger's terminal entries onto the payments bus: infra.events) holds no card either
+and runs in the Internal subnets, in a security group of its own. Besides DynamoDB (its idempotency
+records, through the gateway) it calls EventBridge's PutEvents, through an interface endpoint in the
+Internal subnets that admits its group alone: the other internal functions still reach nothing but
+DynamoDB. It never calls DynamoDB Streams or SQS itself: Lambda's poller reads the ledger's stream and
+writes the failure queue, outside the function's network.
+
 Security groups: the functions of the CardData subnets may send TCP 443 only; internal functions the
-same (their routes end at DynamoDB); the interface endpoints accept 443 from the CardData functions only.
+same (their routes end at DynamoDB), LedgerEvents too (in its own group); the CardData interface endpoints
+accept 443 from the CardData functions only, the EventBridge endpoint from LedgerEvents only.
 Every endpoint's policy admits this account's principals acting on this account's resources only:
 the endpoints are not a way to write into someone else's table, key or secret.
 """
@@ -71,6 +81,8 @@ CARD_DATA_STEPS = frozenset({topology.INTAKE_FUNCTION.step, "Tokenize", "CallPro
 # What runs in the CardData subnets: the card-data functions, and every function that calls the
 # processor (CallOperationProcessor: no card, but Converge, KMS and Secrets Manager, as CallProcessor).
 CARD_DATA_SUBNET_STEPS = CARD_DATA_STEPS | {spec.step for spec in topology.ALL_FUNCTIONS if spec.uses_processor}
+# The one function that reaches EventBridge (through the Internal subnets' endpoint): LedgerEvents.
+EVENT_PUBLISHER = topology.EVENTS_FUNCTION.step
 
 # A private range of its own (nothing is peered with it). /22: four tiers of two zones fit with room.
 VPC_CIDR = "10.64.0.0/22"
@@ -99,7 +111,7 @@ NETWORK_DESCRIBE_ACTIONS = frozenset({"ec2:DescribeNetworkInterfaces", "ec2:Desc
 
 @dataclass(frozen=True)
 class ServiceEndpoint:
-    """An AWS service a card-data function calls, reached through an interface endpoint in its subnets."""
+    """An AWS service a function in the VPC calls, reached through an interface endpoint in its subnets."""
 
     service: ec2.InterfaceVpcEndpointAwsService
     iam_prefix: str  # the service's prefix in IAM actions and ARNs
@@ -126,6 +138,13 @@ SERVICE_ENDPOINTS = {
         "secretsmanager",
         "secret:*",
         frozenset({"CallProcessor", "CallOperationProcessor"}),
+    ),
+}
+# The interface endpoints of the Internal subnets, each admitting its callers' security group only.
+INTERNAL_ENDPOINTS = {
+    # LedgerEvents puts each terminal entry's event on the payments bus.
+    "EventBridge": ServiceEndpoint(
+        ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE, "events", "event-bus/*", frozenset({EVENT_PUBLISHER})
     ),
 }
 
@@ -223,9 +242,12 @@ class FunctionNetwork(Construct):
         self._endpoints()
         self.card_data = Placement(ec2.SubnetSelection(subnet_group_name=CARD_DATA_SUBNETS), self.card_data_group)
         self.internal = Placement(ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS), self.internal_group)
+        self.event_publisher = Placement(ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS), self.events_group)
 
     def placement(self, step: str) -> Placement:
-        return self.card_data if step in CARD_DATA_SUBNET_STEPS else self.internal
+        if step in CARD_DATA_SUBNET_STEPS:
+            return self.card_data
+        return self.event_publisher if step == EVENT_PUBLISHER else self.internal
 
     @property
     def log_groups(self) -> list[logs.LogGroup]:
@@ -256,6 +278,16 @@ class FunctionNetwork(Construct):
             allow_all_outbound=False,
         )
         self.internal_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to DynamoDB only")
+        self.events_group = ec2.SecurityGroup(
+            self,
+            "EventPublisher",
+            vpc=self.vpc,
+            description="LedgerEvents: HTTPS out only; its subnets reach DynamoDB, EventBridge by its endpoint",
+            allow_all_outbound=False,
+        )
+        self.events_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to DynamoDB and the EventBridge endpoint only"
+        )
         self.endpoint_group = ec2.SecurityGroup(
             self,
             "ServiceEndpoints",
@@ -264,6 +296,14 @@ class FunctionNetwork(Construct):
             allow_all_outbound=False,
         )
         self.endpoint_group.add_ingress_rule(self.card_data_group, ec2.Port.tcp(443), "Card-data functions")
+        self.internal_endpoint_group = ec2.SecurityGroup(
+            self,
+            "InternalServiceEndpoints",
+            vpc=self.vpc,
+            description="Interface endpoint of the Internal subnets (EventBridge): HTTPS from LedgerEvents only",
+            allow_all_outbound=False,
+        )
+        self.internal_endpoint_group.add_ingress_rule(self.events_group, ec2.Port.tcp(443), "LedgerEvents")
 
     def _egress_firewall(self, config: EnvironmentConfig, zones: list[str], key: kms.IKey) -> None:
         # Domain allow-list on TLS SNI only: card data never travels in clear HTTP, so no HTTP_HOST target
@@ -376,19 +416,23 @@ class FunctionNetwork(Construct):
         )
         self.dynamodb_endpoint.add_to_policy(own_account_only("dynamodb", "table/*"))
         self.service_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
-        for name, spec in SERVICE_ENDPOINTS.items():
-            endpoint = ec2.InterfaceVpcEndpoint(
-                self,
-                name,
-                vpc=self.vpc,
-                service=spec.service,
-                subnets=ec2.SubnetSelection(subnet_group_name=CARD_DATA_SUBNETS),
-                security_groups=[self.endpoint_group],
-                open=False,  # the endpoint group admits the card-data functions, no one else in the VPC
-                private_dns_enabled=True,  # the SDKs' default host names resolve to the endpoint
-            )
-            endpoint.add_to_policy(own_account_only(spec.iam_prefix, spec.resources))
-            self.service_endpoints[name] = endpoint
+        for endpoints, subnets, group in (
+            (SERVICE_ENDPOINTS, CARD_DATA_SUBNETS, self.endpoint_group),
+            (INTERNAL_ENDPOINTS, INTERNAL_SUBNETS, self.internal_endpoint_group),
+        ):
+            for name, spec in endpoints.items():
+                endpoint = ec2.InterfaceVpcEndpoint(
+                    self,
+                    name,
+                    vpc=self.vpc,
+                    service=spec.service,
+                    subnets=ec2.SubnetSelection(subnet_group_name=subnets),
+                    security_groups=[group],
+                    open=False,  # the endpoint's group admits its callers' group, no one else in the VPC
+                    private_dns_enabled=True,  # the SDKs' default host names resolve to the endpoint
+                )
+                endpoint.add_to_policy(own_account_only(spec.iam_prefix, spec.resources))
+                self.service_endpoints[name] = endpoint
 
 
 def own_account_only(iam_prefix: str, resources: str) -> iam.PolicyStatement:

@@ -13,7 +13,8 @@ from infra.access import AuditReader, UpstreamAccess
 from infra.archive import ImmutableArchive
 from infra.buckets import access_log_bucket
 from infra.config import EnvironmentConfig
-from infra.functions import INTAKE, Dependencies, WorkflowSteps
+from infra.events import PaymentEvents
+from infra.functions import EVENTS, INTAKE, Dependencies, WorkflowSteps
 from infra.keys import OPERATION_LEDGER_STEPS, KeyUsers, PaymentKeys
 from infra.monitoring import Monitoring
 from infra.network import FunctionNetwork
@@ -46,16 +47,29 @@ class PaymentWorkflowStack(Stack):
             ),
             removal_policy=config.removal_policy,
         )
+        # The payments bus and LedgerEvents' failure queue; the ledger's stream feeds them (infra.events).
+        payment_events = PaymentEvents(self, "Events", config=config, key=key)
         # Staging and prod: the functions in private subnets, egress only to Converge (docs/network-and-scanners.md).
         network = FunctionNetwork(self, "Network", config=config, key=key) if config.functions_in_vpc else None
         steps = WorkflowSteps(
             self,
             "Steps",
             deps=Dependencies(
-                config, keys.card_data, keys.audit, key, tables.ledger, tables.audit, converge_secret, tables.vault
+                config,
+                keys.card_data,
+                keys.audit,
+                key,
+                tables.ledger,
+                tables.audit,
+                converge_secret,
+                tables.vault,
+                bus=payment_events.bus,
+                idempotency=tables.idempotency,
+                event_failures=payment_events.failures,
             ),
             network=network,
         )
+        payment_events.deliver(tables.ledger, steps.ledger_events, steps.roles[EVENTS])
         # Two state machines (payments.topology.WORKFLOWS): payments, and the captures, voids and refunds
         # that follow them. Each has its own role, invoking its own steps only.
         workflows = {
@@ -86,6 +100,8 @@ class PaymentWorkflowStack(Stack):
             state_machines=state_machines,
             functions=steps.step_functions,
             intake=steps.intake,
+            ledger_events=steps.ledger_events,
+            event_failures=payment_events.failures,
         )
         upstream = UpstreamAccess(self, "Upstream", state_machines=state_machines, key=key, intake=steps.intake)
 
@@ -150,7 +166,10 @@ class PaymentWorkflowStack(Stack):
                 "dynamodb:UpdateItem": [roles["CallProcessor"]],
                 "dynamodb:DeleteItem": [roles["LedgerSuccess"], roles["LedgerFailed"], machine_role],
             },
+            idempotency_users=[roles[EVENTS]],
         )
+        # Only LedgerEvents puts events on the payments bus; only the deployment role manages its rules.
+        payment_events.restrict([roles[EVENTS]])
         keys.write_policies(
             KeyUsers(
                 step_roles=roles,
@@ -171,6 +190,7 @@ class PaymentWorkflowStack(Stack):
         self.operation_workflow = operation_workflow
         self.workflows = workflows  # by workflow name (topology.WORKFLOWS)
         self.converge_secret = converge_secret
+        self.events = payment_events
         self.upstream = upstream
         self.network = network
         self.trail = trail
@@ -192,6 +212,9 @@ class PaymentWorkflowStack(Stack):
             CfnOutput(self, "ArchiveBucket", value=archive.bucket.bucket_name)
         CfnOutput(self, "ConvergeSecretArn", value=converge_secret.secret_arn)
         CfnOutput(self, "UpstreamPolicyArn", value=upstream.policy.managed_policy_arn)
+        CfnOutput(self, "EventBusName", value=payment_events.bus.event_bus_name)
+        CfnOutput(self, "EventBusArn", value=payment_events.bus.event_bus_arn)
+        CfnOutput(self, "EventFailuresQueueUrl", value=payment_events.failures.queue_url)
 
     @property
     def availability_zones(self) -> list[str]:

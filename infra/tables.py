@@ -1,4 +1,5 @@
-"""PaymentLedger and the audit trail (append-only), and the CardVault: keys and names from payments.topology.
+"""PaymentLedger and the audit trail (append-only), the CardVault, and the record of the events published:
+keys and names from payments.topology.
 
 Each table carries a resource policy that holds whatever any identity policy in the account says
 (an explicit Deny wins over every Allow, the account root's included):
@@ -13,6 +14,14 @@ Each table carries a resource policy that holds whatever any identity policy in 
   principal, so no policy applies to them (DynamoDB Developer Guide, "Time to Live": TTL deletes
   consume no write throughput and appear in the stream as deletions by the service,
   dynamodb.amazonaws.com).
+- PaymentEventsPublished (LedgerEvents' Powertools idempotency records): its item actions to
+  LedgerEvents alone, no bulk access for anyone. A record written by anyone else could mark an
+  event published that never was (its idempotency key is the event's EventID). Its TTL
+  ("expiration") removes the records, as the vault's does.
+
+The ledger has a stream in every environment (new and old images): LedgerEvents reads it (the ledger
+is the outbox of the payments bus), and in prod the archive too. The audit trail streams only where
+there is an archive.
 
 The policies name the roles by aws:PrincipalArn and the table by an ARN built from its name
 (infra.names): a table's own policy cannot refer to the table (CloudFormation rejects the circular
@@ -52,13 +61,15 @@ BULK_READ_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan",
 
 class PaymentTables(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey) -> None:
-        """`key`: the storage key. With an archive (prod), the ledger and the audit trail have a stream of
-        every item's old and new image, which infra.archive copies under Object Lock."""
+        """`key`: the storage key. The ledger has a stream of every item's old and new image in every
+        environment (LedgerEvents publishes its terminal entries from it); with an archive (prod), so
+        has the audit trail, and infra.archive copies both under Object Lock."""
         super().__init__(scope, construct_id)
         self.config = config
-        stream = dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if config.archived else None
-        self.ledger = self._table("Ledger", topology.LEDGER_TABLE, config, key, backups=True, stream=stream)
-        self.audit = self._table("AuditTrail", topology.AUDIT_TABLE, config, key, backups=True, stream=stream)
+        images = dynamodb.StreamViewType.NEW_AND_OLD_IMAGES
+        self.ledger = self._table("Ledger", topology.LEDGER_TABLE, config, key, backups=True, stream=images)
+        audit_stream = images if config.archived else None
+        self.audit = self._table("AuditTrail", topology.AUDIT_TABLE, config, key, backups=True, stream=audit_stream)
         # The CardVault holds each card, CVV included, for minutes (TTL on ExpiresAt as the backstop):
         # no point-in-time recovery, because its backups would keep the CVV ciphertext for 35 days
         # after the item is gone, and no stream, which would carry it for another 24 hours.
@@ -69,6 +80,11 @@ class PaymentTables(Construct):
             "No point-in-time recovery on purpose: the CardVault holds each card and CVV for minutes (TTL as the "
             "backstop), and its backups would keep the CVV ciphertext for 35 days after the item is gone (PCI DSS "
             "3.3.1: no sensitive authentication data kept after authorization). Nothing in it needs restoring.",
+        )
+        # Which events LedgerEvents has published, by EventID (TTL on "expiration"): no stream, nothing to
+        # archive. Backed up as the ledger is: restored, it keeps a redelivered record from publishing twice.
+        self.idempotency = self._table(
+            "EventsPublished", topology.IDEMPOTENCY_TABLE, config, key, backups=True, stream=None
         )
 
     @property
@@ -81,8 +97,10 @@ class PaymentTables(Construct):
         ledger_writers: Sequence[iam.IRole],
         audit_writers: Sequence[iam.IRole],
         vault_users: Mapping[str, Sequence[iam.IRole]],
+        idempotency_users: Sequence[iam.IRole],
     ) -> None:
-        """The three resource policies. `vault_users`: by DynamoDB action, the roles that may perform it."""
+        """The four resource policies. `vault_users`: by DynamoDB action, the roles that may perform it;
+        `idempotency_users`: the roles that keep the idempotency records (LedgerEvents)."""
         for spec, table, writers in (
             (topology.LEDGER_TABLE, self.ledger, ledger_writers),
             (topology.AUDIT_TABLE, self.audit, audit_writers),
@@ -91,6 +109,8 @@ class PaymentTables(Construct):
                 table.add_to_resource_policy(statement)
         for statement in vault_statements(self, self.config, vault_users):
             self.vault.add_to_resource_policy(statement)
+        for statement in idempotency_statements(self, self.config, idempotency_users):
+            self.idempotency.add_to_resource_policy(statement)
 
     def _table(
         self,
@@ -163,6 +183,27 @@ def vault_statements(
                 "dynamodb:PartiQLUpdate",
                 "dynamodb:PartiQLDelete",
             ],
+            resources=[table],
+        ),
+    ]
+
+
+# What Powertools' DynamoDB persistence layer does with an idempotency record (payments.event_publishing).
+IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+
+
+def idempotency_statements(
+    scope: Construct, config: EnvironmentConfig, users: Sequence[iam.IRole]
+) -> list[iam.PolicyStatement]:
+    """The idempotency records: their item actions only to `users`; every bulk read and write to no one."""
+    table = names.table_arn(scope, topology.IDEMPOTENCY_TABLE, config)
+    return [
+        _deny_all_but("KeptByLedgerEventsOnly", list(IDEMPOTENCY_ACTIONS), table, users),
+        iam.PolicyStatement(
+            sid="NoBulkAccess",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=[*BULK_READ_ACTIONS, *(a for a in CHANGE_ACTIONS if a not in IDEMPOTENCY_ACTIONS)],
             resources=[table],
         ),
     ]

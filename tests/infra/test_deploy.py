@@ -8,14 +8,16 @@ from infra import REPO_ROOT
 from infra import config as environments
 from infra.access import WORKFLOW_KEY_ACTIONS
 
-# What prod keeps: the keys, the tables, the secret, the log groups and the archive's log streams (all but the
-# keys have fixed names), and the evidence buckets, which every environment keeps (infra.buckets).
+# What prod keeps: the keys, the tables, the secret, the log groups and the archive's log streams, the queue of
+# payment-event batches given up on (all but the keys have fixed names), and the evidence buckets, which every
+# environment keeps (infra.buckets).
 RETAINED_IN_PROD = {
     "AWS::KMS::Key",
     "AWS::DynamoDB::GlobalTable",
     "AWS::SecretsManager::Secret",
     "AWS::Logs::LogGroup",
     "AWS::Logs::LogStream",
+    "AWS::SQS::Queue",
     "AWS::S3::Bucket",
 }
 # Kept in every environment: a bucket holding Object Lock versions cannot be deleted by CloudFormation.
@@ -24,6 +26,7 @@ FIXED_NAME = {
     "AWS::DynamoDB::GlobalTable": "TableName",
     "AWS::SecretsManager::Secret": "Name",
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SQS::Queue": "QueueName",
 }
 
 

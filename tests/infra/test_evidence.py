@@ -59,6 +59,7 @@ def table(name, env="prod"):
 def table_policies(env):
     """Each table's resource policy, statement by statement."""
     ledger, audit, vault = table("PaymentLedger", env), table("PaymentAuditTrail", env), table("CardVault", env)
+    published = table("PaymentEventsPublished", env)
     return {
         topology.LEDGER_TABLE.name: [
             deny("NoChangeOrDeletion", CHANGES, ledger),
@@ -98,6 +99,29 @@ def table_policies(env):
                 vault,
             ),
         ],
+        # LedgerEvents' idempotency records: a record by anyone else could mark an event published that never was.
+        topology.IDEMPOTENCY_TABLE.name: [
+            deny(
+                "KeptByLedgerEventsOnly",
+                ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                published,
+                except_for("role:LedgerEvents"),
+            ),
+            deny(
+                "NoBulkAccess",
+                [
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:PartiQLSelect",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:PartiQLInsert",
+                    "dynamodb:PartiQLUpdate",
+                    "dynamodb:PartiQLDelete",
+                ],
+                published,
+            ),
+        ],
     }
 
 
@@ -113,6 +137,7 @@ def normal(value):
 def tables_by_name(stack, template):
     specs = {t: getattr(stack.tables, a) for t, a in (("PaymentLedger", "ledger"), ("PaymentAuditTrail", "audit"))}
     specs["CardVault"] = stack.tables.vault
+    specs[topology.IDEMPOTENCY_TABLE.name] = stack.tables.idempotency
     return {name: resources(template, "AWS::DynamoDB::GlobalTable")[logical_id(stack, t)] for name, t in specs.items()}
 
 
@@ -148,13 +173,16 @@ def test_the_writers_of_the_ledger_and_the_audit_trail_hold_put_item_and_reads_o
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_only_an_archived_environment_streams_the_ledger_and_audit_trail_and_never_the_vault(env, dev, prod):
+def test_the_ledger_streams_everywhere_the_audit_trail_only_where_archived_and_never_the_vault(env, dev, prod):
+    # The ledger is the outbox of the payments bus (LedgerEvents reads its stream in every environment); the
+    # archive (prod) reads the ledger's and the audit trail's. The vault and the idempotency records never stream.
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     found = tables_by_name(stack, template)
-    stream = {"StreamViewType": "NEW_AND_OLD_IMAGES"} if env == "prod" else None
-    for name in ("PaymentLedger", "PaymentAuditTrail"):
-        assert found[name]["Properties"].get("StreamSpecification") == stream, name
+    images = {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert found["PaymentLedger"]["Properties"].get("StreamSpecification") == images
+    assert found["PaymentAuditTrail"]["Properties"].get("StreamSpecification") == (images if env == "prod" else None)
     assert "StreamSpecification" not in found["CardVault"]["Properties"]
+    assert "StreamSpecification" not in found[topology.IDEMPOTENCY_TABLE.name]["Properties"]
     assert found["CardVault"]["Properties"]["TimeToLiveSpecification"] == {
         "AttributeName": "ExpiresAt",
         "Enabled": True,
@@ -439,14 +467,15 @@ def get_arn(construct, stack):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_trail_records_data_events_of_exactly_the_three_tables_and_the_fourteen_functions(env, dev, prod):
+def test_the_trail_records_data_events_of_exactly_the_three_tables_and_the_fifteen_functions(env, dev, prod):
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     [trail] = resources(template, "AWS::CloudTrail::Trail").values()
     properties = trail["Properties"]
     tables = [get_arn(t, stack) for t in (stack.tables.ledger, stack.tables.audit, stack.tables.vault)]
     functions = [get_arn(stack.steps.functions[spec.step], stack) for spec in topology.ALL_FUNCTIONS]
-    # The intake, the payment workflow's eight steps, the operation workflow's five of its own.
-    assert len(functions) == 14 and get_arn(stack.steps.intake, stack) in functions
+    # The intake, the payment workflow's eight steps, the operation workflow's five of its own, LedgerEvents.
+    assert len(functions) == 15 and get_arn(stack.steps.intake, stack) in functions
+    assert get_arn(stack.steps.ledger_events, stack) in functions
     assert properties["AdvancedEventSelectors"] == [
         {"Name": "Management events", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
         {

@@ -116,6 +116,17 @@ STATEMENT_RESOURCES = {
         "OperationAttemptsRead": "audit",
         "AuditTableKey": "storage_key",
     },
+    # The ledger's stream (never its items), the payments bus, its idempotency records, its failure queue.
+    "LedgerEvents": {
+        "LedgerStreamRead": "ledger_stream",
+        "LedgerStreamList": "any",  # dynamodb:ListStreams takes no resource
+        "LedgerStreamKey": "storage_key",
+        "EventPublishing": "bus",
+        "IdempotencyRecords": "idempotency",
+        "IdempotencyTableKey": "storage_key",
+        "FailureDelivery": "failures",
+        "FailureDeliveryKey": "storage_key",
+    },
 }
 assert set(STATEMENT_RESOURCES) == {spec.step for spec in topology.ALL_FUNCTIONS}
 # What Lambda needs of each role to attach its function to the VPC: this account's network interfaces,
@@ -127,7 +138,13 @@ NETWORK_INTERFACES = {
     ]
 }
 VPC_ATTACHMENT = {"NetworkInterfaces": NETWORK_INTERFACES, "NetworkInterfacesDescribe": "*"}
-TABLE_OF_KEY_STATEMENT = {"LedgerTableKey": "ledger", "AuditTableKey": "audit", "VaultTableKey": "vault"}
+TABLE_OF_KEY_STATEMENT = {
+    "LedgerTableKey": "ledger",
+    "AuditTableKey": "audit",
+    "VaultTableKey": "vault",
+    "LedgerStreamKey": "ledger",  # the stream's records, under the ledger's name
+    "IdempotencyTableKey": "idempotency",
+}
 # Each state machine role's own statements, by Sid (CDK's unnamed ones: its encryption and log delivery).
 # Only the payment state machine deletes a vault item (DiscardCard, when Tokenize fails for good).
 STATE_MACHINE_STATEMENTS = {
@@ -177,7 +194,7 @@ def test_the_only_roles_are_the_step_roles_and_the_state_machine_role_with_no_ma
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     roles = resources(template, "AWS::IAM::Role")
     expected = {logical_id(stack, role) for role in stack.steps.roles.values()}
-    assert len(stack.steps.roles) == len(topology.ALL_FUNCTIONS) == 14  # one role per function
+    assert len(stack.steps.roles) == len(topology.ALL_FUNCTIONS) == 15  # one role per function
     expected |= {logical_id(stack, w.state_machine.role) for w in stack.workflows.values()}  # one per state machine
     if stack.network is not None:  # the VPC flow logs' delivery role (test_network)
         expected |= {logical_id(stack, role) for role in stack.network.roles}
@@ -199,6 +216,10 @@ def test_only_xray_and_the_state_machines_log_delivery_are_granted_on_any_resour
     # In the VPC, Lambda also describes network interfaces and subnets with each function's role.
     step_actions = XRAY_ACTIONS | (NETWORK_DESCRIBE_ACTIONS if stack.network is not None else set())
     on_any_resource = {logical_id(stack, role): step_actions for role in stack.steps.roles.values()}
+    # LedgerEvents' event source mapping lists the DynamoDB streams (no resource-level permission).
+    on_any_resource[logical_id(stack, stack.steps.roles[topology.EVENTS_FUNCTION.step])] = step_actions | {
+        "dynamodb:ListStreams"
+    }
     for workflow in stack.workflows.values():
         on_any_resource[logical_id(stack, workflow.state_machine.role)] = STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE
     for role in stack.network.roles if stack.network is not None else []:
@@ -241,6 +262,11 @@ def named_resources(stack):
         "ledger": get_arn(logical_id(stack, stack.tables.ledger)),
         "audit": get_arn(logical_id(stack, stack.tables.audit)),
         "vault": get_arn(logical_id(stack, stack.tables.vault)),
+        "ledger_stream": {"Fn::GetAtt": [logical_id(stack, stack.tables.ledger), "StreamArn"]},
+        "idempotency": get_arn(logical_id(stack, stack.tables.idempotency)),
+        "bus": get_arn(logical_id(stack, stack.events.bus)),
+        "failures": get_arn(logical_id(stack, stack.events.failures)),
+        "any": "*",
         "secret": ref(logical_id(stack, stack.converge_secret)),
         "state_machine": ref(machine_id),
         # arn:<partition>:states:<region>:<account>:execution:<state machine name>:*

@@ -31,6 +31,8 @@ OPERATION_STATE_MACHINE = f"arn:<AWS::Partition>:states:{REGION}:{ACCOUNT}:state
 SECRET = f"arn:<AWS::Partition>:secretsmanager:{REGION}:{ACCOUNT}:secret:payment-workflow/prod/converge-??????"
 TRAIL = f"arn:<AWS::Partition>:cloudtrail:{REGION}:{ACCOUNT}:trail/payment-workflow-prod"
 ARCHIVE = f"arn:<AWS::Partition>:s3:::payment-workflow-prod-archive-{ACCOUNT}-{REGION}"
+EVENT_BUS = f"arn:<AWS::Partition>:events:{REGION}:{ACCOUNT}:event-bus/payments-prod"
+EVENT_FAILURES = f"arn:<AWS::Partition>:sqs:{REGION}:{ACCOUNT}:PaymentLedgerEventsFailures-prod"
 LOGS_OF_THE_ACCOUNT = f"arn:<AWS::Partition>:logs:{REGION}:{ACCOUNT}:*"
 USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
        "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPair", "kms:CreateGrant")  # fmt: skip
@@ -141,6 +143,8 @@ KEY_POLICIES = {
             TABLE_KEY_ACTIONS,
             via_dynamodb("CardVault-prod"),
         ),
+        # LedgerEvents' idempotency records, and nobody else's use of that table.
+        allow("IdempotencyTable", "role:LedgerEvents", TABLE_KEY_ACTIONS, via_dynamodb("PaymentEventsPublished-prod")),
         allow("TableCreation", DEPLOYER, TABLE_CREATION_ACTIONS, via("dynamodb")),
         allow(
             "PaymentLedgerStreamArchiving",
@@ -153,6 +157,13 @@ KEY_POLICIES = {
             "role:AuditStreamReader",
             ["kms:Decrypt"],
             {"StringEquals": {"kms:EncryptionContext:aws:dynamodb:tableName": "PaymentAuditTrail-prod"}},
+        ),
+        # LedgerEvents' event source mapping reads the ledger's stream (in every environment).
+        allow(
+            "PaymentLedgerStreamEvents",
+            "role:LedgerEvents",
+            ["kms:Decrypt"],
+            {"StringEquals": {"kms:EncryptionContext:aws:dynamodb:tableName": "PaymentLedger-prod"}},
         ),
         allow(
             "ConvergeCredentialsReading",
@@ -246,6 +257,40 @@ KEY_POLICIES = {
             ["kms:CreateGrant"],
             {**via("firehose"), "Bool": {"kms:GrantIsForAWSResource": "true"}},
         ),
+        # EventBridge encrypts the payments bus's events (and its rules) with the key, for that bus only; nobody
+        # who puts or receives an event uses the key.
+        allow(
+            "EventBusEncryption",
+            "events.amazonaws.com",
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            {
+                "StringEquals": {
+                    "aws:SourceAccount": "<AWS::AccountId>",
+                    "kms:EncryptionContext:aws:events:event-bus:arn": EVENT_BUS,
+                }
+            },
+            "Service",
+        ),
+        allow(
+            "EventBusKeyDescription",
+            "events.amazonaws.com",
+            ["kms:DescribeKey"],
+            {"StringEquals": {"aws:SourceAccount": "<AWS::AccountId>"}},
+            "Service",
+        ),
+        # Lambda puts a batch LedgerEvents gave up on into the failure queue with its role; operators read it.
+        allow(
+            "EventFailuresDelivery",
+            "role:LedgerEvents",
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            via("sqs", **{"kms:EncryptionContext:aws:sqs:arn": EVENT_FAILURES}),
+        ),
+        allow(
+            "EventFailuresReview",
+            OPERATOR,
+            ["kms:Decrypt"],
+            via("sqs", **{"kms:EncryptionContext:aws:sqs:arn": EVENT_FAILURES}),
+        ),
     ],
 }
 # Dev: no archive, no administrators, upstream services or operators named in cdk.json (the deployment role
@@ -260,6 +305,7 @@ DEV_WITHOUT = {
     "ArchiveDelivery",
     "ArchiveReview",
     "ArchiveBufferEncryption",
+    "EventFailuresReview",
 }
 
 

@@ -25,12 +25,35 @@ def test_tables_have_the_same_names_and_key_schemas(info, prod):
     _, template, _ = prod
     deployed = deployed_tables(template)
     dynamodb = info.client("dynamodb")
-    for spec in (*topology.TABLES, topology.CARD_VAULT_TABLE):
+    for spec in (*topology.TABLES, topology.CARD_VAULT_TABLE, topology.IDEMPOTENCY_TABLE):
         local = dynamodb.describe_table(TableName=spec.name)["Table"]
         remote = deployed[f"{spec.name}-prod"]  # each environment suffixes the same base name
         assert key_schema(local) == key_schema(remote), spec.name
         assert attribute_types(local) == attribute_types(remote), spec.name
-    assert len(deployed) == len(topology.TABLES) + 1
+    assert len(deployed) == len(topology.TABLES) + 2  # and the vault, and LedgerEvents' idempotency records
+
+
+def test_the_idempotency_records_expire_on_the_same_attribute_in_both_stacks(info, prod):
+    # Powertools writes its records with "expiration" (payments.event_publishing): the TTL must name it.
+    _, template, _ = prod
+    remote = deployed_tables(template)[f"{topology.IDEMPOTENCY_TABLE.name}-prod"]
+    local_ttl = info.client("dynamodb").describe_time_to_live(TableName=topology.IDEMPOTENCY_TABLE.name)[
+        "TimeToLiveDescription"
+    ]
+    assert local_ttl["TimeToLiveStatus"] == "ENABLED"
+    assert local_ttl["AttributeName"] == remote["TimeToLiveSpecification"]["AttributeName"] == "expiration"
+    assert topology.IDEMPOTENCY_TABLE.ttl_attribute == "expiration"
+
+
+def test_the_ledger_streams_new_images_in_both_stacks(info, prod):
+    # LedgerEvents reads each new entry's NewImage from the ledger's stream, locally as deployed.
+    _, template, _ = prod
+    remote = deployed_tables(template)[f"{topology.LEDGER_TABLE.name}-prod"]
+    local = info.client("dynamodb").describe_table(TableName=topology.LEDGER_TABLE.name)["Table"]
+    assert local["StreamSpecification"]["StreamEnabled"] is True
+    images = {"NEW_IMAGE", "NEW_AND_OLD_IMAGES"}
+    assert local["StreamSpecification"]["StreamViewType"] in images
+    assert remote["StreamSpecification"]["StreamViewType"] in images
 
 
 def test_the_card_vault_expires_on_the_same_attribute_and_has_no_stream_in_either_stack(info, prod):

@@ -14,6 +14,8 @@ from infra.concurrency import CALL_PROCESSOR_CONCURRENCY, RESERVED_CONCURRENCY
 from infra.network import (
     CARD_DATA_STEPS,
     CARD_DATA_SUBNET_STEPS,
+    EVENT_PUBLISHER,
+    INTERNAL_ENDPOINTS,
     NETWORK_DESCRIBE_ACTIONS,
     NETWORK_INTERFACE_ACTIONS,
     SERVICE_ENDPOINTS,
@@ -31,6 +33,8 @@ CARD_DATA_SUBNET = CARD_DATA | {"CallOperationProcessor"}
 PROCESSOR_CALLERS = {"CallProcessor", "CallOperationProcessor"}
 # The AWS services each card-data function calls (lambdas/), by interface endpoint; DynamoDB has the gateway.
 INTERFACE_SERVICES = {"kms", "states", "secretsmanager"}
+# LedgerEvents, in the Internal subnets, puts events on the payments bus: EventBridge's endpoint, its alone.
+INTERNAL_INTERFACE_SERVICES = {"events"}
 ALL_ZONES = "0.0.0.0/0"
 
 
@@ -140,6 +144,11 @@ def test_the_card_data_functions_are_the_intake_tokenize_and_call_processor():
     assert {"CallProcessor", "CallOperationProcessor"} <= SERVICE_ENDPOINTS["Kms"].callers
     assert SERVICE_ENDPOINTS["SecretsManager"].callers == PROCESSOR_CALLERS
     assert SERVICE_ENDPOINTS["StepFunctions"].callers == {"Intake"}
+    # LedgerEvents holds no card: it runs in the Internal subnets, and only it calls their EventBridge endpoint.
+    assert EVENT_PUBLISHER == topology.EVENTS_FUNCTION.step == "LedgerEvents"
+    assert EVENT_PUBLISHER not in CARD_DATA_SUBNET
+    assert {spec.iam_prefix for spec in INTERNAL_ENDPOINTS.values()} == INTERNAL_INTERFACE_SERVICES
+    assert set().union(*(spec.callers for spec in INTERNAL_ENDPOINTS.values())) == {EVENT_PUBLISHER}
 
 
 def test_synth_looks_nothing_up_the_zones_come_from_cdk_json(prod):
@@ -158,10 +167,14 @@ def test_card_data_functions_run_in_the_card_data_subnets_with_the_https_only_gr
     internal_subnets = subnets(by_id, "Internal")
     card_group = logical_id(stack, stack.network.card_data_group)
     internal_group = logical_id(stack, stack.network.internal_group)
+    events_group = logical_id(stack, stack.network.events_group)
     for spec in topology.ALL_FUNCTIONS:
         vpc_config = by_id[logical_id(stack, stack.steps.functions[spec.step])]["Properties"]["VpcConfig"]
         expected_subnets, group = (
-            (card_subnets, card_group) if spec.step in CARD_DATA_SUBNET else (internal_subnets, internal_group)
+            (card_subnets, card_group)
+            if spec.step in CARD_DATA_SUBNET
+            # LedgerEvents: the Internal subnets, in a group of its own (the one the EventBridge endpoint admits).
+            else (internal_subnets, events_group if spec.step == EVENT_PUBLISHER else internal_group)
         )
         assert vpc_config["SubnetIds"] == [{"Ref": s} for s in expected_subnets.values()], spec.step
         assert vpc_config["SecurityGroupIds"] == [{"Fn::GetAtt": [group, "GroupId"]}], spec.step
@@ -169,7 +182,7 @@ def test_card_data_functions_run_in_the_card_data_subnets_with_the_https_only_gr
 
 def test_function_security_groups_send_https_only_and_accept_nothing(in_vpc):
     _, stack, by_id = in_vpc
-    for group in (stack.network.card_data_group, stack.network.internal_group):
+    for group in (stack.network.card_data_group, stack.network.internal_group, stack.network.events_group):
         properties = by_id[logical_id(stack, group)]["Properties"]
         [egress] = properties["SecurityGroupEgress"]
         assert {k: egress[k] for k in ("CidrIp", "IpProtocol", "FromPort", "ToPort")} == {
@@ -199,6 +212,28 @@ def test_the_interface_endpoints_accept_https_from_the_card_data_functions_only(
     properties = by_id[logical_id(stack, stack.network.endpoint_group)]["Properties"]
     assert "SecurityGroupIngress" not in properties
     # CDK's placeholder for "no egress at all" (a rule no packet matches).
+    assert [e["CidrIp"] for e in properties["SecurityGroupEgress"]] == ["255.255.255.255/32"]
+
+
+def test_the_eventbridge_endpoint_accepts_https_from_ledger_events_only(in_vpc):
+    # The other internal functions (ledger steps, Normalize, Audit) still reach nothing but DynamoDB.
+    _, stack, by_id = in_vpc
+    internal_endpoints = {"Fn::GetAtt": [logical_id(stack, stack.network.internal_endpoint_group), "GroupId"]}
+    events_group = {"Fn::GetAtt": [logical_id(stack, stack.network.events_group), "GroupId"]}
+    rules = [r["Properties"] for r in of_type(by_id, "AWS::EC2::SecurityGroupIngress").values()]
+    [rule] = [r for r in rules if r["GroupId"] == internal_endpoints]
+    assert (rule["SourceSecurityGroupId"], rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == (
+        events_group,
+        "tcp",
+        443,
+        443,
+    )
+    # No other group admits LedgerEvents' group, and the internal functions' group is admitted nowhere.
+    internal_group = {"Fn::GetAtt": [logical_id(stack, stack.network.internal_group), "GroupId"]}
+    assert [r for r in rules if r["SourceSecurityGroupId"] == events_group] == [rule]
+    assert [r for r in rules if r["SourceSecurityGroupId"] == internal_group] == []
+    properties = by_id[logical_id(stack, stack.network.internal_endpoint_group)]["Properties"]
+    assert "SecurityGroupIngress" not in properties
     assert [e["CidrIp"] for e in properties["SecurityGroupEgress"]] == ["255.255.255.255/32"]
 
 
@@ -333,15 +368,21 @@ def test_aws_is_reached_through_endpoints_that_admit_this_accounts_principals_an
     _, stack, by_id = in_vpc
     endpoints = of_type(by_id, "AWS::EC2::VPCEndpoint").values()
     by_service = {service_of(e["Properties"]["ServiceName"]): e["Properties"] for e in endpoints}
-    assert set(by_service) == INTERFACE_SERVICES | {"dynamodb"}
+    assert set(by_service) == INTERFACE_SERVICES | INTERNAL_INTERFACE_SERVICES | {"dynamodb"}
     card_subnets = [{"Ref": s} for s in subnets(by_id, "CardData").values()]
+    internal_subnets = [{"Ref": s} for s in subnets(by_id, "Internal").values()]
     endpoint_group = {"Fn::GetAtt": [logical_id(stack, stack.network.endpoint_group), "GroupId"]}
-    for service in INTERFACE_SERVICES:
-        endpoint = by_service[service]
-        assert endpoint["VpcEndpointType"] == "Interface"
-        assert endpoint["PrivateDnsEnabled"] is True  # the SDK's default host name resolves to it
-        assert endpoint["SubnetIds"] == card_subnets
-        assert endpoint["SecurityGroupIds"] == [endpoint_group]
+    internal_endpoint_group = {"Fn::GetAtt": [logical_id(stack, stack.network.internal_endpoint_group), "GroupId"]}
+    for services, where, group in (
+        (INTERFACE_SERVICES, card_subnets, endpoint_group),
+        (INTERNAL_INTERFACE_SERVICES, internal_subnets, internal_endpoint_group),
+    ):
+        for service in services:
+            endpoint = by_service[service]
+            assert endpoint["VpcEndpointType"] == "Interface"
+            assert endpoint["PrivateDnsEnabled"] is True  # the SDK's default host name resolves to it
+            assert endpoint["SubnetIds"] == where, service
+            assert endpoint["SecurityGroupIds"] == [group], service
     # DynamoDB: the gateway, in the route tables of the function subnets (not the egress or firewall ones).
     gateway = by_service["dynamodb"]
     assert gateway["VpcEndpointType"] == "Gateway"
@@ -391,7 +432,7 @@ def test_every_function_has_its_reserved_concurrency_and_the_processor_callers_t
     assert reserved["CallOperationProcessor"] == CALL_PROCESSOR_CONCURRENCY
     assert {step for step, n in reserved.items() if n == CALL_PROCESSOR_CONCURRENCY} == PROCESSOR_CALLERS
     # Lambda keeps 100 of the account's concurrency unreserved: this must fit a 1,000 quota with room.
-    assert sum(reserved.values()) == 260  # docs/network-and-scanners.md, infra/concurrency.py
+    assert sum(reserved.values()) == 280  # docs/network-and-scanners.md, infra/concurrency.py
     assert sum(reserved.values()) <= 900 // 2
 
 

@@ -185,6 +185,21 @@ EXPECTED_ACTIONS = {
     "OperationFailed": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", *TABLE_KEY},  # + the attempts
     # Seals audit payloads (kms:GenerateDataKey, purpose audit), the Converge secret, the audit trail, the ledger.
     "CallOperationProcessor": {"secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:Query", *TABLE_KEY},
+    # The ledger's stream (and its key, under the ledger's name), the payments bus, its idempotency records
+    # (and their key through DynamoDB), its failure queue (and its key through SQS). test_events: which resource.
+    "LedgerEvents": {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+        "events:PutEvents",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        *TABLE_KEY,
+        "sqs:SendMessage",
+    },
 }
 assert set(EXPECTED_ACTIONS) == {spec.step for spec in topology.ALL_FUNCTIONS}
 
@@ -217,6 +232,9 @@ def test_each_role_grants_exactly_its_steps_actions(prod, step):
 def test_direct_kms_use_is_bound_to_its_key_and_purpose_and_storage_only_through_services(prod):
     stack, template, _ = prod
     machine = {"Ref": logical_id(stack, stack.workflow.state_machine)}
+    # LedgerEvents reads the ledger's stream, encrypted with the table's key under its name (no documented
+    # kms:ViaService for a stream: the archive's pipes are bound the same way).
+    ledger_stream = {"kms:EncryptionContext:aws:dynamodb:tableName": {"Ref": logical_id(stack, stack.tables.ledger)}}
     keys = {json.dumps(key_arn(stack, name)): name for name in ("card_data", "audit", "storage")}
     for spec in topology.ALL_FUNCTIONS:
         purposes = set()
@@ -231,12 +249,13 @@ def test_direct_kms_use_is_bound_to_its_key_and_purpose_and_storage_only_through
                 assert len(equals) == 1, statement
                 purposes |= {(key, action, purpose_of(statement)) for action in actions}
                 continue
-            # Everything else is the storage key: the state machine's context, or through a service.
+            # Everything else is the storage key: the state machine's context, the ledger's stream, or through a
+            # service.
             assert key == "storage", statement
             if STATE_MACHINE_CONTEXT in equals:  # StartExecution/DescribeExecution on the encrypted state machine
                 assert (spec.step, equals) == (topology.INTAKE_FUNCTION.step, {STATE_MACHINE_CONTEXT: machine})
-            else:
-                assert "kms:ViaService" in equals, statement
+            elif "kms:ViaService" not in equals:  # LedgerEvents' stream, and nothing else, Decrypt only
+                assert (spec.step, actions, equals) == (topology.EVENTS_FUNCTION.step, {"kms:Decrypt"}, ledger_stream)
         # No workflow role can open an audit payload; only Tokenize and CallProcessor open a vaulted card.
         assert purposes == DIRECT_KEY_USE.get(spec.step, set()), spec.step
 
@@ -309,10 +328,12 @@ def test_no_role_can_change_or_delete_a_ledger_or_audit_item(prod):
     text = json.dumps(all_statements(template))
     for forbidden in ("dynamodb:BatchWriteItem", "dynamodb:*", "dynamodb:Update*", "dynamodb:Delete*"):
         assert forbidden not in text
+    idempotency = {"Fn::GetAtt": [logical_id(stack, stack.tables.idempotency), "Arn"]}
     for statement in all_statements(template):
         if actions_of([statement]) & {"dynamodb:UpdateItem", "dynamodb:DeleteItem"}:
-            # Only vault items change or go (the CVV, then the card): never an entry of the ledger or audit trail.
-            assert as_list(statement["Resource"]) == [vault_arn(stack)], statement
+            # Only vault items change or go (the CVV, then the card), and LedgerEvents' idempotency records
+            # (completed, or removed when a publication fails): never an entry of the ledger or audit trail.
+            assert as_list(statement["Resource"]) in ([vault_arn(stack)], [idempotency]), statement
 
 
 # Who does what with the CardVault (payments.vault): deposit, read, remove the CVV, remove the card.
@@ -539,7 +560,11 @@ def test_tables_have_the_storage_key_prod_deletion_protection_and_pitr_except_th
     key_id = logical_id(stack, stack.keys.storage_key)
     tables = resources(template, "AWS::DynamoDB::GlobalTable")
     vault_id = logical_id(stack, stack.tables.vault)
-    assert set(tables) == {logical_id(stack, t) for t in (stack.tables.ledger, stack.tables.audit, stack.tables.vault)}
+    # The ledger, the audit trail, the vault, and LedgerEvents' idempotency records (test_events).
+    assert set(tables) == {
+        logical_id(stack, t)
+        for t in (stack.tables.ledger, stack.tables.audit, stack.tables.vault, stack.tables.idempotency)
+    }
     for table_id, table in tables.items():
         replica = table["Properties"]["Replicas"][0]
         pitr = replica.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled", False)
@@ -622,6 +647,8 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
         topology.CONVERGE_SECRET_ARN: {"Ref": logical_id(stack, stack.converge_secret)},
         topology.CARD_VAULT_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.vault)},
         topology.STATE_MACHINE_ARN: {"Ref": logical_id(stack, stack.workflow.state_machine)},
+        topology.EVENT_BUS_NAME: {"Ref": logical_id(stack, stack.events.bus)},
+        topology.IDEMPOTENCY_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.idempotency)},
     }
     assert logical_id(stack, stack.tables.ledger) != logical_id(stack, stack.tables.audit)
     for spec in topology.ALL_FUNCTIONS:
