@@ -1,5 +1,5 @@
-"""`python -m local serve | pay | capture | void | refund | settle | trace | demo | verify-ledger`: the local stack
-from a terminal."""
+"""`python -m local serve | pay | capture | void | refund | settle | trace | events | demo | verify-ledger`: the
+local stack from a terminal."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from botocore.exceptions import ClientError
 from local import operations, payment_requests, verify_ledger
 from local.operations import PaymentTrace, StateRun
 from local.sandbox import follow_ons_of
-from local.stack import LocalStack, StackInfo
+from local.stack import CAUGHT_UP_PATH, EVENTS_QUEUE, LocalStack, StackInfo, take_events
 from payments.cards import identifier_contains_card_number
 from upstream import client
 from upstream.client import PaymentRefused
@@ -94,6 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     trace.add_argument("transaction_id")
     trace.add_argument("--endpoint", required=True)
 
+    events = commands.add_parser(
+        "events",
+        help="print the ledger events the payments bus delivered to the stack's queue, one line each, taking "
+        "them off the queue (once every ledger entry written so far has been delivered)",
+    )
+    events.add_argument("--follow", action="store_true", help="keep printing events as they arrive, until Ctrl-C")
+    events.add_argument("--endpoint", required=True, help="a running `serve`")
+
     demo = commands.add_parser(
         "demo", help="run the fixed demo scenarios (payments, then a capture, a void and refunds) and print them"
     )
@@ -126,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_operation(operations.discover(args.endpoint), args)
     if args.command == "settle":
         return run_settle(operations.discover(args.endpoint))
+    if args.command == "events":
+        return run_events(operations.discover(args.endpoint), args.follow)
     with stack_for(args.endpoint) as info:
         if args.command == "pay":
             return run_pay(info, args)
@@ -190,10 +202,66 @@ def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
             f"  python -m local capture|void|refund <TransactionID> --endpoint {info.endpoint_url}, "
             f"then python -m local trace <TransactionID> --endpoint {info.endpoint_url}"
         )
+        say(
+            f"  python -m local events [--follow] --endpoint {info.endpoint_url}: the ledger events of bus "
+            f"{info.event_bus_name!r}, from queue {EVENTS_QUEUE}"
+        )
         say("Ctrl-C stops it.")
         stopping.wait()
         say("Stopping.")
     return 0
+
+
+def run_events(info: StackInfo, follow: bool) -> int:
+    """Prints the events on the queue, one line each, taking each off it once printed. First waits until
+    the stack's stream pump has delivered every ledger entry written so far; --follow then goes on."""
+    if events_caught_up(info.endpoint_url) is False:
+        say("(LedgerEvents has not caught up with the ledger within 30 s: the latest entries' events may follow)")
+    printed = 0
+    for event in take_events(info):
+        say(event_line(event))
+        printed += 1
+    if not follow:
+        if not printed:
+            say("No events on the queue.")
+        return 0
+    try:
+        while True:
+            for event in take_events(info, wait_seconds=2):
+                say(event_line(event))
+    except KeyboardInterrupt:
+        return 0
+
+
+def events_caught_up(endpoint_url: str, timeout: float = 30.0) -> bool | None:
+    """Whether the served stack's stream pump caught up within `timeout` (None: the stack cannot say)."""
+    url = f"{endpoint_url.rstrip('/')}{CAUGHT_UP_PATH}?timeout={timeout:g}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout + 5) as reply:  # noqa: S310 - the stack's own endpoint
+            return bool(json.loads(reply.read()).get("caught_up"))
+    except urllib.error.HTTPError as error:
+        return False if error.code == 504 else None
+    except (OSError, ValueError):
+        return None
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """One event: when, its type, EventID, Status, amount, and what else names it (operation, reason, card)."""
+    detail = event.get("detail") or {}
+    cells = [
+        str(detail.get("OccurredAt", event.get("time", ""))),
+        f"{event.get('detail-type', '?'):<17}",
+        str(detail.get("EventID", "?")),
+        str(detail.get("Status", "?")),
+        f"{detail.get('Amount', '')} {detail.get('Currency', '')}".strip(),
+    ]
+    if detail.get("OperationID"):
+        cells.append(f"{detail.get('Operation', 'operation')} {detail['OperationID']}")
+    if detail.get("Reason"):
+        cells.append(f"reason {detail['Reason'].get('Code', '')}")
+    if detail.get("Card"):
+        cells.append(f"card {detail['Card'].get('Brand', '')} {detail['Card'].get('Last4', '')}")
+    return "  ".join(cells)
 
 
 def payment_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -484,6 +552,7 @@ def run_demo(info: StackInfo, in_process: bool) -> int:
     else:
         say(f"Trace any of them: .venv/bin/python -m local trace <TransactionID> --endpoint {info.endpoint_url}")
         say("(a payment's trace shows its operations too).")
+        say(f"Their events: .venv/bin/python -m local events --endpoint {info.endpoint_url}")
     return 0 if ok else 1
 
 

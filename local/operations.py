@@ -14,7 +14,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from local.stack import CREDENTIALS, REGION, StackInfo
+from local.stack import CREDENTIALS, EVENTS_QUEUE, REGION, StackInfo
 from payments import topology
 from payments.operations import parse_status
 from upstream import client
@@ -40,6 +40,10 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
         "ssl_user_id": variables[topology.CONVERGE_USER_ID],
         "ssl_pin": variables[topology.CONVERGE_PIN],
     }
+    # The bus is in LedgerEvents' configuration; the queue its rule delivers to, by its name.
+    events_function = topology.EVENTS_FUNCTION.function_name
+    events_variables = lambda_client.get_function_configuration(FunctionName=events_function)["Environment"]
+    sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
     return StackInfo(
         endpoint_url=endpoint_url,
         region=region,
@@ -51,6 +55,8 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
         audit_table=topology.AUDIT_TABLE.name,
         card_vault_table=topology.CARD_VAULT_TABLE.name,
         intake_function=topology.INTAKE_FUNCTION.function_name,
+        event_bus_name=events_variables["Variables"][topology.EVENT_BUS_NAME],
+        events_queue_url=sqs.get_queue_url(QueueName=EVENTS_QUEUE)["QueueUrl"],
         kms_key_arn=variables[topology.PAYMENT_KMS_KEY_ARN],
         audit_kms_key_arn=variables[topology.AUDIT_KMS_KEY_ARN],
         converge_url=variables[topology.CONVERGE_URL],

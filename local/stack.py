@@ -7,13 +7,18 @@ import json
 import logging
 import os
 import threading
+import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import boto3
+from botocore.config import Config
 from moto.core.config import default_user_config
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -26,7 +31,8 @@ from local.aws_faults import AwsFaultMiddleware
 from local.faults import FaultSchedule
 from local.lambda_runtime import InProcessLambdaRuntime
 from local.sandbox import ConvergeSandbox
-from payments import topology
+from local.stream_pump import StreamPump
+from payments import events, topology
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_ROOT = REPO_ROOT / "lambdas"
@@ -34,6 +40,26 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 # moto accepts any credentials; these keep a developer's real ones out of every client we make.
 CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+# Locally, what upstream services would subscribe to the payments bus: one queue that the bus's
+# rule delivers every ledger event to (`python -m local events` reads it).
+EVENTS_QUEUE = "payment-events"
+EVENTS_RULE = "ledger-events-to-queue"
+# GET <endpoint>{CAUGHT_UP_PATH}?timeout=<seconds>: answers once the stream pump has delivered every
+# stream record that existed when asked (200), or the timeout passed first (504).
+CAUGHT_UP_PATH = "/_local/events/caught-up"
+_DYNAMODB_WRITES = frozenset(
+    f"DynamoDB_20120810.{operation}"
+    for operation in (
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    )
+)
 _LAMBDA_ROLE_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -46,16 +72,37 @@ _STATES_ROLE_POLICY = _LAMBDA_ROLE_POLICY.replace("lambda.amazonaws.com", "state
 
 
 class _MotoServer(ThreadedMotoServer):
-    """moto's threaded server with the fault middleware in front of its WSGI app."""
+    """moto's threaded server with the fault middleware in front of its WSGI app, and one route of
+    the local stack's own: whether the stream pump has caught up (for `python -m local events`)."""
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__(ip_address=host, port=port, verbose=False)
         self.faults = AwsFaultMiddleware(DomainDispatcherApplication(create_backend_app))
+        self.pump: StreamPump | None = None
 
     def _server_entry(self) -> None:
-        self._server = make_server(self._ip_address, self._port, self.faults, True, request_handler=MotoRequestHandler)
+        self._server = make_server(self._ip_address, self._port, self._app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != CAUGHT_UP_PATH:
+            answer = self.faults(environ, start_response)
+            if self.pump is not None and environ.get("HTTP_X_AMZ_TARGET") in _DYNAMODB_WRITES:
+                self.pump.notice_write()  # carried out by now: the fault layer answers writes in full
+            return answer
+        query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+        try:
+            timeout = min(max(float(query.get("timeout", "10")), 0.0), 120.0)
+        except ValueError:
+            timeout = 10.0
+        caught_up = self.pump is not None and self.pump.caught_up(timeout)
+        body = json.dumps({"caught_up": caught_up}).encode()
+        start_response(
+            "200 OK" if caught_up else "504 Gateway Timeout",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
 
 
 _start_execution = StepFunctionsParserBackend.start_execution
@@ -88,6 +135,31 @@ def _reused_client(region: str, service: str, state_credentials: Any = None) -> 
 
 lambda_eval_utils.boto_client_for = _reused_client
 
+# moto keeps every shard iterator it hands out, forever; the stream pump gets a new one with each
+# read, for as long as the stack runs. AWS's expire 15 minutes after they are handed out: so do these.
+_ITERATOR_LIFETIME_SECONDS = 15 * 60
+_get_records = DynamoDBStreamsBackend.get_records
+_iterators_handed_out: dict[str, float] = {}
+_iterators_lock = threading.Lock()
+
+
+def _get_records_expiring_iterators(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
+    answer = _get_records(self, iterator_arn, limit)
+    now = time.monotonic()
+    with _iterators_lock:
+        _iterators_handed_out[answer["NextShardIterator"]] = now
+        # In order of handing out: the expired ones come first.
+        while _iterators_handed_out:
+            arn, handed_out = next(iter(_iterators_handed_out.items()))
+            if now - handed_out < _ITERATOR_LIFETIME_SECONDS:
+                break
+            del _iterators_handed_out[arn]
+            self.shard_iterators.pop(arn, None)
+    return answer
+
+
+DynamoDBStreamsBackend.get_records = _get_records_expiring_iterators  # type: ignore[method-assign]
+
 
 @dataclass(frozen=True)
 class StackInfo:
@@ -104,6 +176,9 @@ class StackInfo:
     audit_table: str
     card_vault_table: str
     intake_function: str
+    # The bus every terminal ledger entry is published on, and the queue its rule delivers them to.
+    event_bus_name: str
+    events_queue_url: str
     kms_key_arn: str
     audit_kms_key_arn: str
     converge_url: str
@@ -112,8 +187,10 @@ class StackInfo:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region, **CREDENTIALS)
+    def client(self, service: str, config: Config | None = None) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint_url, region_name=self.region, config=config, **CREDENTIALS
+        )
 
 
 class LocalStack:
@@ -135,6 +212,10 @@ class LocalStack:
         self._server: _MotoServer | None = None
         self.runtime: InProcessLambdaRuntime | None = None
         self.info: StackInfo | None = None
+        # The stand-in for Lambda's event source mapping: the ledger's stream to LedgerEvents.
+        self.pump: StreamPump | None = None
+        self._received_events: list[dict[str, Any]] = []
+        self._receiving = threading.Lock()
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -171,7 +252,30 @@ class LocalStack:
         )
         self.runtime.install()
         self.info = self._provision(endpoint_url)
+        self.pump = StreamPump(
+            self.info.client,
+            table_name=self.info.ledger_table,
+            function_name=topology.EVENTS_FUNCTION.function_name,
+        )
+        self._server.pump = self.pump
+        self.pump.start()
         return self.info
+
+    def events_caught_up(self, timeout: float = 30.0) -> bool:
+        """True once every record the ledger's stream holds now has been delivered to LedgerEvents
+        (and so its event, if any, is on the queue); False if `timeout` seconds passed first."""
+        assert self.pump is not None
+        return self.pump.caught_up(timeout)
+
+    def received_events(self) -> list[dict[str, Any]]:
+        """Every event the queue has received since the stack started, in the order received, as EventBridge
+        delivered it (detail-type, source, detail...). Reading takes them off the queue, so within
+        this process read them here only: the stack keeps what it took. Wait for
+        `events_caught_up` first to have the events of every entry written so far."""
+        assert self.info is not None
+        with self._receiving:
+            self._received_events += list(take_events(self.info))
+            return list(self._received_events)
 
     def apply_fault_schedule(self, schedule: FaultSchedule | None) -> None:
         """Route DynamoDB, KMS and Lambda faults through `schedule` (None: no more faults)."""
@@ -180,6 +284,8 @@ class LocalStack:
         self.runtime.faults.schedule = schedule
 
     def stop(self) -> None:
+        if self.pump is not None:
+            self.pump.stop()
         self.sandbox.stop()
         if self._server is not None:
             self._server.stop()
@@ -197,8 +303,9 @@ class LocalStack:
         audit_key_arn = create_key("AUDIT_KMS_KEY_ARN: audit payloads")
         storage_key_arn = create_key("storage: tables")
         dynamodb = client("dynamodb")
-        for table in (*topology.TABLES, topology.CARD_VAULT_TABLE):
-            # Locally only: the chaos checks read the ledger's stream to prove no entry is ever rewritten.
+        for table in (*topology.TABLES, topology.CARD_VAULT_TABLE, topology.IDEMPOTENCY_TABLE):
+            # The ledger's stream is the events' outbox: the stream pump delivers it to LedgerEvents. The
+            # chaos checks read it too, to prove no entry is ever rewritten.
             stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
             dynamodb.create_table(
                 TableName=table.name,
@@ -216,6 +323,21 @@ class LocalStack:
                     TableName=table.name,
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
                 )
+        # The payments bus, and what an upstream service would subscribe: a rule sending every ledger
+        # event to a queue (moto's EventBridge delivers to SQS targets as it puts the event).
+        client("events").create_event_bus(Name=topology.EVENT_BUS)
+        sqs = client("sqs")
+        queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        client("events").put_rule(
+            Name=EVENTS_RULE,
+            EventBusName=topology.EVENT_BUS,
+            EventPattern=json.dumps({"source": [events.EVENT_SOURCE]}),
+            State="ENABLED",
+        )
+        client("events").put_targets(
+            Rule=EVENTS_RULE, EventBusName=topology.EVENT_BUS, Targets=[{"Id": EVENTS_QUEUE, "Arn": queue_arn}]
+        )
         credentials = self.sandbox.credentials
         values = {
             topology.PAYMENT_KMS_KEY_ARN: key_arn,
@@ -231,6 +353,8 @@ class LocalStack:
             topology.CONVERGE_READ_TIMEOUT_SECONDS: str(self.converge_read_timeout),
             topology.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
+            topology.EVENT_BUS_NAME: topology.EVENT_BUS,
+            topology.IDEMPOTENCY_TABLE_NAME: topology.IDEMPOTENCY_TABLE.name,
         }
         iam, lambda_client = client("iam"), client("lambda")
 
@@ -267,6 +391,7 @@ class LocalStack:
         # The intake starts executions, so it is made once the state machine exists.
         values[topology.STATE_MACHINE_ARN] = payments_arn
         create_function(topology.INTAKE_FUNCTION)
+        create_function(topology.EVENTS_FUNCTION)
         return StackInfo(
             endpoint_url=endpoint_url,
             region=REGION,
@@ -278,11 +403,34 @@ class LocalStack:
             audit_table=topology.AUDIT_TABLE.name,
             card_vault_table=topology.CARD_VAULT_TABLE.name,
             intake_function=topology.INTAKE_FUNCTION.function_name,
+            event_bus_name=topology.EVENT_BUS,
+            events_queue_url=queue_url,
             kms_key_arn=key_arn,
             audit_kms_key_arn=audit_key_arn,
             converge_url=self.sandbox.xml_url,
             converge_credentials=asdict(credentials),
         )
+
+
+def take_events(info: StackInfo, wait_seconds: int = 0) -> Iterator[dict[str, Any]]:
+    """The events on the stack's queue, each as EventBridge delivered it, taken off the queue once the
+    caller has had them (a message received but never handed over is received again later). Reads until
+    the queue answers empty, after waiting up to `wait_seconds` for a first message."""
+    sqs = info.client("sqs")
+    wait = wait_seconds
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=info.events_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait, VisibilityTimeout=30
+        ).get("Messages", [])
+        if not messages:
+            return
+        for message in messages:
+            yield json.loads(message["Body"])
+        sqs.delete_message_batch(
+            QueueUrl=info.events_queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+        wait = 0
 
 
 def _placeholder_zip(code_dir: str) -> bytes:

@@ -17,6 +17,7 @@ from local.card_scan import audit_payload_findings, card_data_in
 from local.chaos.observations import Observations, execution_output
 from local.sandbox.terminal import follow_ons_of
 from local.verify_ledger import verify_payment
+from payments import events as ledger_events
 from payments import operations
 from payments.chain import typed
 
@@ -323,6 +324,40 @@ def operation_output_matches_ledger(o: Observations) -> list[str]:
     return offenders
 
 
+def every_terminal_entry_is_one_event(o: Observations) -> list[str]:
+    """14. Every terminal ledger entry, a payment's or an operation's, is exactly one event on the payments
+    bus: its EventID (<TransactionID>#<EntryNumber>), its detail type, its Status; and every event of
+    these payments is one such entry's (a progress entry, or none, has no event). An offender names
+    each entry or event at fault."""
+    ours = set(o.transaction_ids)
+    published: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in o.events:
+        detail = event.get("detail") or {}
+        event_id = str(detail.get("EventID", ""))
+        if str(detail.get("TransactionID") or event_id.rpartition("#")[0]) in ours:
+            published[event_id].append(event)
+    faults: dict[str, list[str]] = defaultdict(list)
+    for t in o.transaction_ids:
+        for entry in o.ledger.get(t, []):
+            event_id = f"{t}#{int(entry['EntryNumber'])}"
+            detail_type = ledger_events.detail_type_of(str(entry["Status"]))
+            found = published.pop(event_id, [])
+            where = f"#{int(entry['EntryNumber'])} {entry['Status']}"
+            if detail_type is None and found:
+                faults[t].append(f"{where}: {len(found)} event(s) of a progress entry")
+            elif detail_type is not None and len(found) != 1:
+                faults[t].append(f"{where}: {len(found) or 'no'} events")
+            elif found and (found[0].get("detail-type"), found[0]["detail"].get("Status")) != (
+                detail_type,
+                entry["Status"],
+            ):
+                said = f"{found[0].get('detail-type')} {found[0]['detail'].get('Status')}"
+                faults[t].append(f"{where}: its event says {said}")
+    for event_id, found in published.items():
+        faults[event_id.rpartition("#")[0]].append(f"{event_id}: {len(found)} event(s) of no entry")
+    return sorted(f"{t} ({'; '.join(what)})" for t, what in faults.items())
+
+
 INVARIANTS: list[tuple[str, Callable[[Observations], list[str]]]] = [
     ("1 every execution ends", every_execution_ends),
     ("2 ledger 1..n, one terminal, never rewritten, chains verify", ledger_is_append_only_and_complete),
@@ -337,6 +372,7 @@ INVARIANTS: list[tuple[str, Callable[[Observations], list[str]]]] = [
     ("11 refunds never exceed the charge", refunds_never_exceed_the_charge),
     ("12 a voided transaction never settles", voided_never_settles),
     ("13 operation output Status equals ledger Status", operation_output_matches_ledger),
+    ("14 every terminal entry has exactly one event and every event one entry", every_terminal_entry_is_one_event),
 ]
 _PER_OPERATION = {"10 no operation reaches Converge twice", "13 operation output Status equals ledger Status"}
 

@@ -33,6 +33,9 @@ class Observations:
     # The operations run on these payments: OperationID -> TransactionID, and DescribeExecution per OperationID
     operations: dict[str, str] = field(default_factory=dict)
     operation_executions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The events the payments bus delivered to the stack's queue (every one since the stack started, as
+    # EventBridge delivers them: detail-type, detail...), read once the stream pump had caught up
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def operation_entries(self, operation_id: str) -> list[dict[str, Any]]:
         """The ledger entries of one operation, in order."""
@@ -76,6 +79,9 @@ def observe(stack: LocalStack, transaction_ids: list[str], operation_ids: dict[s
         target[item["TransactionID"]].append(item)
     for entries in ledger.values():
         entries.sort(key=lambda e: int(e["EntryNumber"]))
+    # Every ledger entry written by now has been through LedgerEvents (unless it keeps failing, and then
+    # invariant 14 names the entries without an event).
+    stack.events_caught_up(timeout=60)
     answered: dict[str, list[str]] = defaultdict(list)
     for exchange in stack.sandbox.exchanges():
         if exchange.answered:
@@ -95,6 +101,7 @@ def observe(stack: LocalStack, transaction_ids: list[str], operation_ids: dict[s
         logs=stack.logs.text(),
         operations=dict(operation_ids or {}),
         operation_executions=operation_executions,
+        events=stack.received_events(),
     )
 
 

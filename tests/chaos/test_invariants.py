@@ -8,7 +8,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from local.chaos import invariants
 from local.chaos.observations import Observations
-from payments import chain
+from payments import chain, events
 
 _deserialize = TypeDeserializer().deserialize
 
@@ -50,6 +50,12 @@ def charge(transaction_id, txn_id, approved=True, **extra):
 
 def audited(*records):
     return chained(records, numbered_by=chain.CHAIN_SEQ)
+
+
+def published(transaction_id, number, status):
+    """The event of a terminal entry, as the payments bus delivers it to the queue."""
+    detail = {"EventID": f"{transaction_id}#{number}", "TransactionID": transaction_id, "Status": status}
+    return {"source": events.EVENT_SOURCE, "detail-type": events.detail_type_of(status), "detail": detail}
 
 
 def consistent():
@@ -110,6 +116,12 @@ def consistent():
             },
         ],
         logs="",
+        events=[
+            published("paid", 3, "PAYMENT-SUCCESS"),
+            published("declined", 3, "PAYMENT-DECLINED"),
+            published("failed", 3, "PAYMENT-FAILED"),
+            published("another-run", 3, "PAYMENT-SUCCESS"),  # the queue is the stack's, not the run's
+        ],
     )
 
 
@@ -149,6 +161,9 @@ VIOLATIONS = [
         "no_card_data_at_rest",
         lambda o: o.history["paid"].append({"type": "TaskStateExited", "output": '{"Number": "4111111111111111"}'}),
     ),
+    ("every_terminal_entry_is_one_event", lambda o: o.events.pop(0)),  # an entry without its event
+    ("every_terminal_entry_is_one_event", lambda o: o.events.append(published("paid", 3, "PAYMENT-SUCCESS"))),
+    ("every_terminal_entry_is_one_event", lambda o: o.events.append(published("paid", 4, "PAYMENT-SUCCESS"))),
 ]
 
 
@@ -377,6 +392,7 @@ def refunded():
     o.operation_executions = {"r1": {"status": "SUCCEEDED", "output": json.dumps({"Status": "REFUND-SUCCESS"})}}
     o.audit["paid/r1"] = audited(record("paid/r1", "ccreturn"))
     o.answered_calls["r1"] = ["ccreturn"]
+    o.events.append(published("paid", 6, "REFUND-SUCCESS"))
     return o
 
 
@@ -434,3 +450,39 @@ def test_a_payment_entry_after_an_operations_entries_breaks_invariant_2():
 
     [offender] = invariants.ledger_is_append_only_and_complete(forge_refunded(late))
     assert offender.startswith("paid")
+
+
+# --- 14: the events of the ledger's terminal entries ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("forgery", "named"),
+    [
+        (lambda o: o.events.pop(0), ["paid (#3 PAYMENT-SUCCESS: no events)"]),
+        (
+            lambda o: o.events.append(published("paid", 3, "PAYMENT-SUCCESS")),  # published twice
+            ["paid (#3 PAYMENT-SUCCESS: 2 events)"],
+        ),
+        (
+            lambda o: o.events.append(published("declined", 7, "REFUND-SUCCESS")),  # an event of no entry
+            ["declined (declined#7: 1 event(s) of no entry)"],
+        ),
+        (
+            lambda o: o.events.append(published("failed", 2, "PAYMENT-SUCCESS")),  # of a progress entry
+            ["failed (#2 PAYMENT-PENDING: 1 event(s) of a progress entry)"],
+        ),
+        (
+            lambda o: o.events[1].update(published("declined", 3, "PAYMENT-SUCCESS")),  # not its entry's Status
+            ["declined (#3 PAYMENT-DECLINED: its event says PaymentSucceeded PAYMENT-SUCCESS)"],
+        ),
+    ],
+    ids=["entry-without-event", "duplicate-event", "event-without-entry", "event-of-progress", "other-status"],
+)
+def test_invariant_14_names_each_entry_or_event_at_fault(forgery, named):
+    assert invariants.every_terminal_entry_is_one_event(forge(forgery)) == named
+
+
+def test_invariant_14_holds_the_operations_entries_to_their_events_too():
+    forged = forge_refunded(lambda o: o.events.pop())
+
+    assert invariants.every_terminal_entry_is_one_event(forged) == ["paid (#6 REFUND-SUCCESS: no events)"]

@@ -82,6 +82,8 @@ def test_ready_file_has_exactly_the_documented_keys(server):
         "audit_table",
         "card_vault_table",
         "intake_function",
+        "event_bus_name",
+        "events_queue_url",
         "kms_key_arn",
         "audit_kms_key_arn",
         "converge_url",
@@ -92,6 +94,16 @@ def test_ready_file_has_exactly_the_documented_keys(server):
     # Capture, void and refund run on one state machine; the ready file names it under each.
     operations = {server["info"][f"{kind}_state_machine_arn"] for kind in ("capture", "void", "refund")}
     assert len(operations) == 1 and operations != {server["info"]["state_machine_arn"]}
+    # The payments bus, and the queue its rule delivers every ledger event to, as a subscriber would use them
+    info = server["info"]
+    assert info["event_bus_name"] == "payments"
+    assert client(info, "events").describe_event_bus(Name=info["event_bus_name"])["Name"] == "payments"
+    queue = client(info, "sqs").get_queue_attributes(QueueUrl=info["events_queue_url"], AttributeNames=["QueueArn"])
+    [rule] = client(info, "events").list_rules(EventBusName=info["event_bus_name"])["Rules"]
+    [target] = client(info, "events").list_targets_by_rule(Rule=rule["Name"], EventBusName=info["event_bus_name"])[
+        "Targets"
+    ]
+    assert target["Arn"] == queue["Attributes"]["QueueArn"]
 
 
 def invoke_intake(info, request):
@@ -399,6 +411,28 @@ def test_demo_against_the_served_stack_runs_the_operations_too(server, capsys):
     )
 
 
+def test_events_prints_one_line_per_terminal_entry_and_takes_them_off_the_queue(server, capsys):
+    info = server["info"]
+    paid(info, "cli-events", "12.00", capture="manual")
+    status, output = cli_in_process(capsys, server, "capture", "cli-events", "--operation-id", "cli-events-c")
+    assert status == 0, output
+
+    # Every entry written so far is delivered before it reads: no waiting and hoping
+    status, output = cli_in_process(capsys, server, "events")
+
+    assert status == 0, output
+    lines = [line for line in output.splitlines() if "cli-events#" in line]
+    assert [line.split()[1:4] for line in lines] == [
+        ["PaymentAuthorized", "cli-events#3", "PAYMENT-AUTHORIZED"],
+        ["PaymentCaptured", "cli-events#6", "CAPTURE-SUCCESS"],
+    ]
+    assert "12.00 USD" in lines[0] and "capture cli-events-c" in lines[1] and "card VISA 1111" in lines[1]
+    assert card_data_in(output, cvvs=()) == []
+    # What it printed was taken off the queue
+    status, output = cli_in_process(capsys, server, "events")
+    assert status == 0 and "cli-events#" not in output
+
+
 def test_stops_cleanly_and_never_logged_card_data(server):
     # Runs last in this module: by now the server has handled every payment above.
     process = server["process"]
@@ -407,4 +441,6 @@ def test_stops_cleanly_and_never_logged_card_data(server):
     output = server["output"].read_text()
     assert "[PaymentIntake]" in output and "[PaymentTokenize]" in output  # the functions' logs are scanned
     assert f"operations    : {server['info']['capture_state_machine_arn']} (capture, void, refund)" in output
+    assert f"python -m local events [--follow] --endpoint {server['info']['endpoint_url']}" in output
+    assert "[PaymentLedgerEvents]" in output  # the stream pump delivered the ledger to it
     assert card_data_in(output) == []
