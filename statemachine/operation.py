@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments import topology
-from statemachine.payment import OUTCOME_FIELDS, PROCESSOR_LAST_RESORT, PROCESSOR_RETRY
 from statemachine.policy import (
     EXECUTION_ARN,
     Catch,
-    Retry,
     catch_all,
     choice,
     fail,
@@ -25,6 +22,7 @@ from statemachine.policy import (
     unsuccessful_entry,
     when_present,
 )
+from statemachine.processor_steps import normalize, processor_call
 
 NEVER_RETRIED = ("ProcessorRejected", "WorkflowStateInvalid", "ChargeRefused", "OperationRefused")
 # The operation's own audit trail: operations of one payment may run at the same time.
@@ -90,34 +88,22 @@ def _admission() -> dict[str, Any]:
 
 def _call() -> dict[str, Any]:
     return {
-        "CallOperationProcessor": lambda_task(
+        "CallOperationProcessor": processor_call(
             "CallOperationProcessor",
             comment=(
                 "Send the capture, void or refund exactly once, tagged with the OperationID: a retried attempt "
                 "asks the processor by it before sending. A void of a settled charge and a refund of an unsettled "
                 "one are refused (OperationRefused), nothing sent."
             ),
-            payload=payload_of("Operation", ExecutionArn=EXECUTION_ARN, RetryCount="$$.State.RetryCount"),
-            timeout_seconds=topology.PROCESSOR_TIME_BUDGET.state_timeout_seconds,
-            result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
-            result_path="$.Processor",
-            retry_first=[Retry(NEVER_RETRIED, max_attempts=0)],
-            retry_after=[PROCESSOR_RETRY, PROCESSOR_LAST_RESORT],
+            subject="Operation",
+            never_retried=NEVER_RETRIED,
             catch=[Catch(("OperationRefused",), "OperationDeclined"), catch_all("OperationFailed")],
             next_state="NormalizeOperation",
         ),
-        "NormalizeOperation": lambda_task(
+        "NormalizeOperation": normalize(
             "NormalizeOperation",
-            function_step="Normalize",
-            comment="Map the processor's result to APPROVED, DECLINED or ERROR.",
-            payload=payload_of(
-                TransactionID="$.Operation.TransactionID",
-                ProcessorID="$.Operation.ProcessorID",
-                Result="$.Processor.Result",
-            ),
-            result_selector={f"{name}.$": f"$.Payload.{name}" for name in OUTCOME_FIELDS},
-            result_path="$.Outcome",
-            catch=[catch_all("OperationFailed")],
+            subject="Operation",
+            on_error=catch_all("OperationFailed"),
             next_state="IsOperationApproved",
         ),
         "IsOperationApproved": choice(

@@ -21,13 +21,10 @@ from statemachine.policy import (
     unsuccessful_entry,
     when_present,
 )
+from statemachine.processor_steps import normalize, processor_call
 
-# CallProcessor retries what processed nothing or left the outcome unknown, and anything else twice: it asks first.
-PROCESSOR_RETRY = Retry(("ProcessorUnavailable", "ProcessorTimeout", "States.Timeout"), 4, interval_seconds=2)
-PROCESSOR_LAST_RESORT = Retry(("States.ALL",), 2, interval_seconds=2)
 CARD_VAULT_TABLE = "${" + topology.CARD_VAULT_TABLE_PLACEHOLDER + "}"
 NEVER_RETRIED = ("ProcessorRejected", "WorkflowStateInvalid", "CardNotVaulted", "ChargeRefused")  # repeating can't help
-OUTCOME_FIELDS = ("Status", "ReasonCode", "ReasonMessage", "ProcessorTransactionID", "ApprovalCode")
 
 
 def definition() -> dict[str, Any]:
@@ -93,34 +90,20 @@ def _progress() -> dict[str, Any]:
 
 def _charge() -> dict[str, Any]:
     return {
-        "CallProcessor": lambda_task(
+        "CallProcessor": processor_call(
             "CallProcessor",
             comment=(
                 "Charge the card exactly once: a retried attempt asks the processor (by TransactionID) before it "
                 "sends a sale. Never retries ProcessorRejected. The CVV comes from the vault, and leaves it once "
                 "the processor has answered."
             ),
-            payload=payload_of("Payment", ExecutionArn=EXECUTION_ARN, RetryCount="$$.State.RetryCount"),
-            timeout_seconds=topology.PROCESSOR_TIME_BUDGET.state_timeout_seconds,
-            result_selector={"Result.$": "$.Payload.Result", "Calls.$": "$.Payload.Calls"},
-            result_path="$.Processor",
-            retry_first=[Retry(NEVER_RETRIED, max_attempts=0)],
-            retry_after=[PROCESSOR_RETRY, PROCESSOR_LAST_RESORT],
+            subject="Payment",
+            never_retried=NEVER_RETRIED,
             catch=[catch_all("LedgerFailed")],
             next_state="Normalize",
         ),
-        "Normalize": lambda_task(
-            "Normalize",
-            comment="Map the processor's result to APPROVED, DECLINED or ERROR.",
-            payload=payload_of(
-                TransactionID="$.Payment.TransactionID",
-                ProcessorID="$.Payment.ProcessorID",
-                Result="$.Processor.Result",
-            ),
-            result_selector={f"{name}.$": f"$.Payload.{name}" for name in OUTCOME_FIELDS},
-            result_path="$.Outcome",
-            catch=[catch_all("LedgerFailed")],
-            next_state="IsApproved",
+        "Normalize": normalize(
+            "Normalize", subject="Payment", on_error=catch_all("LedgerFailed"), next_state="IsApproved"
         ),
         "IsApproved": choice(
             "$.Outcome.Status", {"APPROVED": "LedgerSuccess", "DECLINED": "LedgerDeclined"}, default="LedgerFailed"
