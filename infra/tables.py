@@ -137,6 +137,17 @@ class PaymentTables(Construct):
             dynamo_stream=stream,
             deletion_protection=config.retain_data,
             removal_policy=config.removal_policy,
+            global_secondary_indexes=[
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name=index.name,
+                    partition_key=_attribute(index.partition_key),
+                    sort_key=_attribute(index.sort_key),
+                    projection_type=dynamodb.ProjectionType.INCLUDE,
+                    non_key_attributes=list(index.projected),
+                )
+                for index in spec.indexes
+            ]
+            or None,
         )
 
 

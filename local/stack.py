@@ -307,16 +307,26 @@ class LocalStack:
             # The ledger's stream is the events' outbox: the stream pump delivers it to LedgerEvents. The
             # chaos checks read it too, to prove no entry is ever rewritten.
             stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+            attributes = {key.name: key.type for key in table.keys}
+            attributes.update({key.name: key.type for index in table.indexes for key in index.keys})
+            indexes = [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": _key_schema(index.keys),
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projected)},
+                }
+                for index in table.indexes
+            ]
             dynamodb.create_table(
                 TableName=table.name,
                 BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": key.name, "AttributeType": key.type} for key in table.keys],
-                KeySchema=[
-                    {"AttributeName": key.name, "KeyType": kind}
-                    for key, kind in zip(table.keys, ("HASH", "RANGE"), strict=False)
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
                 ],
+                KeySchema=_key_schema(table.keys),
                 SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": storage_key_arn},
                 **({"StreamSpecification": stream} if table in topology.TABLES else {}),
+                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
             )
             if table.ttl_attribute:
                 dynamodb.update_time_to_live(
@@ -439,3 +449,7 @@ def _placeholder_zip(code_dir: str) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handler.py", f"# runs in process from lambdas/{code_dir}/handler.py\n")
     return buffer.getvalue()
+
+
+def _key_schema(keys: tuple[topology.KeyAttribute, ...]) -> list[dict[str, str]]:
+    return [{"AttributeName": key.name, "KeyType": kind} for key, kind in zip(keys, ("HASH", "RANGE"), strict=False)]

@@ -12,12 +12,13 @@ way; its EntryHash differs only through CreatedAt, which the comparison ignores.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from payments import aws, chain
+from payments import aws, chain, topology
 from payments.errors import LedgerConflict, StorageUnavailable
 
 INITIATED = "PAYMENT-INITIATED"
@@ -28,10 +29,22 @@ DECLINED = "PAYMENT-DECLINED"
 FAILED = "PAYMENT-FAILED"
 TERMINAL_STATUSES = frozenset({SUCCESS, AUTHORIZED, DECLINED, FAILED})
 APPROVED_STATUSES = frozenset({SUCCESS, AUTHORIZED})
+# Status sync's reversal of a charge the processor approved after the payment had ended FAILED with its
+# outcome unknown (the caller was told it failed): REVERSING before the void or return is sent,
+# REVERSED once the processor approved it. Neither is an approval: nothing can be captured,
+# voided or refunded after them.
+REVERSING = "PAYMENT-REVERSING"
+REVERSED = "PAYMENT-REVERSED"
+# A fact from reconciliation: the payment's charge is in a batch the processor has settled.
+SETTLED = "PAYMENT-SETTLED"
+# Entries after the payment's terminal one that change no balance of it (payments.operations).
+FACT_STATUSES = frozenset({REVERSING, REVERSED, SETTLED})
 # Failure reasons that prove no money moved: any other failure after the processor call leaves the
-# outcome unknown (PROCESSOR_OUTCOME_UNKNOWN) until it is reconciled.
+# outcome unknown (PROCESSOR_OUTCOME_UNKNOWN) until status sync resolves it. NOT_CHARGED is status
+# sync's answer: the processor holds nothing under the reference.
+NOT_CHARGED = "NOT_CHARGED"
 NOTHING_SENT_REASONS = frozenset(
-    {"PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE", "CARD_NOT_IN_VAULT", "CHARGE_REFUSED", "NOT_SENT"}
+    {"PROCESSOR_REJECTED", "PROCESSOR_UNAVAILABLE", "CARD_NOT_IN_VAULT", "CHARGE_REFUSED", "NOT_SENT", NOT_CHARGED}
 )
 LAST_ENTRY_NUMBER = 3
 
@@ -69,6 +82,9 @@ class LedgerEntry:
     # conditional put as the entry (payments.operations.balances_of over the history up to it).
     Captured: str | None = None
     Refunded: str | None = None
+    # Written by status sync or reconciliation, not by the payment's or operation's own execution:
+    # what resolved it (payments.status_sync.Resolution) or SETTLED.
+    Resolution: str | None = None
     PrevHash: str | None = None  # set by LedgerRepository.append_entry
     EntryHash: str | None = None
 
@@ -148,6 +164,36 @@ class LedgerRepository:
             "DynamoDB GetItem on the ledger",
         )
         return chain.link_to(found.get("Item"))
+
+    def entries_with_status(self, status: str, since: str, until: str) -> list[dict[str, Any]]:
+        """Entries of one Status with since <= CreatedAt < until (ISO 8601 UTC), oldest first, as the
+        EntriesByStatus index carries them: keys, Status, CreatedAt and its projected attributes."""
+        index = topology.ENTRIES_BY_STATUS
+        found: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": index.name,
+                "KeyConditionExpression": "#status = :status AND #created BETWEEN :since AND :until",
+                "ExpressionAttributeNames": {"#status": "Status", "#created": "CreatedAt"},
+                "ExpressionAttributeValues": {":status": {"S": status}, ":since": {"S": since}, ":until": {"S": until}},
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            page = aws.call_with_transient_mapping(
+                functools.partial(self._client.query, **request),
+                StorageUnavailable,
+                f"DynamoDB Query on {index.name}",
+            )
+            found.extend(
+                {key: _deserializer.deserialize(value) for key, value in item.items()}
+                for item in page.get("Items", [])
+                if item["CreatedAt"]["S"] < until
+            )
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return found
 
     def entries(self, transaction_id: str) -> list[LedgerEntry]:
         """Every entry of one payment, in order, read consistently."""

@@ -9,6 +9,7 @@ its execution already wrote and returns it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -82,8 +83,8 @@ def append_once(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry
     """
     operation_id = entry.OperationID or ""
     stage = stage_of(entry)
-    for _ in range(MAX_RACES):
-        entries = repository.entries(entry.TransactionID)
+
+    def written_already(entries: list[LedgerEntry]) -> LedgerEntry | None:
         mine = operation_entries(entries, operation_id)
         if any(existing.ExecutionArn != entry.ExecutionArn for existing in mine):
             raise LedgerConflict("the ledger holds this OperationID from another execution")
@@ -93,10 +94,26 @@ def append_once(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry
         if same is not None:
             return same
         ended = next((existing for existing in mine if stage_of(existing) in _TERMINAL_STAGES), None)
-        if ended is not None:
-            if stage == operations.PENDING:
-                raise ChargeRefused("the operation has already ended; nothing was sent")
-            return ended
+        if ended is not None and stage == operations.PENDING:
+            raise ChargeRefused("the operation has already ended; nothing was sent")
+        return ended
+
+    return append_next(repository, entry, written_already)
+
+
+def append_next(
+    repository: LedgerRepository,
+    entry: LedgerEntry,
+    written_already: Callable[[list[LedgerEntry]], LedgerEntry | None],
+) -> LedgerEntry:
+    """Append `entry` after the payment's last entry, carrying its card facts and its balances, unless
+    `written_already` finds in the payment's entries the one that stands for it (then that one is
+    returned) or raises. A slot taken meanwhile is read again and the next one tried."""
+    for _ in range(MAX_RACES):
+        entries = repository.entries(entry.TransactionID)
+        existing = written_already(entries)
+        if existing is not None:
+            return existing
         try:
             number = max(e.EntryNumber for e in entries) + 1
             payment = entries[0]  # every entry of a payment carries its SecureToken and card facts
@@ -110,7 +127,7 @@ def append_once(repository: LedgerRepository, entry: LedgerEntry) -> LedgerEntry
             return repository.append_entry(with_balances(entries, candidate))
         except EntryAlreadyExists:
             continue
-    raise LedgerConflict(f"the payment's ledger changed {MAX_RACES} times while appending an operation entry")
+    raise LedgerConflict(f"the payment's ledger changed {MAX_RACES} times while appending an entry")
 
 
 def _entry(facts: OperationFacts, stage: str, execution_arn: str, **fields: str | None) -> LedgerEntry:

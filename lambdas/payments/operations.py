@@ -158,10 +158,13 @@ class HistoryEntry:
 def balances_of(history: Iterable[HistoryEntry]) -> Balances:
     payment_status: str | None = None
     amount = captured = refunded = held_capture = held_refunds = Decimal(0)
-    voids = unresolved = 0
+    voids = 0
     voided = False
     held: dict[str, tuple[OperationKind, Decimal]] = {}
+    unknown: set[str] = set()
     for entry in history:
+        if entry.Status in ledger.FACT_STATUSES:
+            continue  # a reversal of a failed payment, or a settlement: no balance of the payment changes
         parsed = parse_status(entry.Status)
         if parsed is None:
             amount = Decimal(entry.Amount)
@@ -176,8 +179,9 @@ def balances_of(history: Iterable[HistoryEntry]) -> Balances:
             held[operation] = (kind, Decimal(entry.Amount) if kind != "void" else Decimal(0))
         elif stage in (SUCCESS, DECLINED, FAILED) and operation in held:
             if stage == FAILED and entry.ReasonCode not in ledger.NOTHING_SENT_REASONS:
-                unresolved += 1  # the hold stays: the money may have moved
+                unknown.add(operation)  # the hold stays: the money may have moved, until status sync says
                 continue
+            unknown.discard(operation)  # status sync's resolution, after a FAILED entry of unknown outcome
             held_kind, held_amount = held.pop(operation)
             if stage == SUCCESS:
                 if held_kind == "capture":
@@ -193,7 +197,7 @@ def balances_of(history: Iterable[HistoryEntry]) -> Balances:
             held_refunds += held_amount
         else:
             voids += 1
-    return Balances(payment_status, amount, captured, refunded, held_capture, held_refunds, voids, voided, unresolved)
+    return Balances(payment_status, amount, captured, refunded, held_capture, held_refunds, voids, voided, len(unknown))
 
 
 def admit(request: OperationRequest, balances: Balances, *, payment_found: bool, currency: str | None) -> Decimal:
