@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import ClientError
 
-from local import operations, payment_requests, verify_ledger
+from local import operations, payment_requests, status_sync, verify_ledger
 from local.operations import PaymentTrace, StateRun
 from local.sandbox import follow_ons_of
 from local.stack import CAUGHT_UP_PATH, EVENTS_QUEUE, LocalStack, StackInfo, take_events
@@ -104,6 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     events.add_argument("--follow", action="store_true", help="keep printing events as they arrive, until Ctrl-C")
     events.add_argument("--endpoint", required=True, help="a running `serve`")
 
+    sync = commands.add_parser(
+        "sync",
+        help="run status sync once: resolve payments and operations that ended with their outcome unknown or are "
+        "pending past the deadline, against Converge; exit 0 when nothing is left unresolved",
+    )
+    sync.add_argument("--endpoint", default=None, help="a running `serve`; without it the stack runs in process")
+    sync.add_argument(
+        "--pending-deadline-seconds",
+        type=int,
+        default=None,
+        help="how long a payment may stay pending before sync looks at it (default: 65 minutes)",
+    )
+    sync.add_argument("--lookback-hours", type=int, default=None, help="how far back to look (default: 48)")
+
     demo = commands.add_parser(
         "demo", help="run the fixed demo scenarios (payments, then a capture, a void and refunds) and print them"
     )
@@ -141,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with stack_for(args.endpoint) as info:
         if args.command == "pay":
             return run_pay(info, args)
+        if args.command == "sync":
+            return run_sync(info, args)
         return run_demo(info, in_process=args.endpoint is None)
 
 
@@ -157,6 +173,21 @@ def stack_for(endpoint: str | None) -> Iterator[StackInfo]:
     with LocalStack() as stack:
         assert stack.info is not None
         yield stack.info
+
+
+def run_sync(info: StackInfo, args: argparse.Namespace) -> int:
+    request = {
+        name: value
+        for name, value in (
+            ("PendingDeadlineSeconds", args.pending_deadline_seconds),
+            ("LookbackHours", args.lookback_hours),
+        )
+        if value is not None
+    }
+    output = status_sync.run_status_sync(info, request)
+    for line in status_sync.summary_lines(output):
+        say(line)
+    return 1 if status_sync.left_unresolved(output) or output.get("More") else 0
 
 
 def run_verify_ledger(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
     machines = sfn.list_state_machines()["stateMachines"]
     arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.STATE_MACHINE_NAME)
     operations_arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.OPERATION_WORKFLOW.name)
+    sync_arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.STATUS_SYNC_WORKFLOW.name)
     # The processor's coordinates and the key are in CallProcessor's configuration, as they would be in AWS.
     lambda_client = boto3.client("lambda", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
     function = topology.function_by_step("CallProcessor").function_name
@@ -51,6 +52,7 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
         capture_state_machine_arn=operations_arn,
         void_state_machine_arn=operations_arn,
         refund_state_machine_arn=operations_arn,
+        status_sync_state_machine_arn=sync_arn,
         ledger_table=topology.LEDGER_TABLE.name,
         audit_table=topology.AUDIT_TABLE.name,
         card_vault_table=topology.CARD_VAULT_TABLE.name,

@@ -172,6 +172,8 @@ class StackInfo:
     capture_state_machine_arn: str
     void_state_machine_arn: str
     refund_state_machine_arn: str
+    # Status sync: resolves payments and operations that never ended, or ended with their outcome unknown.
+    status_sync_state_machine_arn: str
     ledger_table: str
     audit_table: str
     card_vault_table: str
@@ -383,7 +385,8 @@ class LocalStack:
             )
             return str(function["FunctionArn"])
 
-        substitutions = {spec.placeholder: create_function(spec) for spec in topology.FUNCTIONS}
+        steps = {spec.step: spec for workflow in topology.WORKFLOWS for spec in workflow.functions}
+        substitutions = {spec.placeholder: create_function(spec) for spec in steps.values()}
         substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] = topology.CARD_VAULT_TABLE.name
 
         def create_state_machine(workflow: topology.WorkflowSpec) -> str:
@@ -398,6 +401,7 @@ class LocalStack:
 
         payments_arn = create_state_machine(topology.PAYMENT_WORKFLOW)
         operations_arn = create_state_machine(topology.OPERATION_WORKFLOW)
+        status_sync_arn = create_state_machine(topology.STATUS_SYNC_WORKFLOW)
         # The intake starts executions, so it is made once the state machine exists.
         values[topology.STATE_MACHINE_ARN] = payments_arn
         create_function(topology.INTAKE_FUNCTION)
@@ -409,6 +413,7 @@ class LocalStack:
             capture_state_machine_arn=operations_arn,
             void_state_machine_arn=operations_arn,
             refund_state_machine_arn=operations_arn,
+            status_sync_state_machine_arn=status_sync_arn,
             ledger_table=topology.LEDGER_TABLE.name,
             audit_table=topology.AUDIT_TABLE.name,
             card_vault_table=topology.CARD_VAULT_TABLE.name,

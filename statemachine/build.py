@@ -9,12 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from statemachine import operation, payment
+from statemachine import operation, payment, status_sync
 
 STATEMACHINE_DIR = Path(__file__).resolve().parent
 WORKFLOWS: dict[str, Callable[[], dict[str, Any]]] = {
     "payment.asl.json": payment.definition,
     "operation.asl.json": operation.definition,
+    "status_sync.asl.json": status_sync.definition,
 }
 
 

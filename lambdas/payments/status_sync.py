@@ -15,8 +15,8 @@ reference (TransactionID or OperationID), asked with the same lookup the retries
 
 COMPLETE writes the terminal entry it would have written; REVERSE voids or returns a charge whose
 payment the caller was told had failed; RECORD_SUCCESS says that an operation's money did move.
-Every resolution is a new ledger entry (the ledger stays append-only); the workflow that applies
-them, and the reversal, are still to be built (docs/architecture.md#status-sync-and-reconciliation).
+Every resolution is a new ledger entry (the ledger stays append-only), applied by
+payments.status_resolution (docs/architecture.md#status-sync-and-reconciliation).
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ _ENDED = (operations.SUCCESS, operations.DECLINED, operations.FAILED)
 
 class Entry(Protocol):
     @property
-    def Status(self) -> str: ...  # noqa: N802 - the ledger's attribute names
+    def TransactionID(self) -> str: ...  # noqa: N802 - the ledger's attribute names
+
+    @property
+    def Status(self) -> str: ...  # noqa: N802
 
     @property
     def OperationID(self) -> str | None: ...  # noqa: N802
@@ -67,13 +70,16 @@ def unresolved_in(
     """The payment's and its operations' unresolved endings, from its ledger entries in order."""
     found: list[Unresolved] = []
     history = list(entries)
-    own = [e for e in history if operations.parse_status(e.Status) is None]
-    if own:
-        last = own[-1]
-        if last.Status == ledger.FAILED and last.ReasonCode in UNKNOWN_PAYMENT_REASONS:
-            found.append(Unresolved(transaction_id, None, "OUTCOME_UNKNOWN", _time(last.CreatedAt)))
-        elif last.Status not in ledger.TERMINAL_STATUSES and now - _time(last.CreatedAt) > pending_deadline:
-            found.append(Unresolved(transaction_id, None, "PENDING_PAST_DEADLINE", _time(last.CreatedAt)))
+    own = [e for e in history if operations.parse_status(e.Status) is None and e.Status != ledger.SETTLED]
+    ended = next((e for e in own if e.Status in ledger.TERMINAL_STATUSES), None)
+    if ended is None and own and now - _time(own[-1].CreatedAt) > pending_deadline:
+        found.append(Unresolved(transaction_id, None, "PENDING_PAST_DEADLINE", _time(own[-1].CreatedAt)))
+    elif ended is not None and ended.Status == ledger.FAILED and ended.ReasonCode in UNKNOWN_PAYMENT_REASONS:
+        # Resolved by a later FAILED entry NOT_CHARGED, or by a reversal the processor approved. A
+        # reversal on its way (REVERSING) leaves it unresolved: the next run sends or finds it.
+        resolved = any(e.Status == ledger.REVERSED or e.ReasonCode == ledger.NOT_CHARGED for e in own)
+        if not resolved:
+            found.append(Unresolved(transaction_id, None, "OUTCOME_UNKNOWN", _time(own[-1].CreatedAt)))
     by_operation: dict[str, list[Entry]] = {}
     for entry in history:
         if entry.OperationID and operations.parse_status(entry.Status) is not None:
@@ -99,3 +105,58 @@ def resolution_for(unresolved: Unresolved, *, approved_at_processor: bool) -> Re
 
 def _time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def candidates_in(rows: Iterable[Entry], *, now: dt.datetime, pending_deadline: dt.timedelta) -> list[Unresolved]:
+    """The unresolved endings the EntriesByStatus index shows (rows carry TransactionID too), grouped by
+    payment in time order. A row set can miss a payment's older entries: the resolving step decides on
+    the payment's whole history, read again."""
+    by_payment: dict[str, list[Entry]] = {}
+    for row in sorted(rows, key=lambda row: row.CreatedAt):
+        by_payment.setdefault(row.TransactionID, []).append(row)
+    return [
+        found
+        for transaction_id, history in by_payment.items()
+        for found in unresolved_in(transaction_id, history, now=now, pending_deadline=pending_deadline)
+    ]
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What one sync run looks at: entries of the last `lookback`; pending ones older than `pending_deadline`."""
+
+    pending_deadline: dt.timedelta
+    lookback: dt.timedelta
+
+
+# A payment or operation execution times out after an hour (its TimeoutSeconds): past that, and with
+# its execution no longer running, nothing but status sync will end it.
+DEFAULT_PENDING_DEADLINE = dt.timedelta(minutes=65)
+DEFAULT_LOOKBACK = dt.timedelta(hours=48)
+_LIMITS = {"PendingDeadlineSeconds": (0, 7 * 24 * 3600), "LookbackHours": (1, 31 * 24)}
+
+
+class InvalidSyncRequest(ValueError):
+    """A sync run's input is malformed: `field` names which (the value is never echoed)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} {message}")
+        self.field = field
+
+
+def parse_sync_request(event: object) -> SyncRequest:
+    """A run's input: {} (the schedule's), or bounds an operator sets, each an integer in range."""
+    if not isinstance(event, dict):
+        raise InvalidSyncRequest("[input]", "must be a JSON object")
+    if set(event) - set(_LIMITS):
+        raise InvalidSyncRequest("[unexpected field]", "is not part of a sync request")
+    for name, (low, high) in _LIMITS.items():
+        value = event.get(name)
+        if value is not None and (type(value) is not int or not low <= value <= high):
+            raise InvalidSyncRequest(name, f"must be a whole number from {low} to {high}")
+    deadline = event.get("PendingDeadlineSeconds")
+    hours = event.get("LookbackHours")
+    return SyncRequest(
+        DEFAULT_PENDING_DEADLINE if deadline is None else dt.timedelta(seconds=deadline),
+        DEFAULT_LOOKBACK if hours is None else dt.timedelta(hours=hours),
+    )

@@ -144,7 +144,26 @@ class FunctionSpec:
         return self.env_vars + (CONVERGE_CREDENTIALS_ENV[target] if self.uses_processor else ())
 
 
-# The step functions the state machine invokes.
+# Status sync: finds payments and operations that never ended or ended unknown, and resolves each
+# against the processor (a lookup, and for a charge the caller was told had failed, its reversal).
+STATUS_SYNC_FUNCTIONS = (
+    FunctionSpec(
+        "FindUnresolved",
+        "status_sync",
+        "FindUnresolvedFunctionArn",
+        (DYNAMODB_TABLE_NAME, *_OBSERVABILITY_ENV),
+        handler="handler.find",
+    ),
+    FunctionSpec(
+        "ResolveUnresolved",
+        "status_sync",
+        "ResolveUnresolvedFunctionArn",
+        (AUDIT_KMS_KEY_ARN, DYNAMODB_TABLE_NAME, DYNAMODB_AUDIT_TABLE_NAME, *_CONVERGE_ENV, *_OBSERVABILITY_ENV),
+        handler="handler.resolve",
+        uses_processor=True,
+    ),
+)
+# The step functions the state machines invoke.
 FUNCTIONS = (
     FunctionSpec(
         "Tokenize", "tokenize", "TokenizeFunctionArn", (PAYMENT_KMS_KEY_ARN, CARD_VAULT_TABLE_NAME, *_OBSERVABILITY_ENV)
@@ -233,6 +252,7 @@ FUNCTIONS = (
         (DYNAMODB_TABLE_NAME, DYNAMODB_AUDIT_TABLE_NAME, *_OBSERVABILITY_ENV),
         handler="handler.unsuccessful",
     ),
+    *STATUS_SYNC_FUNCTIONS,
 )
 
 # Where a card payment starts: upstream services invoke it; it vaults the card and starts the execution.
@@ -333,7 +353,12 @@ OPERATION_WORKFLOW = WorkflowSpec(
         "Audit",
     ),
 )
-WORKFLOWS = (PAYMENT_WORKFLOW, OPERATION_WORKFLOW)
+STATUS_SYNC_WORKFLOW = WorkflowSpec(
+    "PaymentStatusSync",
+    "statemachine/status_sync.asl.json",
+    ("FindUnresolved", "ResolveUnresolved", "Audit"),
+)
+WORKFLOWS = (PAYMENT_WORKFLOW, OPERATION_WORKFLOW, STATUS_SYNC_WORKFLOW)
 
 
 def function_by_step(step: str) -> FunctionSpec:

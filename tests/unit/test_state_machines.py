@@ -5,12 +5,16 @@ import json
 import pytest
 
 from payments import topology
-from statemachine import build, operation, payment, policy
+from statemachine import build, operation, payment, policy, status_sync
 
 WORKFLOW = payment.definition()
 OPERATION_WORKFLOW = operation.definition()
 OPERATION_TASKS = {name: state for name, state in OPERATION_WORKFLOW["States"].items() if state["Type"] == "Task"}
-DEFINITIONS = {topology.PAYMENT_WORKFLOW.name: WORKFLOW, topology.OPERATION_WORKFLOW.name: OPERATION_WORKFLOW}
+DEFINITIONS = {
+    topology.PAYMENT_WORKFLOW.name: WORKFLOW,
+    topology.OPERATION_WORKFLOW.name: OPERATION_WORKFLOW,
+    topology.STATUS_SYNC_WORKFLOW.name: status_sync.definition(),
+}
 TASKS = {name: state for name, state in WORKFLOW["States"].items() if state["Type"] == "Task"}
 # Tasks that invoke one of our functions (the rest call an AWS service directly).
 LAMBDA_TASKS = {name: state for name, state in TASKS.items() if state["Resource"] == "arn:aws:states:::lambda:invoke"}
@@ -102,12 +106,20 @@ def test_the_operation_workflows_retry_and_catch_tables():
     } == catches
 
 
+def all_states(definition):
+    """Every state, those of a Map's iterations too."""
+    for state in definition["States"].values():
+        yield state
+        if "ItemProcessor" in state:
+            yield from all_states(state["ItemProcessor"])
+
+
 @pytest.mark.parametrize("workflow", topology.WORKFLOWS, ids=lambda w: w.name)
 def test_every_task_invokes_a_function_of_its_workflow_and_the_stacks_create_them_all(workflow):
     definition = DEFINITIONS[workflow.name]
     used = {
         state["Parameters"]["FunctionName"]
-        for state in definition["States"].values()
+        for state in all_states(definition)
         if state.get("Resource") == "arn:aws:states:::lambda:invoke"
     }
 

@@ -1,0 +1,184 @@
+"""Status sync through the real PaymentStatusSync state machine: each resolution path, judged by the
+sandbox's own record of the money and by the ledger's new entries (the old ones never change)."""
+
+import json
+
+import pytest
+
+from local import cli, operations
+from local.sandbox import FaultRule
+from local.status_sync import run_status_sync
+from payments.status_resolution import reversal_reference
+from tests.workflow.conftest import card_request, run_payment
+from upstream import client
+
+
+def sync(info, **request):
+    return run_status_sync(info, request)
+
+
+def result_for(output, transaction_id, operation_id=None):
+    [result] = [
+        r for r in output["Results"] if r["TransactionID"] == transaction_id and r.get("OperationID") == operation_id
+    ]
+    return result
+
+
+def charges(stack, reference):
+    return [t for t in stack.sandbox.transactions() if t["ssl_merchant_txn_id"] == reference]
+
+
+def fail_with_outcome_unknown(stack, info, transaction_id, *, charged):
+    """A payment whose every lookup is lost: it ends FAILED, PROCESSOR_OUTCOME_UNKNOWN; `charged` says
+    whether its one sale reached the processor (its answer lost) or never did."""
+    if charged:
+        stack.sandbox.faults.add(
+            FaultRule(
+                "timeout_after_charge", match={"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": transaction_id}
+            )
+        )
+        stack.sandbox.faults.add(
+            FaultRule(
+                "drop_before_charge",
+                times=0,
+                match={"ssl_transaction_type": "txnquery", "ssl_merchant_txn_id": transaction_id},
+            )
+        )
+    else:
+        stack.sandbox.faults.add(
+            FaultRule("drop_before_charge", times=0, match={"ssl_merchant_txn_id": transaction_id})
+        )
+    execution = run_payment(info, card_request(transaction_id))
+    stack.sandbox.faults.clear()
+    assert json.loads(execution["cause"])["Failure"]["Code"] == "PROCESSOR_OUTCOME_UNKNOWN"
+    return operations.ledger_entries(info, transaction_id)
+
+
+def assert_unchanged(before, after):
+    assert after[: len(before)] == before
+
+
+def test_an_unknown_outcome_with_nothing_at_the_processor_is_recorded_not_charged(stack, info, transaction_id):
+    before = fail_with_outcome_unknown(stack, info, transaction_id, charged=False)
+
+    result = result_for(sync(info), transaction_id)
+
+    assert (result["Outcome"], result["Resolution"], result["Status"]) == (
+        "RESOLVED",
+        "RECORD_NOT_CHARGED",
+        "PAYMENT-FAILED",
+    )
+    after = operations.ledger_entries(info, transaction_id)
+    assert_unchanged(before, after)
+    [resolution] = after[len(before) :]
+    assert (resolution["Status"], resolution["ReasonCode"], resolution["Resolution"]) == (
+        "PAYMENT-FAILED",
+        "NOT_CHARGED",
+        "RECORD_NOT_CHARGED",
+    )
+    assert resolution["ExecutionArn"].split(":")[-2] == "PaymentStatusSync"
+    assert charges(stack, transaction_id) == []
+    # The lookup that decided it is in the payment's audit trail, written by the sync run.
+    trail = operations.audit_records(info, transaction_id)
+    lookups = [r for r in trail if r["ExecutionArn"] == resolution["ExecutionArn"]]
+    assert [r["Operation"] for r in lookups] == ["txnquery"]
+    # Resolved once: the next run does not even find it.
+    assert all(r["TransactionID"] != transaction_id for r in sync(info)["Results"])
+
+
+@pytest.mark.parametrize("settled", [False, True], ids=["open-batch-void", "settled-return"])
+def test_a_charge_made_after_the_payment_was_told_failed_is_reversed(stack, info, transaction_id, settled):
+    before = fail_with_outcome_unknown(stack, info, transaction_id, charged=True)
+    [sale] = charges(stack, transaction_id)
+    assert sale["approved_charge"]
+    if settled:
+        stack.sandbox.settle()
+
+    result = result_for(sync(info), transaction_id)
+
+    assert (result["Outcome"], result["Resolution"], result["Status"]) == ("RESOLVED", "REVERSE", "PAYMENT-REVERSED")
+    after = operations.ledger_entries(info, transaction_id)
+    assert_unchanged(before, after)
+    reversing, reversed_ = after[len(before) :]
+    reference = reversal_reference(transaction_id)
+    assert (reversing["Status"], reversing["ProcessorTransactionID"], reversing["OperationID"]) == (
+        "PAYMENT-REVERSING",
+        sale["ssl_txn_id"],
+        reference,
+    )
+    assert reversing["ReasonCode"] == ("REVERSE_BY_RETURN" if settled else "REVERSE_BY_VOID")
+    [reversal] = charges(stack, reference)
+    assert reversal["ssl_txn_id"] == reversed_["ProcessorTransactionID"]
+    assert reversed_["Status"] == "PAYMENT-REVERSED" and reversed_["Amount"] == before[0]["Amount"]
+    [sale_now] = charges(stack, transaction_id)
+    if settled:  # returned in full: the money went back
+        assert reversal["ssl_transaction_type"] == "RETURN" and reversal["ssl_amount"] == sale["ssl_amount"]
+    else:  # voided: it never settles
+        assert not sale_now["approved_charge"]
+    # A second run sends nothing: the payment is resolved.
+    exchanges = len(stack.sandbox.exchanges())
+    assert all(r["TransactionID"] != transaction_id for r in sync(info)["Results"])
+    assert len(stack.sandbox.exchanges()) == exchanges
+
+
+def test_a_payment_charged_while_its_execution_stopped_at_pending_is_completed(stack, info, transaction_id):
+    # Both terminal ledger steps keep failing: the execution ends with the ledger at PAYMENT-PENDING.
+    for function in ("PaymentLedgerSuccess", "PaymentLedgerFailed"):
+        stack.runtime.faults.inject(function, "service_error", times=40)
+    execution = run_payment(info, card_request(transaction_id))
+    stack.runtime.faults.clear()
+    assert execution["status"] == "FAILED"
+    before = operations.ledger_entries(info, transaction_id)
+    assert before[-1]["Status"] == "PAYMENT-PENDING"
+    [sale] = charges(stack, transaction_id)
+
+    assert all(r["TransactionID"] != transaction_id for r in sync(info)["Results"])  # not past the deadline yet
+    result = result_for(sync(info, PendingDeadlineSeconds=0), transaction_id)
+
+    assert (result["Resolution"], result["Status"]) == ("COMPLETE", "PAYMENT-SUCCESS")
+    after = operations.ledger_entries(info, transaction_id)
+    assert_unchanged(before, after)
+    [completed] = after[len(before) :]
+    assert completed["ProcessorTransactionID"] == sale["ssl_txn_id"]
+    assert completed["Resolution"] == "COMPLETE"
+
+
+def test_a_refund_whose_outcome_was_unknown_is_recorded_as_made_and_unblocks_the_payment(stack, info, transaction_id):
+    assert json.loads(run_payment(info, card_request(transaction_id, amount="40.00"))["output"])["Status"] == (
+        "PAYMENT-SUCCESS"
+    )
+    stack.sandbox.settle()
+    refund_id = f"{transaction_id}-r1"
+    stack.sandbox.faults.add(
+        FaultRule("timeout_after_charge", match={"ssl_transaction_type": "ccreturn", "ssl_merchant_txn_id": refund_id})
+    )
+    stack.sandbox.faults.add(
+        FaultRule(
+            "drop_before_charge", times=0, match={"ssl_transaction_type": "txnquery", "ssl_merchant_txn_id": refund_id}
+        )
+    )
+    sfn = info.client("stepfunctions")
+    started = client.refund(sfn, info.refund_state_machine_arn, transaction_id, refund_id, "15.00")
+    operations.wait_for_execution(info, started.execution_arn, timeout_seconds=120)
+    stack.sandbox.faults.clear()
+    assert operations.ledger_entries(info, transaction_id)[-1]["Status"] == "REFUND-FAILED"
+
+    result = result_for(sync(info), transaction_id, refund_id)
+
+    assert (result["Resolution"], result["Status"]) == ("RECORD_SUCCESS", "REFUND-SUCCESS")
+    last = operations.ledger_entries(info, transaction_id)[-1]
+    assert (last["Refunded"], last["OperationID"]) == ("15.00", refund_id)
+    # The payment takes operations again: the rest can be refunded, and no more.
+    started = client.refund(sfn, info.refund_state_machine_arn, transaction_id, f"{transaction_id}-r2", None)
+    done = operations.wait_for_execution(info, started.execution_arn, timeout_seconds=60)
+    assert (json.loads(done["output"])["Status"], json.loads(done["output"])["Amount"]) == ("REFUND-SUCCESS", "25.00")
+    assert operations.ledger_entries(info, transaction_id)[-1]["Refunded"] == "40.00"
+
+
+def test_the_command_exits_0_once_nothing_is_left_unresolved(stack, info, transaction_id, capsys):
+    fail_with_outcome_unknown(stack, info, transaction_id, charged=False)
+
+    assert cli.main(["sync", "--endpoint", info.endpoint_url]) == 0
+
+    printed = capsys.readouterr().out
+    assert f"resolved  {transaction_id}: RECORD_NOT_CHARGED -> PAYMENT-FAILED" in printed
