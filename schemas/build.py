@@ -23,6 +23,8 @@ _OPERATION_DETAIL_TYPES = {"PaymentCaptured", "PaymentVoided", "PaymentRefunded"
 
 
 def statuses_of(detail_type: str) -> list[str]:
+    if detail_type == events.RECONCILED:
+        return list(events.RECONCILED_STATUSES)
     return sorted(status for status, kind in events.DETAIL_TYPES.items() if kind == detail_type)
 
 
@@ -30,6 +32,8 @@ def schema(detail_type: str) -> dict[str, Any]:
     required = ["EventID", "TransactionID", "Status", "Amount", "Currency", "ProcessorID", "EntryNumber", "OccurredAt"]
     if detail_type in _OPERATION_DETAIL_TYPES:
         required += ["OperationID", "Operation"]
+    if detail_type == events.RECONCILED:
+        required += ["Resolution"]
     detail = {
         "type": "object",
         "additionalProperties": False,
@@ -63,6 +67,11 @@ def schema(detail_type: str) -> dict[str, Any]:
             },
         },
     }
+    if detail_type == events.RECONCILED:
+        detail["properties"]["Resolution"] = {
+            "enum": list(events.RESOLUTIONS),
+            "description": "what status sync or reconciliation found at the processor and recorded",
+        }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://payments.example/schemas/events/{detail_type}.json",

@@ -28,7 +28,13 @@ DETAIL_TYPES = {
     **{operations.status(kind, operations.DECLINED): "PaymentDeclined" for kind in operations.KINDS},
     **{operations.status(kind, operations.FAILED): "PaymentFailed" for kind in operations.KINDS},
 }
-EVENT_TYPES = tuple(sorted(set(DETAIL_TYPES.values())))
+# An entry written by status sync or reconciliation (it carries a Resolution) is a PaymentReconciled,
+# whatever its Status: upstream learns that the payment's record changed after the fact, and how.
+# PAYMENT-REVERSING is no event: the reversal it announces is one once PAYMENT-REVERSED.
+RECONCILED = "PaymentReconciled"
+RECONCILED_STATUSES = tuple(sorted({*DETAIL_TYPES, ledger.REVERSED, ledger.SETTLED} - {ledger.REVERSING}))
+RESOLUTIONS = ("COMPLETE", "REVERSE", "RECORD_SUCCESS", "FAIL_NOT_CHARGED", "RECORD_NOT_CHARGED", "SETTLED")
+EVENT_TYPES = tuple(sorted({*DETAIL_TYPES.values(), RECONCILED}))
 # What of an entry an event carries, and under which name; nothing else leaves the ledger.
 _COPIED = (
     "TransactionID",
@@ -44,15 +50,18 @@ _COPIED = (
 )
 
 
-def detail_type_of(status: str) -> str | None:
+def detail_type_of(status: str, resolution: str | None = None) -> str | None:
+    if resolution is not None:
+        return RECONCILED if status in RECONCILED_STATUSES else None
     return DETAIL_TYPES.get(status)
 
 
 def event_of(entry: dict[str, Any]) -> dict[str, Any] | None:
     """The event of one ledger entry (plain values, as the stream's NewImage deserializes), or None
-    when the entry is not terminal (INITIATED, PENDING)."""
+    when the entry is not terminal (INITIATED, PENDING, REVERSING)."""
     status = str(entry.get("Status", ""))
-    detail_type = detail_type_of(status)
+    resolution = entry.get("Resolution")
+    detail_type = detail_type_of(status, str(resolution) if resolution else None)
     if detail_type is None:
         return None
     detail: dict[str, Any] = {"EventID": f"{entry['TransactionID']}#{int(entry['EntryNumber'])}"}
@@ -62,6 +71,8 @@ def event_of(entry: dict[str, Any]) -> dict[str, Any] | None:
     parsed = operations.parse_status(status)
     if parsed is not None:
         detail["Operation"] = parsed[0]
+    if resolution:
+        detail["Resolution"] = str(resolution)
     if entry.get("ReasonCode"):
         detail["Reason"] = {"Code": str(entry["ReasonCode"]), "Message": str(entry.get("ReasonMessage") or "")}
     if entry.get("CardBrand") and entry.get("CardLast4"):

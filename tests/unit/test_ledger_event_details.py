@@ -40,9 +40,17 @@ TERMINAL = [
     entry(4, "REFUND-DECLINED", OperationID="order-8812-1-r2", ReasonCode="EXCEEDS_REFUNDABLE", ReasonMessage="more"),
     entry(6, "VOID-FAILED", OperationID="order-8812-1-v", ReasonCode="NOT_SENT", ReasonMessage="StorageUnavailable"),
 ]
+# Entries status sync or reconciliation wrote: each a PaymentReconciled, saying how.
+RESOLUTIONS = [
+    entry(4, "PAYMENT-FAILED", ReasonCode="NOT_CHARGED", ReasonMessage="nothing held", Resolution="RECORD_NOT_CHARGED"),
+    entry(5, "PAYMENT-REVERSED", OperationID="rev-ghij", ProcessorTransactionID="V-1", Resolution="REVERSE"),
+    entry(3, "PAYMENT-SUCCESS", ProcessorTransactionID="271126A15-X", ApprovalCode="A1", Resolution="COMPLETE"),
+    entry(7, "REFUND-SUCCESS", OperationID="order-8812-1-r", Amount="5.00", Resolution="RECORD_SUCCESS"),
+    entry(8, "PAYMENT-SETTLED", ProcessorTransactionID="271126A15-X", Resolution="SETTLED"),
+]
 
 
-@pytest.mark.parametrize("ledger_entry", TERMINAL, ids=lambda e: e["Status"])
+@pytest.mark.parametrize("ledger_entry", TERMINAL + RESOLUTIONS, ids=lambda e: e["Status"] + e.get("Resolution", ""))
 def test_a_terminal_entry_becomes_one_event_valid_against_its_schema(ledger_entry):
     event = events.event_of(ledger_entry)
     delivered = {"source": event["Source"], "detail-type": event["DetailType"], "detail": event["Detail"]}
@@ -68,9 +76,20 @@ def test_each_terminal_status_has_its_detail_type():
     ]
 
 
+def test_a_resolution_is_a_payment_reconciled_saying_how():
+    reconciled = [events.event_of(e)["Detail"] for e in RESOLUTIONS]
+
+    assert {events.event_of(e)["DetailType"] for e in RESOLUTIONS} == {"PaymentReconciled"}
+    assert [(d["Status"], d["Resolution"]) for d in reconciled] == [(e["Status"], e["Resolution"]) for e in RESOLUTIONS]
+
+
 @pytest.mark.parametrize("status", ["PAYMENT-INITIATED", "PAYMENT-PENDING", "REFUND-INITIATED", "CAPTURE-PENDING"])
 def test_a_progress_entry_becomes_no_event(status):
     assert events.event_of(entry(1, status)) is None
+
+
+def test_a_reversal_on_its_way_is_no_event_until_it_is_recorded():
+    assert events.event_of(entry(4, "PAYMENT-REVERSING", ReasonCode="REVERSE_BY_VOID", Resolution="REVERSE")) is None
 
 
 def test_a_schema_refuses_a_detail_with_anything_more():

@@ -53,7 +53,7 @@ def assert_one_event_per_terminal_entry(stack, info, transaction_id):
     """Exactly one event per terminal entry, none for a progress entry, each its entry's and valid against
     its detail type's published schema, none holding card data. Returns the detail types, in entry order."""
     entries = operations.ledger_entries(info, transaction_id)
-    terminal = {f"{transaction_id}#{e['EntryNumber']}": e for e in entries if events.detail_type_of(e["Status"])}
+    terminal = {f"{transaction_id}#{e['EntryNumber']}": e for e in entries if events.event_of(e)}
     progress = {f"{transaction_id}#{e['EntryNumber']}" for e in entries} - set(terminal)
     assert terminal and progress
 
@@ -63,7 +63,8 @@ def assert_one_event_per_terminal_entry(stack, info, transaction_id):
     assert progress.isdisjoint(found)
     for event_id, [event] in found.items():
         entry = terminal[event_id]
-        assert (event["source"], event["detail-type"]) == (events.EVENT_SOURCE, events.detail_type_of(entry["Status"]))
+        expected_type = events.detail_type_of(entry["Status"], entry.get("Resolution"))
+        assert (event["source"], event["detail-type"]) == (events.EVENT_SOURCE, expected_type)
         detail = event["detail"]
         assert (detail["Status"], detail["Amount"], detail["EntryNumber"]) == (
             entry["Status"],

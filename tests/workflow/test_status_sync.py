@@ -10,6 +10,7 @@ from local.sandbox import FaultRule
 from local.status_sync import run_status_sync
 from payments.status_resolution import reversal_reference
 from tests.workflow.conftest import card_request, run_payment
+from tests.workflow.test_ledger_events import assert_one_event_per_terminal_entry
 from upstream import client
 
 
@@ -110,6 +111,8 @@ def test_a_charge_made_after_the_payment_was_told_failed_is_reversed(stack, info
     [reversal] = charges(stack, reference)
     assert reversal["ssl_txn_id"] == reversed_["ProcessorTransactionID"]
     assert reversed_["Status"] == "PAYMENT-REVERSED" and reversed_["Amount"] == before[0]["Amount"]
+    # Upstream was told it failed; now it is told the charge was found and given back. REVERSING is no event.
+    assert assert_one_event_per_terminal_entry(stack, info, transaction_id) == ["PaymentFailed", "PaymentReconciled"]
     [sale_now] = charges(stack, transaction_id)
     if settled:  # returned in full: the money went back
         assert reversal["ssl_transaction_type"] == "RETURN" and reversal["ssl_amount"] == sale["ssl_amount"]
@@ -141,6 +144,7 @@ def test_a_payment_charged_while_its_execution_stopped_at_pending_is_completed(s
     [completed] = after[len(before) :]
     assert completed["ProcessorTransactionID"] == sale["ssl_txn_id"]
     assert completed["Resolution"] == "COMPLETE"
+    assert assert_one_event_per_terminal_entry(stack, info, transaction_id) == ["PaymentReconciled"]
 
 
 def test_a_refund_whose_outcome_was_unknown_is_recorded_as_made_and_unblocks_the_payment(stack, info, transaction_id):
