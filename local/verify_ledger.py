@@ -148,6 +148,8 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
         ((n, status) for n, item in numbered if (status := chain.string_of(item, "Status")) in TERMINAL_STATUSES),
         (None, None),
     )
+    terminal_item = next((item for n, item in numbered if n == terminal), None)
+    facts_after: list[Item] = []
     findings = []
     stages: dict[str, list[str]] = {}
     history: list[HistoryEntry] = []
@@ -156,7 +158,8 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
         parsed = parse_status(chain.string_of(item, "Status") or "")
         if parsed is not None:
             operation_id = chain.string_of(item, "OperationID")
-            detail = _operation_entry_problem(parsed[1], operation_id, terminal, number, stages)
+            resolved = chain.string_of(item, "Resolution") is not None
+            detail = _operation_entry_problem(parsed[1], operation_id, terminal, number, stages, resolved)
             detail = detail or _balances_problem(item, history)
             refused = stages.get(operation_id or "") == ["DECLINED"]
             if detail is None and terminal_status not in APPROVED_STATUSES and not refused:
@@ -169,13 +172,48 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
                 findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))
             continue
         if terminal is not None and number > terminal:
-            detail = f"it comes after the terminal entry {terminal}"
+            facts_after.append(item)
+            detail = _fact_problem(terminal_item, facts_after)
         elif number > LAST_ENTRY_NUMBER:
             detail = f"a payment has at most {LAST_ENTRY_NUMBER} entries"
         else:
             continue
-        findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))
+        if detail is not None:
+            findings.append(Finding(transaction_id, table, f"entry {number}", INSERTED, detail))
     return findings
+
+
+# What status sync and reconciliation may append after a payment's terminal entry, each once, by what
+# that entry says: a settlement after an approval; after a failure of unknown outcome, either the
+# finding that nothing was charged, or a reversal on its way and then recorded.
+_FACTS_AFTER = {
+    "APPROVED": [("PAYMENT-SETTLED", "SETTLED")],
+    "UNKNOWN": [
+        ("PAYMENT-FAILED", "RECORD_NOT_CHARGED"),
+        ("PAYMENT-REVERSING", "REVERSE"),
+        ("PAYMENT-REVERSED", "REVERSE"),
+    ],
+}
+
+
+def _fact_problem(terminal: Item | None, facts: list[Item]) -> str | None:
+    """Why the last of `facts` (the payment's own entries after its terminal one) cannot stand, or None."""
+    if terminal is None:
+        return "an entry after a terminal entry that is not there"
+    ended = chain.string_of(terminal, "Status")
+    kind = "APPROVED" if ended in APPROVED_STATUSES else None
+    if ended == "PAYMENT-FAILED" and chain.string_of(terminal, "ReasonCode") == "PROCESSOR_OUTCOME_UNKNOWN":
+        kind = "UNKNOWN"
+    allowed = _FACTS_AFTER.get(kind or "", [])
+    written = [(chain.string_of(f, "Status"), chain.string_of(f, "Resolution")) for f in facts]
+    if written[-1] not in allowed or written.count(written[-1]) > 1:
+        return "it comes after the terminal entry, and is no resolution that may follow it"
+    statuses = [status for status, _ in written]
+    if "PAYMENT-FAILED" in statuses and "PAYMENT-REVERSING" in statuses:
+        return "a payment found not charged is not reversed too"
+    if statuses[-1] == "PAYMENT-REVERSED" and "PAYMENT-REVERSING" not in statuses[:-1]:
+        return "a reversal recorded that never began"
+    return None
 
 
 def _history_entry(item: Item) -> HistoryEntry:
@@ -236,15 +274,22 @@ _NEXT_STAGES = {
 
 
 def _operation_entry_problem(
-    stage: str, operation_id: str | None, terminal: int | None, number: int, stages: dict[str, list[str]]
+    stage: str,
+    operation_id: str | None,
+    terminal: int | None,
+    number: int,
+    stages: dict[str, list[str]],
+    resolved: bool = False,
 ) -> str | None:
-    """Why an operation's entry cannot stand where it is, or None."""
+    """Why an operation's entry cannot stand where it is, or None. Status sync's resolution (`resolved`)
+    may end an operation that FAILED with its outcome unknown, once."""
     if terminal is None or number < terminal:
         return "an operation before the payment ended"
     if not operation_id:
         return "an operation entry without its OperationID"
     seen = stages.setdefault(operation_id, [])
-    if stage not in _NEXT_STAGES.get(seen[-1] if seen else None, set()):
+    after_failure = {"SUCCESS", "FAILED"} if resolved and seen[-1:] == ["FAILED"] else set()
+    if stage not in _NEXT_STAGES.get(seen[-1] if seen else None, set()) | after_failure:
         return "out of its operation's order (INITIATED, PENDING, one terminal entry)"
     seen.append(stage)
     return None

@@ -55,8 +55,11 @@ def fail_with_outcome_unknown(stack, info, transaction_id, *, charged):
     return operations.ledger_entries(info, transaction_id)
 
 
-def assert_unchanged(before, after):
+def assert_unchanged(info, before, after):
+    """The earlier entries are as they were, and the whole ledger still verifies: chain, order, balances."""
     assert after[: len(before)] == before
+    transaction_id = before[0]["TransactionID"]
+    assert cli.main(["verify-ledger", "--endpoint", info.endpoint_url, "--transaction-id", transaction_id]) == 0
 
 
 def test_an_unknown_outcome_with_nothing_at_the_processor_is_recorded_not_charged(stack, info, transaction_id):
@@ -70,7 +73,7 @@ def test_an_unknown_outcome_with_nothing_at_the_processor_is_recorded_not_charge
         "PAYMENT-FAILED",
     )
     after = operations.ledger_entries(info, transaction_id)
-    assert_unchanged(before, after)
+    assert_unchanged(info, before, after)
     [resolution] = after[len(before) :]
     assert (resolution["Status"], resolution["ReasonCode"], resolution["Resolution"]) == (
         "PAYMENT-FAILED",
@@ -99,7 +102,7 @@ def test_a_charge_made_after_the_payment_was_told_failed_is_reversed(stack, info
 
     assert (result["Outcome"], result["Resolution"], result["Status"]) == ("RESOLVED", "REVERSE", "PAYMENT-REVERSED")
     after = operations.ledger_entries(info, transaction_id)
-    assert_unchanged(before, after)
+    assert_unchanged(info, before, after)
     reversing, reversed_ = after[len(before) :]
     reference = reversal_reference(transaction_id)
     assert (reversing["Status"], reversing["ProcessorTransactionID"], reversing["OperationID"]) == (
@@ -140,7 +143,7 @@ def test_a_payment_charged_while_its_execution_stopped_at_pending_is_completed(s
 
     assert (result["Resolution"], result["Status"]) == ("COMPLETE", "PAYMENT-SUCCESS")
     after = operations.ledger_entries(info, transaction_id)
-    assert_unchanged(before, after)
+    assert_unchanged(info, before, after)
     [completed] = after[len(before) :]
     assert completed["ProcessorTransactionID"] == sale["ssl_txn_id"]
     assert completed["Resolution"] == "COMPLETE"
@@ -170,8 +173,9 @@ def test_a_refund_whose_outcome_was_unknown_is_recorded_as_made_and_unblocks_the
     result = result_for(sync(info), transaction_id, refund_id)
 
     assert (result["Resolution"], result["Status"]) == ("RECORD_SUCCESS", "REFUND-SUCCESS")
-    last = operations.ledger_entries(info, transaction_id)[-1]
-    assert (last["Refunded"], last["OperationID"]) == ("15.00", refund_id)
+    entries = operations.ledger_entries(info, transaction_id)
+    assert (entries[-1]["Refunded"], entries[-1]["OperationID"]) == ("15.00", refund_id)
+    assert_unchanged(info, entries, entries)
     # The payment takes operations again: the rest can be refunded, and no more.
     started = client.refund(sfn, info.refund_state_machine_arn, transaction_id, f"{transaction_id}-r2", None)
     done = operations.wait_for_execution(info, started.execution_arn, timeout_seconds=60)
