@@ -24,8 +24,9 @@ from typing import Any
 
 from payments import chain
 from payments.chain import INSERTED, Finding, Item
-from payments.ledger import APPROVED_STATUSES, LAST_ENTRY_NUMBER, TERMINAL_STATUSES
+from payments.ledger import APPROVED_STATUSES, FAILED, LAST_ENTRY_NUMBER, TERMINAL_STATUSES
 from payments.operations import HistoryEntry, OperationRefused, OperationRequest, admit, balances_of, parse_status
+from payments.status_sync import UNKNOWN_PAYMENT_REASONS
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
             continue
         if terminal is not None and number > terminal:
             facts_after.append(item)
-            detail = _fact_problem(terminal_item, facts_after)
+            detail = _fact_problem(terminal, terminal_item, facts_after)
         elif number > LAST_ENTRY_NUMBER:
             detail = f"a payment has at most {LAST_ENTRY_NUMBER} entries"
         else:
@@ -196,18 +197,19 @@ _FACTS_AFTER = {
 }
 
 
-def _fact_problem(terminal: Item | None, facts: list[Item]) -> str | None:
-    """Why the last of `facts` (the payment's own entries after its terminal one) cannot stand, or None."""
+def _fact_problem(number: int, terminal: Item | None, facts: list[Item]) -> str | None:
+    """Why the last of `facts` (the payment's own entries after its terminal one, entry `number`) cannot
+    stand, or None."""
     if terminal is None:
-        return "an entry after a terminal entry that is not there"
+        return f"it comes after the terminal entry {number}"
     ended = chain.string_of(terminal, "Status")
     kind = "APPROVED" if ended in APPROVED_STATUSES else None
-    if ended == "PAYMENT-FAILED" and chain.string_of(terminal, "ReasonCode") == "PROCESSOR_OUTCOME_UNKNOWN":
+    if ended == FAILED and chain.string_of(terminal, "ReasonCode") in UNKNOWN_PAYMENT_REASONS:
         kind = "UNKNOWN"
     allowed = _FACTS_AFTER.get(kind or "", [])
     written = [(chain.string_of(f, "Status"), chain.string_of(f, "Resolution")) for f in facts]
     if written[-1] not in allowed or written.count(written[-1]) > 1:
-        return "it comes after the terminal entry, and is no resolution that may follow it"
+        return f"it comes after the terminal entry {number}"
     statuses = [status for status, _ in written]
     if "PAYMENT-FAILED" in statuses and "PAYMENT-REVERSING" in statuses:
         return "a payment found not charged is not reversed too"

@@ -52,10 +52,16 @@ def test_a_well_linked_entry_appended_after_the_terminal_one_is_named_inserted()
     ]
 
 
-def payment_with(tail, statuses=("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-SUCCESS")):
-    """A payment's entries, then `tail` (Status, OperationID or None), all chained as the ledger writes them."""
+def payment_with(tail, statuses=("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-SUCCESS"), reason=None):
+    """A payment's entries, then `tail` (Status, OperationID or None[, Resolution]), all chained as the ledger
+    writes them; `reason`: the ReasonCode of its terminal entry."""
     values = [{"Status": status} for status in statuses]
-    values += [{"Status": status} | ({"OperationID": op} if op else {}) for status, op in tail]
+    if reason:
+        values[-1]["ReasonCode"] = reason
+    values += [
+        {"Status": status} | ({"OperationID": op} if op else {}) | ({"Resolution": more[0]} if more else {})
+        for status, op, *more in tail
+    ]
     entries, link = [], chain.GENESIS
     for number, extra in enumerate(values, start=1):
         item = {"TransactionID": "order-a", "EntryNumber": number, "Amount": "25.00"} | extra
@@ -134,3 +140,42 @@ def test_an_operation_the_history_before_it_did_not_allow_is_named():
     assert findings_of(payment_with([("CAPTURE-INITIATED", "c1")])) == [
         "order-a  PaymentLedger  entry 4  inserted: the history before it does not allow it (NOT_AN_AUTHORIZATION)"
     ]
+
+
+UNKNOWN = ("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-FAILED")
+
+
+def test_status_syncs_resolutions_after_a_terminal_entry_verify():
+    not_charged = [("PAYMENT-FAILED", None, "RECORD_NOT_CHARGED")]
+    reversed_ = [("PAYMENT-REVERSING", "rev-a", "REVERSE"), ("PAYMENT-REVERSED", "rev-a", "REVERSE")]
+    refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-FAILED", "r1")]
+
+    assert findings_of(payment_with(not_charged, statuses=UNKNOWN, reason="PROCESSOR_OUTCOME_UNKNOWN")) == []
+    assert findings_of(payment_with(reversed_, statuses=UNKNOWN, reason="PROCESSOR_OUTCOME_UNKNOWN")) == []
+    assert findings_of(payment_with([("PAYMENT-SETTLED", None, "SETTLED")])) == []
+    assert findings_of(payment_with([*refund, ("REFUND-SUCCESS", "r1", "RECORD_SUCCESS")])) == []
+
+
+def test_a_resolution_the_terminal_entry_does_not_allow_is_named_inserted():
+    after = "inserted: it comes after the terminal entry 3"
+    # A reversal of a payment that was approved, or that failed knowing nothing was sent
+    assert findings_of(payment_with([("PAYMENT-REVERSING", "rev-a", "REVERSE")]))[0].endswith(after)
+    assert findings_of(payment_with([("PAYMENT-FAILED", None, "RECORD_NOT_CHARGED")], statuses=UNKNOWN))[0].endswith(
+        after
+    )
+    # Found not charged, then reversed all the same; a reversal recorded that never began; settled twice
+    both = [("PAYMENT-FAILED", None, "RECORD_NOT_CHARGED"), ("PAYMENT-REVERSING", "rev-a", "REVERSE")]
+    assert findings_of(payment_with(both, statuses=UNKNOWN, reason="PROCESSOR_OUTCOME_UNKNOWN"))[0].endswith(
+        "a payment found not charged is not reversed too"
+    )
+    alone = [("PAYMENT-REVERSED", "rev-a", "REVERSE")]
+    assert findings_of(payment_with(alone, statuses=UNKNOWN, reason="PROCESSOR_OUTCOME_UNKNOWN"))[0].endswith(
+        "a reversal recorded that never began"
+    )
+    twice = [("PAYMENT-SETTLED", None, "SETTLED")] * 2
+    assert len(findings_of(payment_with(twice))) == 1
+    # An operation ended a second time without status sync's resolution
+    refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-FAILED", "r1"), ("REFUND-SUCCESS", "r1")]
+    assert findings_of(payment_with(refund))[0].endswith(
+        "out of its operation's order (INITIATED, PENDING, one terminal entry)"
+    )
