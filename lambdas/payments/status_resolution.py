@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from payments import ledger, operations, status_sync
-from payments.errors import ProcessorTimeout
+from payments.errors import ProcessorRejected, ProcessorTimeout
 from payments.exactly_once import CallRecorder, ChargeResult, ask_before_resending, send_once
 from payments.ledger import LedgerEntry, LedgerRepository
 from payments.operation_calls import instruction_of
@@ -254,6 +254,10 @@ class Resolver:
             )
         except ProcessorTimeout as unknown:
             return self._left(found, recorder, f"the reversal's outcome is unknown; the next run asks: {unknown}")
+        except ProcessorRejected:
+            # A void refused because the batch settled since REVERSING chose it, say: the way is on
+            # record, and a person decides (return it, or ask Converge) rather than this loop.
+            return self._left(found, recorder, f"the processor refused the reversal ({reversing.ReasonCode})")
         outcome = self.normalize(payment.ProcessorID, sent.result)
         if outcome.Status != APPROVED:
             return self._left(found, recorder, f"the processor did not approve the reversal ({outcome.ReasonCode})")

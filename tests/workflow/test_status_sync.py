@@ -190,3 +190,29 @@ def test_the_command_exits_0_once_nothing_is_left_unresolved(stack, info, transa
 
     printed = capsys.readouterr().out
     assert f"resolved  {transaction_id}: RECORD_NOT_CHARGED -> PAYMENT-FAILED" in printed
+
+
+def test_a_reversal_whose_answer_was_lost_is_found_by_the_next_run_not_sent_again(stack, info, transaction_id):
+    fail_with_outcome_unknown(stack, info, transaction_id, charged=True)
+    reference = reversal_reference(transaction_id)
+    stack.sandbox.faults.add(
+        FaultRule("timeout_after_charge", match={"ssl_transaction_type": "ccvoid", "ssl_merchant_txn_id": reference})
+    )
+    stack.sandbox.faults.add(
+        FaultRule(
+            "drop_before_charge", times=0, match={"ssl_transaction_type": "txnquery", "ssl_merchant_txn_id": reference}
+        )
+    )
+
+    first = result_for(sync(info), transaction_id)
+    stack.sandbox.faults.clear()
+
+    assert first["Outcome"] == "LEFT_FOR_AN_OPERATOR" and "unknown" in first["Detail"]
+    assert operations.ledger_entries(info, transaction_id)[-1]["Status"] == "PAYMENT-REVERSING"
+    assert len(charges(stack, reference)) == 1  # the void went through; its answer did not
+
+    second = result_for(sync(info), transaction_id)
+
+    assert (second["Outcome"], second["Status"]) == ("RESOLVED", "PAYMENT-REVERSED")
+    [void] = charges(stack, reference)  # found by asking, never sent twice
+    assert operations.ledger_entries(info, transaction_id)[-1]["ProcessorTransactionID"] == void["ssl_txn_id"]
