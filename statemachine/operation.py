@@ -145,8 +145,9 @@ def _terminal_entries() -> dict[str, Any]:
             catch_all("OperationUnrecorded"),
         ),
         "OperationUnrecorded": fail(
-            "OperationFailed",
-            "Not even the failure could be recorded: an operator must look.",
+            "OperationOutcomeUnknown",
+            "Not even the failure could be recorded: the ledger holds the operation pending. Not a failure: status "
+            "sync ends it (its PaymentReconciled event says how); an operator is alarmed.",
             CausePath="States.Format('Operation {} of payment {} ended without a terminal ledger entry: {}', "
             "$.Operation.OperationID, $.Operation.TransactionID, $.Failure.Error)",
         ),

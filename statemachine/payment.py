@@ -145,8 +145,9 @@ def _terminal_entries() -> dict[str, Any]:
             catch_all("LedgerUnrecorded"),
         ),
         "LedgerUnrecorded": fail(
-            "PaymentFailed",
-            "Not even the failure could be recorded: an operator must look.",
+            "PaymentOutcomeUnknown",
+            "Not even the failure could be recorded: the ledger holds the payment pending. Not a failure: status "
+            "sync ends it (its PaymentReconciled event says how); an operator is alarmed.",
             CausePath="States.Format('Payment {} ended without a terminal ledger entry: {}', "
             "$.Payment.TransactionID, $.Failure.Error)",
         ),

@@ -28,7 +28,7 @@ def definition() -> dict[str, Any]:
                 "FindUnresolved",
                 comment="Payments and operations that ended with their outcome unknown, or are pending past the "
                 "deadline, from the ledger's EntriesByStatus index.",
-                payload=payload_of(Request="$"),
+                payload=payload_of(Request="$", ExecutionArn=EXECUTION_ARN),
                 output_path="$.Payload",
                 # Nothing to clean up if it fails: the run fails, and the next one finds the same.
                 catch=[],

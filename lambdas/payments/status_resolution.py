@@ -29,31 +29,39 @@ from typing import Any, Literal
 
 from payments import ledger, operations, status_sync
 from payments.errors import ProcessorRejected, ProcessorTimeout
-from payments.exactly_once import CallRecorder, ChargeResult, ask_before_resending, send_once
+from payments.exactly_once import CallRecorder, ChargeResult, ask_before_resending, landing_time, send_once
 from payments.ledger import LedgerEntry, LedgerRepository
 from payments.operation_calls import instruction_of
 from payments.operation_recording import append_next, of_authorization, operation_entries
 from payments.operation_state import OperationFacts
 from payments.processors.port import ExpectedSale, OperationInstruction, Processor, ProcessorCall, SaleKind
-from payments.sale_attempts import SaleAttempts
+from payments.sale_attempts import OPERATION_ATTEMPT, SALE_ATTEMPT, SaleAttempt, SaleAttempts
 from payments.state import APPROVED, DECLINED, ProcessorOutcome
 
-Outcome = Literal["RESOLVED", "ALREADY_RESOLVED", "STILL_RUNNING", "LEFT_FOR_AN_OPERATOR"]
-# How a reversal goes, chosen once and kept on the REVERSING entry (its ReasonCode).
+Outcome = Literal["RESOLVED", "ALREADY_RESOLVED", "STILL_RUNNING", "NOT_YET", "LEFT_FOR_AN_OPERATOR"]
+# How a reversal went, on PAYMENT-REVERSED (its ReasonCode): chosen by the settlement just before each send.
 BY_VOID, BY_RETURN = "REVERSE_BY_VOID", "REVERSE_BY_RETURN"
+# An unknown outcome stays findable this long (a pending one, the run's LookbackHours): past it, only the
+# StatusSyncLeftForAnOperator alarm and reconciliation's mismatches still name it.
+UNKNOWN_LOOKBACK = dt.timedelta(days=35)
 _REFERENCE_LETTERS = str.maketrans("0123456789abcdef", "ghijklmnopqrstuv")
-# Every Status an unresolved ending can be seen by in the EntriesByStatus index.
-INDEXED_STATUSES = (
+# What the index is read for. Within the pending lookback: every Status a payment or operation passes
+# through, so one that never ended shows as an INITIATED or PENDING row with no terminal row after it.
+# Within UNKNOWN_LOOKBACK: the FAILED rows (the unknown ones and NOT_CHARGED, which resolves them) and
+# the reversals, so an unknown outcome is found for weeks at the cost of the failures alone.
+_OPERATION_STAGES = (operations.INITIATED, operations.PENDING, operations.SUCCESS, operations.DECLINED)
+PENDING_STATUSES = (
     ledger.INITIATED,
     ledger.PENDING,
-    *sorted(ledger.TERMINAL_STATUSES),
+    ledger.SUCCESS,
+    ledger.AUTHORIZED,
+    ledger.DECLINED,
+    *(operations.status(kind, stage) for kind in operations.KINDS for stage in _OPERATION_STAGES),
+)
+UNKNOWN_STATUSES = (
+    ledger.FAILED,
     ledger.REVERSING,
     ledger.REVERSED,
-    *(
-        operations.status(kind, stage)
-        for kind in operations.KINDS
-        for stage in (operations.INITIATED, operations.PENDING, operations.SUCCESS, operations.DECLINED)
-    ),
     *(operations.status(kind, operations.FAILED) for kind in operations.KINDS),
 )
 
@@ -72,8 +80,13 @@ class IndexRow:
 def find_unresolved(
     repository: LedgerRepository, *, now: dt.datetime, pending_deadline: dt.timedelta, lookback: dt.timedelta
 ) -> list[status_sync.Unresolved]:
-    """The unresolved endings among the entries written in the last `lookback`, read from the index."""
-    since, until = _iso(now - lookback), _iso(now + dt.timedelta(seconds=1))
+    """The unresolved endings the index shows: pending ones among the entries of the last `lookback`,
+    unknown ones among the failures of the last UNKNOWN_LOOKBACK."""
+    until = _iso(now + dt.timedelta(seconds=1))
+    windows = (
+        (PENDING_STATUSES, _iso(now - lookback)),
+        (UNKNOWN_STATUSES, _iso(now - max(lookback, UNKNOWN_LOOKBACK))),
+    )
     rows = [
         IndexRow(
             TransactionID=row["TransactionID"],
@@ -82,7 +95,8 @@ def find_unresolved(
             OperationID=row.get("OperationID"),
             ReasonCode=row.get("ReasonCode"),
         )
-        for status in INDEXED_STATUSES
+        for statuses, since in windows
+        for status in statuses
         for row in repository.entries_with_status(status, since, until)
     ]
     return status_sync.candidates_in(rows, now=now, pending_deadline=pending_deadline)
@@ -129,8 +143,10 @@ class Resolver:
     processor_for: Callable[[str], Processor]
     normalize: Callable[[str, dict[str, str]], ProcessorOutcome]
     recorder_for: Callable[[str, Processor], CallRecorder]  # by audit trail
-    attempts_for: Callable[[str, Callable[[], dict[str, Any]]], SaleAttempts]  # by audit trail
-    execution_running: Callable[[str], bool]
+    attempts_for: Callable[[str, Callable[[], dict[str, Any]]], SaleAttempts]  # the reversal's, by audit trail
+    claims_of: Callable[[str, str], list[SaleAttempt]]  # (audit trail, kind): the attempts on record
+    # When the execution that wrote the ending could no longer act: None while it runs (payments.status_sync).
+    execution_quiet_at: Callable[[str], dt.datetime | None]
     execution_arn: str
     now: Callable[[], dt.datetime]
     pending_deadline: dt.timedelta
@@ -143,11 +159,21 @@ class Resolver:
         if found is None:
             return Resolved(transaction_id, operation_id, "ALREADY_RESOLVED")
         ending = operation_entries(entries, operation_id) if operation_id else _own(entries)
-        if found.why == "PENDING_PAST_DEADLINE" and self.execution_running(ending[-1].ExecutionArn):
-            return Resolved(transaction_id, operation_id, "STILL_RUNNING")
+        if found.why == "PENDING_PAST_DEADLINE":
+            quiet_at = self.execution_quiet_at(ending[-1].ExecutionArn)
+            if quiet_at is None:
+                return Resolved(transaction_id, operation_id, "STILL_RUNNING")
+            if self.now() < quiet_at:
+                return Resolved(transaction_id, operation_id, "NOT_YET", Detail=_STOPPED_RECENTLY)
         if operation_id is None:
             return self._resolve_payment(found, entries)
         return self._resolve_operation(found, entries)
+
+    def _too_early(self, processor: Processor, trail: str, kind: str) -> bool:
+        """Whether the last request sent under this reference may still be on its way: asking now could
+        find nothing where a charge is about to land. The retries wait for the same moment."""
+        latest = max((claim.started_at for claim in self.claims_of(trail, kind)), default=None)
+        return latest is not None and self.now() < latest + landing_time(processor.timeouts)
 
     def _resolve_payment(self, found: status_sync.Unresolved, entries: list[LedgerEntry]) -> Resolved:
         payment = entries[0]
@@ -156,6 +182,8 @@ class Resolver:
         reversing = next((entry for entry in entries if entry.Status == ledger.REVERSING), None)
         if reversing is not None:
             return self._reverse(found, entries, reversing, processor, recorder)
+        if self._too_early(processor, payment.TransactionID, SALE_ATTEMPT):
+            return Resolved(found.transaction_id, None, "NOT_YET", Detail=_SENT_RECENTLY)
         try:
             lookup = self._ask(processor, recorder, payment.TransactionID, payment.CreatedAt)
             kind: SaleKind = "authorization" if payment.Capture == "manual" else "sale"
@@ -169,9 +197,7 @@ class Resolver:
         resolution = status_sync.resolution_for(found, approved_at_processor=_approved(outcome))
         if resolution == "REVERSE":
             assert outcome is not None
-            call, settled = processor.settlement_of(outcome.ProcessorTransactionID or "")
-            recorder.record(call)
-            reversing = self._append(
+            written = self._append(
                 found,
                 self._entry(
                     payment,
@@ -180,12 +206,18 @@ class Resolver:
                     OperationID=reversal_reference(payment.TransactionID),
                     ProcessorTransactionID=outcome.ProcessorTransactionID,
                     ApprovalCode=outcome.ApprovalCode,
-                    ReasonCode=BY_RETURN if settled else BY_VOID,
                     ReasonMessage="approved by the processor after the payment ended failed; reversing it",
                 ),
-                until=lambda entries: next((e for e in entries if e.Status == ledger.REVERSING), None),
+                # Another run got there first: its REVERSING is ours to carry on; its NOT_CHARGED (it asked
+                # before the charge was listed) is final for the ledger, and the mismatch is reconciliation's.
+                until=lambda entries: next(
+                    (e for e in _own(entries) if e.Status == ledger.REVERSING or e.ReasonCode == ledger.NOT_CHARGED),
+                    None,
+                ),
             )
-            return self._reverse(found, self.ledger.entries(payment.TransactionID), reversing, processor, recorder)
+            if written.Status != ledger.REVERSING:
+                return Resolved(found.transaction_id, None, "ALREADY_RESOLVED", Calls=_calls(recorder))
+            return self._reverse(found, self.ledger.entries(payment.TransactionID), written, processor, recorder)
         if resolution == "COMPLETE" and outcome is not None:
             status = (
                 (ledger.AUTHORIZED if payment.Capture == "manual" else ledger.SUCCESS)
@@ -223,41 +255,71 @@ class Resolver:
         processor: Processor,
         recorder: CallRecorder,
     ) -> Resolved:
+        """Give back the charge REVERSING names, exactly once: a void while its batch is open, a return of
+        the whole amount once settled, decided by asking just before each send (a batch can close
+        between two runs). Whatever an earlier run sent under the reversal's reference is asked for
+        first, as a void or as a return, and adopted."""
         payment = entries[0]
-        by_void = reversing.ReasonCode == BY_VOID
-        instruction = OperationInstruction(
-            operation_id=reversing.OperationID or reversal_reference(payment.TransactionID),
-            kind="void" if by_void else "refund",
-            processor_transaction_id=reversing.ProcessorTransactionID or "",
-            amount=None if by_void else Decimal(reversing.Amount),
-            currency=reversing.Currency,
-            of_authorization=payment.Capture == "manual",
-        )
+        reference = reversing.OperationID or reversal_reference(payment.TransactionID)
 
-        def seal_instruction() -> dict[str, Any]:
-            return {"Operation": instruction.kind, "Amount": reversing.Amount, "Currency": reversing.Currency}
+        def instruction(by_void: bool) -> OperationInstruction:
+            return OperationInstruction(
+                operation_id=reference,
+                kind="void" if by_void else "refund",
+                processor_transaction_id=reversing.ProcessorTransactionID or "",
+                amount=None if by_void else Decimal(reversing.Amount),
+                currency=reversing.Currency,
+                of_authorization=payment.Capture == "manual",
+            )
+
+        chosen: list[OperationInstruction] = []
+
+        def adopt(lookup: ProcessorCall) -> dict[str, str] | None:
+            unclear: ProcessorTimeout | None = None
+            for candidate in (instruction(True), instruction(False)):
+                try:
+                    result = processor.operation_found(lookup, candidate)
+                except ProcessorTimeout as error:  # listed, but not as this kind: try the other
+                    unclear = error
+                    continue
+                if result is not None:
+                    chosen.append(candidate)
+                    return result
+            if unclear is not None:
+                raise unclear
+            return None
+
+        def prepare() -> OperationInstruction:
+            if payment.Capture == "manual":
+                return instruction(True)  # an authorization is in no batch: it is released
+            call, settled = processor.settlement_of(reversing.ProcessorTransactionID or "")
+            recorder.record(call)
+            return instruction(not settled)
+
+        def send(prepared: OperationInstruction) -> ProcessorCall:
+            chosen.append(prepared)
+            return processor.send_operation(prepared)
 
         try:
             sent = send_once(
                 processor=processor,
-                reference=instruction.operation_id,
-                attempts=self.attempts_for(payment.TransactionID, seal_instruction),
+                reference=reference,
+                attempts=self.attempts_for(payment.TransactionID, lambda: _sealed_reversal(reversing)),
                 recorder=recorder,
                 retried=False,
-                adopt=lambda lookup: processor.operation_found(lookup, instruction),
-                prepare=lambda: None,
-                send=lambda _: processor.send_operation(instruction),
+                adopt=adopt,
+                prepare=prepare,
+                send=send,
                 seconds_left=self.seconds_left,
                 sleep=self.sleep,
                 clock=self.now,
+                calls_after_wait=3,  # the lookup, the settlement question, the reversal
                 rejected_resend_is_unknown=True,
             )
         except ProcessorTimeout as unknown:
             return self._left(found, recorder, f"the reversal's outcome is unknown; the next run asks: {unknown}")
         except ProcessorRejected:
-            # A void refused because the batch settled since REVERSING chose it, say: the way is on
-            # record, and a person decides (return it, or ask Converge) rather than this loop.
-            return self._left(found, recorder, f"the processor refused the reversal ({reversing.ReasonCode})")
+            return self._left(found, recorder, "the processor refused the reversal")
         outcome = self.normalize(payment.ProcessorID, sent.result)
         if outcome.Status != APPROVED:
             return self._left(found, recorder, f"the processor did not approve the reversal ({outcome.ReasonCode})")
@@ -265,13 +327,16 @@ class Resolver:
             payment,
             ledger.REVERSED,
             "REVERSE",
-            OperationID=instruction.operation_id,
+            OperationID=reference,
             ProcessorTransactionID=outcome.ProcessorTransactionID,
             ApprovalCode=outcome.ApprovalCode,
-            ReasonCode=reversing.ReasonCode,
+            ReasonCode=BY_VOID if chosen[-1].kind == "void" else BY_RETURN,
             Amount=reversing.Amount,
         )
-        return self._done(found, self._append(found, entry), recorder)
+        written = self._append(
+            found, entry, until=lambda entries: next((e for e in entries if e.Status == ledger.REVERSED), None)
+        )
+        return self._done(found, written, recorder)
 
     def _resolve_operation(self, found: status_sync.Unresolved, entries: list[LedgerEntry]) -> Resolved:
         operation_id = found.operation_id or ""
@@ -291,6 +356,8 @@ class Resolver:
             OfAuthorization=of_authorization(entries, operation_id),
         )
         processor = self.processor_for(facts.ProcessorID)
+        if self._too_early(processor, facts.audit_partition, OPERATION_ATTEMPT):
+            return Resolved(found.transaction_id, operation_id, "NOT_YET", Detail=_SENT_RECENTLY)
         recorder = self.recorder_for(facts.audit_partition, processor)
         try:
             lookup = self._ask(processor, recorder, operation_id, initiated.CreatedAt)
@@ -336,6 +403,9 @@ class Resolver:
         def written_already(entries: list[LedgerEntry]) -> LedgerEntry | None:
             if until is not None:
                 return until(entries)
+            reversing = next((e for e in entries if e.Status == ledger.REVERSING), None)
+            if found.operation_id is None and reversing is not None:
+                return reversing  # another run is giving the charge back: nothing else ends it now
             if self._unresolved(entries, found.transaction_id, found.operation_id, dt.timedelta(0)) is None:
                 ending = operation_entries(entries, found.operation_id) if found.operation_id else _own(entries)
                 return ending[-1]
@@ -375,6 +445,8 @@ class Resolver:
         written: LedgerEntry,
         recorder: CallRecorder,
     ) -> Resolved:
+        if written.Status == ledger.REVERSING:
+            return Resolved(found.transaction_id, None, "NOT_YET", Detail="another run is reversing the charge")
         return Resolved(
             found.transaction_id,
             found.operation_id,
@@ -386,6 +458,12 @@ class Resolver:
 
 
 _NOT_CHARGED_MESSAGE = "the processor holds no approval under this reference: no money moved"
+_SENT_RECENTLY = "a request under this reference may still be on its way to the processor; the next run asks"
+_STOPPED_RECENTLY = "its execution stopped moments ago; a step it started may still be at work"
+
+
+def _sealed_reversal(reversing: LedgerEntry) -> dict[str, Any]:
+    return {"Operation": "reversal", "Amount": reversing.Amount, "Currency": reversing.Currency}
 
 
 def _approved(outcome: ProcessorOutcome | None) -> bool:

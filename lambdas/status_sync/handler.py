@@ -4,19 +4,20 @@ Two functions, one package: each function's handler setting names its entry poin
 """
 
 import datetime as dt
+import random
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import aws, crypto, settings
+from payments import aws, crypto, settings, topology
 from payments.audit import AuditRepository
 from payments.exactly_once import CallRecorder
 from payments.ledger import LedgerRepository
 from payments.observability import logger, metrics, tracer
 from payments.processors import registry
 from payments.processors.port import Processor
-from payments.sale_attempts import OPERATION_ATTEMPT, AuditedSaleAttempts
+from payments.sale_attempts import OPERATION_ATTEMPT, AuditedSaleAttempts, SaleAttempt
 from payments.status_resolution import Resolver, find_unresolved
 from payments.status_sync import parse_sync_request
 
@@ -29,6 +30,12 @@ MAX_PER_RUN = 200
 @metrics.log_metrics
 def find(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_sync_request(event.get("Request"))
+    deadline = int(request.pending_deadline.total_seconds())
+    earlier = _earlier_run(event["ExecutionArn"])
+    if earlier is not None:
+        # Two runs resolving the same payment would race for its entries; the earlier one finishes the work.
+        logger.info("another status sync run is in progress; this one does nothing")
+        return {"Unresolved": [], "Found": 0, "More": False, "PendingDeadlineSeconds": deadline, "SkippedFor": earlier}
     found = find_unresolved(
         LedgerRepository(settings.ledger_table_name()),
         now=_now(),
@@ -37,11 +44,13 @@ def find(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     metrics.add_metric(name="StatusSyncUnresolvedFound", unit=MetricUnit.Count, value=len(found))
     logger.info("unresolved payments and operations found", extra={"found": len(found)})
+    # In no fixed order: a few that wait for an operator must not keep every later one out of the run.
+    chosen = random.sample(found, min(len(found), MAX_PER_RUN))
     return {
-        "Unresolved": [{"TransactionID": u.transaction_id, "OperationID": u.operation_id} for u in found[:MAX_PER_RUN]],
+        "Unresolved": [{"TransactionID": u.transaction_id, "OperationID": u.operation_id} for u in chosen],
         "Found": len(found),
         "More": len(found) > MAX_PER_RUN,
-        "PendingDeadlineSeconds": int(request.pending_deadline.total_seconds()),
+        "PendingDeadlineSeconds": deadline,
     }
 
 
@@ -72,16 +81,25 @@ def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             kind=OPERATION_ATTEMPT,
         )
 
+    def claims_of(trail: str, kind: str) -> list[SaleAttempt]:
+        reader = AuditedSaleAttempts(
+            audit, aws.client("dynamodb"), trail, execution_arn, 1, context.function_name, _never_claims, kind=kind
+        )
+        return reader.on_record()
+
     resolver = Resolver(
         ledger=LedgerRepository(settings.ledger_table_name()),
         processor_for=registry.processor_for,
         normalize=registry.normalize,
         recorder_for=recorder_for,
         attempts_for=attempts_for,
-        execution_running=_execution_running,
+        claims_of=claims_of,
+        execution_quiet_at=_execution_quiet_at,
         execution_arn=execution_arn,
         now=_now,
-        pending_deadline=dt.timedelta(seconds=int(event["PendingDeadlineSeconds"])),
+        pending_deadline=parse_sync_request(
+            {"PendingDeadlineSeconds": event["PendingDeadlineSeconds"]}
+        ).pending_deadline,
         seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     resolved = resolver.resolve(item["TransactionID"], item.get("OperationID"))
@@ -93,13 +111,40 @@ def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolved.to_state()
 
 
-def _execution_running(execution_arn: str) -> bool:
-    """Whether the execution that wrote the last entry could still write another."""
+def _execution_quiet_at(execution_arn: str) -> dt.datetime | None:
+    """When the execution that wrote the last entry could no longer act: None while it runs. One that
+    ended at a Fail or Succeed state had no step at work; one stopped or timed out may have left a
+    Lambda invocation running, for at most its state's timeout."""
     client = aws.client("stepfunctions")
     try:
-        return client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+        described = client.describe_execution(executionArn=execution_arn)
     except client.exceptions.ExecutionDoesNotExist:
-        return False  # its history has expired (90 days after it ended)
+        return dt.datetime.min.replace(tzinfo=dt.UTC)  # its history has expired (90 days after it ended)
+    if described["status"] in ("RUNNING", "PENDING_REDRIVE"):
+        return None
+    stopped: dt.datetime = described["stopDate"]
+    if described["status"] in ("ABORTED", "TIMED_OUT"):
+        return stopped + dt.timedelta(seconds=topology.PROCESSOR_TIME_BUDGET.state_timeout_seconds)
+    return stopped
+
+
+def _earlier_run(execution_arn: str) -> str | None:
+    """Another run of this state machine still going that started before this one, if any."""
+    client = aws.client("stepfunctions")
+    state_machine_arn = execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+    mine = (client.describe_execution(executionArn=execution_arn)["startDate"], execution_arn)
+    pages = client.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
+    earlier = [
+        run["executionArn"]
+        for page in pages
+        for run in page["executions"]
+        if (run["startDate"], run["executionArn"]) < mine  # two started at once: the first by ARN goes on
+    ]
+    return min(earlier, default=None)
+
+
+def _never_claims() -> str:
+    raise AssertionError("reading the claims on record claims nothing")
 
 
 def _metric_name(outcome: str) -> str:

@@ -1,13 +1,17 @@
 """Status sync through the real PaymentStatusSync state machine: each resolution path, judged by the
 sandbox's own record of the money and by the ledger's new entries (the old ones never change)."""
 
+import datetime as dt
 import json
+import time
 
 import pytest
 
 from local import cli, operations
 from local.sandbox import FaultRule
 from local.status_sync import run_status_sync
+from payments import topology
+from payments.sale_attempts import SALE_ATTEMPT, parse_time
 from payments.status_resolution import reversal_reference
 from tests.workflow.conftest import card_request, run_payment
 from tests.workflow.test_ledger_events import assert_one_event_per_terminal_entry
@@ -110,7 +114,7 @@ def test_a_charge_made_after_the_payment_was_told_failed_is_reversed(stack, info
         sale["ssl_txn_id"],
         reference,
     )
-    assert reversing["ReasonCode"] == ("REVERSE_BY_RETURN" if settled else "REVERSE_BY_VOID")
+    assert reversed_["ReasonCode"] == ("REVERSE_BY_RETURN" if settled else "REVERSE_BY_VOID")
     [reversal] = charges(stack, reference)
     assert reversal["ssl_txn_id"] == reversed_["ProcessorTransactionID"]
     assert reversed_["Status"] == "PAYMENT-REVERSED" and reversed_["Amount"] == before[0]["Amount"]
@@ -216,3 +220,36 @@ def test_a_reversal_whose_answer_was_lost_is_found_by_the_next_run_not_sent_agai
     assert (second["Outcome"], second["Status"]) == ("RESOLVED", "PAYMENT-REVERSED")
     [void] = charges(stack, reference)  # found by asking, never sent twice
     assert operations.ledger_entries(info, transaction_id)[-1]["ProcessorTransactionID"] == void["ssl_txn_id"]
+
+
+def test_a_sale_that_may_still_be_landing_is_not_judged_until_it_has_surely_landed(stack, info, transaction_id):
+    # Every attempt's sale is lost on the way but the last, which Converge files 2.5 s after it arrived:
+    # after the client gave up and the payment ended FAILED, outcome unknown.
+    sales = {"ssl_transaction_type": "ccsale", "ssl_merchant_txn_id": transaction_id}
+    stack.sandbox.faults.add(FaultRule("drop_before_charge", times=4, match=sales))
+    stack.sandbox.faults.add(FaultRule("charge_in_flight", delay_ms=2500, match=sales))
+    execution = run_payment(info, card_request(transaction_id))
+    assert json.loads(execution["cause"])["Failure"]["Code"] == "PROCESSOR_OUTCOME_UNKNOWN"
+
+    # A run now would find nothing at Converge: it must not conclude "not charged"
+    early = result_for(sync(info), transaction_id)
+
+    assert (early["Outcome"], early["Resolution"]) == ("NOT_YET", None)
+    assert operations.ledger_entries(info, transaction_id)[-1]["ReasonCode"] == "PROCESSOR_OUTCOME_UNKNOWN"
+
+    # Once the last sale has surely landed (its claim, then the grace, a connect and two reads), it is found
+    claims = [r for r in operations.audit_records(info, transaction_id) if r["Operation"] == SALE_ATTEMPT]
+    last_claim = max(parse_time(r["CreatedAt"]) for r in claims)
+    environment = info.client("lambda").get_function_configuration(FunctionName="PaymentResolveUnresolved")
+    timeouts = environment["Environment"]["Variables"]
+    lands_by = last_claim + dt.timedelta(
+        seconds=topology.PROCESSOR_TIME_BUDGET.claim_grace_seconds
+        + float(timeouts[topology.CONVERGE_CONNECT_TIMEOUT_SECONDS])
+        + 2 * float(timeouts[topology.CONVERGE_READ_TIMEOUT_SECONDS])
+    )
+    time.sleep(max(0.0, (lands_by - dt.datetime.now(dt.UTC)).total_seconds()) + 0.1)
+
+    later = result_for(sync(info), transaction_id)
+
+    assert (later["Resolution"], later["Status"]) == ("REVERSE", "PAYMENT-REVERSED")
+    assert [c["approved_charge"] for c in charges(stack, transaction_id)] == [False]  # voided
