@@ -24,7 +24,7 @@ from typing import Any
 
 from payments import chain
 from payments.chain import INSERTED, Finding, Item
-from payments.ledger import APPROVED_STATUSES, FAILED, LAST_ENTRY_NUMBER, TERMINAL_STATUSES
+from payments.ledger import APPROVED_STATUSES, FAILED, LAST_ENTRY_NUMBER, NOTHING_SENT_REASONS, TERMINAL_STATUSES
 from payments.operations import HistoryEntry, OperationRefused, OperationRequest, admit, balances_of, parse_status
 from payments.status_sync import UNKNOWN_PAYMENT_REASONS
 
@@ -160,7 +160,8 @@ def _entries_past_the_end(transaction_id: str, entries: list[Item], table: str) 
         if parsed is not None:
             operation_id = chain.string_of(item, "OperationID")
             resolved = chain.string_of(item, "Resolution") is not None
-            detail = _operation_entry_problem(parsed[1], operation_id, terminal, number, stages, resolved)
+            unknown = parsed[1] == "FAILED" and chain.string_of(item, "ReasonCode") not in NOTHING_SENT_REASONS
+            detail = _operation_entry_problem(parsed[1], operation_id, terminal, number, stages, resolved, unknown)
             detail = detail or _balances_problem(item, history)
             refused = stages.get(operation_id or "") == ["DECLINED"]
             if detail is None and terminal_status not in APPROVED_STATUSES and not refused:
@@ -282,16 +283,21 @@ def _operation_entry_problem(
     number: int,
     stages: dict[str, list[str]],
     resolved: bool = False,
+    unknown: bool = False,
 ) -> str | None:
     """Why an operation's entry cannot stand where it is, or None. Status sync's resolution (`resolved`)
-    may end an operation that FAILED with its outcome unknown, once."""
+    may end an operation that FAILED with its outcome unknown (`unknown`), once: SUCCESS if the money
+    moved, a FAILED whose reason proves it did not otherwise."""
     if terminal is None or number < terminal:
         return "an operation before the payment ended"
     if not operation_id:
         return "an operation entry without its OperationID"
     seen = stages.setdefault(operation_id, [])
-    after_failure = {"SUCCESS", "FAILED"} if resolved and seen[-1:] == ["FAILED"] else set()
+    after_failure = {"SUCCESS", "FAILED"} if resolved and seen[-1:] == [_UNKNOWN] and not unknown else set()
     if stage not in _NEXT_STAGES.get(seen[-1] if seen else None, set()) | after_failure:
         return "out of its operation's order (INITIATED, PENDING, one terminal entry)"
-    seen.append(stage)
+    seen.append(_UNKNOWN if unknown else stage)
     return None
+
+
+_UNKNOWN = "FAILED?"  # an operation's FAILED entry after which the money may have moved

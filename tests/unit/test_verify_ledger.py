@@ -148,7 +148,7 @@ UNKNOWN = ("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-FAILED")
 def test_status_syncs_resolutions_after_a_terminal_entry_verify():
     not_charged = [("PAYMENT-FAILED", None, "RECORD_NOT_CHARGED")]
     reversed_ = [("PAYMENT-REVERSING", "rev-a", "REVERSE"), ("PAYMENT-REVERSED", "rev-a", "REVERSE")]
-    refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-FAILED", "r1")]
+    refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-FAILED", "r1")]  # no reason: unknown
 
     assert findings_of(payment_with(not_charged, statuses=UNKNOWN, reason="PROCESSOR_OUTCOME_UNKNOWN")) == []
     assert findings_of(payment_with(reversed_, statuses=UNKNOWN, reason="PROCESSOR_OUTCOME_UNKNOWN")) == []
@@ -173,6 +173,10 @@ def test_a_resolution_the_terminal_entry_does_not_allow_is_named_inserted():
         "a reversal recorded that never began"
     )
     twice = [("PAYMENT-SETTLED", None, "SETTLED")] * 2
+    assert len(findings_of(payment_with(twice))) == 1
+    # An operation resolved twice, or resolved after a failure that proved nothing moved
+    unknown = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-FAILED", "r1")]
+    twice = [*unknown, ("REFUND-SUCCESS", "r1", "RECORD_SUCCESS"), ("REFUND-SUCCESS", "r1", "RECORD_SUCCESS")]
     assert len(findings_of(payment_with(twice))) == 1
     # An operation ended a second time without status sync's resolution
     refund = [("REFUND-INITIATED", "r1"), ("REFUND-PENDING", "r1"), ("REFUND-FAILED", "r1"), ("REFUND-SUCCESS", "r1")]
