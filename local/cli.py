@@ -1,5 +1,5 @@
-"""`python -m local serve | pay | capture | void | refund | settle | trace | events | demo | verify-ledger`: the
-local stack from a terminal."""
+"""`python -m local serve | pay | capture | void | refund | settle | trace | events | sync | reconcile | demo |
+verify-ledger`: the local stack from a terminal."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import ClientError
 
-from local import operations, payment_requests, status_sync, verify_ledger
+from local import operations, payment_requests, reconciliation, status_sync, verify_ledger
 from local.operations import PaymentTrace, StateRun
 from local.sandbox import follow_ons_of
 from local.stack import CAUGHT_UP_PATH, EVENTS_QUEUE, LocalStack, StackInfo, take_events
@@ -118,6 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sync.add_argument("--lookback-hours", type=int, default=None, help="how far back to look (default: 48)")
 
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="run the daily reconciliation against Converge for one day and print its report; exit 0 only when "
+        "every transaction matched and every window was listed in full",
+    )
+    reconcile.add_argument("--date", default=None, help="the day, YYYY-MM-DD, UTC (default: yesterday)")
+    reconcile.add_argument("--window-minutes", type=int, default=None, help="listing window length (default: 60)")
+    reconcile.add_argument("--report-file", type=Path, default=None, help="also save the whole report here, as JSON")
+    reconcile.add_argument("--endpoint", default=None, help="a running `serve`; without it the stack runs in process")
+
     demo = commands.add_parser(
         "demo", help="run the fixed demo scenarios (payments, then a capture, a void and refunds) and print them"
     )
@@ -157,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_pay(info, args)
         if args.command == "sync":
             return run_sync(info, args)
+        if args.command == "reconcile":
+            return run_reconcile(info, args)
         return run_demo(info, in_process=args.endpoint is None)
 
 
@@ -188,6 +200,27 @@ def run_sync(info: StackInfo, args: argparse.Namespace) -> int:
     for line in status_sync.summary_lines(output):
         say(line)
     return 1 if status_sync.left_unresolved(output) or output.get("More") else 0
+
+
+def run_reconcile(info: StackInfo, args: argparse.Namespace) -> int:
+    request = {
+        name: value
+        for name, value in (("Date", args.date), ("WindowMinutes", args.window_minutes))
+        if value is not None
+    }
+    try:
+        output = reconciliation.run_reconciliation(info, request)
+    except RuntimeError as failed:
+        say(str(failed))
+        return 1
+    report = reconciliation.stored_report(info, output)
+    location = f"s3://{info.report_bucket}/{output['ReportKeys'][0]}"
+    if args.report_file is not None:
+        reconciliation.save_report(report, args.report_file)
+        location += f" (saved to {args.report_file})"
+    for line in reconciliation.summary_lines(report, location):
+        say(line)
+    return 0 if reconciliation.clean(report) else 1
 
 
 def run_verify_ledger(args: argparse.Namespace) -> int:
@@ -236,6 +269,10 @@ def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
         say(
             f"  python -m local events [--follow] --endpoint {info.endpoint_url}: the ledger events of bus "
             f"{info.event_bus_name!r}, from queue {EVENTS_QUEUE}"
+        )
+        say(
+            f"  python -m local reconcile [--date YYYY-MM-DD] --endpoint {info.endpoint_url}: the day against "
+            f"Converge, report in s3://{info.report_bucket}/"
         )
         say("Ctrl-C stops it.")
         stopping.wait()

@@ -32,6 +32,8 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
     arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.STATE_MACHINE_NAME)
     operations_arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.OPERATION_WORKFLOW.name)
     sync_arn = next(m["stateMachineArn"] for m in machines if m["name"] == topology.STATUS_SYNC_WORKFLOW.name)
+    reconciliation = topology.RECONCILIATION_WORKFLOW.name
+    reconciliation_arn = next(m["stateMachineArn"] for m in machines if m["name"] == reconciliation)
     # The processor's coordinates and the key are in CallProcessor's configuration, as they would be in AWS.
     lambda_client = boto3.client("lambda", endpoint_url=endpoint_url, region_name=region, **CREDENTIALS)
     function = topology.function_by_step("CallProcessor").function_name
@@ -63,7 +65,16 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
         audit_kms_key_arn=variables[topology.AUDIT_KMS_KEY_ARN],
         converge_url=variables[topology.CONVERGE_URL],
         converge_credentials=credentials,
+        reconciliation_state_machine_arn=reconciliation_arn,
+        report_bucket=_report_bucket(lambda_client),
     )
+
+
+def _report_bucket(lambda_client: Any) -> str:
+    """Reconciliation's bucket, as MatchLedger is configured with it."""
+    function = topology.function_by_step("MatchLedger").function_name
+    variables = lambda_client.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    return str(variables[topology.REPORT_BUCKET_NAME])
 
 
 def execution_arn(info: StackInfo, transaction_id: str) -> str:

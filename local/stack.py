@@ -33,6 +33,7 @@ from local.lambda_runtime import InProcessLambdaRuntime
 from local.sandbox import ConvergeSandbox
 from local.stream_pump import StreamPump
 from payments import events, topology
+from payments.processors.converge.client import DEFAULT_LISTING_LIMIT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_ROOT = REPO_ROOT / "lambdas"
@@ -185,6 +186,9 @@ class StackInfo:
     audit_kms_key_arn: str
     converge_url: str
     converge_credentials: dict[str, str]
+    # Daily reconciliation, and the bucket its listings and reports go to.
+    reconciliation_state_machine_arn: str = ""
+    report_bucket: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -204,13 +208,19 @@ class LocalStack:
         port: int = 0,
         echo_function_logs: bool = False,
         converge_read_timeout: float = 5.0,
+        converge_listing_limit: int = DEFAULT_LISTING_LIMIT,
     ) -> None:
         self.host = host
         self.port = port
         self.converge_read_timeout = converge_read_timeout
+        # The sandbox cuts txnquery listings at this length and the functions page by it, as CDK sets the
+        # client's to the terminal's.
+        self.converge_listing_limit = converge_listing_limit
         self.logs = function_logs.install(echo=echo_function_logs)
         # A withheld answer (timeout_after_charge) outlasts the client's read timeout.
-        self.sandbox = ConvergeSandbox(host=host, hold_seconds=max(3.0, 3 * converge_read_timeout))
+        self.sandbox = ConvergeSandbox(
+            host=host, hold_seconds=max(3.0, 3 * converge_read_timeout), listing_limit=converge_listing_limit
+        )
         self._server: _MotoServer | None = None
         self.runtime: InProcessLambdaRuntime | None = None
         self.info: StackInfo | None = None
@@ -337,6 +347,7 @@ class LocalStack:
                 )
         # The payments bus, and what an upstream service would subscribe: a rule sending every ledger
         # event to a queue (moto's EventBridge delivers to SQS targets as it puts the event).
+        create_report_bucket(client("s3"), storage_key_arn)
         client("events").create_event_bus(Name=topology.EVENT_BUS)
         sqs = client("sqs")
         queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
@@ -367,6 +378,8 @@ class LocalStack:
             topology.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
             topology.EVENT_BUS_NAME: topology.EVENT_BUS,
             topology.IDEMPOTENCY_TABLE_NAME: topology.IDEMPOTENCY_TABLE.name,
+            topology.REPORT_BUCKET_NAME: topology.REPORT_BUCKET,
+            topology.CONVERGE_LISTING_LIMIT: str(self.converge_listing_limit),
         }
         iam, lambda_client = client("iam"), client("lambda")
 
@@ -402,6 +415,7 @@ class LocalStack:
         payments_arn = create_state_machine(topology.PAYMENT_WORKFLOW)
         operations_arn = create_state_machine(topology.OPERATION_WORKFLOW)
         status_sync_arn = create_state_machine(topology.STATUS_SYNC_WORKFLOW)
+        reconciliation_arn = create_state_machine(topology.RECONCILIATION_WORKFLOW)
         # The intake starts executions, so it is made once the state machine exists.
         values[topology.STATE_MACHINE_ARN] = payments_arn
         create_function(topology.INTAKE_FUNCTION)
@@ -424,7 +438,37 @@ class LocalStack:
             audit_kms_key_arn=audit_key_arn,
             converge_url=self.sandbox.xml_url,
             converge_credentials=asdict(credentials),
+            reconciliation_state_machine_arn=reconciliation_arn,
+            report_bucket=topology.REPORT_BUCKET,
         )
+
+
+def create_report_bucket(s3: Any, storage_key_arn: str) -> None:
+    """Reconciliation's bucket, as CDK makes it: private, encrypted with the storage key by default."""
+    s3.create_bucket(Bucket=topology.REPORT_BUCKET)
+    s3.put_public_access_block(
+        Bucket=topology.REPORT_BUCKET,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=topology.REPORT_BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": storage_key_arn,
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
 
 
 def take_events(info: StackInfo, wait_seconds: int = 0) -> Iterator[dict[str, Any]]:

@@ -9,13 +9,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from statemachine import operation, payment, status_sync
+from statemachine import operation, payment, reconciliation, status_sync
 
 STATEMACHINE_DIR = Path(__file__).resolve().parent
 WORKFLOWS: dict[str, Callable[[], dict[str, Any]]] = {
     "payment.asl.json": payment.definition,
     "operation.asl.json": operation.definition,
     "status_sync.asl.json": status_sync.definition,
+    "reconciliation.asl.json": reconciliation.definition,
 }
 
 

@@ -45,5 +45,16 @@ def seconds(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def whole_number(name: str, default: int) -> int:
+    """A positive whole number from the environment, or `default` when it is not set."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    number = int(value)
+    if number < 1:
+        raise ConfigurationError(f"environment variable {name} must be a whole number of at least 1")
+    return number
+
+
 def card_vault_table_name() -> str:
     return required(topology.CARD_VAULT_TABLE_NAME)

@@ -24,6 +24,10 @@ AUDIT_KMS_KEY_ARN = "AUDIT_KMS_KEY_ARN"  # audit payloads: sealed by CallProcess
 STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 EVENT_BUS_NAME = "EVENT_BUS_NAME"  # the payments bus: one event per terminal ledger entry
 IDEMPOTENCY_TABLE_NAME = "IDEMPOTENCY_TABLE_NAME"  # the events published, by EventID
+# Reconciliation: the bucket its listings and reports go to, and the most transactions one Converge
+# txnquery listing holds (a listing that long may be cut short: the client pages on).
+REPORT_BUCKET_NAME = "REPORT_BUCKET_NAME"
+CONVERGE_LISTING_LIMIT = "CONVERGE_LISTING_LIMIT"
 
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -163,6 +167,33 @@ STATUS_SYNC_FUNCTIONS = (
         uses_processor=True,
     ),
 )
+# Daily reconciliation (docs/architecture.md#daily-reconciliation): plan the day's time windows, list each
+# window at the processor (a Map iteration each), match the listings against the ledger.
+RECONCILIATION_FUNCTIONS = (
+    FunctionSpec(
+        "PlanReconciliation",
+        "reconciliation",
+        "PlanReconciliationFunctionArn",
+        _OBSERVABILITY_ENV,
+        handler="handler.plan",
+    ),
+    FunctionSpec(
+        "ListProcessorWindow",
+        "reconciliation",
+        "ListProcessorWindowFunctionArn",
+        (REPORT_BUCKET_NAME, *_CONVERGE_ENV, CONVERGE_LISTING_LIMIT, *_OBSERVABILITY_ENV),
+        handler="handler.list_window",
+        uses_processor=True,
+    ),
+    # Reads the ledger's EntriesByStatus index (and a payment's entries), appends PAYMENT-SETTLED facts.
+    FunctionSpec(
+        "MatchLedger",
+        "reconciliation",
+        "MatchLedgerFunctionArn",
+        (DYNAMODB_TABLE_NAME, REPORT_BUCKET_NAME, *_OBSERVABILITY_ENV),
+        handler="handler.match",
+    ),
+)
 # The step functions the state machines invoke.
 FUNCTIONS = (
     FunctionSpec(
@@ -253,6 +284,7 @@ FUNCTIONS = (
         handler="handler.unsuccessful",
     ),
     *STATUS_SYNC_FUNCTIONS,
+    *RECONCILIATION_FUNCTIONS,
 )
 
 # Where a card payment starts: upstream services invoke it; it vaults the card and starts the execution.
@@ -358,7 +390,29 @@ STATUS_SYNC_WORKFLOW = WorkflowSpec(
     "statemachine/status_sync.asl.json",
     ("FindUnresolved", "ResolveUnresolved", "Audit"),
 )
-WORKFLOWS = (PAYMENT_WORKFLOW, OPERATION_WORKFLOW, STATUS_SYNC_WORKFLOW)
+# Daily reconciliation against the processor: scheduled once a day in AWS, `python -m local reconcile` locally.
+RECONCILIATION_WORKFLOW = WorkflowSpec(
+    "PaymentReconciliationWorkflow",
+    "statemachine/reconciliation.asl.json",
+    ("PlanReconciliation", "ListProcessorWindow", "MatchLedger"),
+)
+WORKFLOWS = (PAYMENT_WORKFLOW, OPERATION_WORKFLOW, STATUS_SYNC_WORKFLOW, RECONCILIATION_WORKFLOW)
+# Where reconciliation keeps each day's listings and report (S3, encrypted with the storage key):
+# reconciliation/<date>/report.json, and each run's window listings under reconciliation/<date>/runs/<run>/.
+REPORT_BUCKET = "payment-reconciliation-reports"
+RECONCILIATION_PREFIX = "reconciliation"
+# The metrics reconciliation publishes (namespace METRICS_NAMESPACE), one per category, and the one the
+# alarm watches: any mismatch, or a listing that could not be completed, pages.
+RECONCILIATION_METRICS = {
+    "MATCHED": "ReconciliationMatched",
+    "MISSING_IN_LEDGER": "ReconciliationMissingInLedger",
+    "MISSING_AT_PROCESSOR": "ReconciliationMissingAtProcessor",
+    "AMOUNT_MISMATCH": "ReconciliationAmountMismatch",
+    "STATUS_MISMATCH": "ReconciliationStatusMismatch",
+    "SETTLED": "ReconciliationSettled",
+    "DECLINED_AT_PROCESSOR": "ReconciliationDeclinedAtProcessor",
+}
+RECONCILIATION_ALARM_METRIC = "ReconciliationMismatches"
 
 
 def function_by_step(step: str) -> FunctionSpec:

@@ -9,6 +9,15 @@
                                             that did it (completion_/delete_merchant_txn_id)
 - POST /_sandbox/settle                     close the open batch: open sales, completions and
                                             returns become settled (STL); JSON {"settled": [ids]}
+- POST /_sandbox/transactions               forge an approved transaction no request made (JSON: ssl_amount,
+                                            ssl_transaction_type, ssl_transaction_currency,
+                                            ssl_merchant_txn_id, ssl_trans_status, at); 201 with its record
+- POST /_sandbox/transactions/<ssl_txn_id>  change what Converge holds of one: JSON with any of ssl_amount,
+                                            ssl_trans_status, ssl_result_message, hidden; 200 with its record
+- DELETE /_sandbox/transactions/<ssl_txn_id>  take a forged transaction out of the record again (only a
+                                            forged one: 400 for any other)
+- GET|POST /_sandbox/listing-limit          the most transactions one txnquery listing holds, the newest
+                                            (JSON {"limit": n or null})
 - GET|POST|DELETE /_sandbox/faults          list, add (JSON FaultRule) or clear fault rules
 A request may also carry `X-Sandbox-Fault: <kind>` to meet one fault, just this once.
 """
@@ -34,6 +43,7 @@ KEY_VALUE_PATH = "/VirtualMerchantDemo/process.do"
 TRANSACTIONS_PATH = "/_sandbox/transactions"
 FAULTS_PATH = "/_sandbox/faults"
 SETTLE_PATH = "/_sandbox/settle"
+LISTING_LIMIT_PATH = "/_sandbox/listing-limit"
 MAX_BODY_BYTES = 64 * 1024
 Answer = dict[str, str] | list[dict[str, str]]
 
@@ -46,8 +56,9 @@ class ConvergeSandbox:
         credentials: SandboxCredentials | None = None,
         hold_seconds: float = 30.0,
         seed: int | None = None,
+        listing_limit: int | None = None,
     ) -> None:
-        self.terminal = Terminal(credentials)
+        self.terminal = Terminal(credentials, listing_limit=listing_limit)
         self.faults = FaultPlan(seed)
         self.hold_seconds = hold_seconds  # how long a timeout_after_charge answer is withheld
         self._exchanges: list[Exchange] = []
@@ -84,6 +95,18 @@ class ConvergeSandbox:
     def settle(self) -> list[str]:
         """Close the open batch (Converge settles daily); the ssl_txn_ids settled."""
         return self.terminal.settle()
+
+    def forge(self, **fields: object) -> dict[str, object]:
+        """File an approved transaction no request made (Terminal.forge); its record."""
+        return self.terminal.forge(fields).to_record()
+
+    def forget(self, ssl_txn_id: str) -> None:
+        """Take a forged transaction out of the record again (Terminal.forget)."""
+        self.terminal.forget(ssl_txn_id)
+
+    def alter(self, ssl_txn_id: str, **changes: object) -> dict[str, object]:
+        """Change what the terminal holds of one transaction (Terminal.alter); its record."""
+        return self.terminal.alter(ssl_txn_id, changes).to_record()
 
     def exchanges(self) -> list[Exchange]:
         """Every Converge request received, in order, and whether the client was given an answer."""
@@ -141,6 +164,13 @@ def _handler_for(sandbox: ConvergeSandbox) -> type[BaseHTTPRequestHandler]:
                 self._add_fault(body)
             elif path == SETTLE_PATH:
                 self._json(200, {"settled": sandbox.settle()})
+            elif path == TRANSACTIONS_PATH:
+                self._control(201, lambda given: sandbox.forge(**given), body)
+            elif path.startswith(TRANSACTIONS_PATH + "/"):
+                txn_id = path[len(TRANSACTIONS_PATH) + 1 :]
+                self._control(200, lambda given: sandbox.alter(txn_id, **given), body)
+            elif path == LISTING_LIMIT_PATH:
+                self._control(200, lambda given: self._set_limit(given.get("limit")), body)
             elif path in (XML_PATH, KEY_VALUE_PATH):
                 self._converge(path, body)
             else:
@@ -152,11 +182,18 @@ def _handler_for(sandbox: ConvergeSandbox) -> type[BaseHTTPRequestHandler]:
                 self._json(200, sandbox.transactions())
             elif path == FAULTS_PATH:
                 self._json(200, [rule.to_json() for rule in sandbox.faults.rules])
+            elif path == LISTING_LIMIT_PATH:
+                self._json(200, {"limit": sandbox.terminal.listing_limit})
             else:
                 self._reply(404, "text/plain", b"not found")
 
         def do_DELETE(self) -> None:
-            if self.path.split("?")[0] != FAULTS_PATH:
+            path = self.path.split("?")[0]
+            if path.startswith(TRANSACTIONS_PATH + "/"):
+                txn_id = path[len(TRANSACTIONS_PATH) + 1 :]
+                self._control(200, lambda _: sandbox.forget(txn_id) or {"forgotten": txn_id}, b"")
+                return
+            if path != FAULTS_PATH:
                 self._reply(404, "text/plain", b"not found")
                 return
             sandbox.faults.clear()
@@ -168,6 +205,26 @@ def _handler_for(sandbox: ConvergeSandbox) -> type[BaseHTTPRequestHandler]:
                 self._reply(413, "text/plain", b"request too large")
                 return None
             return self.rfile.read(length)
+
+        def _control(self, status: int, action: Any, body: bytes) -> None:
+            """A control request: a JSON object in, the action's answer out (400 for a bad one, 404 for an
+            unknown transaction)."""
+            try:
+                given = json.loads(body or b"{}")
+                if not isinstance(given, dict):
+                    raise ValueError("the body must be a JSON object")
+                answer = action(given)
+            except KeyError:
+                self._json(404, {"error": "no such transaction"})
+                return
+            except (ValueError, TypeError) as error:
+                self._json(400, {"error": str(error)})
+                return
+            self._json(status, answer)
+
+        def _set_limit(self, limit: Any) -> dict[str, Any]:
+            sandbox.terminal.set_listing_limit(limit)
+            return {"limit": sandbox.terminal.listing_limit}
 
         def _add_fault(self, body: bytes) -> None:
             try:

@@ -14,11 +14,18 @@ A follow-on (cccomplete, ccdelete, ccvoid, ccreturn) is filed under the request'
 `ssl_merchant_txn_id` (our OperationID) when it carries one, else under the original's. A void and
 a return are records of their own; a completion and a delete change the original, which remembers
 the merchant transaction id that completed or deleted it, and txnquery by that id lists them.
+
+txnquery by date lists each record at its creation, and a completion or a delete at the moment it
+happened, newest first (as Converge's guide says its query results come), within search dates that may
+carry a time of day (to the second, both ends included), at most `listing_limit` of them: the newest
+ones. The control API can forge what a reconciliation must catch: a transaction the ledger never
+recorded (`forge`), and a listed one changed or hidden (`alter`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import secrets
 import threading
@@ -59,6 +66,11 @@ COMPLETION_TYPE = "FORCE"
 DELETE_TYPE = "DELETE"
 # Follow-on records of their own (ccvoid, ccreturn), filed under the merchant transaction id they came with.
 _FOLLOW_ON_RECORD_TYPES = frozenset({"VOID", "RETURN"})
+# Filing order: listings of the same moment come newest-filed first.
+_filed = itertools.count(1)
+# What `alter` may change of a transaction, as the control API forges a mismatch for reconciliation.
+ALTERABLE = frozenset({"ssl_amount", "ssl_trans_status", "ssl_result_message", "hidden"})
+_STATUSES = frozenset({OPEN, SETTLED, "PEN", "REV", "PST", "FPR", "PRE"})
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,11 @@ class SandboxTransaction:
     completed_at: dt.datetime | None = None
     deleted_at: dt.datetime | None = None
     created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # Forged by the control API: txnquery no longer knows it (a transaction lost from Converge's listings);
+    # no request made it (a transaction no ledger can hold).
+    hidden: bool = False
+    forged: bool = False
+    filed: int = field(default_factory=lambda: next(_filed))
 
     @property
     def settled(self) -> bool:
@@ -124,7 +141,7 @@ class SandboxTransaction:
         )
 
     def to_record(self) -> dict[str, object]:
-        record = {k: v for k, v in asdict(self).items() if k not in ("created", "completed_at", "deleted_at")}
+        record = {k: v for k, v in asdict(self).items() if k not in ("created", "completed_at", "deleted_at", "filed")}
         record["ssl_amount"] = self.money(self.ssl_amount)
         record["refunded_amount"] = self.money(self.refunded_amount)
         record["completed_amount"] = None if self.completed_amount is None else self.money(self.completed_amount)
@@ -190,15 +207,20 @@ class SandboxTransaction:
 
     def listings_for(self, merchant_txn_id: str | None) -> list[tuple[dt.datetime, dict[str, str]]]:
         """What txnquery lists of this record, with the moment each listing dates from: the transaction
-        itself under its own merchant transaction id, and its completion or delete under theirs (when
-        asked by merchant transaction id)."""
+        itself under its own merchant transaction id, and its completion or delete under theirs (asked by
+        merchant transaction id), or at the moment it happened (asked by date alone). A hidden record
+        lists nothing."""
+        if self.hidden:
+            return []
         listings = []
         if not merchant_txn_id or self.ssl_merchant_txn_id == merchant_txn_id:
             listings.append((self.created, self.to_query_fields()))
-        if merchant_txn_id and self.completion_merchant_txn_id == merchant_txn_id:
-            listings.append((self.completed_at or self.created, self.to_completion_query_fields()))
-        if merchant_txn_id and self.delete_merchant_txn_id == merchant_txn_id:
-            listings.append((self.deleted_at or self.created, self.to_delete_query_fields()))
+        if self.completed_at is not None and (
+            not merchant_txn_id or self.completion_merchant_txn_id == merchant_txn_id
+        ):
+            listings.append((self.completed_at, self.to_completion_query_fields()))
+        if self.deleted_at is not None and (not merchant_txn_id or self.delete_merchant_txn_id == merchant_txn_id):
+            listings.append((self.deleted_at, self.to_delete_query_fields()))
         return listings
 
     def money(self, amount: Decimal) -> str:
@@ -272,10 +294,15 @@ def _txn_time(moment: dt.datetime) -> str:
 
 
 class Terminal:
-    """The merchant terminal: validates, decides, records. Thread-safe."""
+    """The merchant terminal: validates, decides, records. Thread-safe.
 
-    def __init__(self, credentials: SandboxCredentials | None = None) -> None:
+    `listing_limit`: the most transactions one txnquery listing holds (None: no limit); the newest
+    ones are listed. Elavon's pages read here name no number, so the limit is the sandbox's setting,
+    and the client pages by it (payments.processors.converge.adapter)."""
+
+    def __init__(self, credentials: SandboxCredentials | None = None, listing_limit: int | None = None) -> None:
         self.credentials = credentials or SandboxCredentials()
+        self.listing_limit = _valid_limit(listing_limit)
         self._transactions: dict[str, SandboxTransaction] = {}
         self._vault: dict[str, VaultedCard] = {}
         # Re-entrant, so that a condition given to wait_until may read the record.
@@ -296,6 +323,95 @@ class Terminal:
                 transaction.ssl_trans_status = SETTLED
             self._changed.notify_all()
             return [t.ssl_txn_id for t in closing]
+
+    def set_listing_limit(self, limit: int | None) -> None:
+        with self._lock:
+            self.listing_limit = _valid_limit(limit)
+
+    def forge(self, fields: dict[str, object]) -> SandboxTransaction:
+        """File an approved transaction as if Converge had processed it, with no request behind it (so no
+        ledger entry either): `ssl_transaction_type` (SALE, AUTHONLY or RETURN; SALE by default),
+        `ssl_amount`, `ssl_transaction_currency` (USD), `ssl_merchant_txn_id`, `ssl_trans_status` (OPN) and
+        `at` (ISO 8601, when it happened; now by default). Raises ValueError for anything else."""
+        unknown = set(fields) - {
+            "ssl_transaction_type",
+            "ssl_amount",
+            "ssl_transaction_currency",
+            "ssl_merchant_txn_id",
+            "ssl_trans_status",
+            "at",
+        }
+        if unknown:
+            raise ValueError(f"forge takes no {sorted(unknown)}")
+        kind = str(fields.get("ssl_transaction_type", "SALE")).upper()
+        if kind not in ("SALE", "AUTHONLY", "RETURN"):
+            raise ValueError("ssl_transaction_type must be SALE, AUTHONLY or RETURN")
+        currency = str(fields.get("ssl_transaction_currency", "USD"))
+        if currency not in ACCEPTED_CURRENCIES:
+            raise ValueError(f"currency {currency} is not accepted by this terminal")
+        amount = _forged_amount(fields.get("ssl_amount"), currency)
+        at = _forged_time(fields.get("at"))
+        status = str(fields.get("ssl_trans_status", OPEN))
+        if status not in _STATUSES:
+            raise ValueError(f"ssl_trans_status must be one of {sorted(_STATUSES)}")
+        card = VaultedCard(mask_pan(min(APPROVING_CARDS)), "VISA", False, "1230")
+        with self._changed:
+            transaction = self._new(
+                kind,
+                {
+                    "ssl_merchant_txn_id": str(fields.get("ssl_merchant_txn_id", "")),
+                    "ssl_transaction_currency": currency,
+                },
+                card,
+                amount,
+                "0",
+                "APPROVAL",
+                avs="Y",
+                at=at,
+            )
+            transaction.ssl_trans_status = status
+            transaction.forged = True
+            self._changed.notify_all()
+            return transaction
+
+    def forget(self, ssl_txn_id: str) -> None:
+        """Take a forged transaction out of the record again, once a test has judged it: only a forged one
+        (Converge forgets nothing it processed). KeyError for an unknown id, ValueError for a real one."""
+        with self._changed:
+            if not self._transactions[ssl_txn_id].forged:
+                raise ValueError("only a forged transaction can be forgotten")
+            del self._transactions[ssl_txn_id]
+            self._changed.notify_all()
+
+    def alter(self, ssl_txn_id: str, changes: dict[str, object]) -> SandboxTransaction:
+        """Change what Converge holds of one transaction, behind the workflow's back: its `ssl_amount`, its
+        `ssl_trans_status`, its `ssl_result_message` (an approval message approves it, any other declines
+        it), or `hidden` (true: txnquery no longer knows it). KeyError for an unknown id, ValueError for
+        anything else."""
+        unknown = set(changes) - ALTERABLE
+        if unknown:
+            raise ValueError(f"alter takes no {sorted(unknown)}; it takes {sorted(ALTERABLE)}")
+        with self._changed:
+            transaction = self._transactions[ssl_txn_id]
+            if "ssl_amount" in changes:
+                transaction.ssl_amount = _forged_amount(changes["ssl_amount"], transaction.ssl_transaction_currency)
+            if "ssl_trans_status" in changes:
+                status = str(changes["ssl_trans_status"])
+                if status not in _STATUSES:
+                    raise ValueError(f"ssl_trans_status must be one of {sorted(_STATUSES)}")
+                transaction.ssl_trans_status = status
+            if "ssl_result_message" in changes:
+                message = str(changes["ssl_result_message"])
+                if not message or len(message) > 40:
+                    raise ValueError("ssl_result_message must be 1 to 40 characters")
+                transaction.ssl_result_message = message
+                transaction.ssl_result = "0" if message in ("APPROVAL", "APPROVED") else "1"
+            if "hidden" in changes:
+                if not isinstance(changes["hidden"], bool):
+                    raise ValueError("hidden must be true or false")
+                transaction.hidden = changes["hidden"]
+            self._changed.notify_all()
+            return transaction
 
     def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         """Wait, without polling, until `condition` holds after some request: for one filed late."""
@@ -398,8 +514,9 @@ class Terminal:
         avs: str = "",
         cvv: str = "",
         original: str = "",
+        at: dt.datetime | None = None,
     ) -> SandboxTransaction:
-        now = dt.datetime.now(dt.UTC)
+        now = at or dt.datetime.now(dt.UTC)
         transaction = SandboxTransaction(
             ssl_txn_id=_new_txn_id(now),
             ssl_transaction_type=kind,
@@ -565,23 +682,29 @@ class Terminal:
         }
 
     def _query(self, fields: dict[str, str]) -> list[dict[str, str]]:
+        """A listing, newest first, at most `listing_limit` long. Search dates are read to the second (a
+        date alone: its first second as a start, its last as an end), both ends included, in the terminal's
+        time zone, which is UTC (so ssl_time_zone_request_utc and ssl_time_zone_response_utc change nothing)."""
         if fields.get("ssl_txn_id"):
             found = self._transactions.get(fields["ssl_txn_id"])
-            if found is None:
+            if found is None or found.hidden:
                 raise ConvergeError(*INVALID_TXN_ID)
             return [found.to_query_fields()]
         merchant_txn_id = fields.get("ssl_merchant_txn_id")
-        start, end = _date(fields.get("ssl_search_start_date")), _date(fields.get("ssl_search_end_date"))
+        start = _search_time(fields.get("ssl_search_start_date"), end_of_day=False)
+        end = _search_time(fields.get("ssl_search_end_date"), end_of_day=True)
         if not (merchant_txn_id or start or end):
             raise _missing("ssl_search_start_date")
         matches = []
         for transaction in self._transactions.values():
             for moment, listed in transaction.listings_for(merchant_txn_id):
-                day = moment.date()
-                if (start and day < start) or (end and day > end):
+                second = moment.replace(microsecond=0)
+                if (start and second < start) or (end and second > end):
                     continue
-                matches.append(listed)
-        return matches
+                matches.append((moment, transaction.filed, listed))
+        matches.sort(key=lambda match: (match[0], match[1]), reverse=True)
+        listed_now = [listed for _, _, listed in matches]
+        return listed_now if self.listing_limit is None else listed_now[: self.listing_limit]
 
 
 def _follow_on_merchant_txn_id(fields: dict[str, str]) -> str:
@@ -589,13 +712,53 @@ def _follow_on_merchant_txn_id(fields: dict[str, str]) -> str:
     return fields.get("ssl_merchant_txn_id", "")[:39]
 
 
-def _date(text: str | None) -> dt.date | None:
+_SEARCH_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
+
+
+def _search_time(text: str | None, *, end_of_day: bool) -> dt.datetime | None:
+    """A search date as the terminal reads it, in UTC: `MM/DD/YYYY`, `MM/DD/YYYY hh:mm:ss AM` (as
+    ssl_txn_time is written) or `MM/DD/YYYY HH:MM:SS`. A date alone is its whole day."""
     if not text:
         return None
+    for form in _SEARCH_FORMATS:
+        try:
+            moment = dt.datetime.strptime(text.strip(), form).replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+        if form == "%m/%d/%Y" and end_of_day:
+            moment += dt.timedelta(days=1, seconds=-1)
+        return moment
+    raise ConvergeError(
+        "4009", "Required Field Not Supplied", "Search dates must be MM/DD/YYYY, optionally with hh:mm:ss AM/PM."
+    )
+
+
+def _valid_limit(limit: int | None) -> int | None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ValueError("a listing limit is a whole number of at least 1, or none")
+    return limit
+
+
+def _forged_amount(value: object, currency: str) -> Decimal:
     try:
-        return dt.datetime.strptime(text.split(" ")[0], "%m/%d/%Y").date()
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("ssl_amount must be a decimal string") from None
+    if not amount.is_finite() or amount <= 0 or amount != round(amount, exponent_of(currency)):
+        raise ValueError(f"ssl_amount must be above zero, with at most {exponent_of(currency)} decimals")
+    return amount.quantize(Decimal(1).scaleb(-exponent_of(currency)))
+
+
+def _forged_time(value: object) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ConvergeError("4009", "Required Field Not Supplied", "Search dates must be MM/DD/YYYY.") from None
+        raise ValueError("at must be an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError("at must name its time zone (Z for UTC)")
+    return moment.astimezone(dt.UTC)
 
 
 def _trigger_of(amount: Decimal, currency: str) -> tuple[str, str, str, str] | None:

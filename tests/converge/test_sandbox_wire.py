@@ -273,7 +273,8 @@ def test_ascii_txnquery_starts_with_the_count(sandbox, login, sale_fields, merch
     assert status == 200
     assert content_type.startswith("text/plain")
     assert pairs[0] == ("ssl_txn_count", "2")
-    assert [value for key, value in pairs if key == "ssl_txn_id"] == [first, second]
+    # Newest first, as Converge lists query results
+    assert [value for key, value in pairs if key == "ssl_txn_id"] == [second, first]
     assert "ssl_result" not in {key for key, _ in pairs}
 
 

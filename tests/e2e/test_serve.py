@@ -88,6 +88,9 @@ def test_ready_file_has_exactly_the_documented_keys(server):
         "audit_kms_key_arn",
         "converge_url",
         "converge_credentials",
+        "status_sync_state_machine_arn",
+        "reconciliation_state_machine_arn",
+        "report_bucket",
     }
     assert set(server["info"]["converge_credentials"]) == {"ssl_merchant_id", "ssl_user_id", "ssl_pin"}
     assert server["info"]["converge_url"].endswith("/VirtualMerchantDemo/processxml.do")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from payments import topology
-from statemachine import build, operation, payment, policy, status_sync
+from statemachine import build, operation, payment, policy, reconciliation, status_sync
 
 WORKFLOW = payment.definition()
 OPERATION_WORKFLOW = operation.definition()
@@ -14,6 +14,7 @@ DEFINITIONS = {
     topology.PAYMENT_WORKFLOW.name: WORKFLOW,
     topology.OPERATION_WORKFLOW.name: OPERATION_WORKFLOW,
     topology.STATUS_SYNC_WORKFLOW.name: status_sync.definition(),
+    topology.RECONCILIATION_WORKFLOW.name: reconciliation.definition(),
 }
 TASKS = {name: state for name, state in WORKFLOW["States"].items() if state["Type"] == "Task"}
 # Tasks that invoke one of our functions (the rest call an AWS service directly).

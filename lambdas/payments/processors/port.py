@@ -13,6 +13,7 @@ before sending again), ProcessorRejected (our request is wrong: never retry). Ea
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -22,6 +23,11 @@ from payments.state import ProcessorOutcome
 SaleKind = Literal["sale", "authorization"]
 OperationKind = Literal["capture", "void", "refund"]
 CallOutcome = Literal["APPROVED", "DECLINED", "ERROR", "FOUND", "NOT_FOUND"]
+# What a processor's listing says a transaction is: a charge (sale, authorization, capture), a void (of a
+# charge, or the release of an authorization: a voided charge is listed as one too), a refund, or
+# something that moves no money (a card verification, a token).
+ListedKind = Literal["sale", "authorization", "capture", "void", "refund", "other"]
+ListedOutcome = Literal["APPROVED", "DECLINED", "UNKNOWN"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,59 @@ class ProcessorTimeouts:
 
     connect: float
     read: float
+
+
+@dataclass(frozen=True)
+class ListedTransaction:
+    """One transaction as a processor's listing by time shows it: no card data, nothing but what
+    reconciliation compares. `reference` is the merchant reference it carries (our TransactionID for a
+    sale or an authorization, our OperationID for a capture, void or refund); `at` is when it happened
+    (UTC), as the processor dates it."""
+
+    processor_transaction_id: str
+    reference: str
+    kind: ListedKind
+    amount: Decimal | None  # None: the listing's amount could not be read
+    currency: str
+    outcome: ListedOutcome
+    settled: bool
+    at: dt.datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ProcessorTransactionID": self.processor_transaction_id,
+            "Reference": self.reference,
+            "Kind": self.kind,
+            "Amount": None if self.amount is None else str(self.amount),
+            "Currency": self.currency,
+            "Outcome": self.outcome,
+            "Settled": self.settled,
+            "At": self.at.isoformat().replace("+00:00", "Z"),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ListedTransaction:
+        return cls(
+            processor_transaction_id=str(data["ProcessorTransactionID"]),
+            reference=str(data["Reference"]),
+            kind=data["Kind"],
+            amount=None if data.get("Amount") is None else Decimal(str(data["Amount"])),
+            currency=str(data["Currency"]),
+            outcome=data["Outcome"],
+            settled=bool(data["Settled"]),
+            at=dt.datetime.fromisoformat(str(data["At"]).replace("Z", "+00:00")),
+        )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a processor lists between two moments, every page of it. `complete` is False when the
+    processor's paging could not reach every transaction of the span (the report then says so)."""
+
+    transactions: tuple[ListedTransaction, ...]
+    calls: tuple[ProcessorCall, ...]
+    complete: bool
+    pages: int
 
 
 class ProcessorCall(Protocol):
@@ -157,6 +216,15 @@ class Processor(Protocol):
         """From a lookup by OperationID (find_by_merchant_transaction_id): the result of the operation we
         sent, if one matching `instruction` is listed; None if nothing is listed for the OperationID;
         ProcessorTimeout if something is listed that cannot be shown to be it (as sale_found)."""
+        ...
+
+    def transactions_between(
+        self, start: dt.datetime, end: dt.datetime, *, seconds_left: Callable[[], float] | None = None
+    ) -> Listing:
+        """Every transaction the processor lists from `start` to `end` (UTC, both included, to the second),
+        paging as the processor pages; no money moves. Stops early, `complete` False, when the paging cannot
+        go on (or `seconds_left` runs short). Raises as a lookup does (ProcessorUnavailable, ProcessorTimeout,
+        ProcessorRejected)."""
         ...
 
     def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> ProcessorCall:

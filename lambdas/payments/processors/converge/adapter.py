@@ -6,25 +6,31 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from payments import settings, topology
 from payments.errors import ProcessorRejected, ProcessorTimeout
 from payments.processors.converge.client import (
+    DEFAULT_LISTING_LIMIT,
     ConvergeCall,
     ConvergeClient,
     ConvergeCredentials,
     ConvergeSettings,
     kept_fields,
+    listed_time,
     operation_listing_type,
     operation_of,
 )
 from payments.processors.converge.client import sale_of as converge_sale_of
-from payments.processors.converge.results import normalize_converge_result
+from payments.processors.converge.results import approved_in_listing, declined_in_listing, normalize_converge_result
 from payments.processors.port import (
     AuditView,
     CallOutcome,
     ExpectedSale,
+    ListedKind,
+    ListedOutcome,
+    ListedTransaction,
+    Listing,
     OperationInstruction,
     PaymentInstruction,
     ProcessorCall,
@@ -38,12 +44,27 @@ PROCESSOR_ID = topology.PROCESSOR_ELAVON
 SETTLED_STATUS = "STL"
 # An OperationID as it goes out in ssl_merchant_txn_id: what txnquery can search by, never card-like text.
 _OPERATION_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
+# What a listing by time calls each kind of transaction (client.py: FORCE for a completion, DELETE for the
+# release of an authorization; a voided or deleted charge is listed as VOID or DELETE under its own id).
+_LISTED_KINDS: dict[str, ListedKind] = {
+    "SALE": "sale",
+    "AUTHONLY": "authorization",
+    "FORCE": "capture",
+    "VOID": "void",
+    "DELETE": "void",
+    "RETURN": "refund",
+}
+# A listing call never outlives the function: stop paging with this much time left for the last answer.
+_PAGE_MARGIN_SECONDS = 2.0
+# However many pages: a window needing more is left incomplete, for a smaller window.
+MAX_PAGES = 1000
 
 
 class ConvergeProcessor:
     """sale → ccsale, authorize → ccauthonly, capture → cccomplete, void → ccvoid (ccdelete for an
     authorization never captured), refund → ccreturn, find by merchant transaction id → txnquery by
-    ssl_merchant_txn_id, settlement → txnquery by ssl_txn_id."""
+    ssl_merchant_txn_id, settlement → txnquery by ssl_txn_id, transactions between two times → txnquery by
+    search dates and times, paged."""
 
     processor_id = PROCESSOR_ID
 
@@ -119,6 +140,38 @@ class ConvergeProcessor:
             )
         return None
 
+    def transactions_between(
+        self, start: dt.datetime, end: dt.datetime, *, seconds_left: Callable[[], float] | None = None
+    ) -> Listing:
+        """txnquery by time, paged as Converge pages: it lists newest first and at most `listing_limit`
+        transactions (the client's setting), so a listing that long may have been cut short, and the next page
+        is asked up to the second of the oldest transaction listed (that second again: its other transactions
+        may be on the next page; those listed twice are kept once). A full page all within one second cannot
+        be paged by time: the listing is then left incomplete, as it is when the function runs short of time."""
+        limit = self.client.settings.listing_limit
+        budget = _PAGE_MARGIN_SECONDS + self.timeouts.connect + self.timeouts.read
+        listed: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        calls: list[ConvergeCall] = []
+        until, complete = end, False
+        while len(calls) < MAX_PAGES and (seconds_left is None or seconds_left() > budget):
+            call = self.client.list_between(start, until)
+            calls.append(call)
+            for transaction in call.transactions:
+                listed.setdefault(tuple(sorted(transaction.items())), transaction)
+            if len(call.transactions) < limit:
+                complete = True
+                break
+            times = [_time_of(transaction) for transaction in call.transactions]
+            if min(times) == max(times) or min(times) >= until.replace(microsecond=0):
+                break  # a full page within one second: no time to page by
+            until = min(times)
+        return Listing(
+            transactions=tuple(_listed(transaction) for transaction in listed.values()),
+            calls=tuple(calls),
+            complete=complete,
+            pages=len(calls),
+        )
+
     def find_by_merchant_transaction_id(self, transaction_id: str, since: dt.date) -> ConvergeCall:
         # Converge searches by date; a day either side covers its time zone and ours.
         tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
@@ -164,6 +217,38 @@ class ConvergeProcessor:
         )
 
 
+def _time_of(transaction: dict[str, str]) -> dt.datetime:
+    moment = listed_time(transaction.get("ssl_txn_time", ""))
+    if moment is None:
+        raise ProcessorTimeout("Converge txnquery lists a transaction without a readable ssl_txn_time: cannot page")
+    return moment
+
+
+def _listed(transaction: dict[str, str]) -> ListedTransaction:
+    """One listed transaction, processor-neutral: no card number, no token, nothing but what is compared."""
+    outcome: ListedOutcome = (
+        "APPROVED"
+        if approved_in_listing(transaction)
+        else "DECLINED"
+        if declined_in_listing(transaction)
+        else "UNKNOWN"
+    )
+    try:
+        amount: Decimal | None = Decimal(transaction.get("ssl_amount", ""))
+    except InvalidOperation:
+        amount = None
+    return ListedTransaction(
+        processor_transaction_id=transaction.get("ssl_txn_id", ""),
+        reference=transaction.get("ssl_merchant_txn_id", ""),
+        kind=_LISTED_KINDS.get(transaction.get("ssl_transaction_type", "").upper(), "other"),
+        amount=amount,
+        currency=transaction.get("ssl_transaction_currency", ""),
+        outcome=outcome,
+        settled=transaction.get("ssl_trans_status") == SETTLED_STATUS,
+        at=_time_of(transaction),
+    )
+
+
 def _outcome_of(call: ConvergeCall) -> CallOutcome:
     if call.is_error:
         return "ERROR"
@@ -197,6 +282,7 @@ def from_environment() -> ConvergeProcessor:
             credentials=credentials,
             connect_timeout=settings.seconds(topology.CONVERGE_CONNECT_TIMEOUT_SECONDS, budget.connect_seconds),
             read_timeout=settings.seconds(topology.CONVERGE_READ_TIMEOUT_SECONDS, budget.read_seconds),
+            listing_limit=settings.whole_number(topology.CONVERGE_LISTING_LIMIT, DEFAULT_LISTING_LIMIT),
         )
     )
 

@@ -59,6 +59,14 @@ RESULT_FIELDS = (
 )
 # A Converge reply is a few kilobytes (a txnquery listing a few dozen); anything far larger is not one.
 MAX_REPLY_BYTES = 256 * 1024
+# A listing by time (reconciliation) may hold a whole page of transactions, about 700 bytes each; no money
+# moves on its answer, so it may be larger (a page of 10,000 still fits).
+MAX_LISTING_REPLY_BYTES = 16 * 1024 * 1024
+# Search times, written as Converge writes ssl_txn_time (and as public Converge clients send them).
+SEARCH_TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
+# The most transactions we take one txnquery listing to hold: a listing this long may have been cut short,
+# and the adapter pages on. Elavon's pages read here name no number; CONVERGE_LISTING_LIMIT sets it.
+DEFAULT_LISTING_LIMIT = 100
 _SECRET_REQUEST_FIELDS = frozenset({"ssl_pin", "ssl_cvv2cvc2"})
 _MASKED_FIELDS = frozenset({"ssl_card_number", "ssl_token"})
 # Free text we send: validation refuses a card number in it, the audit masks one anyway (payments.cards).
@@ -78,6 +86,7 @@ class ConvergeSettings:
     credentials: ConvergeCredentials
     connect_timeout: float = 3.0
     read_timeout: float = 20.0
+    listing_limit: int = DEFAULT_LISTING_LIMIT
 
 
 def mask_token(token: str) -> str:
@@ -298,6 +307,30 @@ class ConvergeClient:
             },
         )
 
+    def list_between(self, start: dt.datetime, end: dt.datetime) -> ConvergeCall:
+        """`txnquery` by date and time: what Converge lists from `start` to `end` (aware datetimes, both
+        included, to the second), in UTC both ways (ssl_time_zone_request_utc, ssl_time_zone_response_utc).
+        Converge lists newest first and may cut a listing short; the adapter pages (transactions_between).
+        A reply whose ssl_txn_count disagrees with the transactions it holds cannot be read (ProcessorTimeout)."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("list_between needs aware datetimes")
+        call = self._send(
+            "txnquery",
+            {
+                "ssl_search_start_date": search_time(start),
+                "ssl_search_end_date": search_time(end),
+                "ssl_time_zone_request_utc": "Y",
+                "ssl_time_zone_response_utc": "Y",
+            },
+            max_reply_bytes=MAX_LISTING_REPLY_BYTES,
+        )
+        count = call.response.get("ssl_txn_count")
+        if count is not None and count != str(len(call.transactions)):
+            raise ProcessorTimeout(
+                f"Converge txnquery: ssl_txn_count {count} but {len(call.transactions)} transactions listed", call
+            )
+        return call
+
     # -- the wire -----------------------------------------------------------------------------
     @staticmethod
     def _payment_fields(
@@ -320,7 +353,7 @@ class ConvergeClient:
             fields["ssl_description"] = description[:255]
         return fields
 
-    def _send(self, operation: str, fields: dict[str, str]) -> ConvergeCall:
+    def _send(self, operation: str, fields: dict[str, str], max_reply_bytes: int = MAX_REPLY_BYTES) -> ConvergeCall:
         credentials = self.settings.credentials
         request = {
             "ssl_merchant_id": credentials.merchant_id,
@@ -340,7 +373,7 @@ class ConvergeClient:
                 timeout=urllib3.Timeout(connect=self.settings.connect_timeout, read=self.settings.read_timeout),
                 preload_content=False,
             )
-            body = reply.read(MAX_REPLY_BYTES + 1)
+            body = reply.read(max_reply_bytes + 1)
             reply.release_conn()
         except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.NewConnectionError) as error:
             raise ProcessorUnavailable(f"Converge {operation}: could not connect ({type(error).__name__})") from None
@@ -357,8 +390,8 @@ class ConvergeClient:
             raise ProcessorTimeout(f"Converge {operation}: HTTP 408, outcome unknown")
         if reply.status != 200:
             raise ProcessorRejected(f"Converge {operation}: HTTP {reply.status}")
-        if len(body) > MAX_REPLY_BYTES:
-            raise ProcessorTimeout(f"Converge {operation}: reply over {MAX_REPLY_BYTES} bytes, outcome unknown")
+        if len(body) > max_reply_bytes:
+            raise ProcessorTimeout(f"Converge {operation}: reply over {max_reply_bytes} bytes, outcome unknown")
         try:
             response, transactions = parse_reply(body)
         except Exception:
@@ -369,6 +402,19 @@ class ConvergeClient:
         if operation in _RESULT_OPERATIONS and response.get("ssl_result") not in ("0", "1"):
             raise ProcessorTimeout(f"Converge {operation}: reply without ssl_result, outcome unknown", call)
         return call
+
+
+def search_time(moment: dt.datetime) -> str:
+    """A moment as a txnquery search date, in UTC: `11/27/2026 09:36:01 AM`."""
+    return moment.astimezone(dt.UTC).strftime(SEARCH_TIME_FORMAT)
+
+
+def listed_time(text: str) -> dt.datetime | None:
+    """A listed transaction's ssl_txn_time (asked in UTC), or None when it cannot be read."""
+    try:
+        return dt.datetime.strptime(text.strip(), SEARCH_TIME_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 def _amount_field(amount: Decimal | None, currency: str | None) -> dict[str, str]:

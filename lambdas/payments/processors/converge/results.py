@@ -86,6 +86,11 @@ def approved_in_listing(transaction: dict[str, str]) -> bool:
     return _result_of_queried(transaction) == "0"
 
 
+def declined_in_listing(transaction: dict[str, str]) -> bool:
+    """Whether a transaction read back with txnquery was declined (or failed), by the same rule."""
+    return _result_of_queried(transaction) == "1"
+
+
 def _result_of_queried(result: dict[str, str]) -> str | None:
     """A transaction read back with txnquery has no ssl_result: its message and status tell."""
     message = _plain(result.get("ssl_result_message", ""))
