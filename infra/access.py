@@ -33,6 +33,9 @@ WORKFLOW_KEY_ACTIONS: dict[str, frozenset[str]] = {
     "states:StartExecution": frozenset({"kms:GenerateDataKey", "kms:Decrypt"}),
     "states:DescribeExecution": frozenset({"kms:Decrypt"}),
 }
+# What upstream services start: payments and their operations. Status sync and reconciliation are started
+# by their schedules (infra.schedules), never by a caller.
+UPSTREAM_WORKFLOWS = (topology.PAYMENT_WORKFLOW, topology.OPERATION_WORKFLOW)
 # The Sids of each state machine's statements (workflow_statements): start, read, its key.
 WORKFLOW_SIDS: dict[str, tuple[str, str, str]] = {
     topology.PAYMENT_WORKFLOW.name: ("StartPayment", "ReadPayment", "WorkflowEncryption"),
@@ -50,7 +53,8 @@ class UpstreamAccess(Construct):
         key: kms.IKey,
         intake: lambda_.IFunction,
     ) -> None:
-        """`state_machines`: by workflow name (topology.WORKFLOWS), the payment and the operation state machine."""
+        """`state_machines`: by workflow name (topology.WORKFLOWS); upstream services may start and read the
+        payment and the operation state machine's executions (UPSTREAM_WORKFLOWS), no other's."""
         super().__init__(scope, construct_id)
         self.policy = iam.ManagedPolicy(
             self,
@@ -69,7 +73,7 @@ class UpstreamAccess(Construct):
                 # use of any key: a vaulted card (purpose card-intake) is opened by Tokenize and CallProcessor only.
                 *(
                     statement
-                    for workflow in topology.WORKFLOWS
+                    for workflow in UPSTREAM_WORKFLOWS
                     for statement in workflow_statements(self, state_machines[workflow.name], key, workflow)
                 ),
             ],

@@ -36,9 +36,9 @@ DELETION_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
 
 
 def access_log_bucket(scope: Construct, construct_id: str, *, expiration_days: int) -> s3.Bucket:
-    """Server access logs of the evidence buckets (SSE-S3: S3 delivers server access logs to no bucket
-    encrypted with a KMS key's default encryption other than through a key policy for its logging
-    service; this bucket holds request logs, no payment data)."""
+    """Server access logs of the evidence buckets, and of reconciliation's report bucket (SSE-S3: S3
+    delivers server access logs to no bucket encrypted with a KMS key's default encryption other than
+    through a key policy for its logging service; this bucket holds request logs, no payment data)."""
     bucket = s3.Bucket(
         scope,
         construct_id,
@@ -91,7 +91,7 @@ def evidence_bucket(
         enforce_ssl=True,
         removal_policy=EVIDENCE_REMOVAL_POLICY,
     )
-    _log_access(bucket, purpose, access_logs)
+    log_access(bucket, purpose, access_logs)
     bucket.add_to_resource_policy(
         iam.PolicyStatement(
             sid="NoDeletion",
@@ -102,14 +102,14 @@ def evidence_bucket(
         )
     )
     bucket.add_to_resource_policy(
-        _deny_all_but(
+        deny_all_but(
             "LockKeptByTheDeploymentRole", LOCK_ACTIONS, [bucket.bucket_arn], [names.deployment_role_arn(scope)]
         )
     )
     return bucket
 
 
-def _log_access(bucket: s3.Bucket, purpose: str, access_logs: s3.Bucket) -> None:
+def log_access(bucket: s3.Bucket, purpose: str, access_logs: s3.Bucket) -> None:
     """Server access logging into `access_logs`, granted by that bucket's policy to S3's logging service
     for this bucket only (S3 User Guide, "Enabling Amazon S3 server access logging": bucket policy for
     logging.s3.amazonaws.com, with aws:SourceArn and aws:SourceAccount). CDK's serverAccessLogsBucket
@@ -137,13 +137,13 @@ def _log_access(bucket: s3.Bucket, purpose: str, access_logs: s3.Bucket) -> None
 def restrict_writers(bucket: s3.Bucket, writers: Sequence[iam.IRole]) -> None:
     """Only `writers` may put objects into `bucket` (the archive: its Firehose roles)."""
     bucket.add_to_resource_policy(
-        _deny_all_but(
+        deny_all_but(
             "WrittenByTheArchiveOnly", ["s3:PutObject"], [bucket.arn_for_objects("*")], [w.role_arn for w in writers]
         )
     )
 
 
-def _deny_all_but(
+def deny_all_but(
     sid: str, actions: Sequence[str], resources: list[str], principal_arns: Sequence[str]
 ) -> iam.PolicyStatement:
     return iam.PolicyStatement(

@@ -32,7 +32,33 @@ card-data key, and never touch the CardVault:
   the audit key's GenerateDataKey (purpose=audit); GetSecretValue on the Converge secret; PutItem
   and Query on the audit table*, in an operation's trail only.
 
-LedgerEvents, the ledger's terminal entries onto the payments bus (infra.events), is no step of either
+Status sync (every five minutes: payments and operations left unknown or stuck pending, resolved
+against Converge; payments.status_resolution):
+- find_unresolved: Query on the ledger's EntriesByStatus index only (its projected attributes: no
+  SecureToken, nothing of a card), never the table's items; and one run at a time: ListExecutions on
+  the status sync state machine, DescribeExecution on its executions, and the storage key's Decrypt
+  under its encryption context only.
+- resolve_unresolved: what CallOperationProcessor holds, on any trail (a payment's reversal is audited
+  in the payment's own trail): Query on PaymentLedger (the payment's whole history), GetItem of entry
+  n-1's link only, and PutItem (the resolution is a new entry); the audit key's GenerateDataKey
+  (purpose=audit); GetSecretValue on the Converge secret; PutItem and Query on the audit table*.
+  And DescribeExecution on the executions of the payment and operation state machines (is the
+  execution that wrote the last entry still running?), with the storage key's Decrypt under those two
+  state machines' encryption contexts only (DescribeExecution returns the execution's data:
+  `describe_payment_and_operation_executions`, once the state machines exist).
+
+Reconciliation (once a day: the processor's listing of a day against the ledger; payments.reconciliation_run):
+- plan_reconciliation: nothing.
+- list_processor_window: GetSecretValue on the Converge secret; PutObject of the window listings
+  (reconciliation/<date>/runs/<run>/windows/) in the report bucket and the storage key through S3 for
+  that bucket only. Nothing of the tables.
+- match_ledger: Query on the EntriesByStatus index (the day's approvals) and on PaymentLedger (the
+  whole history of a finding's payment), GetItem of entry n-1's link and PutItem (a PAYMENT-SETTLED
+  fact); GetObject of the window listings, PutObject of the reports (reconciliation/<date>/report.json
+  and the run's), ListBucket (so that a listing never stored reads as missing, not as refused), and
+  the storage key through S3 for the report bucket only.
+
+LedgerEvents, the ledger's terminal entries onto the payments bus (infra.events), is no step of any
 state machine: its event source mapping invokes it with batches of the ledger's stream.
 - ledger_events: read the ledger's stream (DescribeStream, GetRecords, GetShardIterator on its stream
   ARN; ListStreams, which takes no resource) and the storage key's Decrypt under the ledger's table
@@ -49,13 +75,15 @@ policies deny it to everyone: infra.tables), and none may decrypt an audit paylo
 AuditReader (infra.access) may. Only Tokenize and CallProcessor may decrypt what the intake sealed.
 The key policies (infra.keys) name each role again, for the same uses. (The state machine's own
 role, in infra.workflow, also deletes a vault item: when Tokenize fails for good.)
-* CallProcessor and CallOperationProcessor write each call's audit record as the call completes, and
-  claim each attempt before sending it (see payments.exactly_once, payments.sale_attempts).
+* CallProcessor, CallOperationProcessor and ResolveUnresolved write each call's audit record as the call
+  completes, and claim each attempt before sending it (see payments.exactly_once, payments.sale_attempts).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Aws, Duration, aws_ssm
 from aws_cdk import aws_dynamodb as dynamodb
@@ -63,12 +91,14 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.access import workflow_statements
+from infra import REPO_ROOT, names
+from infra.access import WORKFLOW_KEY_ACTIONS, executions_of, workflow_statements
 from infra.archive import STREAM_LIST_ACTIONS, STREAM_READ_ACTIONS
 from infra.concurrency import RESERVED_CONCURRENCY
 from infra.config import EnvironmentConfig
@@ -81,6 +111,7 @@ from infra.tables import IDEMPOTENCY_ACTIONS
 from payments import chain, topology
 from payments import events as payment_events
 from payments.crypto import PURPOSE_AUDIT, PURPOSE_CARD_INTAKE, PURPOSE_SECURE_TOKEN
+from payments.processors.converge.client import DEFAULT_LISTING_LIMIT
 from payments.vault import CARD as VAULT_CARD
 from payments.vault import CVV as VAULT_CVV
 from payments.vault import EXPIRES_AT as VAULT_EXPIRES_AT
@@ -117,6 +148,34 @@ TIMEOUTS = {
 EVENTS = topology.EVENTS_FUNCTION.step
 TIMEOUTS[EVENTS] = Duration.seconds(60)
 
+
+def task_timeout_seconds(workflow: topology.WorkflowSpec, step: str) -> int:
+    """The TimeoutSeconds of the Task state that invokes `step` in the workflow's ASL (in a Map's too)."""
+    placeholder = "${" + topology.function_by_step(step).placeholder + "}"
+
+    def found(states: dict[str, Any]) -> int | None:
+        for state in states.values():
+            parameters = state.get("Parameters")
+            if isinstance(parameters, dict) and parameters.get("FunctionName") == placeholder:
+                return int(state["TimeoutSeconds"])
+            inner = state.get("ItemProcessor", {}).get("States")
+            if inner and (timeout := found(inner)) is not None:
+                return timeout
+        return None
+
+    timeout = found(json.loads((REPO_ROOT / workflow.asl_path).read_text())["States"])
+    if timeout is None:
+        raise ValueError(f"{workflow.asl_path} has no Task state invoking {step}")
+    return timeout
+
+
+# MatchLedger reads a whole day's listings and approvals: as long as its state allows, less Lambda's init
+# (the state must outlive the function, or Step Functions retries an attempt still at work).
+MATCH_LEDGER = "MatchLedger"
+TIMEOUTS[MATCH_LEDGER] = Duration.seconds(
+    task_timeout_seconds(topology.RECONCILIATION_WORKFLOW, MATCH_LEDGER) - _BUDGET.lambda_init_seconds
+)
+
 # The CardVault item's key; its other attributes and the encryption-context purposes come from the
 # modules that write them (payments.vault, payments.crypto): IAM grants exactly what the code uses.
 VAULT_KEY = topology.CARD_VAULT_TABLE.partition_key.name
@@ -129,6 +188,16 @@ SALE_ATTEMPT_CLAIMED_AT = "CreatedAt"  # the claim's time (payments.sale_attempt
 # (payments.models). The operation steps' audit access is held to those partitions (dynamodb:LeadingKeys).
 OPERATION_TRAILS = "*/*"
 INTAKE = topology.INTAKE_FUNCTION.step
+RESOLVER = "ResolveUnresolved"  # status sync's step that calls Converge and writes the ledger
+SYNC_FINDER = "FindUnresolved"  # status sync's first step: reads the ledger's index, checks for an earlier run
+# Reconciliation's objects in the report bucket (payments.reconciliation_run): each run's window listings,
+# and the day's report (reconciliation/<date>/report.json, and a copy in the run's own prefix,
+# reconciliation/<date>/runs/<run>/report.json: "*" in an IAM resource spans "/", so one pattern names both).
+RECONCILIATION = topology.RECONCILIATION_PREFIX
+WINDOW_LISTINGS = f"{RECONCILIATION}/*/runs/*/windows/*"
+REPORTS = f"{RECONCILIATION}/*/report.json"
+# The steps that read the ledger's EntriesByStatus index (status sync, reconciliation), and nothing else does.
+INDEX_READERS = frozenset({"FindUnresolved", "MatchLedger"})
 
 
 @dataclass(frozen=True)
@@ -144,6 +213,7 @@ class Dependencies:
     bus: events.IEventBus  # EVENT_BUS_NAME: the payments bus (infra.events)
     idempotency: dynamodb.TableV2  # IDEMPOTENCY_TABLE_NAME: the events published
     event_failures: sqs.IQueue  # the on-failure destination of LedgerEvents' event source mapping
+    report_bucket: s3.IBucket  # REPORT_BUCKET_NAME: reconciliation's listings and reports (infra.reports)
 
     @property
     def key(self) -> kms.IKey:
@@ -152,7 +222,7 @@ class Dependencies:
 
 
 class WorkflowSteps(Construct):
-    """The intake and the step Lambdas of both state machines (payments.topology.FUNCTIONS), keyed by step name."""
+    """The intake and the step Lambdas of every state machine (payments.topology.FUNCTIONS), keyed by step name."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, deps: Dependencies, network: FunctionNetwork | None = None
@@ -196,6 +266,34 @@ class WorkflowSteps(Construct):
         self.intake.add_environment(topology.STATE_MACHINE_ARN, state_machine.state_machine_arn)
         for statement in workflow_statements(self, state_machine, self.deps.storage_key):
             self.roles[INTAKE].add_to_policy(statement)
+
+    def describe_payment_and_operation_executions(self, state_machines: list[sfn.StateMachine]) -> None:
+        """ResolveUnresolved asks whether the execution that wrote a pending entry still runs: DescribeExecution
+        on the executions of `state_machines` (the payment and the operation state machine) and nothing else,
+        and the storage key's Decrypt under their encryption contexts only (DescribeExecution returns the
+        execution's input and output: WORKFLOW_KEY_ACTIONS). Added once those state machines exist."""
+        role = self.roles[RESOLVER]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ExecutionStatusRead",
+                actions=["states:DescribeExecution"],
+                resources=[executions_of(self, machine) for machine in state_machines],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ExecutionStatusKey",
+                actions=sorted(WORKFLOW_KEY_ACTIONS["states:DescribeExecution"]),
+                resources=[self.deps.storage_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:states:stateMachineArn": [
+                            machine.state_machine_arn for machine in state_machines
+                        ]
+                    }
+                },
+            )
+        )
 
     def _function(self, spec: topology.FunctionSpec, layer: lambda_.ILayerVersion) -> lambda_.Function:
         config = self.deps.config
@@ -249,6 +347,29 @@ class WorkflowSteps(Construct):
         _scanner_exceptions(function, placement is not None, spec.step)
         return function
 
+    def _status_sync_runs(self) -> list[iam.PolicyStatement]:
+        """FindUnresolved lets one status sync run at a time work: it describes its own execution (its start)
+        and lists the state machine's running executions (an earlier one still at work?). Named by the ARNs
+        the state machine's fixed name makes: the state machine refers to this function, so the function's
+        policy cannot refer to it. DescribeExecution returns the run's input: the storage key's Decrypt under
+        that state machine's encryption context only (ListExecutions returns no execution data)."""
+        config, sync = self.deps.config, topology.STATUS_SYNC_WORKFLOW
+        machine = names.state_machine_arn(self, config, sync)
+        return [
+            iam.PolicyStatement(sid="StatusSyncRunsList", actions=["states:ListExecutions"], resources=[machine]),
+            iam.PolicyStatement(
+                sid="StatusSyncRunRead",
+                actions=["states:DescribeExecution"],
+                resources=[names.executions_arn(self, config, sync)],
+            ),
+            iam.PolicyStatement(
+                sid="StatusSyncRunKey",
+                actions=sorted(WORKFLOW_KEY_ACTIONS["states:DescribeExecution"]),
+                resources=[self.deps.storage_key.key_arn],
+                conditions={"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": machine}},
+            ),
+        ]
+
     def _package(self, code_dir: str) -> lambda_.Code:
         if code_dir not in self._code:
             self._code[code_dir] = lambda_.Code.from_asset(str(package_function(code_dir)))
@@ -270,6 +391,9 @@ class WorkflowSteps(Construct):
             topology.CARD_VAULT_TABLE_NAME: deps.vault.table_name,
             topology.EVENT_BUS_NAME: deps.bus.event_bus_name,
             topology.IDEMPOTENCY_TABLE_NAME: deps.idempotency.table_name,
+            topology.REPORT_BUCKET_NAME: deps.report_bucket.bucket_name,
+            # The Converge client's page size for a listing (payments.processors.converge.client): its default.
+            topology.CONVERGE_LISTING_LIMIT: str(DEFAULT_LISTING_LIMIT),
         }
         # STATE_MACHINE_ARN (the intake's) is set by start_payments_on, once the state machine exists.
         return {name: values[name] for name in spec.environment("aws") if name != topology.STATE_MACHINE_ARN}
@@ -370,9 +494,47 @@ class WorkflowSteps(Construct):
                 iam.PolicyStatement(sid="LedgerRead", actions=["dynamodb:Query"], resources=[deps.ledger.table_arn]),
                 table_key("Ledger", deps.ledger, storage),
             ]
+        if spec.step == SYNC_FINDER:
+            return [
+                _index_read(deps.ledger),
+                table_key("Ledger", deps.ledger, storage),
+                *self._status_sync_runs(),
+            ]
+        if spec.step == RESOLVER:
+            return [
+                # Seals audit payloads with the audit key and can never open one; no card-data key at all.
+                _kms("AuditEncryption", deps.audit_key, "kms:GenerateDataKey", PURPOSE_AUDIT),
+                *_converge_credentials(deps),
+                # Each call's record and each attempt's claim: in an operation's trail, or (a reversal, or the
+                # lookup of a payment) in the payment's own.
+                *_put_item("Audit", deps.audit, storage),
+                _audit_trail_read(deps.audit, SALE_ATTEMPT_CLAIMED_AT),
+                # The payment's whole history, entry n-1's link, the resolution appended.
+                *_operation_ledger(deps.ledger, storage),
+            ]
+        if spec.step == "ListProcessorWindow":
+            return [
+                *_converge_credentials(deps),
+                _report_objects("WindowListingWrite", ["s3:PutObject"], deps.report_bucket, WINDOW_LISTINGS),
+                _report_key(deps.report_bucket, storage),
+            ]
+        if spec.step == MATCH_LEDGER:
+            return [
+                _index_read(deps.ledger),
+                # A finding's payment is read again whole, and a PAYMENT-SETTLED fact appended after its last entry.
+                *_operation_ledger(deps.ledger, storage),
+                _report_objects("WindowListingRead", ["s3:GetObject"], deps.report_bucket, WINDOW_LISTINGS),
+                _report_objects("ReportWrite", ["s3:PutObject"], deps.report_bucket, REPORTS),
+                # A window whose listing was never stored must read as missing (404), not as refused (403):
+                # S3 answers 404 only to a caller that may list the bucket. Key names only (dates and run ids).
+                iam.PolicyStatement(
+                    sid="ReportBucketList", actions=["s3:ListBucket"], resources=[deps.report_bucket.bucket_arn]
+                ),
+                _report_key(deps.report_bucket, storage),
+            ]
         if spec.step == EVENTS:
             return _ledger_events(deps)
-        return []  # Normalize: pure computation
+        return []  # Normalize, PlanReconciliation: pure computation
 
 
 def _ledger_events(deps: Dependencies) -> list[iam.PolicyStatement]:
@@ -467,12 +629,20 @@ def _scanner_exceptions(function: lambda_.Function, in_vpc: bool, step: str) -> 
         )
 
 
+_WORKFLOW_WORDS = {
+    topology.PAYMENT_WORKFLOW.name: "payment",
+    topology.OPERATION_WORKFLOW.name: "operation",
+    topology.STATUS_SYNC_WORKFLOW.name: "status sync",
+    topology.RECONCILIATION_WORKFLOW.name: "reconciliation",
+}
+
+
 def _workflow_of(step: str) -> str:
-    """Which workflow a function belongs to, for its role's description (the intake: the payments')."""
-    payment, operation = (step in w.steps for w in (topology.PAYMENT_WORKFLOW, topology.OPERATION_WORKFLOW))
-    if payment and operation:
-        return "payment and operation workflows"
-    return "operation workflow" if operation else "payment workflow"
+    """Which workflows a function belongs to, for its role's description (the intake: the payments')."""
+    words = [_WORKFLOW_WORDS[w.name] for w in topology.WORKFLOWS if step in w.steps] or ["payment"]
+    if len(words) == 1:
+        return f"{words[0]} workflow"
+    return f"{', '.join(words[:-1])} and {words[-1]} workflows"
 
 
 def _converge_credentials(deps: Dependencies) -> list[iam.PolicyStatement]:
@@ -506,6 +676,34 @@ def _operation_ledger(ledger: dynamodb.TableV2, key: kms.IKey) -> list[iam.Polic
         _ledger_link_read(ledger),
         *_put_item("Ledger", ledger, key),
     ]
+
+
+def _index_read(ledger: dynamodb.TableV2) -> iam.PolicyStatement:
+    """Query on the ledger's EntriesByStatus index alone (its ARN, not the table's): the entries of one
+    Status, with the index's projected attributes only (topology.ENTRIES_BY_STATUS: no SecureToken)."""
+    return iam.PolicyStatement(
+        sid="LedgerIndexRead",
+        actions=["dynamodb:Query"],
+        resources=[f"{ledger.table_arn}/index/{topology.ENTRIES_BY_STATUS.name}"],
+    )
+
+
+def _report_objects(sid: str, actions: list[str], bucket: s3.IBucket, *patterns: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(sid=sid, actions=actions, resources=[bucket.arn_for_objects(p) for p in patterns])
+
+
+def _report_key(bucket: s3.IBucket, key: kms.IKey) -> iam.PolicyStatement:
+    """The storage key through S3, for the report bucket only (SSE-KMS with a bucket key: S3 asks for a data key
+    under the bucket's ARN as encryption context, and decrypts it to read or to reuse it)."""
+    return iam.PolicyStatement(
+        sid="ReportBucketKey",
+        actions=["kms:GenerateDataKey", "kms:Decrypt"],
+        resources=[key.key_arn],
+        conditions={
+            "StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"},
+            "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, bucket.arn_for_objects("*")]},
+        },
+    )
 
 
 def _kms(sid: str, key: kms.IKey, action: str, purpose: str) -> iam.PolicyStatement:

@@ -4,7 +4,7 @@
 |---|---|---|
 | card data | `payment-workflow-card-data-<env>` | the vaulted card and its CVV, SecureTokens (`PAYMENT_KMS_KEY_ARN`) |
 | audit | `payment-workflow-audit-<env>` | audit payloads (`AUDIT_KMS_KEY_ARN`) |
-| storage | `payment-workflow-storage-<env>` | tables, logs, secret, state machines, alarms, archive, trail, events |
+| storage | `payment-workflow-storage-<env>` | all else at rest: tables, logs, secret, machines, bus, buckets |
 
 What every policy keeps (docs/keys-and-access.md; tests/infra/test_keys.py holds each statement):
 - No statement for the account (`arn:aws:iam::<account>:root`) and no `kms:*`: an identity policy
@@ -78,6 +78,19 @@ CLOUDWATCH_LOGS_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "km
 PURPOSE = "kms:EncryptionContext:purpose"
 # The ledger steps of an operation (capture, void, refund): they read and append the payment's ledger.
 OPERATION_LEDGER_STEPS = ("AdmitOperation", "OperationPending", "OperationSuccess", "OperationFailed")
+# The scheduled workflows' steps that append to the ledger: a status sync resolution, a PAYMENT-SETTLED fact.
+SCHEDULED_LEDGER_WRITERS = ("ResolveUnresolved", "MatchLedger")
+# Every function that calls the processor: they read the Converge credentials; all but
+# ListProcessorWindow (a listing, audited nowhere) also seal audit payloads.
+PROCESSOR_STEPS = tuple(spec.step for spec in topology.FUNCTIONS if spec.uses_processor)
+AUDIT_SEALERS = ("CallProcessor", "CallOperationProcessor", "ResolveUnresolved")
+# The Sid of each state machine's statements in the storage key's policy (its own executions).
+MACHINE_SIDS = {
+    topology.PAYMENT_WORKFLOW.name: "StateMachine",
+    topology.OPERATION_WORKFLOW.name: "OperationStateMachine",
+    topology.STATUS_SYNC_WORKFLOW.name: "StatusSyncStateMachine",
+    topology.RECONCILIATION_WORKFLOW.name: "ReconciliationStateMachine",
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,9 @@ class KeyUsers:
     archive_readers: Mapping[str, iam.IRole]
     archive_writers: Sequence[iam.IRole]
     archive_bucket: str | None
+    # EventBridge Scheduler's role of each scheduled workflow, by workflow name (infra.schedules).
+    schedule_roles: Mapping[str, iam.IRole]
+    report_bucket: str  # reconciliation's listings and reports (infra.reports), by name
 
 
 class PaymentKeys(Construct):
@@ -109,7 +125,8 @@ class PaymentKeys(Construct):
         self.storage_key = self._key(
             "Storage",
             "storage",
-            "Tables, logs, the Converge secret, the state machines, alarms, archive, trail, the payments bus",
+            "Tables, logs, the Converge secret, the state machines, alarms, archive, trail, the payments bus, "
+            "reconciliation reports, schedule failures",
         )
         self.card_data = kms.Key.from_key_arn(self, "CardDataReference", self.card_data_key.key_arn)
         self.audit = kms.Key.from_key_arn(self, "AuditReference", self.audit_key.key_arn)
@@ -172,16 +189,17 @@ class PaymentKeys(Construct):
     # -- the audit key -------------------------------------------------------------------------------------
 
     def _audit(self, users: KeyUsers) -> list[iam.PolicyStatement]:
-        """CallProcessor and CallOperationProcessor seal audit payloads and cannot open them; only the
-        AuditReader (MFA) opens them. (The encryption context's transaction_id, a payment's TransactionID or
-        an operation's trail `<TransactionID>/<OperationID>`, is not a condition: the purpose is.)
+        """CallProcessor, CallOperationProcessor and ResolveUnresolved (status sync) seal audit payloads and
+        cannot open them; only the AuditReader (MFA) opens them. (The encryption context's transaction_id,
+        a payment's TransactionID or an operation's trail `<TransactionID>/<OperationID>`, is not a
+        condition: the purpose is.)
 
         payments.crypto encrypts through Powertools Data Masking and the AWS Encryption SDK with one key:
         the SDK asks that key for a data key (kms:GenerateDataKey) and calls kms:Encrypt only for further
         keys of a multi-key keyring (aws_encryption_sdk.internal.utils.prepare_data_keys); decrypting
         calls kms:Decrypt.
         """
-        sealer = _role_arns(users.step_roles)("CallProcessor", "CallOperationProcessor")
+        sealer = _role_arns(users.step_roles)(*AUDIT_SEALERS)
         return [
             _allow("AuditSealing", sealer, ["kms:GenerateDataKey"], _purpose(PURPOSE_AUDIT)),
             _allow("AuditOpening", [users.audit_reader.role_arn], ["kms:Decrypt"], _purpose(PURPOSE_AUDIT)),
@@ -200,6 +218,8 @@ class PaymentKeys(Construct):
             *self._trail(users),
             *self._archive(users),
             *self._payment_events(users),
+            *self._reports(users),
+            *self._schedule_failures(users),
         ]
         return [s for s in statements if s.has_principal]
 
@@ -221,8 +241,11 @@ class PaymentKeys(Construct):
             "CallProcessor",
             *OPERATION_LEDGER_STEPS,
             "CallOperationProcessor",
+            # Status sync finds on the ledger's index and resolves; reconciliation matches and records settlement.
+            "FindUnresolved",
+            *SCHEDULED_LEDGER_WRITERS,
         )
-        audit_users = role("CallProcessor", "Audit", "CallOperationProcessor", "OperationFailed")
+        audit_users = role("CallProcessor", "Audit", "CallOperationProcessor", "OperationFailed", "ResolveUnresolved")
         vault_users = [*role("Intake", "Tokenize", "CallProcessor", "LedgerSuccess", "LedgerFailed")]
         events = topology.EVENTS_FUNCTION.step
         statements = [
@@ -287,7 +310,7 @@ class PaymentKeys(Construct):
         return [
             _allow(
                 "ConvergeCredentialsReading",
-                _role_arns(users.step_roles)("CallProcessor", "CallOperationProcessor"),
+                _role_arns(users.step_roles)(*PROCESSOR_STEPS),
                 ["kms:Decrypt"],
                 condition,
             ),
@@ -316,36 +339,72 @@ class PaymentKeys(Construct):
         account's logs), which CloudWatch Logs' delivery service decrypts.
 
         Each state machine's role uses the key for its own executions only. The intake starts payments;
-        upstream services start payments and operations; operators read both.
+        upstream services start payments and operations; EventBridge Scheduler starts status sync and
+        reconciliation (each schedule's own role, its own state machine), and so may operators (a sync
+        with bounds of their own, a day reconciled again); operators read every execution. Status sync's
+        ResolveUnresolved reads payment and operation executions (is the one that wrote a pending entry
+        still running?), and its FindUnresolved its own run (one run at a time).
         """
         payment, operation = topology.PAYMENT_WORKFLOW, topology.OPERATION_WORKFLOW
+        status_sync, reconciliation = topology.STATUS_SYNC_WORKFLOW, topology.RECONCILIATION_WORKFLOW
         machine = self._machine_context(payment)
         operations = self._machine_context(operation)
         delivery = {"StringEquals": {"kms:EncryptionContext:SourceArn": self._logs_of_this_account()}}
-        payment_role = [users.state_machine_roles[payment.name].role_arn]
-        operation_role = [users.state_machine_roles[operation.name].role_arn]
+        machine_roles = {name: role.role_arn for name, role in users.state_machine_roles.items()}
         upstream = names.principal_arns(self, self.config.upstream_principals)
         operators = names.principal_arns(self, self.config.operators)
         starters = [*_role_arns(users.step_roles)("Intake"), *upstream]
-        both = {
-            "StringEquals": {
-                "kms:EncryptionContext:aws:states:stateMachineArn": [
-                    self._state_machine_arn(payment),
-                    self._state_machine_arn(operation),
-                ]
-            }
-        }
         data_keys = ["kms:Decrypt", "kms:GenerateDataKey"]
+        scheduled = [
+            _allow(
+                f"{MACHINE_SIDS[workflow.name].removesuffix('StateMachine')}StartAndRead",
+                [users.schedule_roles[workflow.name].role_arn, *operators],
+                data_keys,
+                self._machine_context(workflow),
+            )
+            for workflow in (status_sync, reconciliation)
+        ]
         return [
-            _allow("StateMachineExecutions", payment_role, data_keys, machine),
-            _allow("OperationStateMachineExecutions", operation_role, data_keys, operations),
-            _allow("StateMachineLogDelivery", [*payment_role, *operation_role], ["kms:GenerateDataKey"], delivery),
+            *(
+                _allow(
+                    f"{MACHINE_SIDS[workflow.name]}Executions",
+                    [machine_roles[workflow.name]],
+                    data_keys,
+                    self._machine_context(workflow),
+                )
+                for workflow in topology.WORKFLOWS
+            ),
+            _allow(
+                "StateMachineLogDelivery",
+                [machine_roles[workflow.name] for workflow in topology.WORKFLOWS],
+                ["kms:GenerateDataKey"],
+                delivery,
+            ),
             _service("LogDeliveryDecryption", "delivery.logs.amazonaws.com", ["kms:Decrypt"], delivery),
             _allow("PaymentStartAndRead", starters, data_keys, machine),
             _allow("OperationStartAndRead", upstream, data_keys, operations),
             _allow("PaymentRead", operators, ["kms:Decrypt"], machine),
             _allow("OperationRead", operators, ["kms:Decrypt"], operations),
-            _allow("StateMachineDeployment", [names.deployment_role_arn(self)], data_keys, both),
+            *scheduled,
+            _allow(
+                "ExecutionStatusReading",
+                _role_arns(users.step_roles)("ResolveUnresolved"),
+                ["kms:Decrypt"],
+                self._machines_context(payment, operation),
+            ),
+            # One status sync run at a time: FindUnresolved reads its own run (when it started).
+            _allow(
+                "StatusSyncRunReading",
+                _role_arns(users.step_roles)("FindUnresolved"),
+                ["kms:Decrypt"],
+                self._machine_context(status_sync),
+            ),
+            _allow(
+                "StateMachineDeployment",
+                [names.deployment_role_arn(self)],
+                data_keys,
+                self._machines_context(*topology.WORKFLOWS),
+            ),
         ]
 
     def _function_environments(self, users: KeyUsers) -> list[iam.PolicyStatement]:
@@ -502,6 +561,53 @@ class PaymentKeys(Construct):
             ),
         ]
 
+    def _reports(self, users: KeyUsers) -> list[iam.PolicyStatement]:
+        """Reconciliation's report bucket (SSE-KMS with a bucket key): its two writing steps, and operators
+        reading a report, through S3 for that bucket only (the encryption context aws:s3:arn)."""
+        bucket = names.bucket_arn(users.report_bucket)
+        through_s3 = {
+            "StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"},
+            "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket, f"{bucket}/*"]},
+        }
+        return [
+            _allow(
+                "ReconciliationReports",
+                _role_arns(users.step_roles)("ListProcessorWindow", "MatchLedger"),
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                through_s3,
+            ),
+            _allow(
+                "ReconciliationReportReview",
+                names.principal_arns(self, self.config.operators),
+                ["kms:Decrypt"],
+                through_s3,
+            ),
+        ]
+
+    def _schedule_failures(self, users: KeyUsers) -> list[iam.PolicyStatement]:
+        """The schedules' dead-letter queue (SQS, encrypted with the key): the scheduler puts a start it gave
+        up on there with the schedule's role; operators read it."""
+        through_sqs = {
+            "StringEquals": {
+                "kms:ViaService": f"sqs.{Aws.REGION}.amazonaws.com",
+                "kms:EncryptionContext:aws:sqs:arn": names.schedule_failures_queue_arn(self, self.config),
+            }
+        }
+        return [
+            _allow(
+                "ScheduleFailuresDelivery",
+                [role.role_arn for role in users.schedule_roles.values()],
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                through_sqs,
+            ),
+            _allow(
+                "ScheduleFailuresReview",
+                names.principal_arns(self, self.config.operators),
+                ["kms:Decrypt"],
+                through_sqs,
+            ),
+        ]
+
     # -- names -----------------------------------------------------------------------------------------------
 
     def _via_dynamodb(self, spec: topology.TableSpec) -> dict[str, dict[str, str]]:
@@ -520,6 +626,10 @@ class PaymentKeys(Construct):
 
     def _machine_context(self, workflow: topology.WorkflowSpec) -> dict[str, dict[str, str]]:
         return {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": self._state_machine_arn(workflow)}}
+
+    def _machines_context(self, *workflows: topology.WorkflowSpec) -> dict[str, dict[str, list[str]]]:
+        arns = [self._state_machine_arn(workflow) for workflow in workflows]
+        return {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": arns}}
 
     def _logs_of_this_account(self) -> str:
         """arn:<partition>:logs:<region>:<account>:*, the SourceArn Step Functions' log delivery uses."""

@@ -1,5 +1,6 @@
-"""Alarms an SRE would be paged by, and one dashboard: both state machines, every function, the payments
-bus's publisher (LedgerEvents) and its failure queue."""
+"""Alarms an SRE would be paged by, and one dashboard: every state machine, every function, the payments
+bus's publisher (LedgerEvents) and its failure queue, the scheduled workflows (status sync, reconciliation)
+and their schedules' dead-letter queue."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ from payments import topology
 
 # LedgerEvents' iterator age (how far behind the ledger's stream it is) that pages.
 EVENTS_LAG_ALARM_MS = 10 * 60 * 1000
+# Status sync runs every five minutes: none started in this long means its schedule stopped starting it.
+STATUS_SYNC_SILENCE = Duration.minutes(30)
+# What status sync's ResolveUnresolved emits when the processor's answer does not settle a payment or an
+# operation (lambdas/status_sync: "StatusSync" + its outcome, LEFT_FOR_AN_OPERATOR).
+STATUS_SYNC_LEFT_METRIC = "StatusSyncLeftForAnOperator"
 
 
 class Monitoring(Construct):
@@ -37,11 +43,14 @@ class Monitoring(Construct):
         intake: lambda_.Function,
         ledger_events: lambda_.Function,
         event_failures: sqs.IQueue,
+        schedule_failures: sqs.IQueue,
     ) -> None:
         """`key`: the storage key, which encrypts the alarm topic (its policy lets this account's CloudWatch
         alarms use it: infra.keys). `state_machines`: by workflow name (topology.WORKFLOWS), the payment
         and the operation state machine. `functions`: the step functions, by step; `intake`: the intake;
-        `ledger_events`: LedgerEvents, and `event_failures` the queue its event source mapping gives up to."""
+        `ledger_events`: LedgerEvents, and `event_failures` the queue its event source mapping gives up to;
+        `schedule_failures`: the queue EventBridge Scheduler puts a start of status sync or reconciliation it
+        gave up on."""
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self, "Alarms", display_name=f"Payment workflow alarms ({config.name})", master_key=key, enforce_ssl=True
@@ -153,6 +162,26 @@ class Monitoring(Construct):
         )
 
         self.alarms += self._ledger_events(alarm, ledger_events, event_failures, five_minutes)
+        self.alarms += self._scheduled(alarm, state_machines, schedule_failures, five_minutes)
+        # A schedule that stopped starting status sync (disabled, its role broken) leaves nothing in the
+        # dead-letter queue: the silence itself pages.
+        silent = cloudwatch.Alarm(
+            self,
+            "StatusSyncNotStarting",
+            metric=state_machines[topology.STATUS_SYNC_WORKFLOW.name].metric_started(
+                period=STATUS_SYNC_SILENCE, statistic="Sum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            alarm_description=(
+                "No status sync run started in 30 minutes (it is scheduled every five): its schedule is disabled "
+                "or cannot start it, and unknown payments stay unknown."
+            ),
+        )
+        silent.add_alarm_action(page)
+        self.alarms.append(silent)
 
         outcomes = [
             cloudwatch.Metric(
@@ -213,7 +242,83 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
+        sync = state_machines[topology.STATUS_SYNC_WORKFLOW.name]
+        reconciliation = state_machines[topology.RECONCILIATION_WORKFLOW.name]
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Status sync: runs, and payments or operations left for an operator",
+                left=[sync.metric_succeeded(), sync.metric_failed(), sync.metric_timed_out()],
+                right=[_powertools_metric(STATUS_SYNC_LEFT_METRIC, five_minutes)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Reconciliation: runs, and mismatches",
+                left=[reconciliation.metric_succeeded(), reconciliation.metric_failed()],
+                right=[_powertools_metric(topology.RECONCILIATION_ALARM_METRIC, Duration.days(1))],
+                width=12,
+            ),
+        )
         self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
+
+    @staticmethod
+    def _scheduled(
+        alarm: Callable[[str, cloudwatch.IMetric, float, str], cloudwatch.Alarm],
+        state_machines: dict[str, sfn.StateMachine],
+        schedule_failures: sqs.IQueue,
+        period: Duration,
+    ) -> list[cloudwatch.Alarm]:
+        """Status sync and reconciliation: a run that fails or times out, what they could not settle, a start
+        the scheduler gave up on. (Their steps' errors and throttles page as every step's do.)"""
+        sync = state_machines[topology.STATUS_SYNC_WORKFLOW.name]
+        reconciliation = state_machines[topology.RECONCILIATION_WORKFLOW.name]
+        return [
+            alarm(
+                "StatusSyncExecutionsFailed",
+                sync.metric_failed(period=period),
+                1,
+                "A status sync run failed (FindUnresolved, most likely): what it would have resolved waits for the "
+                "next run, five minutes later; a run failing again and again leaves payments unknown.",
+            ),
+            alarm(
+                "StatusSyncExecutionsTimedOut",
+                sync.metric_timed_out(period=period),
+                1,
+                "A status sync run timed out (an hour): the processor may be answering very slowly.",
+            ),
+            alarm(
+                "StatusSyncLeftForAnOperator",
+                _powertools_metric(STATUS_SYNC_LEFT_METRIC, period),
+                1,
+                "Status sync could not settle a payment or an operation from the processor's answer (or a reversal "
+                "was not approved): the run's output names it and says why; a person decides.",
+            ),
+            alarm(
+                "ReconciliationExecutionsFailed",
+                reconciliation.metric_failed(period=period),
+                1,
+                "The daily reconciliation failed: the day was not reconciled; start it again for that Date.",
+            ),
+            alarm(
+                "ReconciliationExecutionsTimedOut",
+                reconciliation.metric_timed_out(period=period),
+                1,
+                "The daily reconciliation timed out: the day was not reconciled; start it again for that Date.",
+            ),
+            alarm(
+                "ReconciliationMismatches",
+                _powertools_metric(topology.RECONCILIATION_ALARM_METRIC, period),
+                1,
+                "Reconciliation found the processor and the ledger disagreeing (a charge missing on one side, an "
+                "amount or a status that differs), or could not list the whole day: the day's report names each.",
+            ),
+            alarm(
+                "ScheduleFailures",
+                schedule_failures.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum"),
+                1,
+                "EventBridge Scheduler gave up starting status sync or reconciliation (the message names the "
+                "schedule and the error): until it starts again, nothing resolves unknown payments or reconciles.",
+            ),
+        ]
 
     @staticmethod
     def _ledger_events(
@@ -261,6 +366,17 @@ class Monitoring(Construct):
                 f"{step} Lambda throttles: its stream's batches wait; raise reserved concurrency or account limits.",
             ),
         ]
+
+
+def _powertools_metric(name: str, period: Duration) -> cloudwatch.Metric:
+    """A metric the functions emit through Powertools (EMF): namespace Payments, dimension service."""
+    return cloudwatch.Metric(
+        namespace=topology.METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": topology.SERVICE_NAME},
+        statistic="Sum",
+        period=period,
+    )
 
 
 def alarms_of_this_account() -> str:

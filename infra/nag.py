@@ -9,10 +9,11 @@ from aws_cdk import aws_iam as iam
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
+from infra import names
 from infra.access import TRAIL_VALIDATION_ACTIONS
 from infra.archive import PREFIXES as ARCHIVE_PREFIXES
 from infra.archive import STREAM_LIST_ACTIONS
-from infra.functions import EVENTS, INTAKE, PYTHON_RUNTIME
+from infra.functions import EVENTS, INTAKE, PYTHON_RUNTIME, REPORTS, RESOLVER, SYNC_FINDER, WINDOW_LISTINGS
 from infra.network import NETWORK_DESCRIBE_ACTIONS
 from infra.stack import PaymentWorkflowStack
 
@@ -81,13 +82,17 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
             )
         )
     # The upstream policy and the intake's role: DescribeExecution of a payment's execution; the upstream
-    # policy also of an operation's.
+    # policy also of an operation's; status sync's resolver of both (is the execution that wrote a pending
+    # entry still running?).
     intake_policy = stack.steps.roles[INTAKE].node.try_find_child("DefaultPolicy")
+    resolver_policy = stack.steps.roles[RESOLVER].node.try_find_child("DefaultPolicy")
     payments, operations = stack.workflow.state_machine, stack.operation_workflow.state_machine
     for policy, machine, named_by in (
         (stack.upstream.policy, payments, "TransactionIDs"),
         (intake_policy, payments, "TransactionIDs"),
         (stack.upstream.policy, operations, "OperationIDs"),
+        (resolver_policy, payments, "TransactionIDs"),
+        (resolver_policy, operations, "OperationIDs"),
     ):
         if policy is not None:
             Validations.of(policy).acknowledge(
@@ -119,6 +124,70 @@ def check_with_cdk_nag(app: App, stack: PaymentWorkflowStack) -> None:
         )
     )
     _acknowledge_evidence_access(stack)
+    _acknowledge_scheduled_workflows(stack)
+
+
+def _acknowledge_scheduled_workflows(stack: PaymentWorkflowStack) -> None:
+    """Status sync and reconciliation: their schedules' dead-letter queue, the report bucket's prefixes,
+    reconciliation's Distributed Map children."""
+    Validations.of(stack.schedules.failures).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions::AwsSolutions-SQS3",
+            reason=(
+                "This queue is itself a dead-letter queue: EventBridge Scheduler's, for a start of status sync or "
+                "reconciliation it gave up on after its retries. A queue behind it would only move the same message "
+                "again; its depth pages instead (infra.monitoring, ScheduleFailures)."
+            ),
+        )
+    )
+    bucket = _logical_id(stack.reports.bucket)
+    for step, objects, what in (
+        ("ListProcessorWindow", WINDOW_LISTINGS, "writes each window's listing"),
+        ("MatchLedger", WINDOW_LISTINGS, "reads each window's listing"),
+        ("MatchLedger", REPORTS, "writes the day's report, and the run's copy"),
+    ):
+        policy = stack.steps.roles[step].node.try_find_child("DefaultPolicy")
+        if policy is not None:
+            Validations.of(policy).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{objects}]",
+                    reason=(
+                        f"{step} {what} under reconciliation's own prefix of the report bucket ({objects}): the keys "
+                        "hold the day and the run (the execution's name), known only when it runs."
+                    ),
+                )
+            )
+    region, account = (
+        "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region,
+        "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account,
+    )
+    executions = f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:{region}:{account}:execution"
+    finder = stack.steps.roles[SYNC_FINDER].node.try_find_child("DefaultPolicy")
+    if finder is not None:
+        sync = names.state_machine_name(stack.config, stack.status_sync.spec)
+        Validations.of(finder).acknowledge(
+            Acknowledgment(
+                id=f"{executions}:{sync}:*]",
+                reason=(
+                    "FindUnresolved describes its own status sync run (its start time), named by Step Functions "
+                    "when EventBridge Scheduler starts it: DescribeExecution on this one state machine's executions."
+                ),
+            )
+        )
+    role = stack.reconciliation.state_machine.role
+    policy = role.node.try_find_child("DefaultPolicy")
+    if policy is not None:
+        name = names.state_machine_name(stack.config, stack.reconciliation.spec)
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id=f"{executions}:{name}/*]",
+                reason=(
+                    "Reconciliation's Distributed Map lists each window in a child execution (execution:<state "
+                    "machine>/<map run>:<id>): the state machine describes and stops its own map runs' children only, "
+                    "whose names Step Functions generates."
+                ),
+            )
+        )
 
 
 def _acknowledge_evidence_access(stack: PaymentWorkflowStack) -> None:
@@ -221,7 +290,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def _executions_finding(stack: PaymentWorkflowStack, state_machine: IConstruct) -> str:
     """How cdk-nag spells the execution ARN pattern it reports (tokens in angle brackets)."""
-    machine = stack.resolve(stack.get_logical_id(state_machine.node.default_child))
+    machine = stack.resolve(stack.get_logical_id(state_machine.node.default_child))  # type: ignore[arg-type]
     region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
     account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
     return f"arn:<AWS::Partition>:states:{region}:{account}:execution:<{machine}.Name>:*"

@@ -38,6 +38,26 @@ def trail_name(config: EnvironmentConfig) -> str:
     return f"payment-workflow-{config.name}"
 
 
+def schedule_group_name(config: EnvironmentConfig) -> str:
+    """The EventBridge Scheduler group of the stack's schedules (status sync, reconciliation)."""
+    return f"payment-workflow-{config.name}"
+
+
+def schedule_name(config: EnvironmentConfig, workflow: topology.WorkflowSpec) -> str:
+    """The schedule that starts `workflow`'s executions: `<workflow name>-<env>`, in the stack's group."""
+    return f"{workflow.name}-{config.name}"
+
+
+def schedule_failures_queue_name(config: EnvironmentConfig) -> str:
+    """The dead-letter queue of the schedules: a start the scheduler gave up on."""
+    return f"PaymentScheduleFailures-{config.name}"
+
+
+def report_bucket_name(scope: Construct, config: EnvironmentConfig) -> str:
+    """Reconciliation's listings and reports (topology.REPORT_BUCKET_NAME)."""
+    return bucket_name(scope, "reports", config)
+
+
 def bucket_name(scope: Construct, purpose: str, config: EnvironmentConfig) -> str:
     """S3 names are global: the account and region make them this environment's own."""
     stack = Stack.of(scope)
@@ -69,6 +89,14 @@ def state_machine_arn(
     return _arn(scope, "states", "stateMachine", name, ArnFormat.COLON_RESOURCE_NAME)
 
 
+def executions_arn(
+    scope: Construct, config: EnvironmentConfig, workflow: topology.WorkflowSpec = topology.PAYMENT_WORKFLOW
+) -> str:
+    """execution:<state machine name>:*, every execution of the state machine, from its fixed name."""
+    name = f"{state_machine_name(config, workflow)}:*"
+    return _arn(scope, "states", "execution", name, ArnFormat.COLON_RESOURCE_NAME)
+
+
 def converge_secret_arn_pattern(scope: Construct, config: EnvironmentConfig) -> str:
     """Secrets Manager appends a dash and six random characters to a secret's name in its ARN."""
     name = f"{converge_secret_name(config)}-??????"
@@ -86,10 +114,16 @@ def event_rules_arn(scope: Construct, config: EnvironmentConfig) -> str:
 
 def event_failures_queue_arn(scope: Construct, config: EnvironmentConfig) -> str:
     """arn:<partition>:sqs:<region>:<account>:<name>: a queue's ARN has no resource type."""
-    return Arn.format(
-        ArnComponents(service="sqs", resource=event_failures_queue_name(config), arn_format=ArnFormat.NO_RESOURCE_NAME),
-        Stack.of(scope),
-    )
+    return _queue_arn(scope, event_failures_queue_name(config))
+
+
+def schedule_failures_queue_arn(scope: Construct, config: EnvironmentConfig) -> str:
+    return _queue_arn(scope, schedule_failures_queue_name(config))
+
+
+def schedule_group_arn(scope: Construct, config: EnvironmentConfig) -> str:
+    """arn:<partition>:scheduler:<region>:<account>:schedule-group/<name>: what the scheduler's role trusts."""
+    return _arn(scope, "scheduler", "schedule-group", schedule_group_name(config), ArnFormat.SLASH_RESOURCE_NAME)
 
 
 def trail_arn(scope: Construct, config: EnvironmentConfig) -> str:
@@ -124,6 +158,12 @@ def deployment_role_arn(scope: Construct) -> str:
 def principal_arns(scope: Construct, entries: tuple[str, ...]) -> list[str]:
     """A principal list of cdk.json (key_administrators, audit_readers, ...) as IAM ARNs."""
     return [principal_arn(entry, Stack.of(scope).account) for entry in entries]
+
+
+def _queue_arn(scope: Construct, name: str) -> str:
+    return Arn.format(
+        ArnComponents(service="sqs", resource=name, arn_format=ArnFormat.NO_RESOURCE_NAME), Stack.of(scope)
+    )
 
 
 def _arn(scope: Construct, service: str, resource: str, name: str, arn_format: ArnFormat) -> str:

@@ -12,21 +12,24 @@ tiers in each zone:
     Firewall  (/28)      Network Firewall endpoint: admits TLS only with SNI = the Converge host,
                               |  ^       drops and logs every other flow (strict order, drop_established)
     CardData  (private)  Intake, Tokenize, CallProcessor,    route: 0.0.0.0/0 -> firewall endpoint
-                         CallOperationProcessor
+                         CallOperationProcessor,
+                         ResolveUnresolved, ListProcessorWindow
                          + interface endpoints: KMS, Step Functions, Secrets Manager (private DNS)
     Internal  (private)  the ledger steps (the payments' and  no route out of the VPC
                          the operations'), Normalize, Audit,
-                         LedgerEvents
+                         LedgerEvents, FindUnresolved,
+                         PlanReconciliation, MatchLedger
                          + interface endpoint: EventBridge (private DNS), for LedgerEvents only
-    CardData, Internal:  DynamoDB gateway endpoint (prefix-list route)
+    CardData, Internal:  DynamoDB gateway endpoint, S3 gateway endpoint (the report bucket only)
+                         (prefix-list routes)
 
 Outbound, a card-data function's packet to Converge leaves its subnet for the firewall endpoint
 of its own zone, then the NAT gateway of that zone, then the internet gateway. The reply comes back
 to the NAT gateway, whose subnet (Egress) routes the CardData range of that zone to the same
 firewall endpoint: both directions cross one firewall endpoint, which its stateful engine needs.
-Calls to AWS never reach the firewall: DynamoDB goes through the gateway endpoint (its prefix-list
-route is more specific than 0.0.0.0/0), KMS, Step Functions and Secrets Manager through interface
-endpoints inside the VPC (the local route). CloudWatch Logs and X-Ray get no endpoint: Lambda ships
+Calls to AWS never reach the firewall: DynamoDB and S3 go through their gateway endpoints (their
+prefix-list routes are more specific than 0.0.0.0/0), KMS, Step Functions and Secrets Manager through
+interface endpoints inside the VPC (the local route). CloudWatch Logs and X-Ray get no endpoint: Lambda ships
 a function's stdout and its trace segments itself (the X-Ray daemon it runs listens on a link-local
 address, outside the function's network interface), and Powertools' metrics are log lines (EMF).
 (The X-Ray path is reasoned, not yet seen in an account: should staging show no traces from the
@@ -35,7 +38,17 @@ card-data functions, add InterfaceVpcEndpointAwsService.XRAY to SERVICE_ENDPOINT
 CallOperationProcessor (a capture, void or refund) holds no card: it names the payment's transaction at
 Converge. It runs in the CardData subnets all the same, because it needs what CallProcessor needs of
 the network: Converge through the firewall, KMS (it seals audit payloads) and Secrets Manager (the
-Converge credentials) through the interface endpoints.
+Converge credentials) through the interface endpoints. So do the scheduled workflows' two steps that
+call Converge, for the same reason: status sync's ResolveUnresolved (KMS, Secrets Manager, and Step
+Functions' DescribeExecution: is the execution that wrote a pending entry still running?) and
+reconciliation's ListProcessorWindow (Secrets Manager, and S3 for its listings, through the gateway).
+Their other steps (FindUnresolved, PlanReconciliation, MatchLedger) run in the Internal subnets: the
+ledger through DynamoDB's gateway, MatchLedger the report bucket through S3's. The S3 gateway endpoint
+admits this account's principals on the report bucket only: no other bucket is reachable from the VPC.
+FindUnresolved also asks Step Functions whether an earlier status sync run is still at work: it has a
+security group of its own, which the Step Functions endpoint (in the CardData subnets; a VPC takes
+one private-DNS endpoint per service) admits through a second group of the endpoint's, so it reaches
+that endpoint alone, not KMS's or Secrets Manager's.
 
 The functions that never touch card data (ledger steps, Normalize, Audit) run in the VPC as well,
 in subnets with no way out but DynamoDB: nothing they hold (amounts, last four digits, processor
@@ -51,10 +64,11 @@ DynamoDB. It never calls DynamoDB Streams or SQS itself: Lambda's poller reads t
 writes the failure queue, outside the function's network.
 
 Security groups: the functions of the CardData subnets may send TCP 443 only; internal functions the
-same (their routes end at DynamoDB), LedgerEvents too (in its own group); the CardData interface endpoints
-accept 443 from the CardData functions only, the EventBridge endpoint from LedgerEvents only.
-Every endpoint's policy admits this account's principals acting on this account's resources only:
-the endpoints are not a way to write into someone else's table, key or secret.
+same (their routes end at DynamoDB and S3), LedgerEvents and FindUnresolved too (each in its own group);
+the CardData interface endpoints accept 443 from the CardData functions only (the Step Functions one
+also from FindUnresolved), the EventBridge endpoint from LedgerEvents only. Every endpoint's policy
+admits this account's principals acting on this account's resources only: the endpoints are not a way
+to write into someone else's table, key or secret (nor, S3's, to reach any bucket but the reports').
 """
 
 from __future__ import annotations
@@ -70,6 +84,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_networkfirewall as networkfirewall
 from constructs import Construct
 
+from infra import names
 from infra.config import EnvironmentConfig
 from infra.log_groups import protected_log_group
 from infra.scanners import ignore_cfn_lint
@@ -79,10 +94,14 @@ from payments import topology
 # sends it to Converge). Only these reach the internet, and only Converge.
 CARD_DATA_STEPS = frozenset({topology.INTAKE_FUNCTION.step, "Tokenize", "CallProcessor"})
 # What runs in the CardData subnets: the card-data functions, and every function that calls the
-# processor (CallOperationProcessor: no card, but Converge, KMS and Secrets Manager, as CallProcessor).
+# processor (CallOperationProcessor, ResolveUnresolved, ListProcessorWindow: no card, but Converge, and
+# KMS or Secrets Manager, as CallProcessor).
 CARD_DATA_SUBNET_STEPS = CARD_DATA_STEPS | {spec.step for spec in topology.ALL_FUNCTIONS if spec.uses_processor}
 # The one function that reaches EventBridge (through the Internal subnets' endpoint): LedgerEvents.
 EVENT_PUBLISHER = topology.EVENTS_FUNCTION.step
+# The one Internal function that reaches Step Functions (the CardData subnets' endpoint admits its group):
+# status sync's FindUnresolved, which lets one run at a time work.
+SYNC_FINDER = "FindUnresolved"
 
 # A private range of its own (nothing is peered with it). /22: four tiers of two zones fit with room.
 VPC_CIDR = "10.64.0.0/22"
@@ -121,23 +140,28 @@ class ServiceEndpoint:
 
 SERVICE_ENDPOINTS = {
     # The AWS Encryption SDK: the intake seals the card, Tokenize and CallProcessor open it and seal tokens;
-    # CallProcessor and CallOperationProcessor seal audit payloads.
+    # CallProcessor, CallOperationProcessor and ResolveUnresolved seal audit payloads.
     "Kms": ServiceEndpoint(
         ec2.InterfaceVpcEndpointAwsService.KMS,
         "kms",
         "key/*",
-        frozenset({"Intake", "Tokenize", "CallProcessor", "CallOperationProcessor"}),
+        frozenset({"Intake", "Tokenize", "CallProcessor", "CallOperationProcessor", "ResolveUnresolved"}),
     ),
-    # The intake starts the payment's execution (and describes it on a retry).
+    # The intake starts the payment's execution (and describes it on a retry); ResolveUnresolved describes
+    # the execution that wrote a pending entry; FindUnresolved (Internal subnets, admitted by a group of its
+    # own) lists status sync's running executions and describes its own.
     "StepFunctions": ServiceEndpoint(
-        ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS, "states", "*", frozenset({"Intake"})
+        ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+        "states",
+        "*",
+        frozenset({"Intake", "ResolveUnresolved", SYNC_FINDER}),
     ),
-    # CallProcessor and CallOperationProcessor read the Converge credentials (Powertools parameters).
+    # Every function that calls the processor reads the Converge credentials (Powertools parameters).
     "SecretsManager": ServiceEndpoint(
         ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
         "secretsmanager",
         "secret:*",
-        frozenset({"CallProcessor", "CallOperationProcessor"}),
+        frozenset(spec.step for spec in topology.ALL_FUNCTIONS if spec.uses_processor),
     ),
 }
 # The interface endpoints of the Internal subnets, each admitting its callers' security group only.
@@ -171,6 +195,7 @@ class FunctionNetwork(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, key: kms.IKey) -> None:
         """`key`: the key of the stack's log groups (the firewall's alerts and the VPC's flow logs)."""
         super().__init__(scope, construct_id)
+        self.config = config
         zones = list(config.vpc_availability_zones)
         if len(zones) < 2:
             raise SystemExit(
@@ -243,10 +268,13 @@ class FunctionNetwork(Construct):
         self.card_data = Placement(ec2.SubnetSelection(subnet_group_name=CARD_DATA_SUBNETS), self.card_data_group)
         self.internal = Placement(ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS), self.internal_group)
         self.event_publisher = Placement(ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS), self.events_group)
+        self.sync_finder = Placement(ec2.SubnetSelection(subnet_group_name=INTERNAL_SUBNETS), self.finder_group)
 
     def placement(self, step: str) -> Placement:
         if step in CARD_DATA_SUBNET_STEPS:
             return self.card_data
+        if step == SYNC_FINDER:
+            return self.sync_finder
         return self.event_publisher if step == EVENT_PUBLISHER else self.internal
 
     @property
@@ -304,6 +332,27 @@ class FunctionNetwork(Construct):
             allow_all_outbound=False,
         )
         self.internal_endpoint_group.add_ingress_rule(self.events_group, ec2.Port.tcp(443), "LedgerEvents")
+        self.finder_group = ec2.SecurityGroup(
+            self,
+            "StatusSyncFinder",
+            vpc=self.vpc,
+            description="FindUnresolved: HTTPS out only; its subnets reach DynamoDB, Step Functions by its endpoint",
+            allow_all_outbound=False,
+        )
+        self.finder_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to DynamoDB and the Step Functions endpoint only"
+        )
+        # A second group on the Step Functions endpoint (in the CardData subnets: private DNS admits one endpoint
+        # per service in a VPC), admitting FindUnresolved alone; the KMS and Secrets Manager endpoints stay closed
+        # to it.
+        self.finder_endpoint_group = ec2.SecurityGroup(
+            self,
+            "StepFunctionsForStatusSync",
+            vpc=self.vpc,
+            description="Step Functions endpoint: HTTPS from FindUnresolved (Internal subnets) only",
+            allow_all_outbound=False,
+        )
+        self.finder_endpoint_group.add_ingress_rule(self.finder_group, ec2.Port.tcp(443), "FindUnresolved")
 
     def _egress_firewall(self, config: EnvironmentConfig, zones: list[str], key: kms.IKey) -> None:
         # Domain allow-list on TLS SNI only: card data never travels in clear HTTP, so no HTTP_HOST target
@@ -415,19 +464,26 @@ class FunctionNetwork(Construct):
             "DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB, subnets=in_vpc
         )
         self.dynamodb_endpoint.add_to_policy(own_account_only("dynamodb", "table/*"))
+        # Reconciliation's listings and reports (ListProcessorWindow in CardData, MatchLedger in Internal).
+        self.s3_endpoint = self.vpc.add_gateway_endpoint(
+            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=in_vpc
+        )
+        self.s3_endpoint.add_to_policy(report_bucket_only(names.report_bucket_name(self, self.config)))
         self.service_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for endpoints, subnets, group in (
             (SERVICE_ENDPOINTS, CARD_DATA_SUBNETS, self.endpoint_group),
             (INTERNAL_ENDPOINTS, INTERNAL_SUBNETS, self.internal_endpoint_group),
         ):
             for name, spec in endpoints.items():
+                # The Step Functions endpoint also admits FindUnresolved, from the Internal subnets.
+                extra = [self.finder_endpoint_group] if SYNC_FINDER in spec.callers else []
                 endpoint = ec2.InterfaceVpcEndpoint(
                     self,
                     name,
                     vpc=self.vpc,
                     service=spec.service,
                     subnets=ec2.SubnetSelection(subnet_group_name=subnets),
-                    security_groups=[group],
+                    security_groups=[group, *extra],
                     open=False,  # the endpoint's group admits its callers' group, no one else in the VPC
                     private_dns_enabled=True,  # the SDKs' default host names resolve to the endpoint
                 )
@@ -443,6 +499,19 @@ def own_account_only(iam_prefix: str, resources: str) -> iam.PolicyStatement:
         actions=[f"{iam_prefix}:*"],
         resources=[f"arn:{Aws.PARTITION}:{iam_prefix}:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resources}"],
         conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}},
+    )
+
+
+def report_bucket_only(bucket: str) -> iam.PolicyStatement:
+    """The S3 gateway endpoint's policy: this account's principals, on the report bucket and its objects only.
+    (An S3 ARN names no account: the bucket's own name, with this account and region in it, does.)"""
+    arn = names.bucket_arn(bucket)
+    return iam.PolicyStatement(
+        sid="ReportBucketOnly",
+        principals=[iam.AnyPrincipal()],
+        actions=["s3:*"],
+        resources=[arn, f"{arn}/*"],
+        conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID, "aws:ResourceAccount": Aws.ACCOUNT_ID}},
     )
 
 

@@ -15,9 +15,11 @@ from infra.buckets import access_log_bucket
 from infra.config import EnvironmentConfig
 from infra.events import PaymentEvents
 from infra.functions import EVENTS, INTAKE, Dependencies, WorkflowSteps
-from infra.keys import OPERATION_LEDGER_STEPS, KeyUsers, PaymentKeys
+from infra.keys import AUDIT_SEALERS, OPERATION_LEDGER_STEPS, SCHEDULED_LEDGER_WRITERS, KeyUsers, PaymentKeys
 from infra.monitoring import Monitoring
 from infra.network import FunctionNetwork
+from infra.reports import ReconciliationReports
+from infra.schedules import SCHEDULED_WORKFLOWS, WorkflowSchedules
 from infra.tables import PaymentTables
 from infra.trail import PaymentTrail
 from infra.workflow import Workflow
@@ -27,6 +29,7 @@ from payments import topology
 class PaymentWorkflowStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.config = config
         self._zones = list(config.vpc_availability_zones)
         # Three keys by class of data (docs/keys-and-access.md); `key` is the storage key, for everything at rest.
         keys = PaymentKeys(self, "Encryption", config=config)
@@ -38,8 +41,8 @@ class PaymentWorkflowStack(Stack):
             "ConvergeCredentials",
             secret_name=names.converge_secret_name(config),
             description=(
-                "Elavon Converge credentials for CallProcessor and CallOperationProcessor: "
-                "ssl_merchant_id, ssl_user_id, ssl_pin"
+                "Elavon Converge credentials for CallProcessor, CallOperationProcessor, ResolveUnresolved and "
+                "ListProcessorWindow: ssl_merchant_id, ssl_user_id, ssl_pin"
             ),
             encryption_key=key,
             secret_string_value=SecretValue.unsafe_plain_text(
@@ -49,6 +52,14 @@ class PaymentWorkflowStack(Stack):
         )
         # The payments bus and LedgerEvents' failure queue; the ledger's stream feeds them (infra.events).
         payment_events = PaymentEvents(self, "Events", config=config, key=key)
+        # Server access logs of the evidence buckets and of the report bucket.
+        access_logs = access_log_bucket(
+            self,
+            "EvidenceAccessLogs",
+            expiration_days=max(config.trail_retention_days, config.archive_retention_days or 0),
+        )
+        # Reconciliation's window listings and daily reports (infra.reports).
+        reports = ReconciliationReports(self, "Reports", config=config, key=key, access_logs=access_logs)
         # Staging and prod: the functions in private subnets, egress only to Converge (docs/network-and-scanners.md).
         network = FunctionNetwork(self, "Network", config=config, key=key) if config.functions_in_vpc else None
         steps = WorkflowSteps(
@@ -66,12 +77,13 @@ class PaymentWorkflowStack(Stack):
                 bus=payment_events.bus,
                 idempotency=tables.idempotency,
                 event_failures=payment_events.failures,
+                report_bucket=reports.bucket,
             ),
             network=network,
         )
         payment_events.deliver(tables.ledger, steps.ledger_events, steps.roles[EVENTS])
-        # Two state machines (payments.topology.WORKFLOWS): payments, and the captures, voids and refunds
-        # that follow them. Each has its own role, invoking its own steps only.
+        # Four state machines (payments.topology.WORKFLOWS): payments, the captures, voids and refunds that
+        # follow them, status sync and the daily reconciliation. Each has its own role, invoking its own steps only.
         workflows = {
             spec.name: Workflow(
                 self,
@@ -85,6 +97,8 @@ class PaymentWorkflowStack(Stack):
             for spec, construct_id in (
                 (topology.PAYMENT_WORKFLOW, "Workflow"),
                 (topology.OPERATION_WORKFLOW, "OperationWorkflow"),
+                (topology.STATUS_SYNC_WORKFLOW, "StatusSyncWorkflow"),
+                (topology.RECONCILIATION_WORKFLOW, "ReconciliationWorkflow"),
             )
         }
         workflow = workflows[topology.PAYMENT_WORKFLOW.name]
@@ -92,6 +106,12 @@ class PaymentWorkflowStack(Stack):
         state_machines = {name: w.state_machine for name, w in workflows.items()}
         # The intake starts the state machine, which invokes the steps: its half comes once the state machine exists.
         steps.start_payments_on(workflow.state_machine)
+        # Status sync's resolver asks whether a payment's or an operation's execution still runs.
+        steps.describe_payment_and_operation_executions([workflow.state_machine, operation_workflow.state_machine])
+        # EventBridge Scheduler starts status sync every five minutes and reconciliation daily (infra.schedules).
+        schedules = WorkflowSchedules(self, "Schedules", config=config, key=key)
+        for spec in SCHEDULED_WORKFLOWS:
+            schedules.start(spec, state_machines[spec.name])
         Monitoring(
             self,
             "Monitoring",
@@ -102,16 +122,12 @@ class PaymentWorkflowStack(Stack):
             intake=steps.intake,
             ledger_events=steps.ledger_events,
             event_failures=payment_events.failures,
+            schedule_failures=schedules.failures,
         )
         upstream = UpstreamAccess(self, "Upstream", state_machines=state_machines, key=key, intake=steps.intake)
 
         # Evidence (docs/keys-and-access.md): the trail in every environment, the immutable archive where
         # cdk.json sets archive_retention_days (prod); both under Object Lock, their access logged.
-        access_logs = access_log_bucket(
-            self,
-            "EvidenceAccessLogs",
-            expiration_days=max(config.trail_retention_days, config.archive_retention_days or 0),
-        )
         trail = PaymentTrail(
             self,
             "Trail",
@@ -157,9 +173,10 @@ class PaymentWorkflowStack(Stack):
                     "LedgerSuccess",
                     "LedgerFailed",
                     *OPERATION_LEDGER_STEPS,
+                    *SCHEDULED_LEDGER_WRITERS,
                 )
             ],
-            audit_writers=[roles["CallProcessor"], roles["Audit"], roles["CallOperationProcessor"]],
+            audit_writers=[roles[step] for step in (*AUDIT_SEALERS, "Audit")],
             vault_users={
                 "dynamodb:PutItem": [roles[INTAKE]],
                 "dynamodb:GetItem": [roles["Tokenize"], roles["CallProcessor"]],
@@ -170,6 +187,8 @@ class PaymentWorkflowStack(Stack):
         )
         # Only LedgerEvents puts events on the payments bus; only the deployment role manages its rules.
         payment_events.restrict([roles[EVENTS]])
+        # Only reconciliation's two writing steps put objects into the report bucket.
+        reports.restrict_writers([roles["ListProcessorWindow"], roles["MatchLedger"]])
         keys.write_policies(
             KeyUsers(
                 step_roles=roles,
@@ -179,6 +198,8 @@ class PaymentWorkflowStack(Stack):
                 archive_readers=archive.readers if archive else {},
                 archive_writers=list(archive.writers.values()) if archive else [],
                 archive_bucket=archive.bucket_name if archive else None,
+                schedule_roles=schedules.roles,
+                report_bucket=reports.bucket_name,
             )
         )
 
@@ -188,7 +209,11 @@ class PaymentWorkflowStack(Stack):
         self.steps = steps
         self.workflow = workflow  # the payment state machine's
         self.operation_workflow = operation_workflow
+        self.status_sync = workflows[topology.STATUS_SYNC_WORKFLOW.name]
+        self.reconciliation = workflows[topology.RECONCILIATION_WORKFLOW.name]
         self.workflows = workflows  # by workflow name (topology.WORKFLOWS)
+        self.schedules = schedules
+        self.reports = reports
         self.converge_secret = converge_secret
         self.events = payment_events
         self.upstream = upstream
@@ -199,6 +224,10 @@ class PaymentWorkflowStack(Stack):
         self.access_logs = access_logs
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "OperationStateMachineArn", value=operation_workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "StatusSyncStateMachineArn", value=self.status_sync.state_machine.state_machine_arn)
+        CfnOutput(self, "ReconciliationStateMachineArn", value=self.reconciliation.state_machine.state_machine_arn)
+        CfnOutput(self, "ReportBucket", value=reports.bucket.bucket_name)
+        CfnOutput(self, "ScheduleFailuresQueueUrl", value=schedules.failures.queue_url)
         CfnOutput(self, "LedgerTable", value=tables.ledger.table_name)
         CfnOutput(self, "AuditTable", value=tables.audit.table_name)
         CfnOutput(self, "CardVaultTable", value=tables.vault.table_name)

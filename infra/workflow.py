@@ -2,16 +2,25 @@
 
 - PaymentWorkflow (statemachine/payment.asl.json): a payment, from Tokenize to Audit.
 - PaymentOperationWorkflow (statemachine/operation.asl.json): a capture, void or refund of a payment.
+- PaymentStatusSync (statemachine/status_sync.asl.json): every five minutes, the payments and
+  operations left unknown or pending, resolved against the processor (an INLINE Map: no child
+  executions, so no states:StartExecution on itself).
+- PaymentReconciliationWorkflow (statemachine/reconciliation.asl.json): once a day, the processor's
+  listing of a day against the ledger.
 
 Each has a role of its own, which may invoke exactly the functions its definition names (its
-WorkflowSpec's steps; Normalize and Audit are named by both) and nothing else; only the payment
-machine's, whose DiscardCard state deletes a vault item, also gets that DeleteItem.
+WorkflowSpec's steps; Normalize is named by two, Audit by three) and nothing else; only the payment
+machine's, whose DiscardCard state deletes a vault item, also gets that DeleteItem. Status sync and
+reconciliation are started by their schedules (infra.schedules).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
+from aws_cdk import Arn, ArnComponents, ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -35,6 +44,35 @@ def placeholders_of(spec: topology.WorkflowSpec) -> set[str]:
     return set(PLACEHOLDER.findall((REPO_ROOT / spec.asl_path).read_text()))
 
 
+def has_distributed_map(spec: topology.WorkflowSpec) -> bool:
+    """Whether the definition holds a Map state in DISTRIBUTED mode (its iterations are child executions)."""
+
+    def found(states: dict[str, Any]) -> bool:
+        for state in states.values():
+            processor = state.get("ItemProcessor")
+            if processor is None:
+                continue
+            if processor.get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED" or found(processor["States"]):
+                return True
+        return False
+
+    return found(json.loads((REPO_ROOT / spec.asl_path).read_text())["States"])
+
+
+def child_executions_of(scope: Construct, config: EnvironmentConfig, spec: topology.WorkflowSpec) -> str:
+    """execution:<state machine name>/*: the child executions of the state machine's Distributed Map runs
+    (execution:<name>/<map run label>:<id>), never an execution started by anyone else (execution:<name>:<id>)."""
+    return Arn.format(
+        ArnComponents(
+            service="states",
+            resource="execution",
+            resource_name=f"{names.state_machine_name(config, spec)}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        ),
+        Stack.of(scope),
+    )
+
+
 class Workflow(Construct):
     def __init__(
         self,
@@ -47,7 +85,7 @@ class Workflow(Construct):
         functions: dict[str, lambda_.Function],
         vault: dynamodb.ITable,
     ) -> None:
-        """`spec`: which state machine (topology.PAYMENT_WORKFLOW or OPERATION_WORKFLOW).
+        """`spec`: which state machine (one of topology.WORKFLOWS).
 
         `key`: the storage key, for the execution data and the execution log group (its policy, in
         infra.keys, names this state machine's role for both).
@@ -96,6 +134,26 @@ class Workflow(Construct):
                 resources=[functions[step.step].function_arn for step in steps],
             )
         )
+        if has_distributed_map(spec):
+            # A Distributed Map runs each iteration as a child execution of this same state machine (Step
+            # Functions Developer Guide, "IAM policies for using Distributed Map states"): it starts them
+            # (StartExecution on itself, named by its ARN built from its name: the role's policy cannot refer
+            # to the state machine, which depends on it), describes them, and stops them when the map run
+            # fails. Of its own map runs' children only; no RedriveExecution (a redrive is an operator's).
+            self.state_machine.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="StartChildExecutions",
+                    actions=["states:StartExecution"],
+                    resources=[names.state_machine_arn(self, config, spec)],
+                )
+            )
+            self.state_machine.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ChildExecutions",
+                    actions=["states:DescribeExecution", "states:StopExecution"],
+                    resources=[child_executions_of(self, config, spec)],
+                )
+            )
         if discards_cards:
             # DiscardCard (dynamodb:deleteItem): the vault item of a payment whose Tokenize failed for good, and
             # what DynamoDB needs of the vault's key for it. No other table, no other DynamoDB action.

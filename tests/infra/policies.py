@@ -1,10 +1,11 @@
 """Policy documents of a synthesized template as plain text, for tables a reviewer can read.
 
 A role is written `role:<name>` (the step roles by step, `role:StateMachine` for the payment state
-machine's, `role:OperationStateMachine` for the operation state machine's, `role:AuditReader`, the
-archive's roles by construct id); an ARN that CloudFormation joins is written out with `<AWS::Partition>`,
-`<AWS::Region>` and `<AWS::AccountId>` for the pseudo parameters and `<LogicalId>`/`<LogicalId.Attr>`
-for references to other resources.
+machine's, `role:OperationStateMachine`, `role:StatusSyncStateMachine` and `role:ReconciliationStateMachine`
+for the other state machines', `role:AuditReader`, the archive's and the schedules' roles by construct
+id); an ARN that CloudFormation joins is written out with `<AWS::Partition>`, `<AWS::Region>` and
+`<AWS::AccountId>` for the pseudo parameters and `<LogicalId>`/`<LogicalId.Attr>` for references to
+other resources.
 """
 
 from tests.infra.test_stack import logical_id
@@ -15,6 +16,10 @@ def role_labels(stack):
     labels = {logical_id(stack, role): f"role:{step}" for step, role in stack.steps.roles.items()}
     labels[logical_id(stack, stack.workflow.state_machine.role)] = "role:StateMachine"
     labels[logical_id(stack, stack.operation_workflow.state_machine.role)] = "role:OperationStateMachine"
+    labels[logical_id(stack, stack.status_sync.state_machine.role)] = "role:StatusSyncStateMachine"
+    labels[logical_id(stack, stack.reconciliation.state_machine.role)] = "role:ReconciliationStateMachine"
+    for role in stack.schedules.roles.values():  # role:StatusSyncStarter, role:ReconciliationStarter
+        labels[logical_id(stack, role)] = f"role:{role.node.id}"
     labels[logical_id(stack, stack.audit_reader.role)] = "role:AuditReader"
     if stack.archive is not None:
         for role in [*stack.archive.readers.values(), *stack.archive.writers.values()]:

@@ -21,9 +21,10 @@ CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 # a decision to review (and to add to docs/network-and-scanners.md), not something a scan lets through.
 EXPECTED_SKIPS = {
     # A dead-letter queue only receives failed asynchronous invocations; every function is invoked synchronously
-    # (the intake, the payment workflow's eight steps, the operation workflow's five of its own, and LedgerEvents,
-    # by its event source mapping, whose on-failure destination takes a batch given up on).
-    ("CKV_AWS_116", "AWS::Lambda::Function"): 15,
+    # (the intake, the payment workflow's eight steps, the operation workflow's five of its own, status sync's two
+    # and reconciliation's three, by Task states, and LedgerEvents, by its event source mapping, whose on-failure
+    # destination takes a batch given up on).
+    ("CKV_AWS_116", "AWS::Lambda::Function"): 20,
     # The CardVault keeps no backups of CVV ciphertext.
     ("CKV_AWS_165", "AWS::DynamoDB::GlobalTable"): 1,
     # The evidence buckets' access-log bucket does not log into itself (infra.buckets; docs/keys-and-access.md).

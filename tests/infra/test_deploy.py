@@ -8,9 +8,9 @@ from infra import REPO_ROOT
 from infra import config as environments
 from infra.access import WORKFLOW_KEY_ACTIONS
 
-# What prod keeps: the keys, the tables, the secret, the log groups and the archive's log streams, the queue of
-# payment-event batches given up on (all but the keys have fixed names), and the evidence buckets, which every
-# environment keeps (infra.buckets).
+# What prod keeps: the keys, the tables, the secret, the log groups and the archive's log streams, the queues of
+# payment-event batches and scheduled starts given up on (all but the keys have fixed names), the report bucket,
+# and the evidence buckets, which every environment keeps (infra.buckets).
 RETAINED_IN_PROD = {
     "AWS::KMS::Key",
     "AWS::DynamoDB::GlobalTable",
@@ -108,7 +108,7 @@ def test_prod_keeps_its_data_on_update_and_delete_but_not_after_a_failed_first_c
 
 
 def test_dev_keeps_nothing_but_its_evidence_buckets(dev):
-    _, template, _ = dev
+    stack, template, _ = dev
     for kind in RETAINED_IN_PROD - RETAINED_EVERYWHERE - {"AWS::Logs::LogStream"}:  # dev has no archive
         resources = template.find_resources(kind)
         assert resources, kind
@@ -116,11 +116,15 @@ def test_dev_keeps_nothing_but_its_evidence_buckets(dev):
             assert resource["DeletionPolicy"] == "Delete", logical_id
             assert resource["UpdateReplacePolicy"] == "Delete", logical_id
     buckets = template.find_resources("AWS::S3::Bucket")
-    assert len(buckets) == 2  # the trail's, and the access logs of it
-    for logical_id, bucket in buckets.items():
+    # The trail's and the access logs of it, kept; reconciliation's report bucket, which goes with the stack.
+    reports = stack.get_logical_id(stack.reports.bucket.node.default_child)
+    assert len(buckets) == 3 and reports in buckets
+    evidence = {k: b for k, b in buckets.items() if k != reports}
+    for logical_id, bucket in evidence.items():
         assert bucket["DeletionPolicy"] == "RetainExceptOnCreate", logical_id
+    assert buckets[reports]["DeletionPolicy"] == "Delete"
     retained = {k for k, r in template.to_json()["Resources"].items() if r.get("DeletionPolicy", "Delete") != "Delete"}
-    assert retained == set(buckets)
+    assert retained == set(evidence)
 
 
 # 3. Prod and staging name their accounts ------------------------------------------------------------

@@ -112,7 +112,8 @@ def test_no_identity_policy_of_the_stack_but_ledger_events_may_put_events_and_it
             "events:detail-type": list(payment_events.EVENT_TYPES),
         }
     }
-    assert set(payment_events.EVENT_TYPES) == set(payment_events.DETAIL_TYPES.values())
+    # Each terminal status's event, and PaymentReconciled (an entry status sync or reconciliation wrote).
+    assert set(payment_events.EVENT_TYPES) == {*payment_events.DETAIL_TYPES.values(), payment_events.RECONCILED}
 
 
 # LedgerEvents' role -------------------------------------------------------------------------------------

@@ -25,15 +25,18 @@ CHANGES = [
     "dynamodb:UpdateItem",
 ]
 # The payment's four ledger steps and an operation's four (capture, void, refund); CallOperationProcessor only
-# reads the ledger, as CallProcessor does.
+# reads the ledger, as CallProcessor does. Status sync's resolutions and reconciliation's PAYMENT-SETTLED facts
+# are new entries too (FindUnresolved only reads the index).
 LEDGER_WRITERS = sorted(
     [
         *("role:LedgerFailed", "role:LedgerInitiated", "role:LedgerPending", "role:LedgerSuccess"),
         *("role:AdmitOperation", "role:OperationFailed", "role:OperationPending", "role:OperationSuccess"),
+        *("role:ResolveUnresolved", "role:MatchLedger"),
     ]
 )
-# Each processor call's record, written as the call completes, and the Audit step's; OperationFailed only reads.
-AUDIT_WRITERS = ["role:Audit", "role:CallOperationProcessor", "role:CallProcessor"]
+# Each processor call's record, written as the call completes (status sync's resolver's too), and the Audit
+# step's; OperationFailed only reads.
+AUDIT_WRITERS = sorted(["role:Audit", "role:CallOperationProcessor", "role:CallProcessor", "role:ResolveUnresolved"])
 ARCHIVE_BUCKET = f"payment-workflow-prod-archive-{ACCOUNT}-{REGION}"
 
 
@@ -323,11 +326,15 @@ def test_the_archive_bucket_policy_lets_only_its_firehose_roles_write(prod):
     )
 
 
-def test_the_access_log_bucket_takes_logs_of_the_evidence_buckets_only(prod):
+def test_the_access_log_bucket_takes_logs_of_the_evidence_buckets_and_the_report_bucket_only(prod):
     stack, template, _ = prod
     logs_id = logical_id(stack, stack.access_logs)
     delivery = []
-    for purpose, bucket in (("trail", stack.trail.bucket), ("archive", stack.archive.bucket)):
+    for purpose, bucket in (
+        ("reports", stack.reports.bucket),
+        ("trail", stack.trail.bucket),
+        ("archive", stack.archive.bucket),
+    ):
         delivery.append(
             (
                 f"AccessLogsOf{purpose.capitalize()}",
@@ -467,14 +474,15 @@ def get_arn(construct, stack):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_trail_records_data_events_of_exactly_the_three_tables_and_the_fifteen_functions(env, dev, prod):
+def test_the_trail_records_data_events_of_exactly_the_three_tables_and_the_twenty_functions(env, dev, prod):
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     [trail] = resources(template, "AWS::CloudTrail::Trail").values()
     properties = trail["Properties"]
     tables = [get_arn(t, stack) for t in (stack.tables.ledger, stack.tables.audit, stack.tables.vault)]
     functions = [get_arn(stack.steps.functions[spec.step], stack) for spec in topology.ALL_FUNCTIONS]
-    # The intake, the payment workflow's eight steps, the operation workflow's five of its own, LedgerEvents.
-    assert len(functions) == 15 and get_arn(stack.steps.intake, stack) in functions
+    # The intake, the payment workflow's eight steps, the operation workflow's five of its own, LedgerEvents,
+    # status sync's two of its own and reconciliation's three.
+    assert len(functions) == 20 and get_arn(stack.steps.intake, stack) in functions
     assert get_arn(stack.steps.ledger_events, stack) in functions
     assert properties["AdvancedEventSelectors"] == [
         {"Name": "Management events", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from infra import names
 from infra.network import NETWORK_DESCRIBE_ACTIONS
 from payments import topology
 from tests.infra.test_stack import logical_id, resources
@@ -116,6 +117,48 @@ STATEMENT_RESOURCES = {
         "OperationAttemptsRead": "audit",
         "AuditTableKey": "storage_key",
     },
+    # Status sync: the ledger's index; the resolver what CallOperationProcessor holds, on any trail, the ledger's
+    # link and append, and the payment and operation executions (test_status_sync_stack).
+    "FindUnresolved": {
+        "LedgerIndexRead": "ledger_index",
+        "LedgerTableKey": "storage_key",
+        "StatusSyncRunsList": "status_sync_machine",
+        "StatusSyncRunRead": "status_sync_executions",
+        "StatusSyncRunKey": "storage_key",
+    },
+    "ResolveUnresolved": {
+        "AuditEncryption": "audit_key",
+        "ConvergeCredentials": "secret",
+        "ConvergeCredentialsKey": "storage_key",
+        "AuditAppend": "audit",
+        "AuditTableKey": "storage_key",
+        "AuditTrailRead": "audit",
+        "LedgerRead": "ledger",
+        "LedgerLinkRead": "ledger",
+        "LedgerAppend": "ledger",
+        "LedgerTableKey": "storage_key",
+        "ExecutionStatusRead": "payment_and_operation_executions",
+        "ExecutionStatusKey": "storage_key",
+    },
+    # Reconciliation: the report bucket's prefixes, the ledger's index and history (test_reconciliation_stack).
+    "PlanReconciliation": {},
+    "ListProcessorWindow": {
+        "ConvergeCredentials": "secret",
+        "ConvergeCredentialsKey": "storage_key",
+        "WindowListingWrite": "window_listings",
+        "ReportBucketKey": "storage_key",
+    },
+    "MatchLedger": {
+        "LedgerIndexRead": "ledger_index",
+        "LedgerRead": "ledger",
+        "LedgerLinkRead": "ledger",
+        "LedgerAppend": "ledger",
+        "LedgerTableKey": "storage_key",
+        "WindowListingRead": "window_listings",
+        "ReportWrite": "reports",
+        "ReportBucketList": "report_bucket",
+        "ReportBucketKey": "storage_key",
+    },
     # The ledger's stream (never its items), the payments bus, its idempotency records, its failure queue.
     "LedgerEvents": {
         "LedgerStreamRead": "ledger_stream",
@@ -146,10 +189,13 @@ TABLE_OF_KEY_STATEMENT = {
     "IdempotencyTableKey": "idempotency",
 }
 # Each state machine role's own statements, by Sid (CDK's unnamed ones: its encryption and log delivery).
-# Only the payment state machine deletes a vault item (DiscardCard, when Tokenize fails for good).
+# Only the payment state machine deletes a vault item (DiscardCard, when Tokenize fails for good); only
+# reconciliation's runs child executions (its Distributed Map: test_reconciliation_stack).
 STATE_MACHINE_STATEMENTS = {
     topology.PAYMENT_WORKFLOW.name: {"InvokeSteps", "VaultDiscard", "VaultTableKey"},
     topology.OPERATION_WORKFLOW.name: {"InvokeSteps"},
+    topology.STATUS_SYNC_WORKFLOW.name: {"InvokeSteps"},
+    topology.RECONCILIATION_WORKFLOW.name: {"InvokeSteps", "StartChildExecutions", "ChildExecutions"},
 }
 TABLE_KEY_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
 
@@ -194,8 +240,10 @@ def test_the_only_roles_are_the_step_roles_and_the_state_machine_role_with_no_ma
     stack, template, _ = {"dev": dev, "prod": prod}[env]
     roles = resources(template, "AWS::IAM::Role")
     expected = {logical_id(stack, role) for role in stack.steps.roles.values()}
-    assert len(stack.steps.roles) == len(topology.ALL_FUNCTIONS) == 15  # one role per function
+    assert len(stack.steps.roles) == len(topology.ALL_FUNCTIONS) == 20  # one role per function
     expected |= {logical_id(stack, w.state_machine.role) for w in stack.workflows.values()}  # one per state machine
+    # One per schedule: EventBridge Scheduler starts status sync and reconciliation with it (test_status_sync_stack).
+    expected |= {logical_id(stack, role) for role in stack.schedules.roles.values()}
     if stack.network is not None:  # the VPC flow logs' delivery role (test_network)
         expected |= {logical_id(stack, role) for role in stack.network.roles}
     # The AuditReader, and in prod the archive's pipe and Firehose roles (test_evidence).
@@ -223,6 +271,8 @@ def test_only_xray_and_the_state_machines_log_delivery_are_granted_on_any_resour
     for workflow in stack.workflows.values():
         on_any_resource[logical_id(stack, workflow.state_machine.role)] = STATE_MACHINE_ACTIONS_ON_ANY_RESOURCE
     for role in stack.network.roles if stack.network is not None else []:
+        on_any_resource[logical_id(stack, role)] = set()
+    for role in stack.schedules.roles.values():  # a schedule's role: nothing on "*"
         on_any_resource[logical_id(stack, role)] = set()
     # The AuditReader: what `aws cloudtrail validate-logs` calls; a pipe: DynamoDB's ListStreams; Firehose: nothing.
     on_any_resource[logical_id(stack, stack.audit_reader.role)] = {
@@ -255,6 +305,12 @@ def rendered(value):
 
 def named_resources(stack):
     machine_id = logical_id(stack, stack.workflow.state_machine)
+    operation_id = logical_id(stack, stack.operation_workflow.state_machine)
+    bucket = logical_id(stack, stack.reports.bucket)
+
+    def objects(pattern):
+        return {"Fn::Join": ["", [get_arn(bucket), f"/{pattern}"]]}
+
     return {
         "card_data_key": get_arn(logical_id(stack, stack.keys.card_data_key)),
         "audit_key": get_arn(logical_id(stack, stack.keys.audit_key)),
@@ -271,6 +327,21 @@ def named_resources(stack):
         "state_machine": ref(machine_id),
         # arn:<partition>:states:<region>:<account>:execution:<state machine name>:*
         "executions": ":execution:<" + json.dumps({"Fn::GetAtt": [machine_id, "Name"]}) + ">:*",
+        "payment_and_operation_executions": [
+            ":execution:<" + json.dumps({"Fn::GetAtt": [machine, "Name"]}) + ">:*"
+            for machine in (machine_id, operation_id)
+        ],
+        "ledger_index": {"Fn::Join": ["", [get_arn(logical_id(stack, stack.tables.ledger)), "/index/EntriesByStatus"]]},
+        "report_bucket": get_arn(bucket),
+        # By the ARNs status sync's fixed name makes (the state machine refers to FindUnresolved).
+        "status_sync_machine": stack.resolve(
+            names.state_machine_arn(stack, stack.config, topology.STATUS_SYNC_WORKFLOW)
+        ),
+        "status_sync_executions": stack.resolve(
+            names.executions_arn(stack, stack.config, topology.STATUS_SYNC_WORKFLOW)
+        ),
+        "window_listings": objects("reconciliation/*/runs/*/windows/*"),
+        "reports": objects("reconciliation/*/report.json"),
     }
 
 
@@ -292,6 +363,10 @@ def test_each_function_role_names_exactly_its_keys_tables_secret_state_machine_a
     assert set(by_sid) == set(expected), step
     for sid, statement in by_sid.items():
         assert len(services_of(statement)) == 1  # one service per statement, so one resource fits all its actions
+        if sid == "ExecutionStatusRead":  # the payment state machine's executions, and the operation one's
+            found = [rendered(r) for r in as_list(statement["Resource"])]
+            assert len(found) == 2 and all(f.endswith(e) for f, e in zip(found, expected[sid], strict=True)), statement
+            continue
         [resource] = as_list(statement["Resource"])
         if sid == "ReadPayment":
             assert rendered(resource).endswith(expected[sid]), (step, statement)
@@ -344,6 +419,8 @@ def test_the_intake_role_names_its_two_keys_the_vault_the_state_machine_and_its_
     [
         (topology.PAYMENT_WORKFLOW, 8),  # Tokenize to Audit
         (topology.OPERATION_WORKFLOW, 7),  # AdmitOperation to Audit
+        (topology.STATUS_SYNC_WORKFLOW, 3),  # FindUnresolved, ResolveUnresolved, Audit
+        (topology.RECONCILIATION_WORKFLOW, 3),  # PlanReconciliation, ListProcessorWindow, MatchLedger
     ],
     ids=lambda value: value.name if isinstance(value, topology.WorkflowSpec) else str(value),
 )
@@ -381,7 +458,7 @@ def test_each_state_machine_role_invokes_exactly_its_steps_and_only_the_payments
         [(context, value)] = statement["Condition"]["StringEquals"].items()
         assert rendered(value).endswith(contexts[context]), statement
     if workflow != topology.PAYMENT_WORKFLOW:
-        # No table at all: the operation's steps write the ledger and the audit trail, not the state machine.
+        # No table at all: their steps write the ledger and the audit trail, not the state machine.
         assert [s for s in statements if "dynamodb" in services_of(s)] == []
         assert [s for s in statements if named["storage_key"] in as_list(s["Resource"]) and "Sid" in s] == []
         return

@@ -28,11 +28,17 @@ UPSTREAM = f"arn:<AWS::Partition>:iam::{ACCOUNT}:role/PaymentUpstream"
 OPERATOR = f"arn:<AWS::Partition>:iam::{ACCOUNT}:role/PaymentOperator"
 STATE_MACHINE = f"arn:<AWS::Partition>:states:{REGION}:{ACCOUNT}:stateMachine:PaymentWorkflow-prod"
 OPERATION_STATE_MACHINE = f"arn:<AWS::Partition>:states:{REGION}:{ACCOUNT}:stateMachine:PaymentOperationWorkflow-prod"
+STATUS_SYNC_STATE_MACHINE = f"arn:<AWS::Partition>:states:{REGION}:{ACCOUNT}:stateMachine:PaymentStatusSync-prod"
+RECONCILIATION_STATE_MACHINE = (
+    f"arn:<AWS::Partition>:states:{REGION}:{ACCOUNT}:stateMachine:PaymentReconciliationWorkflow-prod"
+)
 SECRET = f"arn:<AWS::Partition>:secretsmanager:{REGION}:{ACCOUNT}:secret:payment-workflow/prod/converge-??????"
 TRAIL = f"arn:<AWS::Partition>:cloudtrail:{REGION}:{ACCOUNT}:trail/payment-workflow-prod"
 ARCHIVE = f"arn:<AWS::Partition>:s3:::payment-workflow-prod-archive-{ACCOUNT}-{REGION}"
 EVENT_BUS = f"arn:<AWS::Partition>:events:{REGION}:{ACCOUNT}:event-bus/payments-prod"
 EVENT_FAILURES = f"arn:<AWS::Partition>:sqs:{REGION}:{ACCOUNT}:PaymentLedgerEventsFailures-prod"
+SCHEDULE_FAILURES = f"arn:<AWS::Partition>:sqs:{REGION}:{ACCOUNT}:PaymentScheduleFailures-prod"
+REPORTS = f"arn:<AWS::Partition>:s3:::payment-workflow-prod-reports-{ACCOUNT}-{REGION}"
 LOGS_OF_THE_ACCOUNT = f"arn:<AWS::Partition>:logs:{REGION}:{ACCOUNT}:*"
 USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
        "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPair", "kms:CreateGrant")  # fmt: skip
@@ -73,11 +79,28 @@ MACHINE_CONTEXT = {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachi
 OPERATION_MACHINE_CONTEXT = {
     "StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": OPERATION_STATE_MACHINE}
 }
+STATUS_SYNC_MACHINE_CONTEXT = {
+    "StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": STATUS_SYNC_STATE_MACHINE}
+}
+RECONCILIATION_MACHINE_CONTEXT = {
+    "StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": RECONCILIATION_STATE_MACHINE}
+}
 BOTH_MACHINES_CONTEXT = {
     "StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": [STATE_MACHINE, OPERATION_STATE_MACHINE]}
 }
+EVERY_MACHINE_CONTEXT = {
+    "StringEquals": {
+        "kms:EncryptionContext:aws:states:stateMachineArn": [
+            STATE_MACHINE,
+            OPERATION_STATE_MACHINE,
+            STATUS_SYNC_STATE_MACHINE,
+            RECONCILIATION_STATE_MACHINE,
+        ]
+    }
+}
 LOG_DELIVERY_CONTEXT = {"StringEquals": {"kms:EncryptionContext:SourceArn": LOGS_OF_THE_ACCOUNT}}
 ARCHIVE_CONTEXT = {**via("s3"), "StringLike": {"kms:EncryptionContext:aws:s3:arn": [ARCHIVE, f"{ARCHIVE}/*"]}}
+REPORTS_CONTEXT = {**via("s3"), "StringLike": {"kms:EncryptionContext:aws:s3:arn": [REPORTS, f"{REPORTS}/*"]}}
 
 KEY_POLICIES = {
     "card_data": [
@@ -89,11 +112,12 @@ KEY_POLICIES = {
     ],
     "audit": [
         ADMINISTRATORS,
-        # Both functions that call the processor seal its calls' payloads; the purpose is the condition, so an
-        # operation's trail (<TransactionID>/<OperationID> as the context's transaction_id) is admitted.
+        # The functions that call the processor and audit their calls seal the payloads (reconciliation's listing
+        # is audited nowhere); the purpose is the condition, so an operation's trail (<TransactionID>/<OperationID>
+        # as the context's transaction_id) is admitted.
         allow(
             "AuditSealing",
-            ["role:CallProcessor", "role:CallOperationProcessor"],
+            ["role:CallProcessor", "role:CallOperationProcessor", "role:ResolveUnresolved"],
             ["kms:GenerateDataKey"],
             purpose("audit"),
         ),
@@ -114,13 +138,23 @@ KEY_POLICIES = {
                 "role:OperationSuccess",
                 "role:OperationFailed",
                 "role:CallOperationProcessor",
+                # Status sync and reconciliation: the index, the resolutions, the PAYMENT-SETTLED facts.
+                "role:FindUnresolved",
+                "role:ResolveUnresolved",
+                "role:MatchLedger",
             ],
             TABLE_KEY_ACTIONS,
             via_dynamodb("PaymentLedger-prod"),
         ),
         allow(
             "AuditTable",
-            ["role:CallProcessor", "role:Audit", "role:CallOperationProcessor", "role:OperationFailed"],
+            [
+                "role:CallProcessor",
+                "role:Audit",
+                "role:CallOperationProcessor",
+                "role:OperationFailed",
+                "role:ResolveUnresolved",
+            ],
             TABLE_KEY_ACTIONS,
             via_dynamodb("PaymentAuditTrail-prod"),
         ),
@@ -167,7 +201,7 @@ KEY_POLICIES = {
         ),
         allow(
             "ConvergeCredentialsReading",
-            ["role:CallProcessor", "role:CallOperationProcessor"],
+            ["role:CallProcessor", "role:CallOperationProcessor", "role:ResolveUnresolved", "role:ListProcessorWindow"],
             ["kms:Decrypt"],
             SECRET_CONTEXT,
         ),
@@ -181,8 +215,25 @@ KEY_POLICIES = {
             OPERATION_MACHINE_CONTEXT,
         ),
         allow(
+            "StatusSyncStateMachineExecutions",
+            "role:StatusSyncStateMachine",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            STATUS_SYNC_MACHINE_CONTEXT,
+        ),
+        allow(
+            "ReconciliationStateMachineExecutions",
+            "role:ReconciliationStateMachine",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            RECONCILIATION_MACHINE_CONTEXT,
+        ),
+        allow(
             "StateMachineLogDelivery",
-            ["role:StateMachine", "role:OperationStateMachine"],
+            [
+                "role:StateMachine",
+                "role:OperationStateMachine",
+                "role:StatusSyncStateMachine",
+                "role:ReconciliationStateMachine",
+            ],
             ["kms:GenerateDataKey"],
             LOG_DELIVERY_CONTEXT,
         ),
@@ -194,7 +245,25 @@ KEY_POLICIES = {
         allow("OperationStartAndRead", UPSTREAM, ["kms:Decrypt", "kms:GenerateDataKey"], OPERATION_MACHINE_CONTEXT),
         allow("PaymentRead", OPERATOR, ["kms:Decrypt"], MACHINE_CONTEXT),
         allow("OperationRead", OPERATOR, ["kms:Decrypt"], OPERATION_MACHINE_CONTEXT),
-        allow("StateMachineDeployment", DEPLOYER, ["kms:Decrypt", "kms:GenerateDataKey"], BOTH_MACHINES_CONTEXT),
+        # EventBridge Scheduler starts the scheduled workflows, each with its schedule's role; operators may start
+        # one too (a sync with bounds of their own, a day reconciled again) and read every run.
+        allow(
+            "StatusSyncStartAndRead",
+            ["role:StatusSyncStarter", OPERATOR],
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            STATUS_SYNC_MACHINE_CONTEXT,
+        ),
+        allow(
+            "ReconciliationStartAndRead",
+            ["role:ReconciliationStarter", OPERATOR],
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            RECONCILIATION_MACHINE_CONTEXT,
+        ),
+        # Status sync's resolver reads a payment's or an operation's execution (is it still running?).
+        allow("ExecutionStatusReading", "role:ResolveUnresolved", ["kms:Decrypt"], BOTH_MACHINES_CONTEXT),
+        # ...and its FindUnresolved its own run (one status sync run at a time).
+        allow("StatusSyncRunReading", "role:FindUnresolved", ["kms:Decrypt"], STATUS_SYNC_MACHINE_CONTEXT),
+        allow("StateMachineDeployment", DEPLOYER, ["kms:Decrypt", "kms:GenerateDataKey"], EVERY_MACHINE_CONTEXT),
         allow(
             "FunctionEnvironments",
             FUNCTIONS,
@@ -291,6 +360,27 @@ KEY_POLICIES = {
             ["kms:Decrypt"],
             via("sqs", **{"kms:EncryptionContext:aws:sqs:arn": EVENT_FAILURES}),
         ),
+        # Reconciliation's report bucket: its two writing steps through S3, operators reading a report.
+        allow(
+            "ReconciliationReports",
+            ["role:ListProcessorWindow", "role:MatchLedger"],
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            REPORTS_CONTEXT,
+        ),
+        allow("ReconciliationReportReview", OPERATOR, ["kms:Decrypt"], REPORTS_CONTEXT),
+        # The schedules' dead-letter queue: the scheduler puts a start it gave up on there with the schedule's role.
+        allow(
+            "ScheduleFailuresDelivery",
+            ["role:StatusSyncStarter", "role:ReconciliationStarter"],
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            via("sqs", **{"kms:EncryptionContext:aws:sqs:arn": SCHEDULE_FAILURES}),
+        ),
+        allow(
+            "ScheduleFailuresReview",
+            OPERATOR,
+            ["kms:Decrypt"],
+            via("sqs", **{"kms:EncryptionContext:aws:sqs:arn": SCHEDULE_FAILURES}),
+        ),
     ],
 }
 # Dev: no archive, no administrators, upstream services or operators named in cdk.json (the deployment role
@@ -306,6 +396,8 @@ DEV_WITHOUT = {
     "ArchiveReview",
     "ArchiveBufferEncryption",
     "EventFailuresReview",
+    "ReconciliationReportReview",
+    "ScheduleFailuresReview",
 }
 
 

@@ -80,18 +80,21 @@ def test_both_state_machines_discard_a_failed_payments_card_from_their_own_vault
 
 
 def invoked_functions(definition):
-    """The function names (the last part of each ARN) a definition's Lambda tasks invoke."""
+    """The function names (the last part of each ARN) a definition's Lambda tasks invoke, a Map's included."""
     found = set()
     for state in definition["States"].values():
         function = state.get("Parameters", {}).get("FunctionName")
         if function is not None:
             found.add(function.rsplit(":", 1)[-1])
+        if "ItemProcessor" in state:
+            found |= invoked_functions(state["ItemProcessor"])
     return found
 
 
 def test_both_stacks_run_the_same_state_machines_invoking_the_same_functions(info, prod):
     # The laptop runs each workflow of the topology under its base name, the deployed stack under <name>-prod;
-    # each invokes the same functions (by name), and the operation machine serves capture, void and refund.
+    # each invokes the same functions (by name, a Map's iterations' too), and the operation machine serves
+    # capture, void and refund.
     stack, template, _ = prod
     client = info.client("stepfunctions")
     local = {m["name"]: m["stateMachineArn"] for m in client.list_state_machines()["stateMachines"]}

@@ -10,7 +10,7 @@ import pytest
 
 from infra import REPO_ROOT
 from infra import config as environments
-from infra.concurrency import CALL_PROCESSOR_CONCURRENCY, RESERVED_CONCURRENCY
+from infra.concurrency import CALL_PROCESSOR_CONCURRENCY, RESERVED_CONCURRENCY, SCHEDULED_STEP_CONCURRENCY
 from infra.network import (
     CARD_DATA_STEPS,
     CARD_DATA_SUBNET_STEPS,
@@ -19,6 +19,7 @@ from infra.network import (
     NETWORK_DESCRIBE_ACTIONS,
     NETWORK_INTERFACE_ACTIONS,
     SERVICE_ENDPOINTS,
+    SYNC_FINDER,
 )
 from infra.scanners import checkov_skips
 from payments import topology
@@ -26,11 +27,12 @@ from tests.infra.conftest import synthesized
 from tests.infra.test_stack import logical_id, resources
 
 CARD_DATA = {"Intake", "Tokenize", "CallProcessor"}  # receive a card, or decrypt one (and send it to Converge)
-# What runs in the CardData subnets: the card-data functions, and CallOperationProcessor, which holds no card
-# but calls Converge, KMS (audit payloads) and Secrets Manager (the Converge credentials), as CallProcessor does.
-CARD_DATA_SUBNET = CARD_DATA | {"CallOperationProcessor"}
+# What runs in the CardData subnets: the card-data functions, and the functions that hold no card but call
+# Converge (and KMS, Secrets Manager or Step Functions) as CallProcessor does: CallOperationProcessor, status
+# sync's ResolveUnresolved, reconciliation's ListProcessorWindow.
+CARD_DATA_SUBNET = CARD_DATA | {"CallOperationProcessor", "ResolveUnresolved", "ListProcessorWindow"}
 # The functions that hold a connection to Converge.
-PROCESSOR_CALLERS = {"CallProcessor", "CallOperationProcessor"}
+PROCESSOR_CALLERS = {"CallProcessor", "CallOperationProcessor", "ResolveUnresolved", "ListProcessorWindow"}
 # The AWS services each card-data function calls (lambdas/), by interface endpoint; DynamoDB has the gateway.
 INTERFACE_SERVICES = {"kms", "states", "secretsmanager"}
 # LedgerEvents, in the Internal subnets, puts events on the payments bus: EventBridge's endpoint, its alone.
@@ -136,14 +138,20 @@ def test_the_card_data_functions_are_the_intake_tokenize_and_call_processor():
     assert CARD_DATA_STEPS == CARD_DATA
     assert CARD_DATA_SUBNET_STEPS == CARD_DATA_SUBNET
     assert {spec.step for spec in topology.ALL_FUNCTIONS if spec.uses_processor} == PROCESSOR_CALLERS
-    # Interface endpoints serve the card-data subnets: only the functions there may call those services.
-    assert set().union(*(spec.callers for spec in SERVICE_ENDPOINTS.values())) <= CARD_DATA_SUBNET
+    # Interface endpoints serve the card-data subnets: only the functions there may call those services, and
+    # FindUnresolved (Internal subnets) Step Functions, admitted by a group of the endpoint's own.
+    assert set().union(*(spec.callers for spec in SERVICE_ENDPOINTS.values())) <= CARD_DATA_SUBNET | {SYNC_FINDER}
+    assert SYNC_FINDER not in CARD_DATA_SUBNET
     assert {spec.iam_prefix for spec in SERVICE_ENDPOINTS.values()} == INTERFACE_SERVICES
     assert {spec.step for spec in topology.ALL_FUNCTIONS} >= CARD_DATA_SUBNET
-    # CallOperationProcessor seals audit payloads (KMS) and reads the Converge credentials, as CallProcessor.
-    assert {"CallProcessor", "CallOperationProcessor"} <= SERVICE_ENDPOINTS["Kms"].callers
+    # CallOperationProcessor and ResolveUnresolved seal audit payloads (KMS) and read the Converge credentials, as
+    # CallProcessor; ListProcessorWindow only reads the credentials (its listings go to S3, through the gateway).
+    assert {"CallProcessor", "CallOperationProcessor", "ResolveUnresolved"} <= SERVICE_ENDPOINTS["Kms"].callers
+    assert "ListProcessorWindow" not in SERVICE_ENDPOINTS["Kms"].callers
     assert SERVICE_ENDPOINTS["SecretsManager"].callers == PROCESSOR_CALLERS
-    assert SERVICE_ENDPOINTS["StepFunctions"].callers == {"Intake"}
+    # The intake starts (and describes) payments; ResolveUnresolved describes a payment's or an operation's
+    # execution; FindUnresolved lists status sync's running executions.
+    assert SERVICE_ENDPOINTS["StepFunctions"].callers == {"Intake", "ResolveUnresolved", SYNC_FINDER}
     # LedgerEvents holds no card: it runs in the Internal subnets, and only it calls their EventBridge endpoint.
     assert EVENT_PUBLISHER == topology.EVENTS_FUNCTION.step == "LedgerEvents"
     assert EVENT_PUBLISHER not in CARD_DATA_SUBNET
@@ -168,13 +176,16 @@ def test_card_data_functions_run_in_the_card_data_subnets_with_the_https_only_gr
     card_group = logical_id(stack, stack.network.card_data_group)
     internal_group = logical_id(stack, stack.network.internal_group)
     events_group = logical_id(stack, stack.network.events_group)
+    finder_group = logical_id(stack, stack.network.finder_group)
     for spec in topology.ALL_FUNCTIONS:
         vpc_config = by_id[logical_id(stack, stack.steps.functions[spec.step])]["Properties"]["VpcConfig"]
+        own_group = {EVENT_PUBLISHER: events_group, SYNC_FINDER: finder_group}
         expected_subnets, group = (
             (card_subnets, card_group)
             if spec.step in CARD_DATA_SUBNET
-            # LedgerEvents: the Internal subnets, in a group of its own (the one the EventBridge endpoint admits).
-            else (internal_subnets, events_group if spec.step == EVENT_PUBLISHER else internal_group)
+            # LedgerEvents and FindUnresolved: the Internal subnets, each in a group of its own (the one the
+            # EventBridge endpoint, or the Step Functions endpoint, admits).
+            else (internal_subnets, own_group.get(spec.step, internal_group))
         )
         assert vpc_config["SubnetIds"] == [{"Ref": s} for s in expected_subnets.values()], spec.step
         assert vpc_config["SecurityGroupIds"] == [{"Fn::GetAtt": [group, "GroupId"]}], spec.step
@@ -182,7 +193,12 @@ def test_card_data_functions_run_in_the_card_data_subnets_with_the_https_only_gr
 
 def test_function_security_groups_send_https_only_and_accept_nothing(in_vpc):
     _, stack, by_id = in_vpc
-    for group in (stack.network.card_data_group, stack.network.internal_group, stack.network.events_group):
+    for group in (
+        stack.network.card_data_group,
+        stack.network.internal_group,
+        stack.network.events_group,
+        stack.network.finder_group,
+    ):
         properties = by_id[logical_id(stack, group)]["Properties"]
         [egress] = properties["SecurityGroupEgress"]
         assert {k: egress[k] for k in ("CidrIp", "IpProtocol", "FromPort", "ToPort")} == {
@@ -368,7 +384,7 @@ def test_aws_is_reached_through_endpoints_that_admit_this_accounts_principals_an
     _, stack, by_id = in_vpc
     endpoints = of_type(by_id, "AWS::EC2::VPCEndpoint").values()
     by_service = {service_of(e["Properties"]["ServiceName"]): e["Properties"] for e in endpoints}
-    assert set(by_service) == INTERFACE_SERVICES | INTERNAL_INTERFACE_SERVICES | {"dynamodb"}
+    assert set(by_service) == INTERFACE_SERVICES | INTERNAL_INTERFACE_SERVICES | {"dynamodb", "s3"}
     card_subnets = [{"Ref": s} for s in subnets(by_id, "CardData").values()]
     internal_subnets = [{"Ref": s} for s in subnets(by_id, "Internal").values()]
     endpoint_group = {"Fn::GetAtt": [logical_id(stack, stack.network.endpoint_group), "GroupId"]}
@@ -382,14 +398,31 @@ def test_aws_is_reached_through_endpoints_that_admit_this_accounts_principals_an
             assert endpoint["VpcEndpointType"] == "Interface"
             assert endpoint["PrivateDnsEnabled"] is True  # the SDK's default host name resolves to it
             assert endpoint["SubnetIds"] == where, service
-            assert endpoint["SecurityGroupIds"] == [group], service
-    # DynamoDB: the gateway, in the route tables of the function subnets (not the egress or firewall ones).
-    gateway = by_service["dynamodb"]
-    assert gateway["VpcEndpointType"] == "Gateway"
+            # Step Functions' also admits FindUnresolved, through a group of its own (test_status_sync_stack).
+            finder = {"Fn::GetAtt": [logical_id(stack, stack.network.finder_endpoint_group), "GroupId"]}
+            assert endpoint["SecurityGroupIds"] == [group, *([finder] if service == "states" else [])], service
+    # DynamoDB and S3: gateways, in the route tables of the function subnets (not the egress or firewall ones).
     function_subnets = [*subnets(by_id, "CardData").values(), *subnets(by_id, "Internal").values()]
-    assert sorted(t["Ref"] for t in gateway["RouteTableIds"]) == sorted(
-        route_table_of(by_id, s) for s in function_subnets
-    )
+    for service in ("dynamodb", "s3"):
+        gateway = by_service[service]
+        assert gateway["VpcEndpointType"] == "Gateway"
+        assert sorted(t["Ref"] for t in gateway["RouteTableIds"]) == sorted(
+            route_table_of(by_id, s) for s in function_subnets
+        )
+    # S3: this account's principals, on the report bucket only (an S3 ARN names no account: the bucket's own
+    # name does, and aws:ResourceAccount).
+    [statement] = by_service.pop("s3")["PolicyDocument"]["Statement"]
+    bucket = f"arn:<AWS::Partition>:s3:::payment-workflow-{{env}}-reports-{stack.account}-{stack.region}"
+    assert statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": "*"}
+    assert statement["Action"] == "s3:*"
+    account = {"Ref": "AWS::AccountId"}
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}}
+    rendered = [
+        "".join(p if isinstance(p, str) else "<" + p["Ref"] + ">" for p in r["Fn::Join"][1])
+        for r in statement["Resource"]
+    ]
+    name = bucket.format(env=stack.config.name)
+    assert rendered == [name, f"{name}/*"]
     for service, endpoint in by_service.items():
         [statement] = endpoint["PolicyDocument"]["Statement"]
         assert statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": "*"}
@@ -427,12 +460,16 @@ def test_every_function_has_its_reserved_concurrency_and_the_processor_callers_t
         for spec in topology.ALL_FUNCTIONS
     }
     assert reserved == RESERVED_CONCURRENCY
-    # Each function that holds a connection to Converge has its own pool, the narrowest.
-    assert reserved["CallProcessor"] == CALL_PROCESSOR_CONCURRENCY == min(reserved.values())
+    # Each function that holds a connection to Converge has its own pool, narrower than every other step of a
+    # payment or an operation; the scheduled workflows' single-shot steps get SCHEDULED_STEP_CONCURRENCY.
+    single_shot = {"FindUnresolved", "PlanReconciliation", "MatchLedger"}
+    assert {step: reserved[step] for step in single_shot} == dict.fromkeys(single_shot, SCHEDULED_STEP_CONCURRENCY)
+    others = {step: n for step, n in reserved.items() if step not in single_shot}
+    assert reserved["CallProcessor"] == CALL_PROCESSOR_CONCURRENCY == min(others.values())
     assert reserved["CallOperationProcessor"] == CALL_PROCESSOR_CONCURRENCY
     assert {step for step, n in reserved.items() if n == CALL_PROCESSOR_CONCURRENCY} == PROCESSOR_CALLERS
     # Lambda keeps 100 of the account's concurrency unreserved: this must fit a 1,000 quota with room.
-    assert sum(reserved.values()) == 280  # docs/network-and-scanners.md, infra/concurrency.py
+    assert sum(reserved.values()) == 306  # docs/network-and-scanners.md, infra/concurrency.py
     assert sum(reserved.values()) <= 900 // 2
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from infra import functions as infra_functions
+from infra import names
+from infra.access import UPSTREAM_WORKFLOWS
 from infra.functions import POWERTOOLS_VERSION, PYTHON_RUNTIME
 from infra.log_groups import CARD_DATA_IDENTIFIERS
 from infra.network import NETWORK_DESCRIBE_ACTIONS, NETWORK_INTERFACE_ACTIONS
@@ -86,15 +88,18 @@ def state_machine_of(stack, template, workflow):
 
 
 def test_the_stack_deploys_exactly_the_workflows_of_the_topology_each_with_its_own_role(prod):
+    # Payments, their operations, status sync and the daily reconciliation.
     stack, template, _ = prod
     machines = resources(template, "AWS::StepFunctions::StateMachine")
-    assert len(machines) == len(topology.WORKFLOWS) == 2
+    assert len(machines) == len(topology.WORKFLOWS) == 4
     assert sorted(m["Properties"]["StateMachineName"] for m in machines.values()) == sorted(
         f"{workflow.name}-prod" for workflow in topology.WORKFLOWS
     )
     assert len({json.dumps(m["Properties"]["RoleArn"]) for m in machines.values()}) == len(machines)
     assert stack.workflow is stack.workflows[topology.PAYMENT_WORKFLOW.name]
     assert stack.operation_workflow is stack.workflows[topology.OPERATION_WORKFLOW.name]
+    assert stack.status_sync is stack.workflows[topology.STATUS_SYNC_WORKFLOW.name]
+    assert stack.reconciliation is stack.workflows[topology.RECONCILIATION_WORKFLOW.name]
 
 
 @pytest.mark.parametrize("workflow", topology.WORKFLOWS, ids=lambda w: w.name)
@@ -124,11 +129,15 @@ def test_the_definition_is_the_asl_file_with_only_the_placeholders_substituted(p
         assert logical_id(stack, stack.steps.functions[step]) not in json.dumps(properties), step
 
 
-def test_the_two_workflows_share_exactly_normalize_and_audit():
+def test_the_workflows_share_exactly_normalize_and_audit():
     payment, operation = set(topology.PAYMENT_WORKFLOW.steps), set(topology.OPERATION_WORKFLOW.steps)
+    sync, reconciliation = set(topology.STATUS_SYNC_WORKFLOW.steps), set(topology.RECONCILIATION_WORKFLOW.steps)
     assert payment & operation == {"Normalize", "Audit"}
-    assert payment | operation == {spec.step for spec in topology.FUNCTIONS}  # every step function has a caller
-    assert (len(payment), len(operation)) == (8, 7)
+    assert sync & (payment | operation) == {"Audit"}  # status sync audits its processor calls as they do
+    assert reconciliation & (payment | operation | sync) == set()
+    # Every step function has a caller.
+    assert payment | operation | sync | reconciliation == {spec.step for spec in topology.FUNCTIONS}
+    assert (len(payment), len(operation), len(sync), len(reconciliation)) == (8, 7, 3, 3)
 
 
 @pytest.mark.parametrize("workflow", topology.WORKFLOWS, ids=lambda w: w.name)
@@ -185,6 +194,31 @@ EXPECTED_ACTIONS = {
     "OperationFailed": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", *TABLE_KEY},  # + the attempts
     # Seals audit payloads (kms:GenerateDataKey, purpose audit), the Converge secret, the audit trail, the ledger.
     "CallOperationProcessor": {"secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:Query", *TABLE_KEY},
+    # Status sync: the ledger's EntriesByStatus index only; then what CallOperationProcessor does, the ledger's
+    # link read and append, and DescribeExecution of payment and operation executions (test_status_sync_stack).
+    # FindUnresolved also lets one run at a time work: it lists status sync's running executions and reads its own.
+    "FindUnresolved": {"dynamodb:Query", *TABLE_KEY, "states:ListExecutions", "states:DescribeExecution"},
+    "ResolveUnresolved": {
+        "secretsmanager:GetSecretValue",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "states:DescribeExecution",
+        *TABLE_KEY,
+    },
+    # Reconciliation (test_reconciliation_stack): plan (nothing), list (Converge, the report bucket's listings),
+    # match (the ledger's index, history, link and append; the listings read, the reports written).
+    "PlanReconciliation": set(),
+    "ListProcessorWindow": {"secretsmanager:GetSecretValue", "s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"},
+    "MatchLedger": {
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        *TABLE_KEY,
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+    },
     # The ledger's stream (and its key, under the ledger's name), the payments bus, its idempotency records
     # (and their key through DynamoDB), its failure queue (and its key through SQS). test_events: which resource.
     "LedgerEvents": {
@@ -217,6 +251,7 @@ DIRECT_KEY_USE = {
         ("audit", "kms:GenerateDataKey", crypto.PURPOSE_AUDIT),
     },
     "CallOperationProcessor": {("audit", "kms:GenerateDataKey", crypto.PURPOSE_AUDIT)},
+    "ResolveUnresolved": {("audit", "kms:GenerateDataKey", crypto.PURPOSE_AUDIT)},
 }
 # The functions that only the operation workflow invokes: no card, no card-data key, no vault.
 OPERATION_STEPS = [step for step in topology.OPERATION_WORKFLOW.steps if step not in topology.PAYMENT_WORKFLOW.steps]
@@ -232,6 +267,9 @@ def test_each_role_grants_exactly_its_steps_actions(prod, step):
 def test_direct_kms_use_is_bound_to_its_key_and_purpose_and_storage_only_through_services(prod):
     stack, template, _ = prod
     machine = {"Ref": logical_id(stack, stack.workflow.state_machine)}
+    operations = {"Ref": logical_id(stack, stack.operation_workflow.state_machine)}
+    # Named by the ARN its fixed name makes: the status sync state machine refers to FindUnresolved.
+    sync = stack.resolve(names.state_machine_arn(stack, stack.config, topology.STATUS_SYNC_WORKFLOW))
     # LedgerEvents reads the ledger's stream, encrypted with the table's key under its name (no documented
     # kms:ViaService for a stream: the archive's pipes are bound the same way).
     ledger_stream = {"kms:EncryptionContext:aws:dynamodb:tableName": {"Ref": logical_id(stack, stack.tables.ledger)}}
@@ -252,8 +290,16 @@ def test_direct_kms_use_is_bound_to_its_key_and_purpose_and_storage_only_through
             # Everything else is the storage key: the state machine's context, the ledger's stream, or through a
             # service.
             assert key == "storage", statement
-            if STATE_MACHINE_CONTEXT in equals:  # StartExecution/DescribeExecution on the encrypted state machine
-                assert (spec.step, equals) == (topology.INTAKE_FUNCTION.step, {STATE_MACHINE_CONTEXT: machine})
+            if STATE_MACHINE_CONTEXT in equals:  # StartExecution/DescribeExecution on the encrypted state machines
+                assert (spec.step, equals) in [
+                    (topology.INTAKE_FUNCTION.step, {STATE_MACHINE_CONTEXT: machine}),
+                    # Status sync's resolver: DescribeExecution of payment and operation executions, Decrypt only.
+                    ("ResolveUnresolved", {STATE_MACHINE_CONTEXT: [machine, operations]}),
+                    # ...and FindUnresolved its own run's (one run at a time), Decrypt only.
+                    ("FindUnresolved", {STATE_MACHINE_CONTEXT: sync}),
+                ], statement
+                if spec.step in ("ResolveUnresolved", "FindUnresolved"):
+                    assert actions == {"kms:Decrypt"}
             elif "kms:ViaService" not in equals:  # LedgerEvents' stream, and nothing else, Decrypt only
                 assert (spec.step, actions, equals) == (topology.EVENTS_FUNCTION.step, {"kms:Decrypt"}, ledger_stream)
         # No workflow role can open an audit payload; only Tokenize and CallProcessor open a vaulted card.
@@ -550,7 +596,7 @@ def test_only_the_functions_that_call_converge_read_the_converge_secret(prod):
         for s in topology.FUNCTIONS
         if "secretsmanager:GetSecretValue" in actions_of(role_statements(stack, template, s.step))
     ]
-    assert readers == ["CallProcessor", "CallOperationProcessor"]
+    assert readers == ["CallProcessor", "CallOperationProcessor", "ResolveUnresolved", "ListProcessorWindow"]
     assert readers == [s.step for s in topology.FUNCTIONS if s.uses_processor]
 
 
@@ -649,6 +695,7 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
         topology.STATE_MACHINE_ARN: {"Ref": logical_id(stack, stack.workflow.state_machine)},
         topology.EVENT_BUS_NAME: {"Ref": logical_id(stack, stack.events.bus)},
         topology.IDEMPOTENCY_TABLE_NAME: {"Ref": logical_id(stack, stack.tables.idempotency)},
+        topology.REPORT_BUCKET_NAME: {"Ref": logical_id(stack, stack.reports.bucket)},
     }
     assert logical_id(stack, stack.tables.ledger) != logical_id(stack, stack.tables.audit)
     for spec in topology.ALL_FUNCTIONS:
@@ -663,9 +710,17 @@ def test_each_function_gets_exactly_its_variables_with_the_key_tables_and_secret
     assert set(expected) <= given
 
 
+def task_states(states):
+    """Every state of a definition, those inside a Map's ItemProcessor included."""
+    for state in states.values():
+        yield state
+        yield from task_states(state.get("ItemProcessor", {}).get("States", {}))
+
+
 @pytest.mark.parametrize("workflow", topology.WORKFLOWS, ids=lambda w: w.name)
 def test_the_processor_steps_run_on_the_one_time_budget(prod, workflow):
-    # CallProcessor and CallOperationProcessor: the client's timeouts, the Lambda's, and the state's in the ASL.
+    # CallProcessor, CallOperationProcessor, ResolveUnresolved (status sync) and ListProcessorWindow
+    # (reconciliation): the client's timeouts, the Lambda's, and the state's in the ASL.
     stack, template, _ = prod
     budget = topology.PROCESSOR_TIME_BUDGET
     [spec] = [spec for spec in workflow.functions if spec.uses_processor]
@@ -681,7 +736,7 @@ def test_the_processor_steps_run_on_the_one_time_budget(prod, workflow):
     states = json.loads((REPO / workflow.asl_path).read_text())["States"]
     [state] = [
         state
-        for state in states.values()
+        for state in task_states(states)
         if state.get("Parameters", {}).get("FunctionName") == "${" + spec.placeholder + "}"
     ]
     assert state["TimeoutSeconds"] == budget.state_timeout_seconds
@@ -728,8 +783,9 @@ def test_upstream_policy_invokes_the_intake_and_can_decrypt_nothing_but_this_wor
     assert [actions_of([s]) for s in invoke] == [{"lambda:InvokeFunction"}]
     # Its one use of a key: StartExecution and DescribeExecution on the encrypted state machines, each
     # under its own context. That context seals execution data only, and no card is in an execution: no
-    # card, SecureToken or audit payload can be decrypted with it, and no other key is named.
-    machines = [{"Ref": logical_id(stack, w.state_machine)} for w in stack.workflows.values()]
+    # card, SecureToken or audit payload can be decrypted with it, and no other key is named. Payments and
+    # operations only: status sync and reconciliation are started by their schedules.
+    machines = [{"Ref": logical_id(stack, stack.workflows[w.name].state_machine)} for w in UPSTREAM_WORKFLOWS]
     contexts = []
     for statement in statements:
         if any(action.startswith("kms:") for action in actions_of([statement])):
@@ -739,7 +795,7 @@ def test_upstream_policy_invokes_the_intake_and_can_decrypt_nothing_but_this_wor
             assert condition == STATE_MACHINE_CONTEXT and set(statement["Condition"]) == {"StringEquals"}
             contexts.append(context)
     assert sorted(map(json.dumps, contexts)) == sorted(map(json.dumps, machines))
-    assert len([s for s in statements if "kms:Decrypt" in actions_of([s])]) == len(topology.WORKFLOWS)
+    assert len([s for s in statements if "kms:Decrypt" in actions_of([s])]) == len(UPSTREAM_WORKFLOWS) == 2
 
 
 def test_every_log_group_masks_card_numbers_security_codes_and_expiry_dates(prod):
@@ -845,7 +901,9 @@ def test_each_state_machine_pages_on_a_failed_or_timed_out_execution_and_each_st
     assert len(stack.workflows) == len(topology.WORKFLOWS)
     for workflow in stack.workflows.values():
         machine = {"Name": "StateMachineArn", "Value": {"Ref": logical_id(stack, workflow.state_machine)}}
-        assert alarmed(machine) == ["ExecutionsFailed", "ExecutionsTimedOut"], workflow.spec.name
+        # Status sync also pages when no run started for half an hour (test_status_sync_stack).
+        silence = ["ExecutionsStarted"] if workflow.spec == topology.STATUS_SYNC_WORKFLOW else []
+        assert alarmed(machine) == sorted(["ExecutionsFailed", "ExecutionsTimedOut", *silence]), workflow.spec.name
     for step, function in stack.steps.step_functions.items():
         assert alarmed({"Name": "FunctionName", "Value": {"Ref": logical_id(stack, function)}}) == [
             "Errors",
