@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -36,6 +37,16 @@ class Observations:
     # The events the payments bus delivered to the stack's queue (every one since the stack started, as
     # EventBridge delivers them: detail-type, detail...), read once the stream pump had caught up
     events: list[dict[str, Any]] = field(default_factory=list)
+    # When the records were read (ISO 8601 UTC): "now" for what is still pending past a deadline of 0
+    observed_at: str = ""
+    # The card vault's items' ExpiresAt (epoch seconds, the TTL backstop), per TransactionID
+    vault_expires_at: dict[str, int] = field(default_factory=dict)
+    # The reconciliation reports of the days the run spans (None: no reconciliation was run), and why a
+    # run that was tried could not give one
+    reconciliation: list[dict[str, Any]] | None = None
+    reconciliation_error: str = ""
+    # The stack is shared with other tests (a test session's): their transactions are in its listings
+    shared_stack: bool = False
 
     def operation_entries(self, operation_id: str) -> list[dict[str, Any]]:
         """The ledger entries of one operation, in order."""
@@ -51,6 +62,7 @@ def observe(stack: LocalStack, transaction_ids: list[str], operation_ids: dict[s
     """`operation_ids`: OperationID -> TransactionID of the operations run on these payments."""
     info = stack.info
     assert info is not None
+    observed_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     sfn = info.client("stepfunctions")
     executions, history, operation_executions = {}, {}, {}
     for operation_id in operation_ids or {}:
@@ -98,10 +110,12 @@ def observe(stack: LocalStack, transaction_ids: list[str], operation_ids: dict[s
         table_items=items + vault_items,
         audit_payloads=audit_payloads(info, audit_items),
         vaulted={str(item["TransactionID"]) for item in vault_items},
+        vault_expires_at={str(item["TransactionID"]): int(item.get("ExpiresAt") or 0) for item in vault_items},
         logs=stack.logs.text(),
         operations=dict(operation_ids or {}),
         operation_executions=operation_executions,
         events=stack.received_events(),
+        observed_at=observed_at,
     )
 
 

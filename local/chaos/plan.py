@@ -38,10 +38,14 @@ DECLINING_CENTS = frozenset(cents for cents, (result, *_) in AMOUNT_TRIGGERS.ite
 class PlannedPayment:
     transaction_id: str
     request: dict[str, Any]
-    expected: str  # the Status the card and amount call for, whatever the faults: no fault may change it
+    # The Status the card and amount call for, whatever the faults: no fault may change it. A planned
+    # unknown ending: the Status its payment's own entries end with once status sync resolved it.
+    expected: str
     faults: list[str] = field(default_factory=list)  # kinds, for the report
     scheduled: list[ScheduledFault] = field(default_factory=list)
     processor_rules: list[FaultRule] = field(default_factory=list)
+    unknown: str | None = None  # one of UNKNOWN_KINDS: the ending is left for status sync on purpose
+    resolution: str | None = None  # what status sync must resolve it by (payments.status_sync.Resolution)
 
 
 def plan(seed: int, payments: int, read_timeout: float = 1.0) -> list[PlannedPayment]:
@@ -62,6 +66,7 @@ def plan(seed: int, payments: int, read_timeout: float = 1.0) -> list[PlannedPay
         for kind in kinds:
             _add_fault(rng, payment, kind, read_timeout)
         planned.append(payment)
+    plan_unknown_endings(seed, planned)
     return planned
 
 
@@ -116,6 +121,100 @@ def _add_fault(rng: random.Random, payment: PlannedPayment, kind: str, read_time
     payment.scheduled.append(ScheduledFault(target, fault, label=kind))
 
 
+# -- endings left unknown on purpose, for status sync to resolve ------------------------------------------
+
+# How an ending is left unknown (the same three for payments and operations):
+#   charged   the money call reaches Converge, its answer is withheld, and every lookup of the reference is
+#             lost (timeout_after_charge, then drop_before_charge on its txnquery, for as long as the run
+#             lasts): the execution ends FAILED, outcome unknown, with the money moved;
+#   not_sent  every request under the reference is dropped before Converge acts: FAILED, outcome unknown,
+#             nothing moved;
+#   pending   the money moves, then both terminal ledger steps fail past their retries (Lambda service
+#             errors planned under the reference): the execution ends with the ledger at PENDING.
+UNKNOWN_KINDS = ("unknown:charged", "unknown:not_sent", "unknown:pending")
+PAYMENT_RESOLUTIONS = {
+    "unknown:charged": "REVERSE",
+    "unknown:not_sent": "RECORD_NOT_CHARGED",
+    "unknown:pending": "COMPLETE",
+}
+OPERATION_RESOLUTIONS = {
+    "unknown:charged": "RECORD_SUCCESS",
+    "unknown:not_sent": "RECORD_NOT_CHARGED",
+    "unknown:pending": "COMPLETE",
+}
+UNKNOWN_PAYMENT_SHARE = 0.05  # of the payments after the covering ones that approve
+UNKNOWN_OPERATION_SHARE = 0.03  # of the operations after the covering ones
+# Lambda service errors enough to outlast every retry of both terminal steps (5 invocations each).
+_STUCK_INVOCATIONS = 40
+_PAYMENT_TERMINAL_FUNCTIONS = ("LedgerSuccess", "LedgerFailed")
+_OPERATION_TERMINAL_FUNCTIONS = ("OperationSuccess", "OperationFailed")
+
+
+def plan_unknown_endings(seed: int, payments: list[PlannedPayment]) -> list[PlannedPayment]:
+    """About one approving payment in twenty after the covering ones ends unknown on purpose, each kind
+    at least once as a sale and once as an authorization when there are enough; drawn from a stream of
+    its own. Such a payment meets only its unknown ending's faults (any drawn for it are dropped), and
+    its `expected` becomes what status sync must leave it at."""
+    rng = random.Random(f"unknown-{seed}")
+    eligible = [
+        p
+        for index, p in enumerate(payments)
+        if index >= 2 * len(ALL_KINDS) and p.expected in ("PAYMENT-SUCCESS", "PAYMENT-AUTHORIZED")
+    ]
+    if not eligible:
+        return []
+    count = min(len(eligible), max(2 * len(UNKNOWN_KINDS), round(UNKNOWN_PAYMENT_SHARE * len(payments))))
+    pool = list(eligible)
+    chosen: list[tuple[PlannedPayment, str]] = []
+    for kind in UNKNOWN_KINDS:
+        for manual in (False, True):
+            fits = [p for p in pool if (p.request.get("Capture") == "manual") == manual]
+            if fits and len(chosen) < count:
+                payment = rng.choice(fits)
+                pool.remove(payment)
+                chosen.append((payment, kind))
+    while len(chosen) < count and pool:
+        payment = rng.choice(pool)
+        pool.remove(payment)
+        chosen.append((payment, rng.choice(UNKNOWN_KINDS)))
+    for payment, kind in chosen:
+        _leave_unknown(payment, kind)
+    return [payment for payment, _ in chosen]
+
+
+def _leave_unknown(payment: PlannedPayment, kind: str) -> None:
+    t = payment.transaction_id
+    payment.faults, payment.scheduled, payment.processor_rules = [kind], [], []
+    payment.unknown, payment.resolution = kind, PAYMENT_RESOLUTIONS[kind]
+    if kind == "unknown:pending":
+        payment.scheduled += _stuck(_PAYMENT_TERMINAL_FUNCTIONS, kind)
+        return  # completed by status sync: it ends as its card and amount call for
+    payment.processor_rules += _unknown_rules(kind, t, (_charge_type(payment),))
+    payment.expected = "PAYMENT-REVERSED" if kind == "unknown:charged" else "PAYMENT-FAILED"
+
+
+def _unknown_rules(kind: str, reference: str, converge_types: tuple[str, ...]) -> list[FaultRule]:
+    """Converge fault rules that leave the outcome of the request under `reference` unknown to the workflow."""
+    if kind == "unknown:not_sent":
+        return [FaultRule("drop_before_charge", times=0, match={"ssl_merchant_txn_id": reference})]
+    rules = [
+        FaultRule("timeout_after_charge", match={"ssl_transaction_type": t, "ssl_merchant_txn_id": reference})
+        for t in converge_types
+    ]
+    lost = {"ssl_transaction_type": "txnquery", "ssl_merchant_txn_id": reference}
+    return [*rules, FaultRule("drop_before_charge", times=0, match=lost)]
+
+
+def _stuck(steps: tuple[str, ...], label: str) -> list[ScheduledFault]:
+    """Both terminal ledger steps fail past their retries: the execution ends with the ledger at PENDING."""
+    return [
+        ScheduledFault(
+            f"lambda:{topology.function_by_step(step).function_name}", "service_error", _STUCK_INVOCATIONS, label
+        )
+        for step in steps
+    ]
+
+
 # -- operations after the payments: captures and voids before the batch settles, refunds after ----------
 
 BEFORE_SETTLEMENT, AFTER_SETTLEMENT = "before settlement", "after settlement"
@@ -141,6 +240,8 @@ class PlannedOperation:
     faults: list[str] = field(default_factory=list)
     scheduled: list[ScheduledFault] = field(default_factory=list)
     processor_rules: list[FaultRule] = field(default_factory=list)
+    unknown: str | None = None  # one of UNKNOWN_KINDS: the ending is left for status sync on purpose
+    resolution: str | None = None  # what status sync must resolve it by
 
 
 # One payment's operations in one phase: run one after another; a list inside is a race, started at once.
@@ -176,6 +277,8 @@ def plan_operations(seed: int, payments: list[PlannedPayment], read_timeout: flo
 
     for payment in payments:
         t, amount, roll = payment.transaction_id, Decimal(payment.request["Amount"]), rng.random()
+        if payment.unknown is not None:
+            continue  # failed, or stuck until status sync: nothing to operate on during the run
         before: OperationSteps = []
         after: OperationSteps = []
         if payment.expected == "PAYMENT-DECLINED" and roll < 0.2:
@@ -213,7 +316,59 @@ def plan_operations(seed: int, payments: list[PlannedPayment], read_timeout: flo
             _add_operation_fault(rng, operation, OPERATION_KINDS[index], read_timeout)
         elif rng.random() < 1 / 3:
             _add_operation_fault(rng, operation, rng.choice(OPERATION_KINDS), read_timeout)
+    plan_unknown_operations(seed, planned)
     return planned
+
+
+def plan_unknown_operations(seed: int, planned: OperationPlan) -> list[PlannedOperation]:
+    """A few operations end unknown on purpose (about three in a hundred after the covering ones; each
+    unknown kind once with each operation kind when there are enough), from a stream of their own. Only a
+    payment's last operation, and one its history lets through (<KIND>-SUCCESS expected): an operation
+    left unknown holds its payment until status sync resolves it, so nothing may come after it."""
+    rng = random.Random(f"unknown-operations-{seed}")
+    singles = [op for op in planned.operations if op.expected != RACE]
+    covering = {op.operation_id for op in singles[: len(OPERATION_KINDS)]}
+    last_of_payment: dict[str, PlannedOperation] = {}
+    for operation in planned.operations:
+        last_of_payment[operation.transaction_id] = operation
+    eligible = [
+        op
+        for op in last_of_payment.values()
+        if op.operation_id not in covering and op.expected != RACE and op.expected.endswith("-SUCCESS")
+    ]
+    count = min(len(eligible), max(2 * len(UNKNOWN_KINDS), round(UNKNOWN_OPERATION_SHARE * len(singles))))
+    pool = list(eligible)
+    chosen: list[tuple[PlannedOperation, str]] = []
+    # Each unknown kind with another operation kind first, so that the first three already meet all six.
+    operation_kinds = ("capture", "void", "refund")
+    pairs = [(UNKNOWN_KINDS[i % 3], operation_kinds[(i + i // 3) % 3]) for i in range(9)]
+    for kind, operation_kind in pairs:
+        fits = [op for op in pool if op.request["Operation"] == operation_kind]
+        if fits and len(chosen) < count:
+            operation = rng.choice(fits)
+            pool.remove(operation)
+            chosen.append((operation, kind))
+    while len(chosen) < count and pool:
+        operation = rng.choice(pool)
+        pool.remove(operation)
+        chosen.append((operation, rng.choice(UNKNOWN_KINDS)))
+    for operation, kind in chosen:
+        _leave_operation_unknown(operation, kind)
+    return [operation for operation, _ in chosen]
+
+
+def _leave_operation_unknown(operation: PlannedOperation, kind: str) -> None:
+    operation.faults, operation.scheduled, operation.processor_rules = [kind], [], []
+    operation.unknown, operation.resolution = kind, OPERATION_RESOLUTIONS[kind]
+    if kind == "unknown:pending":
+        operation.scheduled += _stuck(_OPERATION_TERMINAL_FUNCTIONS, kind)
+        return  # completed by status sync: <KIND>-SUCCESS, as planned
+    # A void of an authorization is a ccdelete, of anything else a ccvoid: the rules name both.
+    kind_of = operation.request["Operation"]
+    types = ("ccdelete", "ccvoid") if kind_of == "void" else (converge_type_of(operation, False),)
+    operation.processor_rules += _unknown_rules(kind, operation.operation_id, types)
+    if kind == "unknown:not_sent":
+        operation.expected, operation.reason = f"{kind_of.upper()}-FAILED", "NOT_CHARGED"
 
 
 def _part_of(rng: random.Random, amount: Decimal) -> Decimal:

@@ -1,16 +1,19 @@
-"""Runs a chaos plan on a fresh local stack, waits for every execution, checks the invariants."""
+"""Runs a chaos plan on a fresh local stack, waits for every execution, resolves what was left unknown
+(status sync), reconciles the run's days, checks the invariants."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from local import operations
-from local.chaos.invariants import Verdict, check_all, payment_terminal
+from local.chaos.invariants import Verdict, check_all, final_status, payment_entries
 from local.chaos.observations import Observations, execution_output, observe
 from local.chaos.plan import (
     RACE,
@@ -22,7 +25,49 @@ from local.chaos.plan import (
 )
 from local.faults import FaultSchedule
 from local.stack import LocalStack
+from local.status_sync import SETTLED_OUTCOMES, run_status_sync
 from upstream.client import IntakeUnavailable, PaymentRefused
+
+# Status sync runs until nothing of the run is left (its output says More, or something of the run
+# FAILED, was LEFT_FOR_AN_OPERATOR, STILL_RUNNING or NOT_YET): at most this many runs, a second apart, or
+# NOT_YET_WAIT when something of the run was NOT_YET (a request sent moments ago may still land).
+MAX_SYNC_RUNS = 8
+NOT_YET_WAIT = 5.0
+SYNC_REQUEST = {"PendingDeadlineSeconds": 0}  # every execution has ended: nothing pending can still move
+
+
+@dataclass
+class SyncSummary:
+    """What the status sync runs after the payments and operations did to the run's references."""
+
+    runs: int = 0
+    seconds: float = 0.0
+    found: list[int] = field(default_factory=list)  # per run: how many unresolved it found (the whole stack's)
+    # The last result per (TransactionID, OperationID or None) of the run's, as status sync reported it
+    results: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # runs that did not end SUCCEEDED
+
+    @property
+    def resolutions(self) -> Counter[str]:
+        return Counter(
+            f"{r.get('Resolution')} -> {r.get('Status')}" for r in self.results.values() if r["Outcome"] == "RESOLVED"
+        )
+
+    @property
+    def left(self) -> list[str]:
+        return [
+            f"{t}{'/' + op if op else ''}: {r['Outcome']} {r.get('Detail') or r.get('Error') or ''}".rstrip()
+            for (t, op), r in self.results.items()
+            if r["Outcome"] not in SETTLED_OUTCOMES
+        ]
+
+
+@dataclass
+class ReconciliationSummary:
+    days: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    available: bool = False
+    why_not: str = ""  # why no reconciliation was run (the hook found none), or why it failed
 
 
 @dataclass
@@ -39,6 +84,11 @@ class ChaosReport:
     expected: dict[str, str] = field(default_factory=dict)  # the Status each card and amount call for
     operation_outcomes: Counter[str] = field(default_factory=Counter)
     planned_operations: list[PlannedOperation] = field(default_factory=list)
+    # Endings left unknown on purpose: per TransactionID the resolution status sync must settle it by
+    expected_resolutions: dict[str, str | None] = field(default_factory=dict)
+    planned_unknown: Counter[str] = field(default_factory=Counter)  # "payment unknown:charged", ...
+    sync: SyncSummary = field(default_factory=SyncSummary)
+    reconciliation: ReconciliationSummary = field(default_factory=ReconciliationSummary)
 
     @property
     def holds(self) -> bool:
@@ -46,11 +96,19 @@ class ChaosReport:
 
     @property
     def statuses(self) -> dict[str, str | None]:
-        """The Status each payment's own entries end with (None: no ledger entry); its operations' entries
-        may follow."""
-        return {
-            t: payment_terminal(self.observations, t).get("Status") or None for t in self.observations.transaction_ids
-        }
+        """The Status each payment's own entries end with, settlement facts aside (None: no terminal entry):
+        PAYMENT-REVERSED once status sync reversed a charge; its operations' entries may follow."""
+        return {t: final_status(self.observations, t) for t in self.observations.transaction_ids}
+
+    @property
+    def resolutions(self) -> dict[str, str | None]:
+        """The Resolution of each payment's last own entry (settlement facts aside): None unless status sync
+        resolved it."""
+        found = {}
+        for t in self.observations.transaction_ids:
+            own = [e for e in payment_entries(self.observations.ledger.get(t, [])) if e["Status"] != "PAYMENT-SETTLED"]
+            found[t] = own[-1].get("Resolution") if own else None
+        return found
 
     @property
     def approved_charges(self) -> Counter[str]:
@@ -75,8 +133,10 @@ class ChaosReport:
             status = entries[-1]["Status"] if entries else None
             if operation.expected == RACE:
                 races.setdefault(operation.transaction_id, []).append(str(status))
-            elif status != operation.expected or (
-                operation.reason is not None and entries[-1].get("ReasonCode") != operation.reason
+            elif (
+                status != operation.expected
+                or (operation.reason is not None and entries[-1].get("ReasonCode") != operation.reason)
+                or entries[-1].get("Resolution") != operation.resolution
             ):
                 offenders.append(operation.operation_id)
         offenders += [t for t, seen in races.items() if sorted(seen) != ["REFUND-DECLINED", "REFUND-SUCCESS"]]
@@ -84,19 +144,26 @@ class ChaosReport:
 
     @property
     def not_as_expected(self) -> list[str]:
-        """The payments whose ledger does not end with the Status their card and amount call for."""
-        return [t for t, status in self.statuses.items() if status != self.expected.get(t)]
+        """The payments whose ledger does not end with the Status their card and amount call for (an ending
+        left unknown on purpose: what status sync must leave it at, by the planned resolution; no other
+        payment may need one)."""
+        resolutions = self.resolutions
+        return [
+            t
+            for t, status in self.statuses.items()
+            if status != self.expected.get(t) or resolutions[t] != self.expected_resolutions.get(t)
+        ]
 
 
 def run(seed: int, payments: int, concurrency: int = 8, stack: LocalStack | None = None) -> ChaosReport:
     if stack is not None:
-        return _run(stack, seed, payments, concurrency)
+        return _run(stack, seed, payments, concurrency, shared=True)
     # 2 s: on two busy cores a 300 ms "latency" fault must not turn into a client timeout.
     with LocalStack(converge_read_timeout=2.0) as fresh:
         return _run(fresh, seed, payments, concurrency)
 
 
-def _run(stack: LocalStack, seed: int, payments: int, concurrency: int) -> ChaosReport:
+def _run(stack: LocalStack, seed: int, payments: int, concurrency: int, shared: bool = False) -> ChaosReport:
     planned = plan(seed, payments, stack.converge_read_timeout)
     operation_plan = plan_operations(seed, planned, stack.converge_read_timeout)
     schedule = FaultSchedule()
@@ -108,7 +175,7 @@ def _run(stack: LocalStack, seed: int, payments: int, concurrency: int) -> Chaos
             stack.sandbox.faults.add(rule)
     fired_before = len(stack.sandbox.faults.fired)
     stack.apply_fault_schedule(schedule)
-    started = time.monotonic()
+    started, first_day = time.monotonic(), dt.datetime.now(dt.UTC).date()
     try:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             list(pool.map(lambda p: _pay(stack, p), planned))
@@ -117,14 +184,29 @@ def _run(stack: LocalStack, seed: int, payments: int, concurrency: int) -> Chaos
             stack.sandbox.settle()
             list(pool.map(lambda steps: _operate(stack, steps), operation_plan.after_settlement.values()))
     finally:
+        # Every fault ends here (a rule of an unknown ending lasts until removed): status sync must find
+        # the processor answering.
         stack.apply_fault_schedule(None)
         stack.sandbox.faults.clear()
+    injected = Counter(schedule.injected)
+    # A Converge fault of an ending left unknown counts as that kind; any other as its own.
+    unknown_refs = {p.transaction_id: p.unknown for p in planned if p.unknown}
+    unknown_refs |= {op.operation_id: op.unknown for op in operation_plan.operations if op.unknown}
+    injected.update(
+        unknown_refs.get(reference) or f"converge:{fault}"
+        for fault, reference in stack.sandbox.faults.fired[fired_before:]
+    )
+    transaction_ids = [p.transaction_id for p in planned]
+    sync = _sync(stack, set(transaction_ids))
+    reconciliation, reports = _reconcile(stack, first_day)
     seconds = time.monotonic() - started
     operation_ids = {op.operation_id: op.transaction_id for op in operation_plan.operations}
-    observations = observe(stack, [p.transaction_id for p in planned], operation_ids)
+    observations = observe(stack, transaction_ids, operation_ids)
+    observations.shared_stack = shared
+    if reconciliation.available:
+        observations.reconciliation = reports if not reconciliation.why_not else None
+        observations.reconciliation_error = reconciliation.why_not
     outcomes = {t: _outcome(observations, t) for t in observations.transaction_ids}
-    injected = Counter(schedule.injected)
-    injected.update(f"converge:{fault}" for fault, _ in stack.sandbox.faults.fired[fired_before:])
     return ChaosReport(
         seed=seed,
         payments=payments,
@@ -138,7 +220,77 @@ def _run(stack: LocalStack, seed: int, payments: int, concurrency: int) -> Chaos
         expected={p.transaction_id: p.expected for p in planned},
         operation_outcomes=Counter(_operation_outcome(observations, op) for op in operation_ids),
         planned_operations=operation_plan.operations,
+        expected_resolutions={p.transaction_id: p.resolution for p in planned},
+        planned_unknown=Counter(
+            [f"payment {p.unknown}" for p in planned if p.unknown]
+            + [f"operation {op.unknown}" for op in operation_plan.operations if op.unknown]
+        ),
+        sync=sync,
+        reconciliation=reconciliation,
     )
+
+
+def _sync(stack: LocalStack, ours: set[str]) -> SyncSummary:
+    """Status sync, as an operator would run it once every execution has ended, until nothing of the run
+    is left to it (bounded: MAX_SYNC_RUNS)."""
+    assert stack.info is not None
+    summary = SyncSummary()
+    started = time.monotonic()
+    for _ in range(MAX_SYNC_RUNS):
+        summary.runs += 1
+        try:
+            output = run_status_sync(stack.info, dict(SYNC_REQUEST))
+        except RuntimeError as failed:  # the run itself failed: the next one finds the same
+            summary.errors.append(str(failed))
+            time.sleep(1)
+            continue
+        summary.found.append(int(output.get("Found", 0)))
+        mine = [r for r in output.get("Results", []) if r.get("TransactionID") in ours]
+        for result in mine:
+            summary.results[(result["TransactionID"], result.get("OperationID"))] = result
+        if not output.get("More") and all(r.get("Outcome") in SETTLED_OUTCOMES for r in mine):
+            break
+        time.sleep(NOT_YET_WAIT if any(r.get("Outcome") == "NOT_YET" for r in mine) else 1)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _reconcile(stack: LocalStack, first_day: dt.date) -> tuple[ReconciliationSummary, list[dict[str, Any]]]:
+    """Reconciliation of every day the run spans (UTC), after status sync, as `python -m local reconcile
+    --date` runs it.
+
+    HOOK: it runs only if the stack has a reconciliation workflow and local.reconciliation offers
+    run_reconciliation(info, {"Date": ...}); else the summary says why not, and invariant 17 is skipped.
+    """
+    assert stack.info is not None
+    today = dt.datetime.now(dt.UTC).date()
+    days = [first_day + dt.timedelta(days=n) for n in range((today - first_day).days + 1)]
+    summary = ReconciliationSummary(days=[day.isoformat() for day in days])
+    try:
+        from local import reconciliation as local_reconciliation
+
+        run_reconciliation = local_reconciliation.run_reconciliation
+    except (ImportError, AttributeError) as missing:
+        summary.why_not = f"no local reconciliation ({type(missing).__name__}: {missing})"
+        return summary, []
+    if not getattr(stack.info, "reconciliation_state_machine_arn", ""):
+        summary.why_not = "the stack has no reconciliation workflow"
+        return summary, []
+    summary.available = True
+    reports: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for day in summary.days:
+        try:
+            output = run_reconciliation(stack.info, {"Date": day})
+        except Exception as failed:  # any failure of the run is the invariant's finding
+            summary.why_not = f"{day}: {type(failed).__name__}: {failed}"
+            break
+        try:
+            reports.append(local_reconciliation.stored_report(stack.info, output))  # every finding, not the first
+        except Exception:  # the output holds the counts and the first findings
+            reports.append(output)
+    summary.seconds = time.monotonic() - started
+    return summary, reports
 
 
 def _pay(stack: LocalStack, payment: PlannedPayment) -> None:
@@ -204,6 +356,7 @@ def format_report(report: ChaosReport) -> str:
         f"  {as_expected:5d}  payments ended as their card and amount call for"
         + (f"; not: {', '.join(report.not_as_expected[:5])}" if report.not_as_expected else ""),
     ]
+    lines += _unknown_lines(report)
     lines += ["", "Operations by outcome"]
     lines += [f"  {count:5d}  {outcome}" for outcome, count in sorted(report.operation_outcomes.items())]
     late = report.operations_not_as_planned
@@ -214,16 +367,44 @@ def format_report(report: ChaosReport) -> str:
     lines += ["", "Faults: payments (and operations) planned to meet each kind, and faulted calls"]
     kinds = sorted(set(report.planned_faults) | set(report.injected_faults))
     lines += [f"  {report.planned_faults[k]:5d} payments  {report.injected_faults[k]:5d} calls  {k}" for k in kinds]
-    lines += ["", "Invariants (checked: payments, or operations for 10 and 13)"]
+    lines += [
+        "",
+        "Invariants (checked: payments; operations for 10 and 13; both for 15; transactions listed for 17)",
+    ]
     for verdict in report.verdicts:
+        if verdict.skipped and verdict.holds:
+            lines.append(f"  SKIP  {verdict.name}: {verdict.skipped}")
+            continue
         status = "PASS" if verdict.holds else "FAIL"
         first = f"  first: {', '.join(verdict.offenders[:5])}" if verdict.offenders else ""
-        lines.append(
-            f"  {status}  {verdict.name}: {verdict.checked - len(verdict.offenders)}/{verdict.checked} hold{first}"
-        )
+        held = max(verdict.checked - len(verdict.offenders), 0)
+        lines.append(f"  {status}  {verdict.name}: {held}/{verdict.checked} hold{first}")
     lines.append("")
     lines.append("All invariants hold." if report.holds else "SOME INVARIANTS FAILED.")
     return "\n".join(lines)
+
+
+def _unknown_lines(report: ChaosReport) -> list[str]:
+    sync, reconciliation = report.sync, report.reconciliation
+    unresolved = next((v for v in report.verdicts if v.name.startswith("15 ")), None)
+    mismatches = next((v for v in report.verdicts if v.name.startswith("17 ")), None)
+    lines = ["", "Endings left unknown on purpose (resolved by status sync after the run)"]
+    lines += [f"  {count:5d}  {kind}" for kind, count in sorted(report.planned_unknown.items())]
+    found = ", ".join(str(n) for n in sync.found) or "-"
+    lines.append(f"  status sync: {sync.runs} run(s), {sync.seconds:.1f} s, found {found} (the whole stack's)")
+    lines += [f"  {count:5d}  resolved {what}" for what, count in sorted(sync.resolutions.items())]
+    lines += [f"         LEFT {what}" for what in sync.left[:10]]
+    lines += [f"         sync run failed: {error}" for error in sync.errors[:3]]
+    if unresolved is not None:
+        lines.append(f"  {len(unresolved.offenders):5d}  payments or operations unresolved or pending after sync")
+    if reconciliation.available and mismatches is not None:
+        lines.append(
+            f"  {len(mismatches.offenders):5d}  reconciliation mismatches ({', '.join(reconciliation.days)}, "
+            f"{reconciliation.seconds:.1f} s)"
+        )
+    else:
+        lines.append(f"      -  reconciliation not run: {reconciliation.why_not}")
+    return lines
 
 
 def report_json(report: ChaosReport) -> str:
@@ -237,7 +418,12 @@ def report_json(report: ChaosReport) -> str:
             "operations": report.operation_outcomes,
             "operations_not_as_planned": report.operations_not_as_planned,
             "faults_injected": report.injected_faults,
-            "invariants": {v.name: {"holds": v.holds, "offenders": v.offenders} for v in report.verdicts},
+            "planned_unknown": report.planned_unknown,
+            "status_sync": {"runs": report.sync.runs, "resolved": report.sync.resolutions, "left": report.sync.left},
+            "reconciliation": {"days": report.reconciliation.days, "ran": report.reconciliation.available},
+            "invariants": {
+                v.name: {"holds": v.holds, "offenders": v.offenders, "skipped": v.skipped} for v in report.verdicts
+            },
         },
         indent=2,
     )

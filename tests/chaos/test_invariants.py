@@ -9,6 +9,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from local.chaos import invariants
 from local.chaos.observations import Observations
 from payments import chain, events
+from payments.status_resolution import reversal_reference
 
 _deserialize = TypeDeserializer().deserialize
 
@@ -486,3 +487,491 @@ def test_invariant_14_holds_the_operations_entries_to_their_events_too():
     forged = forge_refunded(lambda o: o.events.pop())
 
     assert invariants.every_terminal_entry_is_one_event(forged) == ["paid (#6 REFUND-SUCCESS: no events)"]
+
+
+# --- endings left unknown, and what status sync made of them ----------------------------------------------
+
+REVERSAL = reversal_reference("reversed")
+UNKNOWN = {"ReasonCode": "PROCESSOR_OUTCOME_UNKNOWN"}
+OBSERVED_AT = "2026-01-01T00:10:00Z"
+
+
+def as_published(entries):
+    """The events of these ledger entries as payments.events makes them, as the bus delivers them to the
+    queue (none for an entry that is no event)."""
+    made = (events.event_of({"CreatedAt": "2026-01-01T00:00:00Z", **e}) for e in entries)
+    return [{"source": m["Source"], "detail-type": m["DetailType"], "detail": m["Detail"]} for m in made if m]
+
+
+def unchained(entries):
+    return [{k: v for k, v in e.items() if k not in (chain.PREV_HASH, chain.ENTRY_HASH)} for e in entries]
+
+
+def resolved():
+    """The consistent record and three payments status sync resolved, as the system records them: a charge
+    made after its payment was told failed, reversed by a return; an unknown outcome found not charged; a
+    payment whose terminal ledger steps failed for good, completed (its card left in the vault to its TTL)."""
+    o = consistent()
+    o.observed_at = OBSERVED_AT
+    o.transaction_ids += ["reversed", "unpaid", "stuck"]
+    failed = {"status": "FAILED", "error": "PaymentFailed", "cause": json.dumps({"Status": "PAYMENT-FAILED"})}
+    o.executions |= {
+        "reversed": dict(failed),
+        "unpaid": dict(failed),
+        "stuck": {
+            "status": "FAILED",
+            "error": "PaymentFailed",
+            "cause": "Payment stuck ended without a terminal ledger entry: Lambda.ServiceException",
+        },
+    }
+    o.ledger["reversed"] = chained(
+        [
+            entry("reversed", 1, "PAYMENT-INITIATED"),
+            entry("reversed", 2, "PAYMENT-PENDING"),
+            entry("reversed", 3, "PAYMENT-FAILED", **UNKNOWN),
+            entry(
+                "reversed",
+                4,
+                "PAYMENT-REVERSING",
+                Resolution="REVERSE",
+                OperationID=REVERSAL,
+                ProcessorTransactionID="TXN-R",
+                ReasonCode="REVERSE_BY_RETURN",
+            ),
+            entry(
+                "reversed",
+                5,
+                "PAYMENT-REVERSED",
+                Resolution="REVERSE",
+                OperationID=REVERSAL,
+                ProcessorTransactionID="RET-R",
+                ReasonCode="REVERSE_BY_RETURN",
+            ),
+        ]
+    )
+    o.ledger["unpaid"] = chained(
+        [
+            entry("unpaid", 1, "PAYMENT-INITIATED"),
+            entry("unpaid", 2, "PAYMENT-PENDING"),
+            entry("unpaid", 3, "PAYMENT-FAILED", **UNKNOWN),
+            entry("unpaid", 4, "PAYMENT-FAILED", ReasonCode="NOT_CHARGED", Resolution="RECORD_NOT_CHARGED"),
+        ]
+    )
+    o.ledger["stuck"] = chained(
+        [
+            entry("stuck", 1, "PAYMENT-INITIATED"),
+            entry("stuck", 2, "PAYMENT-PENDING"),
+            entry("stuck", 3, "PAYMENT-SUCCESS", ProcessorTransactionID="TXN-S", Resolution="COMPLETE"),
+        ]
+    )
+    o.charges += [
+        charge("reversed", "TXN-R", ssl_trans_status="STL"),
+        {
+            "ssl_merchant_txn_id": REVERSAL,
+            "ssl_txn_id": "RET-R",
+            "ssl_transaction_type": "RETURN",
+            "ssl_result": "0",
+            "ssl_amount": "25.00",
+            "original_txn_id": "TXN-R",
+            "approved_charge": False,
+        },
+        charge("stuck", "TXN-S"),
+    ]
+    # The reversed payment's sale was never answered; status sync's lookups and its return were.
+    o.answered_calls |= {
+        "reversed": ["txnquery"],
+        REVERSAL: ["ccreturn"],
+        "unpaid": ["txnquery"],
+        "stuck": ["ccsale", "txnquery"],
+    }
+    o.audit |= {
+        "reversed": audited(record("reversed", "txnquery"), record("reversed", "ccreturn", 2)),
+        "unpaid": audited(record("unpaid", "txnquery")),
+        "stuck": audited(record("stuck", "ccsale"), record("stuck", "txnquery", 2)),
+    }
+    o.history |= {t: [{"type": "ExecutionStarted"}] for t in ("reversed", "unpaid", "stuck")}
+    o.vaulted.add("stuck")
+    o.vault_expires_at["stuck"] = 1767225600 + 300  # 2026-01-01T00:05:00Z: within the TTL of OBSERVED_AT
+    o.events += [event for t in ("reversed", "unpaid", "stuck") for event in as_published(o.ledger[t])]
+    return o
+
+
+def forge_resolved(change):
+    observations = resolved()
+    change(observations)
+    return observations
+
+
+def test_reconciliations_settlement_fact_after_an_approval_keeps_invariant_2():
+    settled = forge_resolved(append_entry("stuck", "PAYMENT-SETTLED", Resolution="SETTLED"))
+    settled.events += as_published(settled.ledger["stuck"][-1:])
+
+    assert [v.name for v in invariants.check_all(settled) if not v.holds] == []
+
+
+def test_a_consistent_record_with_resolutions_passes_every_invariant():
+    observations = resolved()
+    # REVERSING is no event; the entries status sync wrote are PaymentReconciled.
+    assert [e["detail-type"] for e in observations.events[-5:]] == [
+        "PaymentFailed",
+        "PaymentReconciled",
+        "PaymentFailed",
+        "PaymentReconciled",
+        "PaymentReconciled",
+    ]
+    assert [v.name for v in invariants.check_all(observations) if not v.holds] == []
+
+
+def replace_ledger(transaction_id, *entries):
+    def change(o):
+        o.ledger[transaction_id] = chained(list(entries))
+
+    return change
+
+
+def append_entry(transaction_id, status, **extra):
+    def change(o):
+        entries = unchained(o.ledger[transaction_id])
+        o.ledger[transaction_id] = chained([*entries, entry(transaction_id, len(entries) + 1, status, **extra)])
+
+    return change
+
+
+def drop_charge(txn_id):
+    return lambda o: o.charges.remove(next(c for c in o.charges if c["ssl_txn_id"] == txn_id))
+
+
+RESOLUTION_VIOLATIONS = [
+    # 2: a resolution after a payment that had ended with a known outcome; one of an unknown outcome twice
+    (
+        "ledger_is_append_only_and_complete",
+        append_entry("paid", "PAYMENT-FAILED", ReasonCode="NOT_CHARGED", Resolution="RECORD_NOT_CHARGED"),
+    ),
+    (
+        "ledger_is_append_only_and_complete",
+        append_entry("unpaid", "PAYMENT-FAILED", ReasonCode="NOT_CHARGED", Resolution="RECORD_NOT_CHARGED"),
+    ),
+    # 2: the execution writes after a resolution; a reversal recorded that never began
+    ("ledger_is_append_only_and_complete", append_entry("stuck", "PAYMENT-FAILED")),
+    (
+        "ledger_is_append_only_and_complete",
+        replace_ledger(
+            "unpaid",
+            entry("unpaid", 1, "PAYMENT-INITIATED"),
+            entry("unpaid", 2, "PAYMENT-PENDING"),
+            entry("unpaid", 3, "PAYMENT-FAILED", **UNKNOWN),
+            entry("unpaid", 4, "PAYMENT-REVERSED", Resolution="REVERSE", OperationID="x"),
+        ),
+    ),
+    # 2: a settlement fact before any terminal entry
+    (
+        "ledger_is_append_only_and_complete",
+        replace_ledger(
+            "stuck",
+            entry("stuck", 1, "PAYMENT-INITIATED"),
+            entry("stuck", 2, "PAYMENT-SETTLED", Resolution="SETTLED"),
+            entry("stuck", 3, "PAYMENT-SUCCESS", ProcessorTransactionID="TXN-S", Resolution="COMPLETE"),
+        ),
+    ),
+    # 2: a settlement fact of a payment that ended failed (its charge reversed)
+    ("ledger_is_append_only_and_complete", append_entry("reversed", "PAYMENT-SETTLED", Resolution="SETTLED")),
+    # 3: the reversal's return is not at the processor
+    ("charges_belong_to_successful_payments", drop_charge("RET-R")),
+    # 5: status sync's return answered, without its audit record in the payment's trail
+    ("processor_calls_are_audited", lambda o: o.audit["reversed"].pop()),
+    # 6: a stuck payment's caller told a Status; a stuck payment nobody resolved
+    (
+        "output_matches_ledger",
+        lambda o: o.executions["stuck"].update(status="SUCCEEDED", output=json.dumps({"Status": "PAYMENT-SUCCESS"})),
+    ),
+    (
+        "output_matches_ledger",
+        replace_ledger("stuck", entry("stuck", 1, "PAYMENT-INITIATED"), entry("stuck", 2, "PAYMENT-PENDING")),
+    ),
+    # 6: a resolved unknown outcome's caller must have been told what the execution wrote
+    (
+        "output_matches_ledger",
+        lambda o: o.executions["unpaid"].update(cause=json.dumps({"Status": "PAYMENT-SUCCESS"})),
+    ),
+    # 7: a card left past the vault's TTL; a card left by a payment whose terminal entry was written
+    ("no_card_data_at_rest", lambda o: o.vault_expires_at.update(stuck=1767225600 + 3600)),
+    ("no_card_data_at_rest", lambda o: o.vaulted.add("unpaid") or o.vault_expires_at.update(unpaid=1767225600)),
+    # 9: the reversal recorded, the money still at the processor
+    ("money_at_the_processor_equals_the_ledger", drop_charge("RET-R")),
+    # 14: a resolution without its PaymentReconciled event; the REVERSING entry published
+    ("every_terminal_entry_is_one_event", lambda o: o.events.pop()),
+    (
+        "every_terminal_entry_is_one_event",
+        lambda o: o.events.append(
+            {"detail-type": "PaymentReconciled", "detail": {"EventID": "reversed#4", "Status": "PAYMENT-REVERSING"}}
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("invariant", "violation"), RESOLUTION_VIOLATIONS)
+def test_each_invariant_catches_its_violation_among_resolutions(invariant, violation):
+    check = getattr(invariants, invariant)
+    assert check(resolved()) == []
+    assert check(forge_resolved(violation)) != []
+
+
+# --- 15: nothing left unresolved or pending ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("forgery", "named"),
+    [
+        (
+            replace_ledger(  # ended with its outcome unknown, never resolved
+                "unpaid",
+                entry("unpaid", 1, "PAYMENT-INITIATED"),
+                entry("unpaid", 2, "PAYMENT-PENDING"),
+                entry("unpaid", 3, "PAYMENT-FAILED", **UNKNOWN),
+            ),
+            ["unpaid (OUTCOME_UNKNOWN)"],
+        ),
+        (
+            replace_ledger("stuck", entry("stuck", 1, "PAYMENT-INITIATED"), entry("stuck", 2, "PAYMENT-PENDING")),
+            ["stuck (PENDING: PAYMENT-PENDING)", "stuck (PENDING_PAST_DEADLINE)"],
+        ),
+        (
+            lambda o: o.ledger.update(reversed=o.ledger["reversed"][:4]),  # a reversal begun, not done
+            ["reversed (OUTCOME_UNKNOWN)", "reversed (PENDING: PAYMENT-REVERSING)"],
+        ),
+    ],
+    ids=["outcome-unknown", "pending", "reversing"],
+)
+def test_invariant_15_names_each_payment_left_unresolved(forgery, named):
+    assert invariants.nothing_left_unresolved(resolved()) == []
+    assert invariants.nothing_left_unresolved(forge_resolved(forgery)) == named
+
+
+def operation_resolved():
+    """The refunded record, its refund's outcome unknown until status sync found it made (RECORD_SUCCESS)."""
+    o = refunded()
+    o.observed_at = OBSERVED_AT
+    entries = unchained(o.ledger["paid"])[:5]
+    o.ledger["paid"] = chained(
+        [
+            *entries,
+            entry("paid", 6, "REFUND-FAILED", OperationID="r1", Amount="10.00", **UNKNOWN),
+            entry(
+                "paid",
+                7,
+                "REFUND-SUCCESS",
+                OperationID="r1",
+                Amount="10.00",
+                ProcessorTransactionID="RET-1",
+                Resolution="RECORD_SUCCESS",
+            ),
+        ]
+    )
+    o.operation_executions["r1"] = {
+        "status": "FAILED",
+        "error": "OperationFailed",
+        "cause": json.dumps({"Status": "REFUND-FAILED"}),
+    }
+    o.events[-1:] = as_published(o.ledger["paid"][5:])
+    return o
+
+
+def test_an_operation_status_sync_recorded_as_made_passes_every_invariant():
+    observations = operation_resolved()
+    assert [e["detail-type"] for e in observations.events[-2:]] == ["PaymentFailed", "PaymentReconciled"]
+    assert [v.name for v in invariants.check_all(observations) if not v.holds] == []
+
+
+@pytest.mark.parametrize(
+    ("forgery", "named"),
+    [
+        (lambda o: o.ledger["paid"].pop(), ["paid/r1 (OUTCOME_UNKNOWN)"]),
+        (
+            lambda o: o.ledger.update(paid=o.ledger["paid"][:5]),
+            ["paid/r1 (PENDING: REFUND-PENDING)", "paid/r1 (PENDING_PAST_DEADLINE)"],
+        ),
+    ],
+    ids=["outcome-unknown", "pending"],
+)
+def test_invariant_15_names_each_operation_left_unresolved(forgery, named):
+    forged = operation_resolved()
+    forgery(forged)
+
+    assert invariants.nothing_left_unresolved(forged) == named
+
+
+def test_an_operation_recorded_by_status_sync_keeps_invariants_9_10_and_13_and_breaks_them_when_wrong():
+    assert invariants.money_at_the_processor_equals_the_ledger(operation_resolved()) == []
+    assert invariants.operations_reach_the_processor_once(operation_resolved()) == []
+    assert invariants.operation_output_matches_ledger(operation_resolved()) == []
+
+    told_success = operation_resolved()
+    told_success.operation_executions["r1"]["cause"] = json.dumps({"Status": "REFUND-SUCCESS"})
+    assert invariants.operation_output_matches_ledger(told_success) == ["r1"]
+    not_there = operation_resolved()
+    not_there.charges.pop()  # the refund status sync recorded as made is not at the processor
+    assert invariants.operations_reach_the_processor_once(not_there) == ["r1"]
+    assert invariants.money_at_the_processor_equals_the_ledger(not_there) == ["paid"]
+
+
+# --- 16: every approval at the processor is the ledger's -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("forgery", "named"),
+    [
+        (
+            lambda o: o.ledger.update(reversed=o.ledger["reversed"][:3]),  # charged, never reversed
+            ["reversed (TXN-R: no PAYMENT-REVERSING names it)"],
+        ),
+        (
+            lambda o: o.ledger.update(reversed=o.ledger["reversed"][:4]),  # reversal begun, never recorded
+            ["reversed (TXN-R: no PAYMENT-REVERSED under its reference)"],
+        ),
+        (drop_charge("RET-R"), [f"reversed (TXN-R: no reversals at the processor under {REVERSAL})"]),
+        (
+            lambda o: o.charges[-2].update(ssl_amount="5.00"),  # returned in part only
+            ["reversed (TXN-R: the processor's RETURN RET-R is not the reversal the ledger records)"],
+        ),
+        (
+            lambda o: o.charges.append(charge("unpaid", "TXN-U")),  # recorded not charged, charged after all
+            ["unpaid (TXN-U: no PAYMENT-REVERSING names it)"],
+        ),
+        (
+            lambda o: o.charges.append(charge("declined", "TXN-D2")),
+            ["declined (TXN-D2: no PAYMENT-REVERSING names it)"],
+        ),
+        (
+            drop_charge("TXN-R"),  # a reversal of a charge the processor never made
+            ["reversed (#4 PAYMENT-REVERSING names no approval at the processor)"],
+        ),
+    ],
+    ids=["not-reversed", "reversing", "reversal-missing", "partial-return", "not-charged", "declined", "no-charge"],
+)
+def test_invariant_16_names_each_approval_the_ledger_does_not_account_for(forgery, named):
+    assert invariants.approvals_belong_to_the_ledger(resolved()) == []
+    assert invariants.approvals_belong_to_the_ledger(forge_resolved(forgery)) == named
+
+
+def test_invariant_16_holds_a_completed_authorization_to_its_capture():
+    def authorized(o):
+        with_an_authorization(o, [("AUTH-1", {"completed_amount": "25.00", "completion_merchant_txn_id": "c1"})])
+
+    observations = forge(authorized)
+
+    assert invariants.approvals_belong_to_the_ledger(observations) == [
+        "held (AUTH-1: completed by c1, no CAPTURE-SUCCESS of it)"
+    ]
+
+
+def test_invariant_16_accepts_an_authorization_reversed_by_its_delete():
+    def reversed_authorization(o):
+        reference = reversal_reference("held")
+        o.transaction_ids.append("held")
+        o.executions["held"] = {"status": "FAILED", "error": "PaymentFailed", "cause": "{}"}
+        o.ledger["held"] = chained(
+            [
+                entry("held", 1, "PAYMENT-INITIATED"),
+                entry("held", 2, "PAYMENT-PENDING"),
+                entry("held", 3, "PAYMENT-FAILED", **UNKNOWN),
+                entry(
+                    "held",
+                    4,
+                    "PAYMENT-REVERSING",
+                    Resolution="REVERSE",
+                    OperationID=reference,
+                    ProcessorTransactionID="AUTH-1",
+                ),
+                entry(
+                    "held",
+                    5,
+                    "PAYMENT-REVERSED",
+                    Resolution="REVERSE",
+                    OperationID=reference,
+                    ProcessorTransactionID="AUTH-1",
+                ),
+            ]
+        )
+        o.charges.append(
+            {
+                "ssl_merchant_txn_id": "held",
+                "ssl_txn_id": "AUTH-1",
+                "ssl_transaction_type": "AUTHONLY",
+                "ssl_result": "0",
+                "ssl_amount": "25.00",
+                "deleted": True,
+                "delete_merchant_txn_id": reference,
+            }
+        )
+
+    observations = forge(reversed_authorization)
+    assert invariants.approvals_belong_to_the_ledger(observations) == []
+    assert invariants.authorizations_were_taken_once(observations) == []
+    assert invariants.money_at_the_processor_equals_the_ledger(observations) == []
+
+    # The ledger says released; the processor never deleted it, and still holds it.
+    observations.charges[-1].update(deleted=False, delete_merchant_txn_id="")
+    assert invariants.approvals_belong_to_the_ledger(observations) == [
+        f"held (AUTH-1: no reversals at the processor under {reversal_reference('held')})"
+    ]
+    assert invariants.authorizations_were_taken_once(observations) == ["held"]
+
+
+# --- 17: reconciliation ----------------------------------------------------------------------------------
+
+
+def finding(category, transaction_id="", reference="", operation_id=None):
+    return {
+        "Category": category,
+        "TransactionID": transaction_id,
+        "OperationID": operation_id,
+        "Reference": reference,
+        "Detail": "forged",
+    }
+
+
+def reconciled(findings=(), complete=True):
+    o = resolved()
+    o.reconciliation = [{"Date": "2026-01-01", "Complete": complete, "Listed": 7, "Findings": list(findings)}]
+    return o
+
+
+def test_a_clean_reconciliation_keeps_invariant_17_and_none_skips_it():
+    assert invariants.reconciliation_finds_no_mismatch(reconciled()) == []
+    [verdict] = [v for v in invariants.check_all(resolved()) if v.name.startswith("17 ")]
+    assert verdict.holds and verdict.skipped
+    [verdict] = [v for v in invariants.check_all(reconciled()) if v.name.startswith("17 ")]
+    assert verdict.holds and not verdict.skipped and verdict.checked == 7
+
+
+@pytest.mark.parametrize(
+    ("observations", "named"),
+    [
+        (
+            lambda: reconciled([finding("MISSING_IN_LEDGER", reference="paid")]),
+            ["paid (2026-01-01 MISSING_IN_LEDGER: forged)"],
+        ),
+        (
+            lambda: reconciled([finding("AMOUNT_MISMATCH", "reversed", REVERSAL)]),
+            ["reversed (2026-01-01 AMOUNT_MISMATCH: forged)"],
+        ),
+        (lambda: reconciled([finding("MISSING_IN_LEDGER")]), ["- (2026-01-01 MISSING_IN_LEDGER: forged)"]),
+        (lambda: reconciled(complete=False), ["(2026-01-01: listing incomplete)"]),
+        (
+            lambda: forge_resolved(lambda o: setattr(o, "reconciliation_error", "2026-01-01: RuntimeError: boom")),
+            ["(reconciliation failed: 2026-01-01: RuntimeError: boom)"],
+        ),
+    ],
+    ids=["ours", "a-reversal", "no-reference", "incomplete", "failed"],
+)
+def test_invariant_17_names_each_mismatch_of_the_run(observations, named):
+    assert invariants.reconciliation_finds_no_mismatch(observations()) == named
+
+
+def test_invariant_17_leaves_another_tests_findings_alone():
+    observations = reconciled([finding("MISSING_IN_LEDGER", "someone-else", "someone-else")])
+    assert invariants.reconciliation_finds_no_mismatch(observations) == []
+
+    shared = reconciled([finding("MISSING_IN_LEDGER")])  # naming no reference: ours, unless the stack is shared
+    shared.shared_stack = True
+    assert invariants.reconciliation_finds_no_mismatch(shared) == []
