@@ -36,16 +36,15 @@ Status sync (every five minutes: payments and operations left unknown or stuck p
 against Converge; payments.status_resolution):
 - find_unresolved: Query on the ledger's EntriesByStatus index only (its projected attributes: no
   SecureToken, nothing of a card), never the table's items; and one run at a time: ListExecutions on
-  the status sync state machine, DescribeExecution on its executions, and the storage key's Decrypt
-  under its encryption context only.
+  the status sync state machine (no execution data, so no key).
 - resolve_unresolved: what CallOperationProcessor holds, on any trail (a payment's reversal is audited
   in the payment's own trail): Query on PaymentLedger (the payment's whole history), GetItem of entry
   n-1's link only, and PutItem (the resolution is a new entry); the audit key's GenerateDataKey
   (purpose=audit); GetSecretValue on the Converge secret; PutItem and Query on the audit table*.
   And DescribeExecution on the executions of the payment and operation state machines (is the
-  execution that wrote the last entry still running?), with the storage key's Decrypt under those two
-  state machines' encryption contexts only (DescribeExecution returns the execution's data:
-  `describe_payment_and_operation_executions`, once the state machines exist).
+  execution that wrote the last entry still running?), asked for their metadata only, so no key: it
+  never reads an execution's data (`describe_payment_and_operation_executions`, once the state
+  machines exist).
 
 Reconciliation (once a day: the processor's listing of a day against the ledger; payments.reconciliation_run):
 - plan_reconciliation: nothing.
@@ -98,7 +97,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import REPO_ROOT, names
-from infra.access import WORKFLOW_KEY_ACTIONS, executions_of, workflow_statements
+from infra.access import executions_of, workflow_statements
 from infra.archive import STREAM_LIST_ACTIONS, STREAM_READ_ACTIONS
 from infra.concurrency import RESERVED_CONCURRENCY
 from infra.config import EnvironmentConfig
@@ -269,29 +268,14 @@ class WorkflowSteps(Construct):
 
     def describe_payment_and_operation_executions(self, state_machines: list[sfn.StateMachine]) -> None:
         """ResolveUnresolved asks whether the execution that wrote a pending entry still runs: DescribeExecution
-        on the executions of `state_machines` (the payment and the operation state machine) and nothing else,
-        and the storage key's Decrypt under their encryption contexts only (DescribeExecution returns the
-        execution's input and output: WORKFLOW_KEY_ACTIONS). Added once those state machines exist."""
-        role = self.roles[RESOLVER]
-        role.add_to_policy(
+        on the executions of `state_machines` (the payment and the operation state machine) and nothing else.
+        It asks for metadata only (includedData METADATA_ONLY): no key, so an execution's input and output
+        stay out of its reach. Added once those state machines exist."""
+        self.roles[RESOLVER].add_to_policy(
             iam.PolicyStatement(
                 sid="ExecutionStatusRead",
                 actions=["states:DescribeExecution"],
                 resources=[executions_of(self, machine) for machine in state_machines],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ExecutionStatusKey",
-                actions=sorted(WORKFLOW_KEY_ACTIONS["states:DescribeExecution"]),
-                resources=[self.deps.storage_key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:EncryptionContext:aws:states:stateMachineArn": [
-                            machine.state_machine_arn for machine in state_machines
-                        ]
-                    }
-                },
             )
         )
 
@@ -348,27 +332,12 @@ class WorkflowSteps(Construct):
         return function
 
     def _status_sync_runs(self) -> list[iam.PolicyStatement]:
-        """FindUnresolved lets one status sync run at a time work: it describes its own execution (its start)
-        and lists the state machine's running executions (an earlier one still at work?). Named by the ARNs
-        the state machine's fixed name makes: the state machine refers to this function, so the function's
-        policy cannot refer to it. DescribeExecution returns the run's input: the storage key's Decrypt under
-        that state machine's encryption context only (ListExecutions returns no execution data)."""
-        config, sync = self.deps.config, topology.STATUS_SYNC_WORKFLOW
-        machine = names.state_machine_arn(self, config, sync)
-        return [
-            iam.PolicyStatement(sid="StatusSyncRunsList", actions=["states:ListExecutions"], resources=[machine]),
-            iam.PolicyStatement(
-                sid="StatusSyncRunRead",
-                actions=["states:DescribeExecution"],
-                resources=[names.executions_arn(self, config, sync)],
-            ),
-            iam.PolicyStatement(
-                sid="StatusSyncRunKey",
-                actions=sorted(WORKFLOW_KEY_ACTIONS["states:DescribeExecution"]),
-                resources=[self.deps.storage_key.key_arn],
-                conditions={"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": machine}},
-            ),
-        ]
+        """FindUnresolved lets one status sync run at a time work: it lists the state machine's running
+        executions (an earlier one still at work?). Named by the ARN the state machine's fixed name makes:
+        the state machine refers to this function, so the function's policy cannot refer to it.
+        ListExecutions returns no execution data: no key."""
+        machine = names.state_machine_arn(self, self.deps.config, topology.STATUS_SYNC_WORKFLOW)
+        return [iam.PolicyStatement(sid="StatusSyncRunsList", actions=["states:ListExecutions"], resources=[machine])]
 
     def _package(self, code_dir: str) -> lambda_.Code:
         if code_dir not in self._code:

@@ -341,9 +341,8 @@ class PaymentKeys(Construct):
         Each state machine's role uses the key for its own executions only. The intake starts payments;
         upstream services start payments and operations; EventBridge Scheduler starts status sync and
         reconciliation (each schedule's own role, its own state machine), and so may operators (a sync
-        with bounds of their own, a day reconciled again); operators read every execution. Status sync's
-        ResolveUnresolved reads payment and operation executions (is the one that wrote a pending entry
-        still running?), and its FindUnresolved its own run (one run at a time).
+        with bounds of their own, a day reconciled again); operators read every execution. Status sync
+        reads executions' status only (DescribeExecution METADATA_ONLY, ListExecutions): no key.
         """
         payment, operation = topology.PAYMENT_WORKFLOW, topology.OPERATION_WORKFLOW
         status_sync, reconciliation = topology.STATUS_SYNC_WORKFLOW, topology.RECONCILIATION_WORKFLOW
@@ -386,19 +385,6 @@ class PaymentKeys(Construct):
             _allow("PaymentRead", operators, ["kms:Decrypt"], machine),
             _allow("OperationRead", operators, ["kms:Decrypt"], operations),
             *scheduled,
-            _allow(
-                "ExecutionStatusReading",
-                _role_arns(users.step_roles)("ResolveUnresolved"),
-                ["kms:Decrypt"],
-                self._machines_context(payment, operation),
-            ),
-            # One status sync run at a time: FindUnresolved reads its own run (when it started).
-            _allow(
-                "StatusSyncRunReading",
-                _role_arns(users.step_roles)("FindUnresolved"),
-                ["kms:Decrypt"],
-                self._machine_context(status_sync),
-            ),
             _allow(
                 "StateMachineDeployment",
                 [names.deployment_role_arn(self)],

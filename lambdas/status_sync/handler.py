@@ -117,7 +117,8 @@ def _execution_quiet_at(execution_arn: str) -> dt.datetime | None:
     Lambda invocation running, for at most its state's timeout."""
     client = aws.client("stepfunctions")
     try:
-        described = client.describe_execution(executionArn=execution_arn)
+        # Its status and dates only: the execution's data (and the key that encrypts it) are not needed.
+        described = client.describe_execution(executionArn=execution_arn, includedData="METADATA_ONLY")
     except client.exceptions.ExecutionDoesNotExist:
         return dt.datetime.min.replace(tzinfo=dt.UTC)  # its history has expired (90 days after it ended)
     if described["status"] in ("RUNNING", "PENDING_REDRIVE"):
@@ -129,18 +130,17 @@ def _execution_quiet_at(execution_arn: str) -> dt.datetime | None:
 
 
 def _earlier_run(execution_arn: str) -> str | None:
-    """Another run of this state machine still going that started before this one, if any."""
+    """Another run of this state machine still going that started before this one, if any. ListExecutions
+    returns no execution data (no key needed), and this run is among the running ones."""
     client = aws.client("stepfunctions")
     state_machine_arn = execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
-    mine = (client.describe_execution(executionArn=execution_arn)["startDate"], execution_arn)
     pages = client.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
-    earlier = [
-        run["executionArn"]
-        for page in pages
-        for run in page["executions"]
-        if (run["startDate"], run["executionArn"]) < mine  # two started at once: the first by ARN goes on
-    ]
-    return min(earlier, default=None)
+    running = {run["executionArn"]: run["startDate"] for page in pages for run in page["executions"]}
+    if execution_arn not in running:
+        return None  # not listed yet (ListExecutions is eventually consistent): let this one work
+    mine = (running[execution_arn], execution_arn)
+    # Two started at once: the first by ARN goes on.
+    return min((arn for arn, started in running.items() if (started, arn) < mine), default=None)
 
 
 def _never_claims() -> str:

@@ -123,8 +123,6 @@ STATEMENT_RESOURCES = {
         "LedgerIndexRead": "ledger_index",
         "LedgerTableKey": "storage_key",
         "StatusSyncRunsList": "status_sync_machine",
-        "StatusSyncRunRead": "status_sync_executions",
-        "StatusSyncRunKey": "storage_key",
     },
     "ResolveUnresolved": {
         "AuditEncryption": "audit_key",
@@ -138,7 +136,6 @@ STATEMENT_RESOURCES = {
         "LedgerAppend": "ledger",
         "LedgerTableKey": "storage_key",
         "ExecutionStatusRead": "payment_and_operation_executions",
-        "ExecutionStatusKey": "storage_key",
     },
     # Reconciliation: the report bucket's prefixes, the ledger's index and history (test_reconciliation_stack).
     "PlanReconciliation": {},

@@ -259,10 +259,6 @@ KEY_POLICIES = {
             ["kms:Decrypt", "kms:GenerateDataKey"],
             RECONCILIATION_MACHINE_CONTEXT,
         ),
-        # Status sync's resolver reads a payment's or an operation's execution (is it still running?).
-        allow("ExecutionStatusReading", "role:ResolveUnresolved", ["kms:Decrypt"], BOTH_MACHINES_CONTEXT),
-        # ...and its FindUnresolved its own run (one status sync run at a time).
-        allow("StatusSyncRunReading", "role:FindUnresolved", ["kms:Decrypt"], STATUS_SYNC_MACHINE_CONTEXT),
         allow("StateMachineDeployment", DEPLOYER, ["kms:Decrypt", "kms:GenerateDataKey"], EVERY_MACHINE_CONTEXT),
         allow(
             "FunctionEnvironments",

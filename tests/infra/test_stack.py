@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from infra import functions as infra_functions
-from infra import names
 from infra.access import UPSTREAM_WORKFLOWS
 from infra.functions import POWERTOOLS_VERSION, PYTHON_RUNTIME
 from infra.log_groups import CARD_DATA_IDENTIFIERS
@@ -196,8 +195,8 @@ EXPECTED_ACTIONS = {
     "CallOperationProcessor": {"secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:Query", *TABLE_KEY},
     # Status sync: the ledger's EntriesByStatus index only; then what CallOperationProcessor does, the ledger's
     # link read and append, and DescribeExecution of payment and operation executions (test_status_sync_stack).
-    # FindUnresolved also lets one run at a time work: it lists status sync's running executions and reads its own.
-    "FindUnresolved": {"dynamodb:Query", *TABLE_KEY, "states:ListExecutions", "states:DescribeExecution"},
+    # FindUnresolved also lets one run at a time work: it lists status sync's running executions.
+    "FindUnresolved": {"dynamodb:Query", *TABLE_KEY, "states:ListExecutions"},
     "ResolveUnresolved": {
         "secretsmanager:GetSecretValue",
         "dynamodb:PutItem",
@@ -267,9 +266,6 @@ def test_each_role_grants_exactly_its_steps_actions(prod, step):
 def test_direct_kms_use_is_bound_to_its_key_and_purpose_and_storage_only_through_services(prod):
     stack, template, _ = prod
     machine = {"Ref": logical_id(stack, stack.workflow.state_machine)}
-    operations = {"Ref": logical_id(stack, stack.operation_workflow.state_machine)}
-    # Named by the ARN its fixed name makes: the status sync state machine refers to FindUnresolved.
-    sync = stack.resolve(names.state_machine_arn(stack, stack.config, topology.STATUS_SYNC_WORKFLOW))
     # LedgerEvents reads the ledger's stream, encrypted with the table's key under its name (no documented
     # kms:ViaService for a stream: the archive's pipes are bound the same way).
     ledger_stream = {"kms:EncryptionContext:aws:dynamodb:tableName": {"Ref": logical_id(stack, stack.tables.ledger)}}
@@ -291,15 +287,8 @@ def test_direct_kms_use_is_bound_to_its_key_and_purpose_and_storage_only_through
             # service.
             assert key == "storage", statement
             if STATE_MACHINE_CONTEXT in equals:  # StartExecution/DescribeExecution on the encrypted state machines
-                assert (spec.step, equals) in [
-                    (topology.INTAKE_FUNCTION.step, {STATE_MACHINE_CONTEXT: machine}),
-                    # Status sync's resolver: DescribeExecution of payment and operation executions, Decrypt only.
-                    ("ResolveUnresolved", {STATE_MACHINE_CONTEXT: [machine, operations]}),
-                    # ...and FindUnresolved its own run's (one run at a time), Decrypt only.
-                    ("FindUnresolved", {STATE_MACHINE_CONTEXT: sync}),
-                ], statement
-                if spec.step in ("ResolveUnresolved", "FindUnresolved"):
-                    assert actions == {"kms:Decrypt"}
+                # The intake alone: status sync reads executions' metadata only, which needs no key.
+                assert (spec.step, equals) == (topology.INTAKE_FUNCTION.step, {STATE_MACHINE_CONTEXT: machine})
             elif "kms:ViaService" not in equals:  # LedgerEvents' stream, and nothing else, Decrypt only
                 assert (spec.step, actions, equals) == (topology.EVENTS_FUNCTION.step, {"kms:Decrypt"}, ledger_stream)
         # No workflow role can open an audit payload; only Tokenize and CallProcessor open a vaulted card.

@@ -224,14 +224,12 @@ def test_find_unresolved_reads_the_ledgers_index_and_nothing_of_its_items(prod):
     assert table_key["Condition"]["StringEquals"]["kms:EncryptionContext:aws:dynamodb:tableName"] == ref(
         stack, stack.tables.ledger
     )
-    # No Converge, no audit trail; no key but the ledger's through DynamoDB, and its own run's (next test).
+    # No Converge, no audit trail; no key but the ledger's through DynamoDB; its own runs listed (next test).
     assert set(statements) == {
         "OwnLogs",
         "LedgerIndexRead",
         "LedgerTableKey",
         "StatusSyncRunsList",
-        "StatusSyncRunRead",
-        "StatusSyncRunKey",
         "NetworkInterfaces",
         "NetworkInterfacesDescribe",
     }
@@ -244,11 +242,10 @@ def test_find_unresolved_reads_the_ledgers_index_and_nothing_of_its_items(prod):
     }
 
 
-def test_find_unresolved_may_list_and_read_status_sync_runs_only_one_run_at_a_time(env):
+def test_find_unresolved_may_list_status_sync_runs_only_one_run_at_a_time(env):
     # A run that finds an earlier one still at work does nothing (lambdas/status_sync/handler.py, _earlier_run):
-    # ListExecutions on the status sync state machine, DescribeExecution of its own run, and the storage key's
-    # Decrypt for that state machine's execution data only. By the ARNs its fixed name makes: the state machine
-    # refers to FindUnresolved, so FindUnresolved's policy cannot refer to the state machine.
+    # ListExecutions on the status sync state machine, which returns no execution data, so no key. By the ARN
+    # its fixed name makes: the state machine refers to FindUnresolved, so its policy cannot refer to the machine.
     name, stack, template = env
     statements = by_sid(role_statements(stack, template, stack.steps.roles[FIND]))
     machine = (
@@ -256,24 +253,12 @@ def test_find_unresolved_may_list_and_read_status_sync_runs_only_one_run_at_a_ti
     )
     listing = statements["StatusSyncRunsList"]
     assert (as_list(listing["Action"]), rendered(listing["Resource"])) == (["states:ListExecutions"], machine)
-    read = statements["StatusSyncRunRead"]
-    assert as_list(read["Action"]) == ["states:DescribeExecution"]
-    assert rendered(read["Resource"]) == machine.replace(":stateMachine:", ":execution:") + ":*"
-    key = statements["StatusSyncRunKey"]
-    assert (as_list(key["Action"]), as_list(key["Resource"])) == (["kms:Decrypt"], [key_arn(stack, "storage")])
-    assert {k: rendered(v) for k, v in key["Condition"]["StringEquals"].items()} == {STATE_MACHINE_CONTEXT: machine}
     states = {a for s in statements.values() for a in as_list(s["Action"]) if a.startswith("states:")}
-    assert states == {"states:ListExecutions", "states:DescribeExecution"}
-    # The key policy names it for that one context.
+    assert states == {"states:ListExecutions"}
+    # The storage key names it for the ledger through DynamoDB and its environment only: never execution data.
     labels = role_labels(stack)
     storage = [statement_text(s, labels) for s in _key_policy(stack, template, "storage")]
-    [reading] = [s for s in storage if s[0] == "StatusSyncRunReading"]
-    assert (reading[2], reading[3]) == (("AWS", ["role:FindUnresolved"]), ["kms:Decrypt"])
-    assert sorted(s[0] for s in storage if "role:FindUnresolved" in s[2][1]) == [
-        "FunctionEnvironments",
-        "LedgerTable",
-        "StatusSyncRunReading",
-    ]
+    assert sorted(s[0] for s in storage if "role:FindUnresolved" in s[2][1]) == ["FunctionEnvironments", "LedgerTable"]
 
 
 def test_find_unresolved_reaches_the_step_functions_endpoint_alone_from_the_internal_subnets(prod):
@@ -337,12 +322,8 @@ def test_resolve_unresolved_may_describe_payment_and_operation_executions_only(e
     # written by the payment's or the operation's execution.
     for other in (stack.status_sync.state_machine, stack.reconciliation.state_machine):
         assert logical_id(stack, other) not in json.dumps(read)
-    # DescribeExecution returns the execution's input and output: the storage key's Decrypt, under those two
-    # state machines' encryption contexts only.
-    key = statements["ExecutionStatusKey"]
-    assert as_list(key["Action"]) == sorted(WORKFLOW_KEY_ACTIONS["states:DescribeExecution"]) == ["kms:Decrypt"]
-    assert as_list(key["Resource"]) == [key_arn(stack, "storage")]
-    assert key["Condition"] == {"StringEquals": {STATE_MACHINE_CONTEXT: [ref(stack, m) for m in machines]}}
+    # It asks for metadata only: no key for the executions' data (the key policy names it for none, below).
+    assert not any("kms:" in json.dumps(s["Action"]) and "states" in json.dumps(s) for s in statements.values())
     # ...and no other states: action at all.
     states = {a for s in statements.values() for a in as_list(s["Action"]) if a.startswith("states:")}
     assert states == {"states:DescribeExecution"}
@@ -373,7 +354,6 @@ def test_resolve_unresolved_seals_audit_payloads_and_never_touches_card_data(env
     assert sorted(s[0] for s in storage if "role:ResolveUnresolved" in s[2][1]) == [
         "AuditTable",
         "ConvergeCredentialsReading",
-        "ExecutionStatusReading",
         "FunctionEnvironments",
         "LedgerTable",
     ]
