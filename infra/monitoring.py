@@ -25,6 +25,12 @@ from payments import topology
 EVENTS_LAG_ALARM_MS = 10 * 60 * 1000
 # Status sync runs every five minutes: none started in this long means its schedule stopped starting it.
 STATUS_SYNC_SILENCE = Duration.minutes(30)
+RECONCILIATION_SILENCE = Duration.days(1)  # the longest period an alarm takes; the run is daily
+# The construct id of each scheduled workflow's silence alarm.
+MACHINE_LABELS = {
+    topology.STATUS_SYNC_WORKFLOW.name: "StatusSync",
+    topology.RECONCILIATION_WORKFLOW.name: "Reconciliation",
+}
 # What status sync's ResolveUnresolved emits when the processor's answer does not settle a payment or an
 # operation (lambdas/status_sync: "StatusSync" + its outcome, LEFT_FOR_AN_OPERATOR).
 STATUS_SYNC_LEFT_METRIC = "StatusSyncLeftForAnOperator"
@@ -163,25 +169,34 @@ class Monitoring(Construct):
 
         self.alarms += self._ledger_events(alarm, ledger_events, event_failures, five_minutes)
         self.alarms += self._scheduled(alarm, state_machines, schedule_failures, five_minutes)
-        # A schedule that stopped starting status sync (disabled, its role broken) leaves nothing in the
+        # A schedule that stopped starting its workflow (disabled, its role broken) leaves nothing in the
         # dead-letter queue: the silence itself pages.
-        silent = cloudwatch.Alarm(
-            self,
-            "StatusSyncNotStarting",
-            metric=state_machines[topology.STATUS_SYNC_WORKFLOW.name].metric_started(
-                period=STATUS_SYNC_SILENCE, statistic="Sum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
-            alarm_description=(
+        for workflow, silence, what in (
+            (
+                topology.STATUS_SYNC_WORKFLOW,
+                STATUS_SYNC_SILENCE,
                 "No status sync run started in 30 minutes (it is scheduled every five): its schedule is disabled "
-                "or cannot start it, and unknown payments stay unknown."
+                "or cannot start it, and unknown payments stay unknown.",
             ),
-        )
-        silent.add_alarm_action(page)
-        self.alarms.append(silent)
+            (
+                topology.RECONCILIATION_WORKFLOW,
+                RECONCILIATION_SILENCE,
+                "No reconciliation run started in a day (it is scheduled daily at 03:00 UTC): its schedule is "
+                "disabled or cannot start it, and the ledger goes unchecked against Converge.",
+            ),
+        ):
+            silent = cloudwatch.Alarm(
+                self,
+                f"{MACHINE_LABELS[workflow.name]}NotStarting",
+                metric=state_machines[workflow.name].metric_started(period=silence, statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+                alarm_description=what,
+            )
+            silent.add_alarm_action(page)
+            self.alarms.append(silent)
 
         outcomes = [
             cloudwatch.Metric(

@@ -375,7 +375,7 @@ def test_match_ledger_outlives_nothing_its_state_allows(prod):
 # What pages ---------------------------------------------------------------------------------------------
 
 
-def test_any_mismatch_a_failed_or_timed_out_run_pages(env):
+def test_any_mismatch_a_failed_or_timed_out_run_or_a_day_without_a_run_pages(env):
     _, stack, template = env
     alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
     [topic] = resources(template, "AWS::SNS::Topic")
@@ -388,7 +388,16 @@ def test_any_mismatch_a_failed_or_timed_out_run_pages(env):
     assert (mismatches["Statistic"], mismatches["Threshold"]) == ("Sum", 1)
     assert mismatches["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"  # any at all: > 0
     machine = {"Name": "StateMachineArn", "Value": ref(stack, stack.reconciliation.state_machine)}
-    on_machine = sorted(a["MetricName"] for a in alarms if machine in a.get("Dimensions", []))
-    assert on_machine == ["ExecutionsFailed", "ExecutionsTimedOut"]
-    for alarm in [mismatches, *(a for a in alarms if machine in a.get("Dimensions", []))]:
+    on_machine = {a["MetricName"]: a for a in alarms if machine in a.get("Dimensions", [])}
+    assert sorted(on_machine) == ["ExecutionsFailed", "ExecutionsStarted", "ExecutionsTimedOut"]
+    # No run started in a day: the schedule is disabled or cannot start it. Missing data is silence.
+    silent = on_machine["ExecutionsStarted"]
+    assert (silent["ComparisonOperator"], silent["Threshold"], silent["Statistic"], silent["Period"]) == (
+        "LessThanThreshold",
+        1,
+        "Sum",
+        86400,
+    )
+    assert silent["TreatMissingData"] == "breaching"
+    for alarm in [mismatches, *on_machine.values()]:
         assert alarm["AlarmActions"] == [{"Ref": topic}]

@@ -890,8 +890,10 @@ def test_each_state_machine_pages_on_a_failed_or_timed_out_execution_and_each_st
     assert len(stack.workflows) == len(topology.WORKFLOWS)
     for workflow in stack.workflows.values():
         machine = {"Name": "StateMachineArn", "Value": {"Ref": logical_id(stack, workflow.state_machine)}}
-        # Status sync also pages when no run started for half an hour (test_status_sync_stack).
-        silence = ["ExecutionsStarted"] if workflow.spec == topology.STATUS_SYNC_WORKFLOW else []
+        # The scheduled ones also page when no run started for too long (test_status_sync_stack,
+        # test_reconciliation_stack).
+        scheduled = (topology.STATUS_SYNC_WORKFLOW, topology.RECONCILIATION_WORKFLOW)
+        silence = ["ExecutionsStarted"] if workflow.spec in scheduled else []
         assert alarmed(machine) == sorted(["ExecutionsFailed", "ExecutionsTimedOut", *silence]), workflow.spec.name
     for step, function in stack.steps.step_functions.items():
         assert alarmed({"Name": "FunctionName", "Value": {"Ref": logical_id(stack, function)}}) == [
