@@ -6,27 +6,44 @@ with what each side holds: never card data (the report holds none).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 from local.stack import StackInfo
-from payments import reconciliation
+from payments import reconciliation, reconciliation_run
 from upstream.client import wait_for_payment
 
 
 def run_reconciliation(
-    info: StackInfo, request: dict[str, Any] | None = None, timeout_seconds: float = 900
+    info: StackInfo,
+    request: dict[str, Any] | None = None,
+    timeout_seconds: float = 900,
+    *,
+    provisional_if_not_over: bool = True,
 ) -> dict[str, Any]:
     """Start one reconciliation run (as the daily schedule does, or for a given Date) and return its
-    output: the summary, with the execution's ARN and status."""
+    output: the summary, with the execution's ARN and status.
+
+    Locally the day reconciled is often today's (a test's payments, a chaos run's): a Date whose day (and
+    margin) has not ended is asked for with "Provisional": true, unless `provisional_if_not_over` is False,
+    and its report is the run's own copy only. The workflow refuses such a day without it."""
     sfn = info.client("stepfunctions")
-    day = (request or {}).get("Date", "yesterday")
+    request = dict(request or {})
+    day = request.get("Date", "yesterday")
+    if provisional_if_not_over and isinstance(day, str) and "Provisional" not in request:
+        try:
+            over = reconciliation_run.day_is_over(dt.date.fromisoformat(day), dt.datetime.now(dt.UTC))
+        except ValueError:  # not a date: the workflow says why
+            over = True
+        if not over:
+            request["Provisional"] = True
     started = sfn.start_execution(
         stateMachineArn=info.reconciliation_state_machine_arn,
         name=f"reconcile-{day}-{uuid.uuid4().hex[:12]}",
-        input=json.dumps(request or {}),
+        input=json.dumps(request),
     )
     description = wait_for_payment(sfn, started["executionArn"], timeout_seconds=timeout_seconds)
     if description["status"] != "SUCCEEDED":
@@ -41,7 +58,7 @@ def run_reconciliation(
 
 def stored_report(info: StackInfo, output: dict[str, Any]) -> dict[str, Any]:
     """The run's whole report, from the report bucket (the output carries its first findings only)."""
-    key = output["ReportKeys"][-1]  # the run's own copy: the day's may be a later run's by now
+    key = output["ReportKeys"][-1]  # the run's own copy: the day's may be a later run's by now (or none)
     body = info.client("s3").get_object(Bucket=info.report_bucket, Key=key)["Body"].read()
     report: dict[str, Any] = json.loads(body)
     return report
@@ -75,7 +92,10 @@ def summary_lines(report: dict[str, Any], location: str = "") -> list[str]:
         f"Reconciliation of {report['Date']} against {report['ProcessorID']}: {report['Listed']} transactions "
         f"listed ({report['Windows']} windows, {report['Pages']} pages, {complete})",
     ]
+    if report.get("Provisional"):
+        lines.append("  PROVISIONAL: listed before the day (and its margin) had ended; not stored as the day's report")
     lines += [f"  {_LABELS[category]:<40} {counts.get(category, 0):>6}" for category in reconciliation.COUNTED]
+    lines.append(f"  {'matched, not yet settled (no fact yet)':<40} {report.get('NotYetSettled', 0):>6}")
     written = sum(1 for s in report["Settled"] if s["Recorded"] == "WRITTEN")
     lines.append(
         f"  PAYMENT-SETTLED facts: {written} written now, {len(report['Settled']) - written} recorded by an earlier run"

@@ -22,8 +22,8 @@ with its own reference. What the ledger says a transaction should be listed as:
 A charge (sale, authorization, capture) of a payment the ledger shows voided since (VOID-SUCCESS, or a
 reversal by void) is listed as a void under its own id; one not voided must not be.
 
-Categories, for each transaction of the day (by the processor's time; by the ledger entry's for one the
-processor does not list):
+Categories, for each transaction of the day (by the processor's time; for one the processor does not list,
+by the day its ledger entry was written):
 
 - MATCHED: listed as the ledger says, same kind, amount and currency;
 - MISSING_IN_LEDGER: the processor lists an approval the ledger does not hold;
@@ -33,19 +33,30 @@ processor does not list):
   voided on one side only, or another reference;
 - SETTLED (not a mismatch): a matched sale or capture the processor lists as settled: its payment's
   PAYMENT-SETTLED fact is recorded (not for a charge status sync is reversing: that payment ended failed).
+  One still open is counted apart (`not_yet_settled`): its fact waits for a run after its batch settles.
+
+A transaction of a kind the processor's adapter does not know ("unknown") is money until shown otherwise:
+listed approved, it is a finding (MISSING_IN_LEDGER, or a STATUS_MISMATCH against the ledger's entry);
+only the kinds the adapter knows to move no money ("other": a card verification, a token) are left out.
 
 A decline at the processor moves no money and the ledger records declines under no processor id to
 match: one the ledger does not hold as approved is counted (DECLINED_AT_PROCESSOR), never a mismatch.
 Transactions listed, and ledger entries written, in the margins around the day (the processor's
 clock and ours differ, and a ledger entry follows its processor call by up to minutes) match what
-they can and are never reported by themselves.
+they can and are never reported by themselves; a listing in a margin is paired by its key only (by
+processor id alone, only in its own day's run, which reads the ledger around it).
+
+An entry written after the fact (a status sync or an operator resolution, a reversal's REVERSING) dates
+from when its request left, which may be an earlier day whose run could not see the entry. Unlisted in
+this day's listing, it is judged on the day it was written: against the stored listing of the day its
+request left, if there is one, and reported MISSING_AT_PROCESSOR unless that listing holds it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
@@ -83,7 +94,8 @@ _SETTLING_KINDS = frozenset({"sale", "capture"})  # what a settled batch moves t
 # The approvals whose settlement the ledger records: a payment's sale, or its capture. A charge being reversed
 # (its payment ended failed: the caller was told so) gets no PAYMENT-SETTLED; status sync returns it in full.
 _SETTLED_FACT_STATUSES = frozenset({ledger.SUCCESS, CAPTURE_SUCCESS})
-_MONEY_KINDS = frozenset({"sale", "authorization", "capture", "void", "refund"})
+NOT_MONEY_KIND = "other"  # what an adapter lists a transaction it knows to move no money as
+UNKNOWN_KIND = "unknown"  # a type the adapter does not know: judged as money
 _PENDING_STATUSES = frozenset({ledger.PENDING, *(operations.status(k, operations.PENDING) for k in operations.KINDS)})
 
 
@@ -153,6 +165,7 @@ class Expected:
     charge: bool
     voided: bool | None  # a charge: whether the ledger says it was voided since (None: a reversal in flight)
     at: dt.datetime  # when the processor made it, as the ledger tells
+    written: dt.datetime  # when its entry was written (`at`, but for an entry written after the fact)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -219,6 +232,8 @@ class Reconciliation:
     settled: list[SettledCharge] = field(default_factory=list)
     listed: int = 0  # transactions of the day the processor listed
     not_money: int = 0  # listed, but moving no money (verifications, tokens)
+    # matched sales and captures (of the kind that gets a PAYMENT-SETTLED) the processor lists still open
+    not_yet_settled: int = 0
 
     @property
     def mismatches(self) -> int:
@@ -274,6 +289,7 @@ def _expected(entry: LedgerFact, history: list[LedgerFact], voided: bool | None)
         charge=charge,
         voided=voided if charge else False,
         at=_when_sent(entry, history),
+        written=parse_time(entry.CreatedAt),
     )
 
 
@@ -311,13 +327,20 @@ def _when_sent(entry: LedgerFact, history: list[LedgerFact]) -> dt.datetime:
     return parse_time(pending[-1].CreatedAt if pending else entry.CreatedAt)
 
 
-def reconcile(listed: Iterable[Listed], expected: Iterable[Expected], day: dt.date) -> Reconciliation:
+StoredListing = Callable[[dt.date], Iterable[Listed] | None]
+
+
+def reconcile(
+    listed: Iterable[Listed], expected: Iterable[Expected], day: dt.date, stored_listing: StoredListing | None = None
+) -> Reconciliation:
     """Match the processor's listing against the ledger's expectations and report the day.
 
-    Pairs are made by (processor id, reference) first, then by processor id alone (a reference that
-    differs is a STATUS_MISMATCH). A pair belongs to the day the processor dates it (so a transaction near
-    midnight is reported once, whichever day its ledger entry fell on); an unpaired listing or
-    expectation to the day it dates from."""
+    Pairs are made by (processor id, reference) first, then, for a listing of the day, by processor id
+    alone (a reference that differs is a STATUS_MISMATCH). A pair belongs to the day the processor dates it
+    (so a transaction near midnight is reported once, whichever day its ledger entry fell on); an unpaired
+    listing to the day it dates from; an unpaired expectation to the day its entry was written. One written
+    after the fact whose request left another day is looked for in `stored_listing(that day)` (what an
+    earlier run listed of it; None: none stored) and reported unless it is listed there."""
     start, end = day_bounds(day)
 
     def in_day(moment: dt.datetime) -> bool:
@@ -326,7 +349,7 @@ def reconcile(listed: Iterable[Listed], expected: Iterable[Expected], day: dt.da
     outcome = Reconciliation(day=day)
     money = []
     for item in listed:
-        if item.kind in _MONEY_KINDS:
+        if item.kind != NOT_MONEY_KIND:
             money.append(item)
         elif in_day(item.at):
             outcome.not_money += 1
@@ -347,7 +370,10 @@ def reconcile(listed: Iterable[Listed], expected: Iterable[Expected], day: dt.da
         by_id.setdefault(expectation.processor_transaction_id, []).append(expectation)
     still_unpaired = []
     for item in unpaired:
-        others = by_id.get(item.processor_transaction_id) if item.outcome != "DECLINED" else None
+        # By id alone only in the listing's own day: a margin's run does not read the ledger around it, so the
+        # entry it may pair with by its key (an authorization's, say) can be out of sight.
+        by_id_alone = item.outcome != "DECLINED" and in_day(item.at)
+        others = by_id.get(item.processor_transaction_id) if by_id_alone else None
         if others:
             match = others.pop(0)
             del by_key[match.key]
@@ -362,7 +388,11 @@ def reconcile(listed: Iterable[Listed], expected: Iterable[Expected], day: dt.da
         outcome.counts[category] += 1
         if category != MATCHED:
             outcome.findings.append(_finding(category, detail, item, expectation))
-        elif item.settled and item.kind in _SETTLING_KINDS and expectation.status in _SETTLED_FACT_STATUSES:
+        elif item.kind not in _SETTLING_KINDS or expectation.status not in _SETTLED_FACT_STATUSES:
+            pass
+        elif not item.settled:
+            outcome.not_yet_settled += 1
+        else:
             outcome.counts[SETTLED] += 1
             outcome.settled.append(
                 SettledCharge(
@@ -379,21 +409,46 @@ def reconcile(listed: Iterable[Listed], expected: Iterable[Expected], day: dt.da
             outcome.counts[DECLINED_AT_PROCESSOR] += 1
             continue
         outcome.counts[MISSING_IN_LEDGER] += 1
-        detail = (
-            "the processor lists an approval the ledger does not hold"
-            if item.outcome == "APPROVED"
-            else "the processor lists a transaction whose outcome its listing does not say; the ledger holds none"
-        )
+        if item.outcome != "APPROVED":
+            detail = "the processor lists a transaction whose outcome its listing does not say; the ledger holds none"
+        elif item.kind == UNKNOWN_KIND:
+            detail = "the processor lists an approved transaction of a type reconciliation does not know"
+        else:
+            detail = "the processor lists an approval the ledger does not hold"
         outcome.findings.append(_finding(MISSING_IN_LEDGER, detail, item, None))
+    elsewhere: dict[dt.date, dict[tuple[str, str], Listed] | None] = {}
     for expectation in by_key.values():
-        if not in_day(expectation.at):
-            continue
-        outcome.counts[MISSING_AT_PROCESSOR] += 1
+        if not in_day(expectation.written):
+            continue  # the day its entry was written judges it
         detail = (
             "the ledger holds an approval the processor does not list"
             if expectation.processor_transaction_id
             else "the ledger holds an approval without the processor's transaction id"
         )
+        if not in_day(expectation.at):  # written after the fact: its request left another day
+            sent_on = expectation.at.astimezone(dt.UTC).date()
+            if sent_on not in elsewhere:
+                stored = stored_listing(sent_on) if stored_listing is not None else None
+                elsewhere[sent_on] = (
+                    None if stored is None else {(i.processor_transaction_id, i.reference): i for i in stored}
+                )
+            there = elsewhere[sent_on]
+            held = None if there is None else there.get(expectation.key)
+            if held is not None:
+                category, found = _judged(held, expectation)
+                if category != MATCHED:  # matched: that day's, as listed
+                    outcome.counts[category] += 1
+                    outcome.findings.append(
+                        _finding(category, f"{found} (in the stored listing of {sent_on})", held, expectation)
+                    )
+                continue
+            where = (
+                "that day's stored listing does not hold it either"
+                if there is not None
+                else "no listing of that day is stored"
+            )
+            detail += f": written after the fact, its request left on {sent_on}, and {where}"
+        outcome.counts[MISSING_AT_PROCESSOR] += 1
         outcome.findings.append(_finding(MISSING_AT_PROCESSOR, detail, None, expectation))
     # One PAYMENT-SETTLED fact per payment: its first settled charge of the day.
     first: dict[str, SettledCharge] = {}
@@ -409,6 +464,8 @@ def _judged(item: Listed, expectation: Expected) -> tuple[Category, str]:
         return STATUS_MISMATCH, "the ledger holds an approval; the processor lists it declined"
     if item.outcome != "APPROVED":
         return STATUS_MISMATCH, "the ledger holds an approval; the processor's listing does not say it was approved"
+    if item.kind == UNKNOWN_KIND:
+        return STATUS_MISMATCH, "the processor lists it as a transaction type reconciliation does not know"
     if item.kind not in expectation.listable_kinds:
         if item.kind == "void" and expectation.charge:
             return STATUS_MISMATCH, "the processor lists it voided; the ledger does not say it was voided"

@@ -23,13 +23,17 @@ def _store() -> reconciliation_run.ReportStore:
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
     try:
-        request = reconciliation_run.parse_request(event.get("Request"), today=dt.datetime.now(dt.UTC).date())
+        request = reconciliation_run.parse_request(event.get("Request"), today=now.date(), now=now)
     except reconciliation_run.InvalidReconciliationRequest as rejection:
         logger.warning("reconciliation request rejected", extra={"field": rejection.field})
         raise
     planned = reconciliation_run.plan(request, run=str(event["Run"]))
-    logger.info("reconciliation planned", extra={"date": planned["Date"], "windows": len(planned["Windows"])})
+    logger.info(
+        "reconciliation planned",
+        extra={"date": planned["Date"], "windows": len(planned["Windows"]), "provisional": request.provisional},
+    )
     return planned
 
 
@@ -60,6 +64,12 @@ def match(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name=topology.RECONCILIATION_ALARM_METRIC, unit=MetricUnit.Count, value=alarming)
     logger.info(
         "reconciliation matched",
-        extra={"date": report["Date"], "counts": report["Counts"], "complete": report["Complete"]},
+        extra={
+            "date": report["Date"],
+            "counts": report["Counts"],
+            "complete": report["Complete"],
+            "provisional": report["Provisional"],
+            "not_yet_settled": report["NotYetSettled"],
+        },
     )
     return summary

@@ -590,9 +590,11 @@ def approvals_belong_to_the_ledger(o: Observations) -> list[str]:
 
 def reconciliation_finds_no_mismatch(o: Observations) -> list[str]:
     """17. Reconciliation of the days the run spans, run after status sync, lists every window in full and
-    reports no mismatch of the run's payments, operations or reversals (a finding naming none of them
-    is another test's, on a shared stack; one naming no reference is counted, but on a shared stack).
-    Not applicable while the stack has no reconciliation."""
+    reports no mismatch. On a stack of its own (`make chaos`) every finding counts, whatever it names: a
+    charge sent under a wrong reference names none of the run's ids, and is exactly what must be caught. On
+    a shared stack (a test session's) a finding naming none of the run's payments, operations or reversals,
+    or naming nothing at all, is another test's, and left alone. Not applicable while the stack has no
+    reconciliation."""
     if o.reconciliation is None:
         return [f"(reconciliation failed: {o.reconciliation_error})"] if o.reconciliation_error else []
     ours = set(o.transaction_ids) | set(o.operations) | {reversal_reference(t) for t in o.transaction_ids}
@@ -602,7 +604,7 @@ def reconciliation_finds_no_mismatch(o: Observations) -> list[str]:
             offenders.append(f"({report.get('Date')}: listing incomplete)")
         for finding in report.get("Findings", []):
             names = {finding.get("TransactionID"), finding.get("OperationID"), finding.get("Reference")} - {None, ""}
-            if (names and not names & ours) or (not names and o.shared_stack):
+            if o.shared_stack and not names & ours:
                 continue
             who = finding.get("TransactionID") or finding.get("Reference") or "-"
             what = f"{finding.get('Category')}: {finding.get('Detail') or ''}".rstrip(": ")

@@ -968,10 +968,20 @@ def test_invariant_17_names_each_mismatch_of_the_run(observations, named):
     assert invariants.reconciliation_finds_no_mismatch(observations()) == named
 
 
-def test_invariant_17_leaves_another_tests_findings_alone():
-    observations = reconciled([finding("MISSING_IN_LEDGER", "someone-else", "someone-else")])
-    assert invariants.reconciliation_finds_no_mismatch(observations) == []
-
-    shared = reconciled([finding("MISSING_IN_LEDGER")])  # naming no reference: ours, unless the stack is shared
+def test_invariant_17_leaves_another_tests_findings_alone_on_a_shared_stack_only():
+    others = [
+        finding("MISSING_IN_LEDGER", "someone-else", "someone-else"),
+        finding("MISSING_IN_LEDGER"),  # naming no reference
+    ]
+    shared = reconciled(others)
     shared.shared_stack = True
     assert invariants.reconciliation_finds_no_mismatch(shared) == []
+
+    # On a stack of its own (make chaos) nothing is another test's: a charge sent under a wrong reference names
+    # none of the run's ids, and must be caught
+    dedicated = reconciled([finding("MISSING_IN_LEDGER", reference="wrong-reference"), *others])
+    assert invariants.reconciliation_finds_no_mismatch(dedicated) == [
+        "wrong-reference (2026-01-01 MISSING_IN_LEDGER: forged)",
+        "someone-else (2026-01-01 MISSING_IN_LEDGER: forged)",
+        "- (2026-01-01 MISSING_IN_LEDGER: forged)",
+    ]

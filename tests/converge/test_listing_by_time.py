@@ -1,6 +1,7 @@
 """txnquery by date and time, as reconciliation reads Converge: newest first, search times to the second, a
 listing limit, and the client paging by it; and the control API that forges what reconciliation must catch."""
 
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -114,6 +115,65 @@ def test_the_client_pages_a_full_listing_back_to_its_oldest_second(sandbox, at):
         f"{at(0):%m/%d/%Y} 02:10:30 PM",
         f"{at(0):%m/%d/%Y} 02:00:30 PM",
     ]
+
+
+@pytest.mark.parametrize(
+    ("change", "seen_as"),
+    [
+        (lambda sandbox, client, txn_id: sandbox.alter(txn_id, ssl_trans_status="STL"), ("sale", True)),
+        (lambda sandbox, client, txn_id: client.void(txn_id), ("void", False)),
+    ],
+    ids=["its-batch-closed", "a-void-landed"],
+)
+def test_a_row_that_changes_between_pages_is_kept_once_as_the_later_page_lists_it(
+    sandbox, client, at, monkeypatch, change, seen_as
+):
+    # Pages of 3: (6, 5, 4), then from 4's second (4, 3, 2): row 4 is listed on both, and changes in between
+    rows = {minute: forge(sandbox, f"changing-{minute}", at(20, minute * 5, 30))["ssl_txn_id"] for minute in range(7)}
+    sandbox.terminal.set_listing_limit(3)
+    processor = processor_for(sandbox, listing_limit=3)
+    list_between = processor.client.list_between
+
+    def changing_after_the_first_page(start, end):
+        call = list_between(start, end)
+        if end == at(20, 59, 59):
+            change(sandbox, client, rows[4])
+        return call
+
+    monkeypatch.setattr(processor.client, "list_between", changing_after_the_first_page)
+    listing = processor.transactions_between(at(20), at(20, 59, 59))
+
+    assert listing.complete and listing.pages == 4
+    assert sorted(t.reference for t in listing.transactions) == [f"changing-{minute}" for minute in range(7)]
+    [changed] = [t for t in listing.transactions if t.processor_transaction_id == rows[4]]
+    assert (changed.kind, changed.settled) == seen_as
+
+
+def test_transaction_types_are_money_unless_the_adapter_knows_they_move_none(sandbox, client, at, monkeypatch):
+    # A card verification (ccverify, which the adapter knows) and a type it does not know (Converge's listing
+    # of a stand-alone credit, say): only the first is left out of reconciliation
+    card = CardDetails(number=VISA, expiry_month=12, expiry_year=2035, cvv="123")
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    verification = client.verify(card).result["ssl_txn_id"]
+    forge(sandbox, "credited", at(21))
+    processor = processor_for(sandbox, listing_limit=100)
+    list_between = processor.client.list_between
+
+    def listed_as_converge_lists_a_credit(start, end):
+        call = list_between(start, end)
+        retyped = [
+            {**t, "ssl_transaction_type": "CREDIT"} if t["ssl_merchant_txn_id"] == "credited" else t
+            for t in call.transactions
+        ]
+        return dataclasses.replace(call, transactions=tuple(retyped))
+
+    monkeypatch.setattr(processor.client, "list_between", listed_as_converge_lists_a_credit)
+    verified = processor.transactions_between(start, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    [credit] = processor.transactions_between(at(21), at(21, 0, 1)).transactions
+
+    [verify] = [t for t in verified.transactions if t.processor_transaction_id == verification]
+    assert verify.kind == "other"
+    assert (credit.kind, credit.outcome, credit.reference) == ("unknown", "APPROVED", "credited")
 
 
 def test_a_listing_shorter_than_the_limit_is_one_page(sandbox, at):

@@ -1,6 +1,7 @@
 """Reconciliation's decisions, pure: a processor's listing against the ledger's approvals, category by category."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -21,7 +22,16 @@ from payments.reconciliation import (
     findings_to_look_at_again,
     reconcile,
 )
-from payments.reconciliation_run import InvalidReconciliationRequest, Listings, matched, parse_request, windows_of
+from payments.reconciliation_run import (
+    InvalidReconciliationRequest,
+    Listings,
+    matched,
+    parse_request,
+    plan,
+    report_of,
+    summary_of,
+    windows_of,
+)
 from statemachine import policy, reconciliation
 
 DAY = dt.date(2026, 11, 19)
@@ -273,17 +283,145 @@ def test_transactions_of_the_margins_match_but_are_never_reported_by_themselves(
     assert categories(outcome) == {MATCHED: 1} and outcome.listed == 1
 
 
-def test_an_entry_written_after_the_fact_dates_from_when_its_request_left():
-    # Status sync reverses, today, a sale its payment sent yesterday: today's listing cannot hold it
+def test_an_entry_written_after_the_fact_is_looked_for_in_the_listing_of_the_day_its_request_left():
+    # Status sync reverses, today, a sale its payment sent yesterday: today's listing cannot hold it, yesterday's
     yesterday = dt.datetime(2026, 11, 18, 9, 0, tzinfo=dt.UTC)
     facts = [
         fact(ledger.PENDING, "pay-16", None, when=yesterday),
         fact(ledger.FAILED, "pay-16", None, when=yesterday + dt.timedelta(minutes=2)),
         fact(ledger.REVERSING, "pay-16", "X16", when=at()),
     ]
+    expected = expectations_of(facts, ELAVON)
+    stored = {DAY - dt.timedelta(days=1): [listed("X16", "pay-16", when=yesterday + dt.timedelta(seconds=1))]}
 
-    assert categories(run([], facts)) == {}
+    assert categories(reconcile([], expected, DAY, stored.get)) == {}
+    assert categories(reconcile([], expected, DAY - dt.timedelta(days=1), stored.get)) == {}  # written today
     assert categories(run([], facts[2:])) == {MISSING_AT_PROCESSOR: 1}  # its pending entry not read: judged
+
+
+def late_resolution(transaction_id, txn, resolution="COMPLETE"):
+    """A payment pending from 23:58 the day before DAY; status sync (or an operator) records it approved at
+    01:00 on DAY: its whole ledger, and the entry the EntriesByStatus index gives DAY's run."""
+    pending_since = dt.datetime(2026, 11, 18, 23, 58, tzinfo=dt.UTC)
+    written = at(-11 * 60)  # 01:00 on DAY
+    whole = [
+        entry(1, ledger.INITIATED, pending_since, transaction_id=transaction_id),
+        entry(2, ledger.PENDING, pending_since, transaction_id=transaction_id),
+        entry(
+            3, ledger.SUCCESS, written, transaction_id=transaction_id, ProcessorTransactionID=txn, Resolution=resolution
+        ),
+    ]
+    return whole, [fact(ledger.SUCCESS, transaction_id, txn, "40.00", when=written, Resolution=resolution)]
+
+
+@pytest.mark.parametrize("resolution", ["COMPLETE", "OPERATOR"])
+def test_a_late_resolution_converge_does_not_list_is_reported_on_the_day_it_was_written(resolution):
+    whole, facts = late_resolution("pay-30", "X30", resolution)
+    nothing = Listings([], pages=1, incomplete=[])
+
+    outcome, looked_at_again = matched(nothing, facts, WholeLedgers({"pay-30": whole}), DAY, ELAVON)
+    day_before = reconcile([], expectations_of(whole, ELAVON), DAY - dt.timedelta(days=1))
+
+    finding = only_finding(outcome)
+    assert categories(outcome) == {MISSING_AT_PROCESSOR: 1} and looked_at_again == 1
+    assert (finding.transaction_id, finding.processor_transaction_id) == ("pay-30", "X30")
+    assert "no listing of that day is stored" in finding.detail
+    assert categories(day_before) == {}  # reported once: on the day it was written, not the day it dates from
+
+
+def test_a_late_resolution_is_judged_against_the_stored_listing_of_the_day_its_request_left():
+    whole, facts = late_resolution("pay-31", "X31")
+    the_day_before = DAY - dt.timedelta(days=1)
+    sent = dt.datetime(2026, 11, 18, 23, 58, 2, tzinfo=dt.UTC)
+    nothing = Listings([], pages=1, incomplete=[])
+    repository = WholeLedgers({"pay-31": whole})
+
+    def judged(stored):
+        outcome, _ = matched(nothing, facts, repository, DAY, ELAVON, {the_day_before: stored}.get)
+        return outcome
+
+    listed_there = judged([listed("X31", "pay-31", amount="40.00", when=sent)])
+    listed_for_more = judged([listed("X31", "pay-31", amount="41.00", when=sent)])
+    not_listed_there = judged([listed("X99", "someone-else", when=sent)])
+
+    assert categories(listed_there) == {}  # that day's, as listed
+    assert categories(listed_for_more) == {AMOUNT_MISMATCH: 1}
+    assert f"in the stored listing of {the_day_before}" in only_finding(listed_for_more).detail
+    assert categories(not_listed_there) == {MISSING_AT_PROCESSOR: 1}
+    assert "that day's stored listing does not hold it either" in only_finding(not_listed_there).detail
+
+
+def test_a_listing_in_the_margin_is_never_paired_by_processor_id_alone():
+    # An authorization at 23:45:01 the day before (its entry at 23:44:59: before DAY's run reads the ledger);
+    # its capture, at 00:05 on DAY, Converge never lists
+    listing = [
+        listed("X32", "pay-32", "authorization", "80.00", when=dt.datetime(2026, 11, 18, 23, 45, 1, tzinfo=dt.UTC))
+    ]
+    authorized = fact(
+        ledger.AUTHORIZED, "pay-32", "X32", "80.00", when=dt.datetime(2026, 11, 18, 23, 44, 59, tzinfo=dt.UTC)
+    )
+    captured = fact("CAPTURE-SUCCESS", "pay-32", "X32", "50.00", operation="pay-32-capture", when=at(-(11 * 60 + 55)))
+
+    today = run(listing, [captured])  # DAY's run reads from 23:45:00 the day before
+    day_before = reconcile(listing, expectations_of([authorized, captured], ELAVON), DAY - dt.timedelta(days=1))
+
+    assert categories(today) == {MISSING_AT_PROCESSOR: 1}
+    assert only_finding(today).operation_id == "pay-32-capture"
+    assert categories(day_before) == {MATCHED: 1}
+
+
+def test_a_listing_of_the_day_is_still_paired_by_processor_id_alone():
+    outcome = run([listed("X33", "not-our-reference")], [fact(ledger.SUCCESS, "pay-33", "X33")])
+
+    assert categories(outcome) == {STATUS_MISMATCH: 1}
+    assert "another merchant reference" in only_finding(outcome).detail
+
+
+@pytest.mark.parametrize(
+    ("listing", "facts", "expected", "detail"),
+    [
+        ([listed("U1", "nobody", "unknown")], [], {MISSING_IN_LEDGER: 1}, "a type reconciliation does not know"),
+        (
+            [listed("U2", "pay-34", "unknown")],
+            [fact(ledger.SUCCESS, "pay-34", "U2")],
+            {STATUS_MISMATCH: 1},
+            "a transaction type reconciliation does not know",
+        ),
+        ([listed("U3", "nobody", "unknown", outcome="DECLINED")], [], {DECLINED_AT_PROCESSOR: 1}, None),
+    ],
+    ids=["unrecorded", "against-an-entry", "declined"],
+)
+def test_a_transaction_type_the_adapter_does_not_know_is_judged_as_money(listing, facts, expected, detail):
+    outcome = run(listing, facts)
+
+    assert categories(outcome) == expected and outcome.listed == 1 and outcome.not_money == 0
+    assert detail is None or detail in only_finding(outcome).detail
+
+
+def test_a_matched_charge_still_open_is_counted_not_yet_settled_in_the_report_and_summary():
+    facts = [
+        fact(ledger.SUCCESS, "pay-35", "X35"),
+        fact(ledger.SUCCESS, "pay-36", "X36"),
+        fact(ledger.AUTHORIZED, "pay-37", "X37", "80.00"),
+        fact("CAPTURE-SUCCESS", "pay-37", "X37", "50.00", operation="pay-37-capture"),
+        fact(ledger.AUTHORIZED, "pay-38", "X38", "80.00"),  # an authorization never settles: not counted
+    ]
+    listing = [
+        listed("X35", "pay-35"),
+        listed("X36", "pay-36", settled=True),
+        listed("X37", "pay-37", "authorization", "80.00"),
+        listed("X37", "pay-37-capture", "capture", "50.00"),
+        listed("X38", "pay-38", "authorization", "80.00"),
+    ]
+    outcome = run(listing, facts)
+    event = {"Date": DAY.isoformat(), "ProcessorID": ELAVON, "Run": "run-1", "Windows": []}
+
+    report = report_of(event, Listings(listing, pages=1, incomplete=[]), outcome, [], 0, "arn")
+    summary = summary_of(report, ["key"])
+
+    assert categories(outcome) == {MATCHED: 5, SETTLED: 1}
+    assert outcome.not_yet_settled == 2  # pay-35's sale and pay-37's capture: their PAYMENT-SETTLED waits
+    assert report["NotYetSettled"] == summary["NotYetSettled"] == 2 and report["Mismatches"] == 0
 
 
 def test_other_processors_and_non_money_transactions_are_left_out():
@@ -333,17 +471,31 @@ def test_a_request_without_a_date_reconciles_yesterday_in_hour_windows():
     assert (request.day, request.window_minutes, request.processor_id) == (DAY, 60, ELAVON)
 
 
+def test_no_input_at_all_is_the_same_as_an_empty_one():
+    assert parse_request(None, today=dt.date(2026, 11, 20)) == parse_request({}, today=dt.date(2026, 11, 20))
+
+
 @pytest.mark.parametrize(
     ("given", "field"),
     [
         ({"Date": "2026-11-21"}, "Date"),
         ({"Date": "2026-02-30"}, "Date"),
         ({"Date": "19/11/2026"}, "Date"),
+        ({"Date": "0001-01-01"}, "Date"),
+        ({"Date": "1999-12-31"}, "Date"),
         ({"WindowMinutes": 0}, "WindowMinutes"),
+        ({"WindowMinutes": 1}, "WindowMinutes"),
+        ({"WindowMinutes": 4}, "WindowMinutes"),
+        ({"WindowMinutes": 1441}, "WindowMinutes"),
         ({"WindowMinutes": True}, "WindowMinutes"),
         ({"ProcessorID": "other"}, "ProcessorID"),
+        ({"Provisional": "yes"}, "Provisional"),
         ({"Card": "x"}, "[unexpected field]"),
         (["x"], "[input]"),
+        ([], "[input]"),
+        (0, "[input]"),
+        ("", "[input]"),
+        (False, "[input]"),
     ],
 )
 def test_a_malformed_request_names_its_field(given, field):
@@ -351,6 +503,62 @@ def test_a_malformed_request_names_its_field(given, field):
         parse_request(given, today=dt.date(2026, 11, 20))
 
     assert refused.value.field == field
+
+
+def test_the_earliest_day_and_the_fewest_window_minutes_are_accepted():
+    request = parse_request({"Date": "2000-01-01", "WindowMinutes": 5}, today=dt.date(2026, 11, 20))
+
+    assert (request.day, request.window_minutes) == (dt.date(2000, 1, 1), 5)
+
+
+@pytest.mark.parametrize(
+    ("given", "now"),
+    [
+        ({"Date": "2026-11-20"}, dt.datetime(2026, 11, 20, 18, 0, tzinfo=dt.UTC)),  # today
+        ({}, dt.datetime(2026, 11, 20, 0, 14, 59, tzinfo=dt.UTC)),  # yesterday, in the margin after it
+    ],
+    ids=["today", "yesterday-in-its-margin"],
+)
+def test_a_day_not_over_with_its_margin_is_refused_unless_asked_for_provisionally(given, now):
+    with pytest.raises(InvalidReconciliationRequest, match="has not ended") as refused:
+        parse_request(given, today=now.date(), now=now)
+
+    provisional = parse_request({**given, "Provisional": True}, today=now.date(), now=now)
+    assert refused.value.field == "Date" and "Provisional" in str(refused.value)
+    assert provisional.provisional and provisional.day == dt.date.fromisoformat(given.get("Date", "2026-11-19"))
+
+
+def test_yesterday_is_reconciled_once_its_margin_has_passed():
+    now = dt.datetime(2026, 11, 20, 0, 15, tzinfo=dt.UTC)
+
+    request = parse_request({}, today=now.date(), now=now)
+
+    assert (request.day, request.provisional) == (DAY, False)
+
+
+def test_the_fewest_window_minutes_keep_the_workflows_state_under_256_kb():
+    # What MatchLedger is handed: the plan, and each window's counts from the Map (their largest)
+    planned = plan(
+        parse_request({"Date": DAY.isoformat(), "WindowMinutes": 5}, today=DAY + dt.timedelta(days=1)), "r" * 80
+    )
+    listings = [
+        {
+            "Index": w["Index"],
+            "Listed": 10**6,
+            "Pages": 1000,
+            "Complete": False,
+            "Key": f"{planned['Prefix']}windows/0000.json",
+        }
+        for w in planned["Windows"]
+    ]
+    state = {
+        **planned,
+        "Listings": listings,
+        "ExecutionArn": "arn:aws:states:eu-west-1:123456789012:execution:" + "x" * 160,
+    }
+
+    assert len(planned["Windows"]) == 290
+    assert len(json.dumps(state).encode()) < 256 * 1024
 
 
 def test_windows_cover_the_day_and_a_margin_either_side_without_gaps():
@@ -413,9 +621,9 @@ class WholeLedgers:
         return self._entries.get(transaction_id, [])
 
 
-def entry(number, status, when, amount="40.00", **more):
+def entry(number, status, when, amount="40.00", transaction_id="pay-21", **more):
     return ledger.LedgerEntry(
-        TransactionID="pay-21",
+        TransactionID=transaction_id,
         EntryNumber=number,
         Status=status,
         SecureToken="token",

@@ -5,7 +5,10 @@ listing does; the settled facts written once however often it runs; and `python 
 The sandbox and the ledger are the whole session's, so a day's report holds other tests' transactions too:
 each test judges its own (by TransactionID, or the reference it forged), or a day long past of its own. And
 what a test forges it takes back once judged (a forged transaction forgotten, an altered one restored): the
-chaos run's invariants, later in the session, read the sandbox's whole record."""
+chaos run's invariants, later in the session, read the sandbox's whole record.
+
+Today is not over: its runs are provisional (local.reconciliation asks for them so), reports of the run
+alone, never the day's."""
 
 import datetime as dt
 import json
@@ -18,7 +21,8 @@ import pytest
 from local import cli, operations
 from local.payment_requests import DECLINING, MASTERCARD, new_transaction_id
 from local.reconciliation import run_reconciliation, stored_report
-from payments import ledger, topology
+from payments import ledger, reconciliation_run, topology
+from payments.ledger import LedgerEntry, LedgerRepository
 from tests.card_data import card_data_in
 from tests.workflow.conftest import card_request, run_payment
 
@@ -105,8 +109,9 @@ def forge(stack):
 
 @pytest.fixture
 def past_day():
-    """A day long past, of this test's own: the sandbox holds only what the test forges on it."""
-    return dt.date(1990, 1, 1) + dt.timedelta(days=random.randrange(10000))
+    """A day long past (from 2000 on, as reconciliation takes), of this test's own: the sandbox holds only what
+    the test forges on it."""
+    return dt.date(2000, 1, 1) + dt.timedelta(days=random.randrange(7000))
 
 
 @pytest.fixture(scope="module")
@@ -326,6 +331,83 @@ def test_the_command_prints_the_report_and_exits_0_only_when_all_is_matched(info
 def test_a_malformed_request_fails_the_run_naming_its_field(info):
     with pytest.raises(RuntimeError, match=r"InvalidReconciliationRequest.*Date must not be in the future"):
         run_reconciliation(info, {"Date": (today() + dt.timedelta(days=2)).isoformat()})
+
+
+def test_a_day_not_over_is_refused_unless_asked_for_provisionally(info):
+    with pytest.raises(RuntimeError, match=r"InvalidReconciliationRequest.*Date has not ended.*Provisional"):
+        run_reconciliation(info, {"Date": today().isoformat()}, provisional_if_not_over=False)
+
+
+def test_a_provisional_run_is_stored_as_its_own_report_never_the_days(scenario, info):
+    # The scenario's last day is today: its runs listed it before it was over
+    day = scenario["days"][-1]
+    runs = [
+        (output, report)
+        for output, report in [*scenario["first"], *scenario["second"]]
+        if report["Date"] == day.isoformat()
+    ]
+
+    for output, report in runs:
+        assert output["Provisional"] is report["Provisional"] is True
+        [key] = output["ReportKeys"]
+        assert key.endswith(f"/runs/{report['Run']}/report.json")
+    day_report = info.client("s3").list_objects_v2(
+        Bucket=info.report_bucket, Prefix=reconciliation_run.report_key(day.isoformat())
+    )
+    assert day_report.get("KeyCount", 0) == 0
+
+
+def test_a_matched_sale_still_open_is_counted_not_yet_settled_and_gets_no_settled_fact(info, scenario):
+    transaction_id, _ = pay(info, "17.00")  # after the scenario's settlement: its batch is open
+
+    output, report = reconcile(info, today())
+
+    assert report["NotYetSettled"] == output["NotYetSettled"] >= 1
+    assert findings([report], TransactionID=transaction_id) == []
+    assert settled_entries(info, transaction_id) == []
+
+
+def write_late_resolution(info, transaction_id, txn_id, pending_since, resolved_at):
+    """A payment pending from `pending_since`, recorded approved after the fact at `resolved_at` (as status sync
+    records one it found charged, or an operator)."""
+    repository = LedgerRepository(info.ledger_table, client=info.client("dynamodb"))
+    common = {
+        "TransactionID": transaction_id,
+        "SecureToken": "not-a-token",
+        "Amount": "40.00",
+        "Currency": "USD",
+        "ProcessorID": topology.PROCESSOR_ELAVON,
+        "ExecutionArn": f"arn:late:{transaction_id}",
+    }
+    for number, status, moment, more in [
+        (1, ledger.INITIATED, pending_since, {}),
+        (2, ledger.PENDING, pending_since, {}),
+        (3, ledger.SUCCESS, resolved_at, {"ProcessorTransactionID": txn_id, "Resolution": "COMPLETE"}),
+    ]:
+        created = moment.isoformat().replace("+00:00", "Z")
+        repository.append_entry(LedgerEntry(EntryNumber=number, Status=status, CreatedAt=created, **common, **more))
+
+
+def test_a_late_resolution_converge_does_not_list_is_reported_on_the_day_it_was_written(info, forge, past_day):
+    # Two payments pending from the evening of past_day, recorded approved at 01:00 the next day: one charge
+    # Converge lists (on past_day, outside the next day's margin), one it never lists
+    next_day = past_day + dt.timedelta(days=1)
+    evening = dt.datetime.combine(past_day, dt.time(22, 0), tzinfo=dt.UTC)
+    last_minutes = dt.datetime.combine(past_day, dt.time(23, 58), tzinfo=dt.UTC)
+    resolved_at = dt.datetime.combine(next_day, dt.time(1, 0), tzinfo=dt.UTC)
+    listed, unlisted = new_transaction_id("rc-late"), new_transaction_id("rc-late")
+    txn_id = forge(ssl_merchant_txn_id=listed, ssl_amount="40.00", at=(evening + dt.timedelta(seconds=2)).isoformat())
+    write_late_resolution(info, listed, txn_id["ssl_txn_id"], evening, resolved_at)
+    write_late_resolution(info, unlisted, "never-listed-" + unlisted, last_minutes, resolved_at)
+
+    _, that_day = reconcile(info, past_day)  # its index entries are the next day's: it sees neither
+    _, written_day = reconcile(info, next_day)
+
+    assert that_day["Counts"]["MATCHED"] == 1 and that_day["Findings"] == []  # the listed one, looked at again
+    [finding] = written_day["Findings"]
+    assert (finding["Category"], finding["TransactionID"]) == ("MISSING_AT_PROCESSOR", unlisted)
+    assert f"its request left on {past_day.isoformat()}" in finding["Detail"]
+    assert "does not hold it either" in finding["Detail"]
 
 
 def test_amounts_in_the_report_are_decimal_strings(scenario):

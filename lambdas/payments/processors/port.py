@@ -24,9 +24,10 @@ SaleKind = Literal["sale", "authorization"]
 OperationKind = Literal["capture", "void", "refund"]
 CallOutcome = Literal["APPROVED", "DECLINED", "ERROR", "FOUND", "NOT_FOUND"]
 # What a processor's listing says a transaction is: a charge (sale, authorization, capture), a void (of a
-# charge, or the release of an authorization: a voided charge is listed as one too), a refund, or
-# something that moves no money (a card verification, a token).
-ListedKind = Literal["sale", "authorization", "capture", "void", "refund", "other"]
+# charge, or the release of an authorization: a voided charge is listed as one too), a refund, something
+# the adapter knows to move no money ("other": a card verification, a token), or a type the adapter does
+# not know ("unknown": reconciliation judges it as money, never leaves it out).
+ListedKind = Literal["sale", "authorization", "capture", "void", "refund", "other", "unknown"]
 ListedOutcome = Literal["APPROVED", "DECLINED", "UNKNOWN"]
 
 

@@ -54,6 +54,9 @@ _LISTED_KINDS: dict[str, ListedKind] = {
     "DELETE": "void",
     "RETURN": "refund",
 }
+# What moves no money, of the requests this adapter knows to send (ccverify, ccgettoken): the only types
+# left out of reconciliation. Any other type is "unknown", and judged as money.
+_NOT_MONEY_TYPES = frozenset({"CARDVERIFICATION", "GETTOKEN"})
 # A listing call never outlives the function: stop paging with this much time left for the last answer.
 _PAGE_MARGIN_SECONDS = 2.0
 # However many pages: a window needing more is left incomplete, for a smaller window.
@@ -146,18 +149,31 @@ class ConvergeProcessor:
         """txnquery by time, paged as Converge pages: it lists newest first and at most `listing_limit`
         transactions (the client's setting), so a listing that long may have been cut short, and the next page
         is asked up to the second of the oldest transaction listed (that second again: its other transactions
-        may be on the next page; those listed twice are kept once). A full page all within one second cannot
-        be paged by time: the listing is then left incomplete, as it is when the function runs short of time."""
+        may be on the next page). A row listed on two pages (its ssl_txn_id, merchant transaction id and
+        ssl_txn_time) is kept once, as the later page lists it: it may have changed in between (its batch
+        closed, a void landed and it is listed VOID). A full page all within one second cannot be paged by
+        time: the listing is then left incomplete, as it is when the function runs short of time."""
         limit = self.client.settings.listing_limit
         budget = _PAGE_MARGIN_SECONDS + self.timeouts.connect + self.timeouts.read
-        listed: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        # row -> (the page that last listed it, its copies on that page by transaction type: one row each)
+        listed: dict[tuple[str, str, str], tuple[int, dict[str, dict[str, str]]]] = {}
         calls: list[ConvergeCall] = []
         until, complete = end, False
         while len(calls) < MAX_PAGES and (seconds_left is None or seconds_left() > budget):
             call = self.client.list_between(start, until)
             calls.append(call)
+            page = len(calls)
             for transaction in call.transactions:
-                listed.setdefault(tuple(sorted(transaction.items())), transaction)
+                row = (
+                    transaction.get("ssl_txn_id", ""),
+                    transaction.get("ssl_merchant_txn_id", ""),
+                    transaction.get("ssl_txn_time", ""),
+                )
+                seen_on, copies = listed.get(row, (page, {}))
+                if seen_on != page:
+                    copies = {}  # listed again: this page's copy is the latest
+                copies[transaction.get("ssl_transaction_type", "").upper()] = transaction
+                listed[row] = (page, copies)
             if len(call.transactions) < limit:
                 complete = True
                 break
@@ -166,7 +182,9 @@ class ConvergeProcessor:
                 break  # a full page within one second: no time to page by
             until = min(times)
         return Listing(
-            transactions=tuple(_listed(transaction) for transaction in listed.values()),
+            transactions=tuple(
+                _listed(transaction) for _, copies in listed.values() for transaction in copies.values()
+            ),
             calls=tuple(calls),
             complete=complete,
             pages=len(calls),
@@ -240,13 +258,19 @@ def _listed(transaction: dict[str, str]) -> ListedTransaction:
     return ListedTransaction(
         processor_transaction_id=transaction.get("ssl_txn_id", ""),
         reference=transaction.get("ssl_merchant_txn_id", ""),
-        kind=_LISTED_KINDS.get(transaction.get("ssl_transaction_type", "").upper(), "other"),
+        kind=_kind_of(transaction.get("ssl_transaction_type", "").upper()),
         amount=amount,
         currency=transaction.get("ssl_transaction_currency", ""),
         outcome=outcome,
         settled=transaction.get("ssl_trans_status") == SETTLED_STATUS,
         at=_time_of(transaction),
     )
+
+
+def _kind_of(transaction_type: str) -> ListedKind:
+    if transaction_type in _LISTED_KINDS:
+        return _LISTED_KINDS[transaction_type]
+    return "other" if transaction_type in _NOT_MONEY_TYPES else "unknown"
 
 
 def _outcome_of(call: ConvergeCall) -> CallOutcome:
