@@ -216,9 +216,27 @@ class StackInfo:
         return json.dumps(asdict(self), indent=2)
 
     def client(self, service: str, config: Config | None = None) -> Any:
-        return boto3.client(
-            service, endpoint_url=self.endpoint_url, region_name=self.region, config=config, **CREDENTIALS
-        )
+        """A client of the stack's endpoint. Without a config, one per service and endpoint, made once and
+        shared (boto3 clients are thread-safe): making one costs milliseconds and a connection pool."""
+        if config is not None:
+            return _new_stack_client(self.endpoint_url, self.region, service, config)
+        return _shared_stack_client(self.endpoint_url, self.region, service)
+
+
+def _new_stack_client(endpoint_url: str, region: str, service: str, config: Config | None = None) -> Any:
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=region, config=config, **CREDENTIALS)
+
+
+_stack_clients: dict[tuple[str, str, str], Any] = {}
+_stack_clients_lock = threading.Lock()
+
+
+def _shared_stack_client(endpoint_url: str, region: str, service: str) -> Any:
+    key = (endpoint_url, region, service)
+    with _stack_clients_lock:
+        if key not in _stack_clients:
+            _stack_clients[key] = _new_stack_client(endpoint_url, region, service)
+        return _stack_clients[key]
 
 
 class LocalStack:
