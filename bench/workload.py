@@ -16,7 +16,7 @@ import boto3
 
 from bench.counting import CallCounter
 from local import operations, payment_requests
-from local.lambda_runtime import InProcessLambdaRuntime
+from local.lambda_runtime import LambdaRuntime
 from local.sandbox.terminal import APPROVING_CARDS
 from local.stack import CREDENTIALS, StackInfo
 
@@ -122,7 +122,7 @@ def run_one(info: StackInfo, request: dict[str, Any]) -> PaymentResult:
 class HandlerTimer:
     """Wall time of each in-process Lambda invoke (the handler, its JSON and its environment), per function.
 
-    It wraps InProcessLambdaRuntime.invoke on this runtime instance only: what Lambda would
+    It wraps LambdaRuntime.invoke on this runtime instance only: what Lambda would
     bill as Duration, without the interpreter's HTTP round trip to the Lambda API.
     """
 
@@ -130,7 +130,7 @@ class HandlerTimer:
     _active: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def install(self, runtime: InProcessLambdaRuntime) -> None:
+    def install(self, runtime: LambdaRuntime) -> None:
         original: Callable[..., bytes] = runtime.invoke
 
         def invoke(

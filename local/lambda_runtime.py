@@ -1,37 +1,40 @@
-"""Routes moto's Docker-less Lambda `Invoke` to our real handlers, in this process.
+"""Routes moto's Docker-less Lambda `Invoke` to our real handlers, each run in a worker process.
 
-moto's LambdaSimpleBackend answers every invoke with a canned payload. We replace its
-`invoke` so that the function's own configuration (handler, environment) is honoured: the
-handler file is imported from lambdas/<code_dir>/handler.py, called with the payload and a
-Lambda context, under the function's environment variables, and an exception becomes the
-same `FunctionError` payload the Python runtime returns (`errorType` is what Retry/Catch see).
+moto's LambdaSimpleBackend answers every invoke with a canned payload. We replace its `invoke` so
+that the function's own configuration (handler, environment) is honoured: the handler file is
+imported from lambdas/<code_dir>/handler.py and called with the payload and a Lambda context,
+under the function's environment variables, and an exception becomes the same `FunctionError`
+payload the Python runtime returns (`errorType` is what Retry/Catch see).
+
+As in Lambda, handlers run in processes of their own, not in the process that runs moto: a pool of
+execution environments (local.lambda_worker), each running one invocation at a time, started as
+invocations need them (up to `max_workers`; an invocation waits for a free one beyond that) and
+kept warm. So the handlers and moto use every core, rather than taking turns under one GIL. The
+workers share no memory with each other or with moto; a function's module is loaded once per worker
+that runs it (its cold start), and its clients and caches live as long as that worker.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
+import socket
+import subprocess
 import sys
 import threading
-import time
-import traceback
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 
-from local import scoped_environ
 from local.faults import LambdaFaults
 from local.function_logs import FunctionLogs
 from payments import topology
 
-Handler = Callable[[dict[str, Any], Any], Any]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MAX_WORKERS = 8
 
 
 class LambdaServiceException(JsonRESTError):
@@ -47,42 +50,119 @@ class LambdaServiceException(JsonRESTError):
         return [*super().get_headers(*args, **kwargs), ("x-amzn-RequestId", str(uuid.uuid4()))]
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of the Python runtime's context object that Powertools reads."""
+class _Worker:
+    """One worker process and the runtime's end of its socket."""
 
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = ""
-    _deadline: float = 0.0
+    def __init__(self, env: dict[str, str]) -> None:
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter running our own module
+            [sys.executable, "-m", "local.lambda_worker", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self.connection = Connection(ours.detach())
 
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.connection.send_bytes(json.dumps(request).encode())
+        answer: dict[str, Any] = json.loads(self.connection.recv_bytes())
+        return answer
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    def stop(self) -> None:
+        self.connection.close()  # the worker reads EOF and exits
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
-class InProcessLambdaRuntime:
-    def __init__(self, code_root: Path, runtime_env: dict[str, str], logs: FunctionLogs) -> None:
+class WorkerPool:
+    """Execution environments for every function: a free one is reused (warm), a new one is started
+    when all are busy and there are fewer than `max_workers`; beyond that an invocation waits."""
+
+    def __init__(self, env: dict[str, str], max_workers: int = DEFAULT_MAX_WORKERS) -> None:
+        self.env = env
+        self.max_workers = max_workers
+        self.started = 0  # workers started since the pool was made (each a cold start)
+        self._idle: list[_Worker] = []
+        self._all: list[_Worker] = []
+        self._changed = threading.Condition()
+        self._stopped = False
+
+    def invoke(self, request: dict[str, Any]) -> dict[str, Any]:
+        worker = self._take()
+        try:
+            answer = worker.call(request)
+        except (EOFError, OSError) as error:
+            self._discard(worker)
+            raise LambdaServiceException(f"the execution environment of {request['function_name']} failed") from error
+        self._give_back(worker)
+        return answer
+
+    def prestart(self, count: int) -> None:
+        """Start up to `count` idle workers now, so that the first invocations find one."""
+        with self._changed:
+            while len(self._all) < min(count, self.max_workers):
+                worker = self._start()
+                self._idle.append(worker)
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            workers, self._all, self._idle = self._all, [], []
+            self._changed.notify_all()
+        for worker in workers:
+            worker.stop()
+
+    def _take(self) -> _Worker:
+        with self._changed:
+            while True:
+                if self._stopped:
+                    raise LambdaServiceException("the local Lambda service has stopped")
+                if self._idle:
+                    return self._idle.pop()  # the most recently used: the warmest
+                if len(self._all) < self.max_workers:
+                    return self._start()
+                self._changed.wait()
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self.env)
+        self._all.append(worker)
+        self.started += 1
+        return worker
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._changed:
+            if self._stopped:
+                return
+            self._idle.append(worker)
+            self._changed.notify()
+
+    def _discard(self, worker: _Worker) -> None:
+        with self._changed:
+            if worker in self._all:
+                self._all.remove(worker)
+            self._changed.notify()
+        worker.process.kill()
+
+
+class LambdaRuntime:
+    def __init__(
+        self, code_root: Path, runtime_env: dict[str, str], logs: FunctionLogs, max_workers: int = DEFAULT_MAX_WORKERS
+    ) -> None:
         self.code_root = code_root
         self.runtime_env = runtime_env  # what the Lambda service adds: region, credentials, endpoint
         self.logs = logs
         self.faults = LambdaFaults()
         self.invocations: list[str] = []
-        self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
-        self._environ = scoped_environ.install()
+        self.workers = WorkerPool(runtime_env, max_workers)
 
     def install(self) -> None:
-        if str(self.code_root) not in sys.path:
-            sys.path.append(str(self.code_root))
         runtime = self
 
         def invoke(
@@ -96,6 +176,10 @@ class InProcessLambdaRuntime:
             return runtime.invoke(backend, function_name, qualifier, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[assignment,method-assign]
+        self.workers.prestart(2)
+
+    def stop(self) -> None:
+        self.workers.stop()
 
     def invoke(
         self,
@@ -113,41 +197,37 @@ class InProcessLambdaRuntime:
         fault = self.faults.take(name, event)
         if fault == "service_error":
             raise LambdaServiceException(f"injected fault: {name} unavailable")
-        context = LambdaContext(
-            function_name=name,
-            invoked_function_arn=function.function_arn,
-            memory_limit_in_mb=int(function.memory_size),
-            timeout_seconds=int(function.timeout),
+        spec = next(f for f in topology.ALL_FUNCTIONS if f.function_name == name)
+        module, _, attribute = str(function.handler).rpartition(".")
+        answer = self.workers.invoke(
+            {
+                "code_root": str(self.code_root),
+                "code_dir": spec.code_dir,
+                "module": module,
+                "attribute": attribute,
+                "function_name": name,
+                "env": {
+                    **(function.environment_vars or {}),
+                    "AWS_LAMBDA_FUNCTION_NAME": name,
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                    "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+                    "_HANDLER": function.handler,
+                },
+                "event": json.dumps(event),
+                "context": {
+                    "function_name": name,
+                    "invoked_function_arn": function.function_arn,
+                    "memory_limit_in_mb": int(function.memory_size),
+                    "timeout_seconds": int(function.timeout),
+                    "aws_request_id": str(uuid.uuid4()),
+                },
+            }
         )
-        env = {
-            **self.runtime_env,
-            **(function.environment_vars or {}),
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": context.log_group_name,
-            "_HANDLER": function.handler,
-        }
-        with self._environ.scoped(env), self.logs.capture(name):
-            _log_to_stdout()
-            try:
-                handler = self._handler(name, function.handler)
-                result = handler(event, context)
-                payload = json.dumps(result).encode()
-            except Exception as error:  # the runtime's contract: any exception becomes a FunctionError
-                response_headers["x-amz-function-error"] = "Unhandled"
-                report = _error_report(error, context.aws_request_id)
-                print(
-                    json.dumps(
-                        {
-                            "level": "ERROR",
-                            "message": "Invoke Error",
-                            "errorType": report["errorType"],
-                            "errorMessage": report["errorMessage"],
-                        }
-                    )
-                )
-                payload = json.dumps(report).encode()
+        for line in answer["logs"]:
+            self.logs.append(name, line)
+        if answer["function_error"]:
+            response_headers["x-amz-function-error"] = "Unhandled"
         if fault == "lose_response":
             raise LambdaServiceException(f"injected fault: {name} ran but its response was lost")
         if fault == "crash_after":
@@ -156,46 +236,4 @@ class InProcessLambdaRuntime:
             return json.dumps(
                 {"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited with error: signal: killed"}
             ).encode()
-        return payload
-
-    def _handler(self, function_name: str, handler_setting: str) -> Handler:
-        with self._lock:
-            if function_name not in self._handlers:
-                spec = next(f for f in topology.ALL_FUNCTIONS if f.function_name == function_name)
-                module_name, _, attribute = handler_setting.rpartition(".")
-                # Functions that share a package share its module, as each would import it once.
-                name = f"payment_steps.{spec.code_dir}.{module_name}"
-                module = sys.modules.get(name) or _load(self.code_root / spec.code_dir / f"{module_name}.py", name)
-                self._handlers[function_name] = getattr(module, attribute)
-            return self._handlers[function_name]
-
-
-def _log_to_stdout() -> None:
-    """The functions' logger writes to the stdout of this moment, as in Lambda.
-
-    Powertools' Logger binds its handler to the sys.stdout of the moment it is created; in a test
-    process that may be pytest's capture, and the function's log lines would then escape the
-    captured logs (and the card-data scans of them).
-    """
-    for handler in logging.getLogger(topology.SERVICE_NAME).handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stdout:
-            handler.setStream(sys.stdout)
-
-
-def _load(path: Path, module_name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load handler {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _error_report(error: Exception, request_id: str) -> dict[str, Any]:
-    return {
-        "errorMessage": str(error),
-        "errorType": type(error).__name__,
-        "requestId": request_id,
-        "stackTrace": traceback.format_tb(error.__traceback__),
-    }
+        return str(answer["payload"]).encode()

@@ -7,6 +7,10 @@ service or an operator would against AWS.
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,11 +18,11 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from local.stack import CREDENTIALS, EVENTS_QUEUE, REGION, StackInfo
+from local.stack import CREDENTIALS, EVENTS_QUEUE, EXECUTION_ENDED_PATH, REGION, StackInfo
 from payments import topology
 from payments.operations import parse_status
 from upstream import client
-from upstream.client import execution_arn_for, wait_for_payment
+from upstream.client import TERMINAL, execution_arn_for
 
 _deserializer = TypeDeserializer()
 
@@ -97,7 +101,30 @@ def start_operation(info: StackInfo, request: dict[str, Any]) -> str:
 
 
 def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0) -> dict[str, Any]:
-    return wait_for_payment(info.client("stepfunctions"), arn, timeout_seconds, poll_seconds=0.01)
+    """DescribeExecution of the execution once it has ended. The stack says when it ends
+    (EXECUTION_ENDED_PATH), so nothing polls: one DescribeExecution per wait."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        ended = _execution_ended(info, arn, max(0.0, min(deadline - time.monotonic(), 30.0)))
+        description: dict[str, Any] = info.client("stepfunctions").describe_execution(executionArn=arn)
+        if description["status"] in TERMINAL:
+            return description
+        if ended:
+            raise RuntimeError(f"{arn} ended, but DescribeExecution says {description['status']}")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{arn} still running after {timeout_seconds}s")
+
+
+def _execution_ended(info: StackInfo, arn: str, timeout: float) -> bool:
+    query = urllib.parse.urlencode({"arn": arn, "timeout": f"{timeout:g}"})
+    url = f"{info.endpoint_url.rstrip('/')}{EXECUTION_ENDED_PATH}?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout + 10) as reply:  # noqa: S310 - the stack's own endpoint
+            return bool(json.loads(reply.read()).get("ended"))
+    except urllib.error.HTTPError as error:
+        if error.code == 504:
+            return False
+        raise
 
 
 def ledger_entries(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:

@@ -1,14 +1,12 @@
-"""The local stack: moto server + in-process Lambda runtime + Converge sandbox, provisioned like CDK does."""
+"""The local stack: moto server, Lambda runtime (handlers in worker processes), Converge sandbox, set up as CDK does."""
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import logging
 import os
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -19,20 +17,15 @@ from urllib.parse import parse_qsl
 import boto3
 from botocore.config import Config
 from moto.core.config import default_user_config
-from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from werkzeug.serving import make_server
 
-from local import function_logs
+from local import function_logs, moto_patches
 from local.asl import load_definition
 from local.aws_faults import AwsFaultMiddleware
 from local.faults import FaultSchedule
-from local.lambda_runtime import InProcessLambdaRuntime
+from local.lambda_runtime import LambdaRuntime
 from local.sandbox import ConvergeSandbox
 from local.stream_pump import StreamPump
 from payments import events, topology
@@ -51,6 +44,10 @@ EVENTS_RULE = "ledger-events-to-queue"
 # GET <endpoint>{CAUGHT_UP_PATH}?timeout=<seconds>: answers once the stream pump has delivered every
 # stream record that existed when asked (200), or the timeout passed first (504).
 CAUGHT_UP_PATH = "/_local/events/caught-up"
+# GET <endpoint>{EXECUTION_ENDED_PATH}?arn=<execution ARN>&timeout=<seconds>: answers once the execution has
+# ended (200), at once if it already has, or when the timeout passed first (504). Then DescribeExecution
+# has its status and output: a client waits for an execution without polling.
+EXECUTION_ENDED_PATH = "/_local/executions/ended"
 _DYNAMODB_WRITES = frozenset(
     f"DynamoDB_20120810.{operation}"
     for operation in (
@@ -76,8 +73,9 @@ _STATES_ROLE_POLICY = _LAMBDA_ROLE_POLICY.replace("lambda.amazonaws.com", "state
 
 
 class _MotoServer(ThreadedMotoServer):
-    """moto's threaded server with the fault middleware in front of its WSGI app, and one route of
-    the local stack's own: whether the stream pump has caught up (for `python -m local events`)."""
+    """moto's threaded server with the fault middleware in front of its WSGI app, and two routes of
+    the local stack's own: whether the stream pump has caught up (for `python -m local events`), and
+    whether an execution has ended (for waiting on one without polling)."""
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__(ip_address=host, port=port, verbose=False)
@@ -90,98 +88,35 @@ class _MotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") != CAUGHT_UP_PATH:
-            answer = self.faults(environ, start_response)
-            if self.pump is not None and environ.get("HTTP_X_AMZ_TARGET") in _DYNAMODB_WRITES:
-                self.pump.notice_write()  # carried out by now: the fault layer answers writes in full
-            return answer
-        query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
-        try:
-            timeout = min(max(float(query.get("timeout", "10")), 0.0), 120.0)
-        except ValueError:
-            timeout = 10.0
-        caught_up = self.pump is not None and self.pump.caught_up(timeout)
-        body = json.dumps({"caught_up": caught_up}).encode()
-        start_response(
-            "200 OK" if caught_up else "504 Gateway Timeout",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-        )
-        return [body]
+        path = environ.get("PATH_INFO")
+        if path == CAUGHT_UP_PATH:
+            timeout = _timeout(environ)
+            return _json_answer(start_response, "caught_up", self.pump is not None and self.pump.caught_up(timeout))
+        if path == EXECUTION_ENDED_PATH:
+            arn = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("arn", "")
+            return _json_answer(start_response, "ended", moto_patches.execution_ended.wait(arn, _timeout(environ)))
+        answer = self.faults(environ, start_response)
+        if self.pump is not None and environ.get("HTTP_X_AMZ_TARGET") in _DYNAMODB_WRITES:
+            self.pump.notice_write()  # carried out by now: the fault layer answers writes in full
+        return answer
 
 
-_start_execution = StepFunctionsParserBackend.start_execution
-_start_lock = threading.Lock()
+def _timeout(environ: dict[str, Any]) -> float:
+    """The request's `timeout` query parameter in seconds, within 0 to 120 (10 if absent or unreadable)."""
+    query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+    try:
+        return min(max(float(query.get("timeout", "10")), 0.0), 120.0)
+    except ValueError:
+        return 10.0
 
 
-def _atomic_start_execution(self: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
-    # AWS checks the execution name and creates the execution atomically; moto checks, then
-    # appends. Two concurrent starts of one TransactionID must not both get through.
-    with _start_lock:
-        return _start_execution(self, *args, **kwargs)
-
-
-StepFunctionsParserBackend.start_execution = _atomic_start_execution  # type: ignore[method-assign]
-
-# moto's interpreter builds a new boto3 Lambda client for every task it runs (some 10 ms each);
-# one per region and role does the same work. Clients are thread-safe.
-_new_client = lambda_eval_utils.boto_client_for
-_clients: dict[tuple[str, str, str | None, str | None], Any] = {}
-
-
-def _reused_client(region: str, service: str, state_credentials: Any = None) -> Any:
-    # The endpoint is localhost:$MOTO_PORT, so a stack started later in this process gets its own.
-    key = (region, service, getattr(state_credentials, "role_arn", None), os.environ.get("MOTO_PORT"))
-    with _start_lock:
-        if key not in _clients:
-            _clients[key] = _new_client(region=region, service=service, state_credentials=state_credentials)
-        return _clients[key]
-
-
-lambda_eval_utils.boto_client_for = _reused_client
-
-# moto keeps every shard iterator it hands out, forever; the stream pump gets a new one with each
-# read, for as long as the stack runs. AWS's expire 15 minutes after they are handed out: so do these.
-_ITERATOR_LIFETIME_SECONDS = 15 * 60
-_get_records = DynamoDBStreamsBackend.get_records
-_iterators_handed_out: dict[str, float] = {}
-_iterators_lock = threading.Lock()
-
-
-def _get_records_expiring_iterators(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
-    answer = _get_records(self, iterator_arn, limit)
-    now = time.monotonic()
-    with _iterators_lock:
-        _iterators_handed_out[answer["NextShardIterator"]] = now
-        # In order of handing out: the expired ones come first.
-        while _iterators_handed_out:
-            arn, handed_out = next(iter(_iterators_handed_out.items()))
-            if now - handed_out < _ITERATOR_LIFETIME_SECONDS:
-                break
-            del _iterators_handed_out[arn]
-            self.shard_iterators.pop(arn, None)
-    return answer
-
-
-DynamoDBStreamsBackend.get_records = _get_records_expiring_iterators  # type: ignore[method-assign]
-
-# moto parses a state machine's ASL afresh for every execution (and every Map child): ANTLR in pure
-# Python, about 60 ms of a local payment. The syntax tree depends on the definition's text alone and is
-# only read afterwards, so it is kept, per definition; each execution still gets a program of its own
-# from it (the preprocessor's ~12 ms), as before: no evaluation state is shared between executions.
-_parse_definition = AmazonStateLanguageParser.parse
-
-
-@functools.lru_cache(maxsize=64)
-def _syntax_tree(definition: str) -> Any:
-    return _parse_definition(definition)[1]
-
-
-def _parse_with_kept_tree(definition: str) -> tuple[Any, Any]:
-    tree = _syntax_tree(definition)
-    return Preprocessor().visit(tree), tree
-
-
-AmazonStateLanguageParser.parse = staticmethod(_parse_with_kept_tree)  # type: ignore[method-assign, assignment]
+def _json_answer(start_response: Any, name: str, value: bool) -> list[bytes]:
+    body = json.dumps({name: value}).encode()
+    start_response(
+        "200 OK" if value else "504 Gateway Timeout",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 @dataclass(frozen=True)
@@ -262,7 +197,7 @@ class LocalStack:
             host=host, hold_seconds=max(3.0, 3 * converge_read_timeout), listing_limit=converge_listing_limit
         )
         self._server: _MotoServer | None = None
-        self.runtime: InProcessLambdaRuntime | None = None
+        self.runtime: LambdaRuntime | None = None
         self.info: StackInfo | None = None
         # The stand-in for Lambda's event source mapping: the ledger's stream to LedgerEvents.
         self.pump: StreamPump | None = None
@@ -289,7 +224,7 @@ class LocalStack:
         # moto's Step Functions interpreter calls Lambda on localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(port)
         self.sandbox.start()
-        self.runtime = InProcessLambdaRuntime(
+        self.runtime = LambdaRuntime(
             code_root=LAMBDAS_ROOT,
             runtime_env={
                 "AWS_REGION": REGION,
@@ -341,6 +276,8 @@ class LocalStack:
         self.sandbox.stop()
         if self._server is not None:
             self._server.stop()
+        if self.runtime is not None:
+            self.runtime.stop()
 
     def _provision(self, endpoint_url: str) -> StackInfo:
         def client(service: str) -> Any:

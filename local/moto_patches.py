@@ -1,0 +1,185 @@
+"""Small, documented changes to moto, installed on import by the local stack.
+
+Each one either makes moto behave as AWS does where a test depends on it, or removes work moto
+repeats for every request or execution although its result cannot change. None changes what an
+execution does: the same ASL runs through the same interpreter. Profiles behind the second kind are
+in bench/README.md.
+
+- StartExecution is atomic: AWS checks the execution name and creates the execution as one step;
+  moto checks, then appends, so two concurrent starts of one TransactionID could both get through.
+- The interpreter's Lambda client is made once per region, role and endpoint, not for every Task
+  (some 10 ms each). boto3 clients are thread-safe.
+- Shard iterators expire 15 minutes after they are handed out, as AWS's do; moto keeps every one,
+  and the stream pump gets a new one with each read, for as long as the stack runs.
+- A state machine's ASL is parsed and compiled once per definition (ANTLR in pure Python, then moto's
+  preprocessor: ~60 ms and ~12 ms of every execution). The compiled program is a tree of declarations
+  that evaluation only reads: everything an execution changes lives in its own Environment, as moto's
+  own Map and Parallel states rely on when they run one declaration in many threads at once. The one
+  exception is each component's `heap_key` (where its retry counters live in an Environment), drawn
+  at random on first use; the kept program has them all drawn before it is shared.
+- JSONPath expressions are compiled once per path: moto calls jsonpath_ng's `parse` for every path
+  it evaluates (the interpreter) and for every input template of an EventBridge target (PutEvents),
+  and `parse` builds a new PLY parser (its LALR tables) each time. A compiled path is
+  only read afterwards (`find`, `update_or_create` change the data, not the path).
+- The list of moto's service modules is read once: moto lists its package directory (some 150
+  `isdir` calls) for every request it routes.
+- Execution ends are announced (`execution_ended`): a client on the stack waits for an execution
+  without polling DescribeExecution (`/_local/executions/ended`, in local.stack).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import jsonpath_ng
+import jsonpath_ng.ext
+from moto import backends
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import json_path
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+# -- StartExecution is atomic ----------------------------------------------------------------------
+_start_execution = StepFunctionsParserBackend.start_execution
+_start_lock = threading.Lock()
+
+
+def _atomic_start_execution(self: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
+    with _start_lock:
+        return _start_execution(self, *args, **kwargs)
+
+
+# -- one Lambda client per region, role and endpoint for the interpreter ---------------------------
+_new_client = lambda_eval_utils.boto_client_for
+_clients: dict[tuple[str, str, str | None, str | None], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _reused_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    # The endpoint is localhost:$MOTO_PORT, so a stack started later in this process gets its own.
+    key = (region, service, getattr(state_credentials, "role_arn", None), os.environ.get("MOTO_PORT"))
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _new_client(region=region, service=service, state_credentials=state_credentials)
+        return _clients[key]
+
+
+# -- shard iterators expire -------------------------------------------------------------------------
+_ITERATOR_LIFETIME_SECONDS = 15 * 60
+_get_records = DynamoDBStreamsBackend.get_records
+_iterators_handed_out: dict[str, float] = {}
+_iterators_lock = threading.Lock()
+
+
+def _get_records_expiring_iterators(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
+    answer = _get_records(self, iterator_arn, limit)
+    now = time.monotonic()
+    with _iterators_lock:
+        _iterators_handed_out[answer["NextShardIterator"]] = now
+        # In order of handing out: the expired ones come first.
+        while _iterators_handed_out:
+            arn, handed_out = next(iter(_iterators_handed_out.items()))
+            if now - handed_out < _ITERATOR_LIFETIME_SECONDS:
+                break
+            del _iterators_handed_out[arn]
+            self.shard_iterators.pop(arn, None)
+    return answer
+
+
+# -- the ASL program, compiled once per definition ---------------------------------------------------
+_parse_definition = AmazonStateLanguageParser.parse
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(definition: str) -> tuple[Any, Any]:
+    program, tree = _parse_definition(definition)
+    _draw_heap_keys(program, set())
+    return program, tree
+
+
+def _draw_heap_keys(value: Any, seen: set[int]) -> None:
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, EvalComponent):
+        _ = value.heap_key
+    if isinstance(value, Component):
+        for attribute in vars(value).values():
+            _draw_heap_keys(attribute, seen)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _draw_heap_keys(item, seen)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _draw_heap_keys(item, seen)
+
+
+def _parse_compiled(definition: str) -> tuple[Any, Any]:
+    return _compiled(definition)
+
+
+# -- JSONPath expressions, compiled once per path ----------------------------------------------------
+_compiled_extended_path = functools.lru_cache(maxsize=1024)(jsonpath_ng.ext.parse)
+_compiled_path = functools.lru_cache(maxsize=1024)(jsonpath_ng.parse)
+
+
+# -- moto's service modules, listed once --------------------------------------------------------------
+@functools.cache
+def _moto_modules() -> frozenset[str]:
+    return frozenset(_list_of_moto_modules())
+
+
+_list_of_moto_modules = backends.list_of_moto_modules
+
+
+def _listed_moto_modules() -> Iterable[str]:
+    return _moto_modules()
+
+
+# -- execution ends, announced ------------------------------------------------------------------------
+class ExecutionEnds:
+    """Which executions have ended, for waiting on one without polling."""
+
+    def __init__(self) -> None:
+        self._ended: set[str] = set()
+        self._changed = threading.Condition()
+
+    def announce(self, execution_arn: str) -> None:
+        with self._changed:
+            self._ended.add(execution_arn)
+            self._changed.notify_all()
+
+    def wait(self, execution_arn: str, timeout: float) -> bool:
+        """True once the execution has ended (it may have already); False if `timeout` seconds passed first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: execution_arn in self._ended, timeout)
+
+
+execution_ended = ExecutionEnds()
+_terminated = BaseExecutionWorkerCommunication.terminated
+
+
+def _terminated_and_announced(self: BaseExecutionWorkerCommunication) -> None:
+    _terminated(self)  # the execution's status, stop date and output are set by now
+    execution_ended.announce(self.execution.exec_arn)
+
+
+StepFunctionsParserBackend.start_execution = _atomic_start_execution  # type: ignore[method-assign]
+lambda_eval_utils.boto_client_for = _reused_client
+DynamoDBStreamsBackend.get_records = _get_records_expiring_iterators  # type: ignore[method-assign]
+AmazonStateLanguageParser.parse = staticmethod(_parse_compiled)  # type: ignore[method-assign, assignment]
+json_path.parse = _compiled_extended_path
+jsonpath_ng.ext.parse = _compiled_extended_path  # moto.events.utils imports it where it is used
+result_path.parse = _compiled_path
+backends.list_of_moto_modules = _listed_moto_modules
+BaseExecutionWorkerCommunication.terminated = _terminated_and_announced  # type: ignore[method-assign]
