@@ -1,6 +1,7 @@
-"""`python -m bench`: latency, per-step time, AWS calls, cost and cold start of the payment workflow.
+"""`python -m bench`: latency, per-step time, AWS calls, cost, cold start and a timed chaos run of the payment workflow.
 
-Everything runs on the embedded local stack (local/), in this process; see bench/README.md.
+Everything runs on the embedded local stack (local/: moto in this process, the handlers in worker
+processes), the chaos run in a subprocess of its own; see bench/README.md.
 """
 
 import sys

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench import coldstart, counting, machine, report, sections, steps
-from bench.counting import CallCounter
+from bench import chaos, coldstart, machine, report, sections, steps
+from bench.counting import EndpointCounter
 from bench.sections import Level
 from bench.workload import BenchStackInfo, HandlerTimer, run_payments
 from infra import config
@@ -32,10 +32,19 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured payments before each level")
     parser.add_argument("--import-repeats", type=int, default=7, help="fresh processes per module for cold import")
     parser.add_argument("--memory-env", default="prod", help="cdk.json environment whose Lambda memory is priced")
+    parser.add_argument(
+        "--chaos-payments",
+        type=int,
+        default=chaos.DEFAULT_PAYMENTS,
+        help="payments of the timed chaos run, after the latency levels (0: no chaos run)",
+    )
+    parser.add_argument("--chaos-seed", type=int, default=chaos.DEFAULT_SEED, help="the chaos run's seed")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     if args.payments < 1 or args.concurrency < 1 or args.warmup < 1 or args.import_repeats < 1:
         parser.error("--payments, --concurrency, --warmup and --import-repeats must be at least 1")
+    if args.chaos_payments < 0:
+        parser.error("--chaos-payments must be 0 (no chaos run) or more")
     return args
 
 
@@ -45,8 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress(sys.stderr)
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)
-    counter = CallCounter()
-    counting.install(counter)  # before any botocore session exists, so that every one is hooked
     memory_mb = config.load(args.memory_env).lambda_memory_mb
 
     progress.say(f"cold start: {args.import_repeats} fresh processes per module")
@@ -54,7 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         cold_start = coldstart.measure(Path(scratch), args.import_repeats, memory_mb)
 
     with LocalStack() as stack:
+        counter = EndpointCounter()
+        stack.observe_requests(counter.observe)
         levels = measure_levels(stack, counter, args, progress)
+
+    # After the latency levels' stack has stopped: the chaos run starts a stack of its own.
+    if args.chaos_payments:
+        progress.say(f"chaos run: {args.chaos_payments} payments, seed {args.chaos_seed}")
+        chaos_run = chaos.measure(args.chaos_seed, args.chaos_payments)
+        progress.say(f"  {chaos_run['wall_seconds']} s, invariants hold: {chaos_run['invariants_hold']}")
+    else:
+        chaos_run = chaos.skipped(args.chaos_seed)
 
     sequential = levels[0]
     results: dict[str, Any] = {
@@ -68,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "warmup": args.warmup,
                 "import_repeats": args.import_repeats,
                 "memory_env": args.memory_env,
+                "chaos_payments": args.chaos_payments,
+                "chaos_seed": args.chaos_seed,
             },
         },
         "machine": machine.describe(),
@@ -76,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "aws_calls": sections.aws_calls(levels),
         "cost": sections.cost(sequential, args.memory_env, memory_mb),
         "cold_start": cold_start,
+        "chaos": chaos_run,
     }
     results["targets"] = sections.targets(results)
     results["run"]["duration_seconds"] = round(time.perf_counter() - started, 1)
@@ -98,10 +118,10 @@ class Progress:
 
 
 def measure_levels(
-    stack: LocalStack, counter: CallCounter, args: argparse.Namespace, progress: Progress
+    stack: LocalStack, counter: EndpointCounter, args: argparse.Namespace, progress: Progress
 ) -> list[Level]:
     assert stack.info is not None and stack.runtime is not None
-    info = BenchStackInfo.of(stack.info, counter)
+    info = BenchStackInfo.of(stack.info)
     timer = HandlerTimer()
     timer.install(stack.runtime)
     run_id = uuid.uuid4().hex[:8]
@@ -117,10 +137,14 @@ def measure_levels(
         if warmup.failures:
             progress.say(f"  {len(warmup.failures)} warm-up payments failed: {warmup.failures[0].error}")
         progress.say(f"concurrency {concurrency}: {args.payments} measured payments")
+        # The ledger events of the warm-up delivered before counting starts, the measured ones before it stops:
+        # the stream pump's reads and LedgerEvents' calls belong to the payments that wrote the records.
+        caught_up(stack, progress)
         log_mark, invocation_mark = len(stack.logs.lines), len(stack.runtime.invocations)
         counter.start()
         timer.start()
         run = run_payments(info, transaction_ids(f"c{concurrency}", args.payments), concurrency)
+        caught_up(stack, progress)
         counts, handler_ms = counter.stop(), timer.stop()
         log_bytes = sum(len(line.text.encode()) + 1 for line in stack.logs.lines[log_mark:])
         invocations = stack.runtime.invocations[invocation_mark:]
@@ -136,3 +160,8 @@ def measure_levels(
         per_state = steps.per_state(histories, handler_ms, start_dates)
         levels.append(Level(run, counts, handler_ms, invocations, log_bytes, histories, per_state))
     return levels
+
+
+def caught_up(stack: LocalStack, progress: Progress) -> None:
+    if not stack.events_caught_up(timeout=30.0):
+        progress.say("  the stream pump did not catch up within 30 s: some ledger events fall outside the count")

@@ -13,6 +13,7 @@ def render(results: dict[str, Any]) -> str:
         _calls(results["aws_calls"]),
         _cost(results["cost"]),
         _cold_start(results["cold_start"]),
+        _chaos(results["chaos"]),
         _targets(results["targets"]),
     ]
     return "\n\n".join(sections)
@@ -95,8 +96,8 @@ def _steps(section: dict[str, Any]) -> str:
         rows.append([label, "-", *(cell for run in runs for cell in (_n(run[key]), ""))])
     return "\n".join(
         [
-            "2. Median time per state, from the execution histories (entered to exited); handler = the in-process "
-            "invoke alone",
+            "2. Median time per state, from the execution histories (entered to exited); handler = the invoke alone "
+            "(the handler in its worker process, and the round trip to it)",
             table(rows, right=frozenset(range(2, len(header)))),
         ]
     )
@@ -106,29 +107,41 @@ def _calls(section: dict[str, Any]) -> str:
     measured = section["measured_over"]
     rows = [["service", "operation", "calls", "per payment"]]
     rows += [[c["service"], c["operation"], str(c["calls"]), _n(c["per_payment"], 2)] for c in section["calls"]]
-    purposes = ", ".join(f"{p['operation']} {p['purpose']} {p['per_payment']:.2f}" for p in section["kms_by_purpose"])
+    purposes = ", ".join(
+        f"{p['operation']} {p['purpose']} {p['per_payment']:.2f} (most in one payment {p['most_in_one_payment']}, "
+        f"floor {p['floor']})"
+        for p in section["kms_by_purpose"]
+    )
     dynamodb = section["dynamodb"]
     invocations = ", ".join(f"{name} {n:g}" for name, n in section["lambda_invocations_per_payment"].items())
+    http = ", ".join(f"{service} {n:g}" for service, n in section["http_requests_per_payment"].items())
     concurrent = "; ".join(
         f"c={run['concurrency']}: " + ", ".join(f"{s} {n:g}" for s, n in run["by_service_per_payment"].items())
         for run in section["concurrent_runs"]
     )
     return "\n".join(
         [
-            f"3. AWS calls per payment (botocore hooks; handlers and interpreter only; {measured['payments']} payments "
-            f"at concurrency {measured['concurrency']}, after warm-up)",
+            f"3. AWS calls per payment (every request at the stack's endpoint, from any process, but the bench's own; "
+            f"{measured['payments']} payments at concurrency {measured['concurrency']}, after warm-up)",
             table(rows, right=frozenset({2, 3})),
-            f"KMS per payment: {section['kms_requests_per_payment']:.2f} ({purposes})",
+            f"KMS per payment: {section['kms_requests_per_payment']:.2f}, floor {section['kms_floor_per_payment']} "
+            f"({purposes})",
             f"DynamoDB per payment: {dynamodb['writes_per_payment']:g} writes = "
             f"{dynamodb['write_request_units_per_payment']:g} WRU, {dynamodb['reads_per_payment']:g} reads = "
             f"{dynamodb['read_request_units_per_payment']:g} RRU; "
             + "; ".join(
-                f"{t['table']} {t['writes_per_payment']:g} PutItem = {t['write_request_units_per_payment']:g} WRU "
-                f"(items {t['mean_item_bytes']} bytes on average)"
+                f"{t['table']} {t['writes_per_payment']:g} writes = {t['write_request_units_per_payment']:g} WRU"
+                + (
+                    f" (PutItem items {t['mean_item_bytes']} bytes on average)"
+                    if t["mean_item_bytes"] is not None
+                    else ""
+                )
                 for t in dynamodb["writes_by_table"]
             ),
             f"Lambda invocations per payment: {invocations}",
             f"Step Functions state transitions per payment: {section['state_transitions_per_payment']}",
+            f"HTTP requests per payment (retries included): {http}; "
+            f"the bench's own requests, not counted: {section['excluded_bench_requests']}",
             *([f"same, per service, concurrent: {concurrent}"] if concurrent else []),
         ]
     )
@@ -171,28 +184,56 @@ def _share(total: dict[str, Any]) -> str:
 
 
 def _cold_start(section: dict[str, Any]) -> str:
-    rows = [["module", "import ms", "x boto3", "package KB", "zip KB", "files"]]
-    rows.append(["boto3 (bare)", _n(section["boto3_import_ms"]), "1.00", "", "", ""])
-    for f in section["functions"]:
+    functions = section["functions"]
+    # bench/coldstart.py may also time the import with its SnapStart warm-ups and with tracing on.
+    extra = [
+        (key, label)
+        for key, label in (("warm_import_ms", "warm-ups ms"), ("traced_import_ms", "traced ms"))
+        if functions and all(key in f for f in functions)
+    ]
+    rows = [["module", "import ms", "x boto3", *(label for _, label in extra), "package KB", "zip KB", "files"]]
+    rows.append(["boto3 (bare)", _n(section["boto3_import_ms"]), "1.00", *("" for _ in extra), "", "", ""])
+    for f in functions:
         rows.append(
             [
                 f["module"],
                 _n(f["import_ms"]),
                 f"{f['ratio_to_boto3']:.2f}",
+                *(_n(f[key]) for key, _ in extra),
                 _n(f["package_bytes"] / 1024),
                 _n(f["package_zip_bytes"] / 1024),
                 str(f["package_files"]),
             ]
         )
     heaviest = ", ".join(f"{p['package']} {p['self_ms']:g}" for p in section["heaviest_imports_call_processor"])
+    compiled = "with its bytecode" if section.get("precompiled") else "not precompiled"
     return "\n".join(
         [
             f"5. Cold start: median of {section['repeats']} fresh processes per module (sys.path as on Lambda: "
-            "the function's package, then the layer's site-packages; package not precompiled)",
-            table(rows, right=frozenset(range(1, 6))),
+            f"the function's package, then the layer's site-packages; package {compiled})",
+            table(rows, right=frozenset(range(1, len(rows[0])))),
             f"heaviest imports of call_processor (own ms, one -X importtime run): {heaviest}",
         ]
     )
+
+
+def _chaos(section: dict[str, Any]) -> str:
+    heading = "6. Chaos run (python -m local.chaos in a subprocess, after the latency levels' stack stopped)"
+    if not section["ran"]:
+        return f"{heading}\nnot run (--chaos-payments 0)"
+    invariants = section["invariants"]
+    lines = [
+        heading,
+        f"{section['command']}: {section['wall_seconds']} s wall (the run's own {section['run_seconds']} s), "
+        f"exit {section['exit_code']}" + (" (timed out)" if section["timed_out"] else ""),
+        f"invariants: {invariants['passed']} passed, {len(invariants['failed'])} failed, "
+        f"{len(invariants['skipped'])} skipped; "
+        + ("every invariant held" if section["invariants_hold"] else "NOT every invariant held"),
+        *(f"  FAIL {name}" for name in invariants["failed"]),
+    ]
+    if section["output_tail"]:
+        lines += ["output (tail):", *(f"  {line}" for line in section["output_tail"].splitlines()[-15:])]
+    return "\n".join(lines)
 
 
 def _targets(rows: list[dict[str, Any]]) -> str:

@@ -12,9 +12,35 @@ from bench.counting import CallCounts
 from bench.stats import summary
 from bench.workload import RunResult
 
-TARGET_IMPORT_RATIO = 1.5
-TARGET_KMS_PER_PAYMENT = 1.0
-TARGET_P50_SEQUENTIAL_MS = 150.0
+# The performance issue's targets, each reported as met or missed (never enforced).
+TARGET_P50_SEQUENTIAL_MS = 100.0  # local end-to-end p50 of an approved payment, sequential
+TARGET_P99_SEQUENTIAL_MS = 250.0  # and its p99
+TARGET_CONCURRENCY, TARGET_CORES = 8, 2  # the concurrent level the throughput target is set for
+TARGET_CONCURRENT_PER_SECOND = 15.0  # payments/s at 8 concurrent on 2 cores (and never below sequential)
+TARGET_IMPORT_RATIO = 1.5  # each handler's cold import, against bare `import boto3` in the same run
+TARGET_CHAOS_PAYMENTS = 1000
+TARGET_CHAOS_SECONDS = 300.0  # a 1,000-payment chaos run, whole, on 2 cores
+
+# "No KMS call the design does not need": the KMS requests a payment cannot do without, by (operation,
+# encryption-context purpose). The context binds every ciphertext to its TransactionID and purpose,
+# and the Encryption SDK's data-key cache is keyed by the context, so each purpose of each payment
+# needs a data key of its own:
+# - GenerateDataKey, 3: the vaulted card (and CVV) at the intake (card-intake); the SecureToken in
+#   Tokenize (secure-token); the audit records in CallProcessor (audit: one data key for both records,
+#   through the cache).
+# - Decrypt, 3: the card in Tokenize (card-intake); the SecureToken and the CVV in CallProcessor
+#   (secure-token, card-intake). Three ciphertexts under two data keys, decrypted in two different
+#   functions, which on AWS are separate processes: no cache can be shared between them. Tokenize may
+#   not read the CVV by design (IAM), so the card-intake data key is decrypted once in each function.
+KMS_FLOOR_BY_PURPOSE: dict[tuple[str, str], int] = {
+    ("GenerateDataKey", "card-intake"): 1,
+    ("GenerateDataKey", "secure-token"): 1,
+    ("GenerateDataKey", "audit"): 1,
+    ("Decrypt", "card-intake"): 2,
+    ("Decrypt", "secure-token"): 1,
+}
+KMS_FLOOR_PER_PAYMENT = 6
+assert sum(KMS_FLOOR_BY_PURPOSE.values()) == KMS_FLOOR_PER_PAYMENT
 
 
 @dataclass
@@ -59,8 +85,8 @@ def latency(levels: list[Level]) -> dict[str, Any]:
         )
     return {
         "converge_added_latency_ms": 0,
-        "client_ms": "StartExecution sent until DescribeExecution (polled by local.operations.wait_for_execution) "
-        "returns the finished execution",
+        "client_ms": "the intake invoke sent until DescribeExecution returns the finished execution "
+        "(awaited on the stack's /_local/executions/ended route: no polling interval)",
         "service_ms": "the execution's startDate to stopDate, as DescribeExecution reports them",
         "runs": runs,
     }
@@ -94,9 +120,16 @@ def _calls_of(level: Level) -> dict[str, Any]:
         ],
         "by_service_per_payment": {service: round(counts.of_service(service) / n, 3) for service in services},
         "kms_requests_per_payment": round(counts.of_service("kms") / n, 3),
+        "kms_floor_per_payment": KMS_FLOOR_PER_PAYMENT,
         "kms_by_purpose": [
-            {"operation": operation, "purpose": purpose, "per_payment": round(count / n, 3)}
-            for (operation, purpose), count in sorted(counts.kms_by_purpose.items())
+            {
+                "operation": operation,
+                "purpose": purpose,
+                "per_payment": round(counts.kms_by_purpose.get((operation, purpose), 0) / n, 3),
+                "most_in_one_payment": counts.kms_most_per_payment.get((operation, purpose), 0),
+                "floor": KMS_FLOOR_BY_PURPOSE.get((operation, purpose), 0),
+            }
+            for operation, purpose in sorted(counts.kms_by_purpose.keys() | KMS_FLOOR_BY_PURPOSE.keys())
         ],
         "dynamodb": {
             "writes_per_payment": round(sum(c for op, c in dynamodb.items() if op in counting.DYNAMODB_WRITES) / n, 3),
@@ -107,10 +140,11 @@ def _calls_of(level: Level) -> dict[str, Any]:
                 {
                     "table": table,
                     "writes_per_payment": round(writes / n, 3),
+                    "puts_per_payment": round(puts / n, 3),
                     "write_request_units_per_payment": round(units / n, 3),
-                    "mean_item_bytes": round(item_bytes / writes),
+                    "mean_item_bytes": round(put_bytes / puts) if puts else None,  # of its PutItems
                 }
-                for table, (writes, units, item_bytes) in sorted(counts.dynamodb_writes_by_table.items())
+                for table, (writes, units, puts, put_bytes) in sorted(counts.dynamodb_writes_by_table.items())
             ],
         },
         "lambda_invocations_per_payment": {
@@ -118,6 +152,7 @@ def _calls_of(level: Level) -> dict[str, Any]:
         },
         "state_transitions_per_payment": round(sum(transitions) / len(transitions), 3) if transitions else None,
         "http_requests_per_payment": {service: round(c / n, 3) for service, c in sorted(counts.http_requests.items())},
+        "excluded_bench_requests": counts.excluded_requests,
     }
 
 
@@ -168,26 +203,158 @@ def cost(level: Level, memory_env: str, memory_mb: int) -> dict[str, Any]:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    cold = results["cold_start"]
-    worst = max(cold["functions"], key=lambda f: f["ratio_to_boto3"])
-    kms = results["aws_calls"]["kms_requests_per_payment"]
-    p50 = results["latency"]["runs"][0]["client_ms"]["p50"]
-    service_p50 = results["latency"]["runs"][0]["service_ms"]["p50"]
+    """Every target of the performance issue: what was measured against it, and whether it was met."""
+    cores = results["machine"].get("usable_cores") or results["machine"]["cores"]
     return [
-        {
-            "target": f"each handler's cold import at most {TARGET_IMPORT_RATIO} x bare boto3 import",
-            "measured": f"worst {worst['function']}: {worst['ratio_to_boto3']} x "
-            f"({worst['import_ms']} ms vs {cold['boto3_import_ms']} ms)",
-            "met": all(f["ratio_to_boto3"] <= TARGET_IMPORT_RATIO for f in cold["functions"]),
-        },
-        {
-            "target": f"at most {TARGET_KMS_PER_PAYMENT:g} KMS request per payment at steady state",
-            "measured": f"{kms} KMS requests per payment",
-            "met": kms <= TARGET_KMS_PER_PAYMENT,
-        },
-        {
-            "target": f"local p50 end-to-end at most {TARGET_P50_SEQUENTIAL_MS:g} ms sequential",
-            "measured": f"p50 {p50} ms as the client sees it ({service_p50} ms startDate to stopDate)",
-            "met": p50 is not None and p50 <= TARGET_P50_SEQUENTIAL_MS,
-        },
+        *_latency_targets(results["latency"]["runs"], cores),
+        _import_target(results["cold_start"]),
+        *_kms_targets(results["aws_calls"]),
+        _chaos_target(results["chaos"], cores),
     ]
+
+
+def _row(target: str, measured: str, value: float | None, comparison: str, limit: float, unit: str) -> dict[str, Any]:
+    compare = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b}[comparison]
+    return {
+        "target": target,
+        "measured": measured,
+        "value": value,
+        "comparison": comparison,
+        "limit": limit,
+        "unit": unit,
+        "met": value is not None and bool(compare(value, limit)),
+    }
+
+
+def _latency_targets(runs: list[dict[str, Any]], cores: int) -> list[dict[str, Any]]:
+    sequential = runs[0]
+    client, service = sequential["client_ms"], sequential["service_ms"]
+    over = f"{sequential['approved']} approved payments"
+    rows = [
+        _row(
+            f"local end-to-end p50 of an approved payment, sequential, at most {TARGET_P50_SEQUENTIAL_MS:g} ms",
+            f"p50 {client['p50']} ms as the client sees it ({service['p50']} ms startDate to stopDate), {over}",
+            client["p50"],
+            "<=",
+            TARGET_P50_SEQUENTIAL_MS,
+            "ms",
+        ),
+        _row(
+            f"local end-to-end p99 of an approved payment, sequential, at most {TARGET_P99_SEQUENTIAL_MS:g} ms",
+            f"p99 {client['p99']} ms as the client sees it ({service['p99']} ms startDate to stopDate), {over}",
+            client["p99"],
+            "<=",
+            TARGET_P99_SEQUENTIAL_MS,
+            "ms",
+        ),
+    ]
+    concurrent = runs[1] if len(runs) > 1 else None
+    rate = concurrent["throughput_per_second"] if concurrent else None
+    if concurrent is None:
+        where = "no concurrent level (--concurrency 1)"
+    else:
+        where = f"c={concurrent['concurrency']} on {cores} cores"
+        if (concurrent["concurrency"], cores) != (TARGET_CONCURRENCY, TARGET_CORES):
+            where += f" (the target's: c={TARGET_CONCURRENCY} on {TARGET_CORES})"
+    rows += [
+        _row(
+            f"{TARGET_CONCURRENCY} concurrent on {TARGET_CORES} cores: at least "
+            f"{TARGET_CONCURRENT_PER_SECOND:g} payments/s",
+            f"{rate} payments/s, {where}" if concurrent else where,
+            rate,
+            ">=",
+            TARGET_CONCURRENT_PER_SECOND,
+            "payments/s",
+        ),
+        _row(
+            f"{TARGET_CONCURRENCY} concurrent never below the sequential rate",
+            f"{rate} payments/s concurrent vs {sequential['throughput_per_second']} sequential, {where}"
+            if concurrent
+            else where,
+            rate,
+            ">=",
+            sequential["throughput_per_second"],
+            "payments/s",
+        ),
+    ]
+    return rows
+
+
+def _import_target(cold: dict[str, Any]) -> dict[str, Any]:
+    functions = cold["functions"]
+    worst = max(functions, key=lambda f: f["ratio_to_boto3"])
+    measured = (
+        f"worst {worst['function']}: {worst['ratio_to_boto3']} x ({worst['import_ms']} ms vs "
+        f"{cold['boto3_import_ms']} ms)"
+    )
+    # bench/coldstart.py may also time the import with its SnapStart warm-ups and with tracing on.
+    for key, label in (("warm_ratio_to_boto3", "with SnapStart warm-ups"), ("traced_ratio_to_boto3", "traced")):
+        if all(key in f for f in functions):
+            other = max(functions, key=lambda f: f[key])
+            measured += f"; {label}: worst {other['function']} {other[key]} x"
+    return _row(
+        f"each handler's cold import at most {TARGET_IMPORT_RATIO} x bare boto3 import",
+        measured,
+        worst["ratio_to_boto3"],
+        "<=",
+        TARGET_IMPORT_RATIO,
+        "x boto3",
+    )
+
+
+def _kms_targets(calls: dict[str, Any]) -> list[dict[str, Any]]:
+    kms = calls["kms_requests_per_payment"]
+    purposes = ", ".join(f"{p['operation']} {p['purpose']} {p['per_payment']:g}" for p in calls["kms_by_purpose"])
+    decrypts = [p for p in calls["kms_by_purpose"] if p["operation"] == "Decrypt"]
+    most = ", ".join(f"{p['purpose']} {p['most_in_one_payment']} (floor {p['floor']})" for p in decrypts)
+    over = max((p["most_in_one_payment"] - p["floor"] for p in decrypts), default=0)
+    return [
+        _row(
+            f"no KMS call the design does not need: at most {KMS_FLOOR_PER_PAYMENT} KMS requests per payment "
+            "(the floor: 3 GenerateDataKey, 3 Decrypt)",
+            f"{kms} KMS requests per payment ({purposes})",
+            kms,
+            "<=",
+            KMS_FLOOR_PER_PAYMENT,
+            "requests/payment",
+        ),
+        _row(
+            "no ciphertext decrypted twice: in every payment, Decrypts per purpose at most the floor's "
+            "(card-intake 2: the card in Tokenize, the CVV in CallProcessor; secure-token 1)",
+            f"most Decrypts in any one payment: {most or 'none'}",
+            float(max(over, 0)),
+            "<=",
+            0.0,
+            "Decrypts over the floor",
+        ),
+    ]
+
+
+def _chaos_target(chaos: dict[str, Any], cores: int) -> dict[str, Any]:
+    target = (
+        f"a {TARGET_CHAOS_PAYMENTS:,}-payment chaos run finishes in under {TARGET_CHAOS_SECONDS:g} s on "
+        f"{TARGET_CORES} cores, every invariant holding"
+    )
+    if not chaos["ran"]:
+        return _row(target, "not run (--chaos-payments 0)", None, "<", TARGET_CHAOS_SECONDS, "s")
+    if chaos["timed_out"]:
+        outcome = "timed out"
+    elif chaos["crashed"]:
+        outcome = f"crashed (exit {chaos['exit_code']})"
+    elif chaos["invariants_hold"]:
+        outcome = "every invariant held"
+    else:
+        outcome = f"invariants failed: {', '.join(chaos['invariants']['failed']) or '(see output_tail)'}"
+    short = chaos["payments"] < TARGET_CHAOS_PAYMENTS
+    row = _row(
+        target,
+        f"{chaos['payments']} payments, seed {chaos['seed']}: {chaos['wall_seconds']} s on {cores} cores "
+        f"(the run's own {chaos['run_seconds']} s), {outcome}"
+        + (f"; fewer payments than the target's {TARGET_CHAOS_PAYMENTS:,}" if short else ""),
+        chaos["wall_seconds"],
+        "<",
+        TARGET_CHAOS_SECONDS,
+        "s",
+    )
+    row["met"] = row["met"] and chaos["invariants_hold"] and not short
+    return row

@@ -1,4 +1,4 @@
-"""Approved payments through the local stack, one at a time or N at once, timed from StartExecution."""
+"""Approved payments through the local stack, one at a time or N at once, timed from the intake invoke."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
-from bench.counting import CallCounter
+from bench.counting import BENCH_MARK
 from local import operations, payment_requests
 from local.lambda_runtime import LambdaRuntime
 from local.sandbox.terminal import APPROVING_CARDS
@@ -22,32 +23,39 @@ from local.stack import CREDENTIALS, StackInfo
 
 CARDS = tuple(sorted(APPROVING_CARDS))
 APPROVED = "PAYMENT-SUCCESS"
+# The bench's clients say who they are in their User-Agent: the endpoint counter skips their requests.
+BENCH_CONFIG = Config(user_agent_extra=BENCH_MARK)
 
 
 class BenchStackInfo(StackInfo):
-    """The stack as the bench (the upstream service) sees it: its own clients, which the counter does not count.
+    """The stack as the bench (the upstream service) sees it: its own clients, marked BENCH_MARK, which
+    the endpoint counter does not count (the intake invoke, DescribeExecution, GetExecutionHistory).
 
     One boto3 Session and client per thread and service, so that workers share nothing and
-    StartExecution does not pay for making a client each time.
+    starting a payment does not pay for making a client each time.
     """
 
-    _counter: CallCounter
     _local: threading.local
 
     @classmethod
-    def of(cls, info: StackInfo, counter: CallCounter) -> BenchStackInfo:
+    def of(cls, info: StackInfo) -> BenchStackInfo:
         bench_info = cls(**asdict(info))
-        object.__setattr__(bench_info, "_counter", counter)
         object.__setattr__(bench_info, "_local", threading.local())
         return bench_info
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: Config | None = None) -> Any:
+        if config is not None:  # a client of its own, marked too (ours wins over the caller's user_agent_extra)
+            return self._make(service, config.merge(BENCH_CONFIG))
         clients: dict[str, Any] = self._local.__dict__.setdefault("clients", {})
         if service not in clients:
-            session = boto3.session.Session()
-            client = session.client(service, endpoint_url=self.endpoint_url, region_name=self.region, **CREDENTIALS)
-            clients[service] = self._counter.exclude(client)
+            clients[service] = self._make(service, BENCH_CONFIG)
         return clients[service]
+
+    def _make(self, service: str, config: Config) -> Any:
+        session = boto3.session.Session()
+        return session.client(
+            service, endpoint_url=self.endpoint_url, region_name=self.region, config=config, **CREDENTIALS
+        )
 
 
 def payment_request(transaction_id: str, n: int) -> dict[str, Any]:
@@ -62,7 +70,7 @@ class PaymentResult:
     execution_arn: str | None = None
     status: str | None = None  # the execution's
     payment_status: str | None = None  # the output's Status
-    client_ms: float | None = None  # StartExecution sent -> DescribeExecution saw it finished
+    client_ms: float | None = None  # the intake invoke sent -> DescribeExecution of the finished execution
     service_ms: float | None = None  # the execution's startDate -> stopDate
     start_date: datetime | None = None  # when the service accepted StartExecution
     error: str | None = None
@@ -120,10 +128,11 @@ def run_one(info: StackInfo, request: dict[str, Any]) -> PaymentResult:
 
 @dataclass
 class HandlerTimer:
-    """Wall time of each in-process Lambda invoke (the handler, its JSON and its environment), per function.
+    """Wall time of each Lambda invoke as the runtime makes it (the handler in its worker process, its JSON,
+    its environment and the round trip to the worker), per function.
 
-    It wraps LambdaRuntime.invoke on this runtime instance only: what Lambda would
-    bill as Duration, without the interpreter's HTTP round trip to the Lambda API.
+    It wraps LambdaRuntime.invoke on this runtime instance only (it runs in this process, beside moto):
+    what Lambda would bill as Duration, without the interpreter's HTTP round trip to the Lambda API.
     """
 
     samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))

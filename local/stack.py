@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,24 @@ _DYNAMODB_WRITES = frozenset(
         "ExecuteTransaction",
     )
 )
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ObservedRequest:
+    """One request that reached the stack's AWS endpoint, from any process, with moto's answer: what
+    CloudTrail would see of it. The `/_local/...` routes are not AWS requests and are not observed."""
+
+    method: str
+    path: str  # PATH_INFO, percent-decoded
+    query: str  # the raw query string
+    headers: dict[str, str]  # lower-case names: x-amz-target, user-agent, authorization, content-type...
+    body: bytes
+    status: int
+    response: bytes
+
+
+RequestObserver = Callable[[ObservedRequest], None]
 _LAMBDA_ROLE_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -69,18 +87,27 @@ _LAMBDA_ROLE_POLICY = json.dumps(
         ],
     }
 )
+_LAMBDA_FUNCTIONS_PATH = "/2015-03-31/functions/"
 _STATES_ROLE_POLICY = _LAMBDA_ROLE_POLICY.replace("lambda.amazonaws.com", "states.amazonaws.com")
 
 
 class _MotoServer(ThreadedMotoServer):
     """moto's threaded server with the fault middleware in front of its WSGI app, and two routes of
     the local stack's own: whether the stream pump has caught up (for `python -m local events`), and
-    whether an execution has ended (for waiting on one without polling)."""
+    whether an execution has ended (for waiting on one without polling). Each AWS request is shown to
+    the `observers` once answered (LocalStack.observe_requests)."""
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__(ip_address=host, port=port, verbose=False)
         self.faults = AwsFaultMiddleware(DomainDispatcherApplication(create_backend_app))
         self.pump: StreamPump | None = None
+        self.observers: tuple[RequestObserver, ...] = ()
+        # moto's backends are not thread-safe (a Query that iterates a table while a PutItem adds to it
+        # fails with "dictionary changed size during iteration"); AWS serves each request atomically.
+        # So requests reach the backends one at a time, except those that wait on something else:
+        # Lambda Invoke (a handler runs meanwhile, and makes requests of its own) and SQS long polls.
+        # Python runs one thread at a time anyway: this costs no throughput.
+        self._backends = threading.Lock()
 
     def _server_entry(self) -> None:
         self._server = make_server(self._ip_address, self._port, self._app, True, request_handler=MotoRequestHandler)
@@ -95,10 +122,76 @@ class _MotoServer(ThreadedMotoServer):
         if path == EXECUTION_ENDED_PATH:
             arn = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("arn", "")
             return _json_answer(start_response, "ended", moto_patches.execution_ended.wait(arn, _timeout(environ)))
-        answer = self.faults(environ, start_response)
+        observers = self.observers
+        if observers:
+            return self._observed(environ, start_response, observers)
+        return self._answer(environ, start_response)
+
+    def _answer(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if _waits(environ):
+            answer = self.faults(environ, start_response)
+        else:
+            with self._backends:
+                answer = _read_in_full(self.faults(environ, start_response))
         if self.pump is not None and environ.get("HTTP_X_AMZ_TARGET") in _DYNAMODB_WRITES:
             self.pump.notice_write()  # carried out by now: the fault layer answers writes in full
         return answer
+
+    def _observed(self, environ: dict[str, Any], start_response: Any, observers: tuple[RequestObserver, ...]) -> Any:
+        """The answer, read in full so that the observers see it with its request; then the observers."""
+        length, stream = environ.get("CONTENT_LENGTH"), environ["wsgi.input"]
+        # Without a length, only a chunked body (the server marks it terminated) can be read to its end.
+        body = stream.read(int(length)) if length else stream.read() if environ.get("wsgi.input_terminated") else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        statuses: list[str] = []
+
+        def start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
+        answer = self._answer(environ, start)
+        try:
+            chunks = list(answer)
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+        request = ObservedRequest(
+            method=environ.get("REQUEST_METHOD", ""),
+            path=environ.get("PATH_INFO", ""),
+            query=environ.get("QUERY_STRING", ""),
+            headers={
+                name[5:].replace("_", "-").lower(): str(value)
+                for name, value in environ.items()
+                if name.startswith("HTTP_")
+            }
+            | {"content-type": environ.get("CONTENT_TYPE", "")},
+            body=body,
+            status=int(statuses[-1].split(" ", 1)[0]) if statuses else 0,
+            response=b"".join(chunks),
+        )
+        for observer in observers:
+            try:
+                observer(request)
+            except Exception:  # an observer's fault is not the request's: the caller gets moto's answer
+                log.exception("request observer %r failed", observer)
+        return chunks
+
+
+def _waits(environ: dict[str, Any]) -> bool:
+    """A request whose answer waits on something other than moto: Lambda Invoke, an SQS ReceiveMessage."""
+    path = environ.get("PATH_INFO", "")
+    if path.startswith(_LAMBDA_FUNCTIONS_PATH) and path.endswith("/invocations"):
+        return True
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    return target == "AmazonSQS.ReceiveMessage" or "Action=ReceiveMessage" in environ.get("QUERY_STRING", "")
+
+
+def _read_in_full(answer: Any) -> list[bytes]:
+    try:
+        return list(answer)
+    finally:
+        if hasattr(answer, "close"):
+            answer.close()
 
 
 def _timeout(environ: dict[str, Any]) -> float:
@@ -263,6 +356,21 @@ class LocalStack:
         with self._receiving:
             self._received_events += list(take_events(self.info))
             return list(self._received_events)
+
+    def observe_requests(self, observer: RequestObserver) -> Callable[[], None]:
+        """Call `observer` with every AWS request that reaches the stack's endpoint from now on, from any
+        process (the handlers' workers, the interpreter, the stream pump, clients), once moto has answered
+        it: an ObservedRequest, on the server's thread for that request (so concurrently: the observer
+        must be thread-safe, and should be quick). Returns a function that stops the observing. The stack
+        must be started."""
+        assert self._server is not None
+        server = self._server
+        server.observers = (*server.observers, observer)
+
+        def stop_observing() -> None:
+            server.observers = tuple(o for o in server.observers if o is not observer)
+
+        return stop_observing
 
     def apply_fault_schedule(self, schedule: FaultSchedule | None) -> None:
         """Route DynamoDB, KMS and Lambda faults through `schedule` (None: no more faults)."""
