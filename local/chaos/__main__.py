@@ -10,7 +10,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m local.chaos", description=__doc__)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--payments", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     out = sys.stdout
     report = run(args.seed, args.payments, args.concurrency)

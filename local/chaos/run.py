@@ -155,7 +155,7 @@ class ChaosReport:
         ]
 
 
-def run(seed: int, payments: int, concurrency: int = 8, stack: LocalStack | None = None) -> ChaosReport:
+def run(seed: int, payments: int, concurrency: int = 32, stack: LocalStack | None = None) -> ChaosReport:
     if stack is not None:
         return _run(stack, seed, payments, concurrency, shared=True)
     # 2 s: on two busy cores a 300 ms "latency" fault must not turn into a client timeout.
