@@ -50,6 +50,9 @@ class EnvironmentConfig:
     upstream_principals: tuple[str, ...] = ()
     # People who run the workflow: read executions (a failed payment's cause), put the Converge credentials.
     operators: tuple[str, ...] = ()
+    # Lambda SnapStart on the step functions (infra.functions): each deployment publishes a version of each,
+    # snapshotted once initialized, and the state machines invoke it through an alias. Unset means off (dev).
+    snap_start: bool = False
 
     @property
     def functions_in_vpc(self) -> bool:
@@ -111,6 +114,8 @@ def load(name: str, environments: dict[str, Any] | None = None) -> EnvironmentCo
     _require_retention(name, "trail_retention_days", settings.get("trail_retention_days"))
     if settings.get("archive_retention_days") is not None:
         _require_retention(name, "archive_retention_days", settings["archive_retention_days"])
+    if not isinstance(settings.get("snap_start", False), bool):
+        raise SystemExit(f"environment {name!r}: snap_start must be true or false (got {settings['snap_start']!r})")
     return EnvironmentConfig(name=name, account=account, region=region, **settings)
 
 

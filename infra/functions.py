@@ -84,7 +84,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Aws, Duration, aws_ssm
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, aws_ssm
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -134,6 +134,23 @@ POWERTOOLS_VERSION = "3.37.0"  # must match requirements.txt
 # Powertools publishes its layer ARNs as public SSM parameters, so the layer is pinned to the
 # exact version the tests ran with, built for this runtime, resolved by CloudFormation at deploy time.
 POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/{PYTHON_RUNTIME}/{POWERTOOLS_VERSION}"
+# SnapStart (EnvironmentConfig.snap_start: staging and prod) on the step functions, the ones the state machines
+# invoke (topology.FUNCTIONS). Lambda initializes a function when a version of it is published, snapshots the
+# initialized environment and resumes new environments from the snapshot: the handlers' imports (and the warm-ups
+# of payments.snapshot) are paid once per deployment, not at each cold start. It applies to published versions
+# only, never to $LATEST: each deployment publishes a version of each step (current_version, the old one deleted)
+# and moves the alias LIVE_ALIAS to it; the state machines invoke the alias (infra.workflow). Per the AWS Lambda
+# Developer Guide ("Improving startup performance with Lambda SnapStart", supported features and limitations),
+# SnapStart runs on the Python 3.12 and later managed runtimes, and is not supported with provisioned concurrency,
+# Amazon EFS or ephemeral storage above 512 MB, none of which these functions use; arm64, which the page once
+# listed among the limitations (with X-Ray), is not among them any more: AWS added arm64 in July 2024 (What's
+# New, cited by aws-cdk pull request 30898, which removed CDK's own arm64 check), and CDK 2.275 marks
+# Runtime.PYTHON_3_12 supports_snap_start. So the functions stay on ARM_64 and python3.12. Snapshots are
+# encrypted with the function's KMS key (KmsKeyArn: the storage key, as for the environment). The intake
+# (upstream services invoke it by name) and LedgerEvents (its event source mapping) keep running $LATEST.
+LIVE_ALIAS = "live"
+SNAP_START_STEPS = frozenset(spec.step for spec in topology.FUNCTIONS)
+
 # CallProcessor and CallOperationProcessor may wait for an earlier request to land, then ask and send:
 # topology's time budget (their states' TimeoutSeconds in the ASL is the budget's state timeout).
 _BUDGET = topology.PROCESSOR_TIME_BUDGET
@@ -237,9 +254,26 @@ class WorkflowSteps(Construct):
         )
         self.functions: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
+        # With SnapStart, each step's alias on its version of this deployment (what the state machines invoke).
+        self.aliases: dict[str, lambda_.Alias] = {}
         self._code: dict[str, lambda_.Code] = {}  # functions that share a package share its asset
         for spec in topology.ALL_FUNCTIONS:
             self.functions[spec.step] = self._function(spec, layer)
+            if self.snap_start(spec.step):
+                Annotations.of(self.functions[spec.step]).acknowledge_warning(
+                    "@aws-cdk/aws-lambda:snapStartRequirePublish", "every deployment publishes its version: the alias"
+                )
+                self.aliases[spec.step] = lambda_.Alias(
+                    self,
+                    f"{spec.step}Live",
+                    alias_name=LIVE_ALIAS,
+                    version=self.functions[spec.step].current_version,
+                    description="The version of this deployment (SnapStart); what the state machines invoke",
+                )
+
+    def snap_start(self, step: str) -> bool:
+        """Whether `step`'s function runs with SnapStart: a step function, in an environment that turns it on."""
+        return self.deps.config.snap_start and step in SNAP_START_STEPS
 
     @property
     def intake(self) -> lambda_.Function:
@@ -250,6 +284,12 @@ class WorkflowSteps(Construct):
         """The functions the state machines invoke (each its own: topology.WORKFLOWS): not the intake, not
         LedgerEvents."""
         return {spec.step: self.functions[spec.step] for spec in topology.FUNCTIONS}
+
+    @property
+    def step_targets(self) -> dict[str, lambda_.IFunction]:
+        """What the state machines invoke, by step: the alias where the step runs with SnapStart (a published
+        version; SnapStart does nothing for $LATEST), else the function itself (unqualified: $LATEST)."""
+        return {step: self.aliases.get(step, function) for step, function in self.step_functions.items()}
 
     @property
     def ledger_events(self) -> lambda_.Function:
@@ -324,6 +364,10 @@ class WorkflowSteps(Construct):
             # The variables name keys, tables, a URL and a secret's ARN, no secret; still, a key of our own.
             environment_encryption=self.deps.storage_key,
             reserved_concurrent_executions=RESERVED_CONCURRENCY[spec.step],
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if self.snap_start(spec.step) else None,
+            # A version superseded by the next deployment's is deleted once the alias has moved: with SnapStart
+            # each version keeps a cached snapshot, billed for as long as the version exists.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY),
             vpc=self.network.vpc if self.network else None,
             vpc_subnets=placement.subnets if placement else None,
             security_groups=[placement.security_group] if placement else None,

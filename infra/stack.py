@@ -91,7 +91,7 @@ class PaymentWorkflowStack(Stack):
                 spec=spec,
                 config=config,
                 key=key,
-                functions=steps.step_functions,
+                functions=steps.step_targets,
                 vault=tables.vault,
             )
             for spec, construct_id in (
@@ -134,7 +134,8 @@ class PaymentWorkflowStack(Stack):
             config=config,
             key=key,
             tables=[tables.ledger, tables.audit, tables.vault],
-            functions=list(steps.functions.values()),
+            # And the steps' aliases (SnapStart): what the state machines invoke there.
+            functions=[*steps.functions.values(), *steps.aliases.values()],
             access_logs=access_logs,
         )
         archive = (

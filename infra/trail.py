@@ -102,7 +102,9 @@ def event_selectors(
     tables: Sequence[dynamodb.ITable], functions: Sequence[lambda_.IFunction]
 ) -> list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty]:
     """Management events; data events of exactly these tables (every item read and write) and functions
-    (every Invoke, by unqualified ARN: how the state machine and upstream services invoke them)."""
+    (every Invoke, by unqualified ARN: how upstream services, and the state machines without SnapStart, invoke
+    them; and by alias ARN, how the state machines invoke a step that runs with SnapStart: an invocation of an
+    alias may be recorded under the alias's qualified ARN, so both are listed)."""
     return [
         _selector("Management events", "Management"),
         _selector(

@@ -9,7 +9,9 @@
   listing of a day against the ledger.
 
 Each has a role of its own, which may invoke exactly the functions its definition names (its
-WorkflowSpec's steps; Normalize is named by two, Audit by three) and nothing else; only the payment
+WorkflowSpec's steps; Normalize is named by two, Audit by three) and nothing else: by the ARN of each
+step's alias where the steps run with SnapStart (staging, prod: infra.functions; SnapStart applies to
+published versions only), by the unqualified function ARN ($LATEST) elsewhere; only the payment
 machine's, whose DiscardCard state deletes a vault item, also gets that DeleteItem. Status sync and
 reconciliation are started by their schedules (infra.schedules).
 """
@@ -82,7 +84,7 @@ class Workflow(Construct):
         spec: topology.WorkflowSpec,
         config: EnvironmentConfig,
         key: kms.IKey,
-        functions: dict[str, lambda_.Function],
+        functions: dict[str, lambda_.IFunction],
         vault: dynamodb.ITable,
     ) -> None:
         """`spec`: which state machine (one of topology.WORKFLOWS).
@@ -90,7 +92,8 @@ class Workflow(Construct):
         `key`: the storage key, for the execution data and the execution log group (its policy, in
         infra.keys, names this state machine's role for both).
 
-        `functions`: the step functions, by step; the state machine invokes those of `spec.steps` only.
+        `functions`: what the state machines invoke, by step (WorkflowSteps.step_targets: a step's alias where
+        it runs with SnapStart, else the function); the state machine invokes those of `spec.steps` only.
 
         `vault`: the CardVault, whose item for the execution the payment state machine deletes when
         Tokenize fails for good (state DiscardCard: no terminal ledger step runs to remove it). Only a
@@ -126,7 +129,8 @@ class Workflow(Construct):
             encryption_configuration=sfn.CustomerManagedEncryptionConfiguration(key),
         )
         ignore_cfn_lint(self.state_machine, "W3005", REDUNDANT_ROLE_DEPENDENCY)
-        # The unqualified ARNs the definition names, and nothing else (grant_invoke adds ":*").
+        # The ARNs the definition names (each alias's, or each unqualified function ARN), and nothing else
+        # (grant_invoke adds ":*": any version or alias).
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 sid="InvokeSteps",

@@ -4,10 +4,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import settings
+from payments import settings, snapshot
 from payments.audit import AuditRepository, ProcessorCallRecord, persist_payment_audit_trail
 from payments.observability import logger, tracer
 from payments.state import AuditEvent, parse_state
+
+# SnapStart (payments.snapshot): the caches of clients and secrets emptied after a restore.
+snapshot.register()
 
 
 @logger.inject_lambda_context(correlation_id_path="TransactionID", log_event=False, clear_state=True)

@@ -5,9 +5,14 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from payments import crypto, snapshot
 from payments.charging import call_processor
 from payments.observability import logger, metrics, tracer
+from payments.processors import registry
 from payments.state import ChargeEvent, parse_state
+
+# SnapStart (payments.snapshot): the Encryption SDK and the processor adapters loaded before the snapshot.
+snapshot.register(crypto.load, registry.load)
 
 
 @logger.inject_lambda_context(correlation_id_path="Payment.TransactionID", log_event=False, clear_state=True)

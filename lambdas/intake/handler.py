@@ -7,11 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import aws, settings, topology
+from payments import aws, crypto, settings, snapshot, topology
 from payments.card_intake import Intake
 from payments.errors import DuplicateTransactionID, InvalidPaymentRequest
 from payments.observability import logger, tracer
 from payments.vault import vault_from_environment
+
+# SnapStart (payments.snapshot): the Encryption SDK loaded before the snapshot.
+snapshot.register(crypto.load)
 
 
 # No correlation_id_path: the raw request is untrusted, and its TransactionID could hold anything.

@@ -12,8 +12,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import event_publishing
+from payments import event_publishing, snapshot
 from payments.observability import logger, tracer
+
+# SnapStart (payments.snapshot): the caches of clients and secrets emptied after a restore.
+snapshot.register()
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 

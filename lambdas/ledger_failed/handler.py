@@ -5,12 +5,15 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import ledger, settings
+from payments import ledger, settings, snapshot
 from payments.ledger import LedgerRepository
 from payments.observability import logger, metrics, tracer
 from payments.recording import record_unsuccessful
 from payments.state import FailureEvent, parse_state
 from payments.vault import forget_card
+
+# SnapStart (payments.snapshot): the caches of clients and secrets emptied after a restore.
+snapshot.register()
 
 
 @logger.inject_lambda_context(correlation_id_path="State.Payment.TransactionID", log_event=False, clear_state=True)

@@ -7,11 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import ledger, settings
+from payments import ledger, settings, snapshot
 from payments.ledger import LedgerRepository
 from payments.observability import logger, tracer
 from payments.recording import record_progress
 from payments.state import LedgerEvent, parse_state
+
+# SnapStart (payments.snapshot): the caches of clients and secrets emptied after a restore.
+snapshot.register()
 
 
 def _append(status: str, event: dict[str, Any]) -> dict[str, Any]:

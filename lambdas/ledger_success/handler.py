@@ -5,12 +5,15 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import settings
+from payments import settings, snapshot
 from payments.ledger import LedgerRepository
 from payments.observability import logger, metrics, tracer
 from payments.recording import record_success
 from payments.state import OutcomeEvent, parse_state
 from payments.vault import forget_card
+
+# SnapStart (payments.snapshot): the caches of clients and secrets emptied after a restore.
+snapshot.register()
 
 
 @logger.inject_lambda_context(correlation_id_path="Payment.TransactionID", log_event=False, clear_state=True)

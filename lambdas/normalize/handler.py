@@ -4,9 +4,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from payments import snapshot
 from payments.observability import logger, tracer
+from payments.processors import registry
 from payments.processors.registry import normalize
 from payments.state import NormalizeEvent, parse_state
+
+# SnapStart (payments.snapshot): the processor adapters loaded before the snapshot.
+snapshot.register(registry.load)
 
 
 @logger.inject_lambda_context(correlation_id_path="TransactionID", log_event=False, clear_state=True)

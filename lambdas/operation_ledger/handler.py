@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import aws, operation_recording, settings
+from payments import aws, operation_recording, settings, snapshot
 from payments.audit import AuditRepository
 from payments.ledger import LedgerRepository
 from payments.observability import logger, metrics, tracer
@@ -22,6 +22,9 @@ from payments.operation_state import (
 from payments.operations import InvalidOperationRequest, OperationRefused
 from payments.sale_attempts import OPERATION_ATTEMPT, AuditedSaleAttempts
 from payments.state import parse_state
+
+# SnapStart (payments.snapshot): the caches of clients and secrets emptied after a restore.
+snapshot.register()
 
 
 def _ledger() -> LedgerRepository:

@@ -5,10 +5,15 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from payments import crypto, snapshot
 from payments.observability import logger, metrics, tracer
 from payments.operation_calls import call_operation_processor
 from payments.operation_state import OperationCallEvent
+from payments.processors import registry
 from payments.state import parse_state
+
+# SnapStart (payments.snapshot): the Encryption SDK and the processor adapters loaded before the snapshot.
+snapshot.register(crypto.load, registry.load)
 
 
 @logger.inject_lambda_context(correlation_id_path="Operation.TransactionID", log_event=False, clear_state=True)

@@ -11,6 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from payments import snapshot
 from payments.errors import StorageUnavailable
 
 # Standard mode retries throttling and 5xx with backoff; what survives it becomes a typed error
@@ -34,6 +35,7 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
+@snapshot.forget_on_restore
 @functools.cache
 def client(service: str) -> Any:
     """A shared client for `service`, created on first use with the function's environment."""

@@ -15,7 +15,6 @@ from payments.audit import AuditRepository
 from payments.errors import CardNotVaulted, ChargeRefused, ProcessorRejected, ProcessorTimeout
 from payments.exactly_once import CallRecorder, ChargeResult, Clock, send_once
 from payments.ledger import LedgerEntry, LedgerRepository
-from payments.models import AUTOMATIC, MANUAL
 from payments.processors import registry
 from payments.processors.port import (
     CardDetails,
@@ -27,7 +26,7 @@ from payments.processors.port import (
     StoredToken,
 )
 from payments.sale_attempts import AuditedSaleAttempts, SaleAttempts
-from payments.state import ChargeEvent, PaymentFacts
+from payments.state import AUTOMATIC, MANUAL, ChargeEvent, PaymentFacts
 from payments.tokenization import token_binding
 from payments.vault import CardVault, remove_after_outcome, vault_from_environment
 

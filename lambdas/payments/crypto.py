@@ -3,6 +3,11 @@
 The encryption context always binds a ciphertext to its TransactionID and its purpose, so IAM
 can tell a token from an audit payload. A SecureToken is bound further, to the amount, currency
 and processor it was made for (TokenBinding): opened for any other charge, it is refused.
+
+Data Masking and the Encryption SDK under it (with `cryptography`) are imported on the first
+encrypt or decrypt, not with this module: most steps import it for its names and never encrypt
+(infra, the terminal ledger steps through payments.vault), and those that do pay the import once, where
+they first use it (or before the SnapStart snapshot: `load`, payments.snapshot).
 """
 
 from __future__ import annotations
@@ -10,15 +15,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_masking import DataMasking
-from aws_lambda_powertools.utilities.data_masking.exceptions import (
-    DataMaskingContextMismatchError,
-    DataMaskingDecryptKeyError,
-)
-from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sdk import AWSEncryptionSDKProvider
-
+from payments import snapshot
 from payments.aws import call_with_transient_mapping
 from payments.errors import KeyServiceUnavailable
 
@@ -26,10 +25,25 @@ PURPOSE_SECURE_TOKEN = "secure-token"  # noqa: S105 - an encryption-context labe
 PURPOSE_AUDIT = "audit"
 PURPOSE_CARD_INTAKE = "card-intake"  # the card as the intake vaults it, CVV included
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_masking import DataMasking
 
+
+def load() -> None:
+    """Import what the first encrypt or decrypt needs (Data Masking, the Encryption SDK, cryptography),
+    without calling KMS or making any client."""
+    import aws_lambda_powertools.utilities.data_masking
+    import aws_lambda_powertools.utilities.data_masking.exceptions
+    import aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sdk  # noqa: F401
+
+
+@snapshot.forget_on_restore
 @functools.cache
 def _masker(key_arn: str) -> DataMasking:
-    # One provider per key and process: it holds the data-key cache.
+    # One provider per key and process: it holds the data-key cache (and a KMS client of its own).
+    from aws_lambda_powertools.utilities.data_masking import DataMasking
+    from aws_lambda_powertools.utilities.data_masking.provider.kms.aws_encryption_sdk import AWSEncryptionSDKProvider
+
     return DataMasking(provider=AWSEncryptionSDKProvider(keys=[key_arn]))
 
 
@@ -74,6 +88,11 @@ def encrypt(
 def decrypt(
     ciphertext: str, *, key_arn: str, transaction_id: str, purpose: str, bound: Mapping[str, str] | None = None
 ) -> Any:
+    from aws_lambda_powertools.utilities.data_masking.exceptions import (
+        DataMaskingContextMismatchError,
+        DataMaskingDecryptKeyError,
+    )
+
     context = encryption_context(transaction_id, purpose, bound)
     try:
         return call_with_transient_mapping(

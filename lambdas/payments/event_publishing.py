@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import aws, events, settings, topology
+from payments import aws, events, settings, snapshot, topology
 from payments.errors import StorageUnavailable
 from payments.observability import logger
 
@@ -43,6 +43,7 @@ def publish_entry(event_name: str, new_image: dict[str, Any] | None) -> None:
     )
 
 
+@snapshot.forget_on_restore
 @functools.cache
 def _publish_once(table_name: str) -> Any:
     persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=aws.client("dynamodb"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -23,6 +23,7 @@ from payments import currencies
 from payments.cards import contains_card_number, identifier_contains_card_number, is_card_number, luhn_valid
 from payments.currencies import ISO_4217_EXPONENTS
 from payments.processors import registry
+from payments.state import AUTOMATIC, MANUAL
 
 MAX_AMOUNT = Decimal("99999999.99")
 _AMOUNT_FORMAT = re.compile(r"^(0|[1-9][0-9]{0,7})(\.[0-9]+)?$")
@@ -142,8 +143,8 @@ class ProcessorTokenPaymentMethod(_Strict):
         return value
 
 
-AUTOMATIC: Final = "automatic"
-MANUAL: Final = "manual"
+# The capture methods live with the workflow state (which carries them), so that a step reading them
+# does not load the request models: re-exported here, where the request is validated.
 CaptureMethod = Literal["automatic", "manual"]
 
 PaymentMethod = Annotated[CardPaymentMethod | ProcessorTokenPaymentMethod, Field(discriminator="Type")]

@@ -7,10 +7,9 @@ from typing import Any
 
 from payments import ledger
 from payments.ledger import LedgerEntry, LedgerRepository
-from payments.models import MANUAL
 from payments.processors.registry import normalize
 from payments.responses import api_response
-from payments.state import APPROVED, DECLINED, PaymentFacts, ProcessorOutcome, WorkflowState
+from payments.state import APPROVED, DECLINED, MANUAL, PaymentFacts, ProcessorOutcome, WorkflowState
 
 # What a Catch hands us, turned into the reason an operator reads on the terminal entry.
 FAILURE_REASONS = {

@@ -12,20 +12,26 @@ Layout:  $.Payment   who pays what, with the SecureToken
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final, Literal, TypeVar
 
-from aws_lambda_powertools.utilities.parser import parse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from payments import snapshot
 from payments.errors import WorkflowStateInvalid
 
 APPROVED: Final = "APPROVED"
 DECLINED: Final = "DECLINED"
 ERROR: Final = "ERROR"
+# The capture methods (PaymentFacts.Capture; payments.models validates them in the request).
+AUTOMATIC: Final = "automatic"
+MANUAL: Final = "manual"
 
 
 class _State(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+    # defer_build: a model's validator is built when it first validates, so each step builds the few models it
+    # reads (and those they hold), not all of them at import; before a SnapStart snapshot, all (build_models).
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True, defer_build=True)
 
 
 class CardFacts(_State):
@@ -122,7 +128,33 @@ Model = TypeVar("Model", bound=BaseModel)
 def parse_state(event: Any, model: type[Model]) -> Model:
     """Parse a step's input; a mismatch is a workflow bug, reported without echoing the input."""
     try:
-        return parse(event=event, model=model)
+        return _parse(event, model)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False))
         raise WorkflowStateInvalid(f"{model.__name__}: {problems}") from None
+
+
+_ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {}
+
+
+def _parse(event: Any, model: type[Model]) -> Model:
+    """What Powertools' parser `parse(event, model)` does with a model and no envelope (one TypeAdapter per
+    model, kept; a str is validated as JSON, falling back to json.loads where pydantic cannot), without
+    importing its package, whose event models and pydantic network types every step would load at start."""
+    if model not in _ADAPTERS:
+        _ADAPTERS[model] = TypeAdapter(model)
+    adapter: TypeAdapter[Model] = _ADAPTERS[model]
+    if isinstance(event, str):
+        try:
+            return adapter.validate_json(event)
+        except NotImplementedError:
+            event = json.loads(event)
+    return adapter.validate_python(event)
+
+
+@snapshot.warm_up
+def build_models() -> None:
+    """Build every model's validator now, as its first use would: before a SnapStart snapshot."""
+    for model in list(globals().values()):
+        if isinstance(model, type) and issubclass(model, _State) and model is not _State:
+            model.model_rebuild(force=True)

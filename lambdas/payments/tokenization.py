@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from payments import crypto
 from payments.cards import card_brand
 from payments.errors import InvalidPaymentRequest
-from payments.fingerprints import vaulted_request_fingerprint
 from payments.state import CardFacts, LedgerPosition, PaymentFacts
-from payments.vault import CardNotInVault, CardVault
-from payments.workflow_input import VaultedCardInput, WorkflowInput
+
+if TYPE_CHECKING:
+    from payments.vault import CardVault
+    from payments.workflow_input import WorkflowInput
 
 
 def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[str, Any]:
@@ -20,6 +21,12 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
     The SecureToken holds card number, expiry and holder, never the CVV: the ledger keeps it. The
     CVV is read from the vault by CallProcessor only, and never enters the workflow state.
     """
+    # Imported here, not with the module: CallProcessor imports this module for token_binding alone, and
+    # has no use for the request models (the Tokenize step has loaded them by then, to parse its input).
+    from payments.fingerprints import vaulted_request_fingerprint
+    from payments.vault import CardNotInVault
+    from payments.workflow_input import VaultedCardInput
+
     transaction_id = request.TransactionID
     card: CardFacts | None = None
     method_type: Literal["card", "processor_token"]

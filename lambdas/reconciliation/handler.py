@@ -9,10 +9,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import reconciliation_run, settings, topology
+from payments import reconciliation_run, settings, snapshot, topology
 from payments.ledger import LedgerRepository
 from payments.observability import logger, metrics, tracer
 from payments.processors import registry
+
+# SnapStart (payments.snapshot): ListProcessorWindow's processor adapters loaded before the snapshot.
+snapshot.register(registry.load, entry_points=("list_window",))
 
 
 def _store() -> reconciliation_run.ReportStore:

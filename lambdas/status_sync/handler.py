@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import aws, crypto, settings, topology
+from payments import aws, crypto, settings, snapshot, topology
 from payments.audit import AuditRepository
 from payments.exactly_once import CallRecorder
 from payments.ledger import LedgerRepository
@@ -20,6 +20,9 @@ from payments.processors.port import Processor
 from payments.sale_attempts import OPERATION_ATTEMPT, AuditedSaleAttempts, SaleAttempt
 from payments.status_resolution import Resolver, find_unresolved
 from payments.status_sync import parse_sync_request
+
+# SnapStart (payments.snapshot): ResolveUnresolved's Encryption SDK and processor adapters loaded before the snapshot.
+snapshot.register(crypto.load, registry.load, entry_points=("resolve",))
 
 # One run resolves at most this many; the rest wait for the next run (a few minutes later).
 MAX_PER_RUN = 200

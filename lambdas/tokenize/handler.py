@@ -4,13 +4,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from payments import settings
+from payments import crypto, settings, snapshot
 from payments.errors import InvalidPaymentRequest
 from payments.observability import logger, tracer
 from payments.state import TokenizeEvent, parse_state
 from payments.tokenization import tokenize
 from payments.vault import vault_from_environment
 from payments.workflow_input import parse_workflow_input
+
+# SnapStart (payments.snapshot): the Encryption SDK loaded before the snapshot.
+snapshot.register(crypto.load)
 
 
 # No correlation_id_path: the raw input is untrusted, and its TransactionID could hold anything.

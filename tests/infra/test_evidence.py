@@ -484,6 +484,12 @@ def test_the_trail_records_data_events_of_exactly_the_three_tables_and_the_twent
     # status sync's two of its own and reconciliation's three.
     assert len(functions) == 20 and get_arn(stack.steps.intake, stack) in functions
     assert get_arn(stack.steps.ledger_events, stack) in functions
+    # And where the steps run with SnapStart (prod), the alias of each of the eighteen that the state machines invoke.
+    aliases = [
+        {"Ref": logical_id(stack, stack.steps.aliases[spec.step])} for spec in topology.FUNCTIONS if env == "prod"
+    ]
+    functions += aliases
+    assert len(stack.steps.aliases) == (len(topology.FUNCTIONS) if env == "prod" else 0) == len(functions) - 20
     assert properties["AdvancedEventSelectors"] == [
         {"Name": "Management events", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
         {

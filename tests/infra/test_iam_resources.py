@@ -12,7 +12,7 @@ import pytest
 from infra import names
 from infra.network import NETWORK_DESCRIBE_ACTIONS
 from payments import topology
-from tests.infra.test_stack import logical_id, resources
+from tests.infra.test_stack import invoked_arn, logical_id, resources
 
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # What CDK adds to a traced, logging state machine's role; none of these supports resource-level permissions.
@@ -425,7 +425,7 @@ def test_each_state_machine_role_invokes_exactly_its_steps_and_only_the_payments
     prod, workflow, steps
 ):
     stack, template, _ = prod
-    functions = [get_arn(logical_id(stack, stack.steps.functions[spec.step])) for spec in workflow.functions]
+    functions = [invoked_arn(stack, spec.step) for spec in workflow.functions]
     assert len(functions) == len(set(map(json.dumps, functions))) == steps
     assert get_arn(logical_id(stack, stack.steps.intake)) not in functions  # upstream services invoke the intake
     named = named_resources(stack)
@@ -434,8 +434,8 @@ def test_each_state_machine_role_invokes_exactly_its_steps_and_only_the_payments
     by_sid = {s["Sid"]: s for s in statements if "Sid" in s}
     assert len(by_sid) == len([s for s in statements if "Sid" in s])  # no Sid twice
     assert set(by_sid) == STATE_MACHINE_STATEMENTS[workflow.name]
-    # The unqualified function ARNs of its own steps, each once: no "*", no ":*" (any version or alias), and
-    # no function of the other workflow.
+    # The ARNs its definition names for its own steps (in prod each step's alias: SnapStart), each once: no "*",
+    # no ":*" (any version or alias), and no function of the other workflow.
     invoke = by_sid["InvokeSteps"]
     assert as_list(invoke["Action"]) == ["lambda:InvokeFunction"] and "Condition" not in invoke
     assert sorted(map(str, as_list(invoke["Resource"]))) == sorted(map(str, functions))
@@ -510,13 +510,15 @@ def test_only_the_state_machines_that_name_a_step_may_invoke_it(prod, step):
     # granted invoke on it (Normalize and Audit: both; every other step: its own state machine's), and no
     # resource policy (lambda:AddPermission) lets anyone else in.
     stack, template, _ = prod
-    function = json.dumps(get_arn(logical_id(stack, stack.steps.functions[step])))
+    # The function, by its own ARN (with or without a qualifier) or by its alias's (prod: SnapStart).
+    names = {json.dumps(get_arn(logical_id(stack, stack.steps.functions[step]))), json.dumps(invoked_arn(stack, step))}
 
     def invokes_the_step(statement):
         actions = as_list(statement["Action"])
         may_invoke = any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in actions)
         targets = {json.dumps(r) for r in as_list(statement.get("Resource", []))}
-        return statement["Effect"] == "Allow" and may_invoke and (function in targets or '"*"' in targets)
+        named = any(name in target for name in names for target in targets)
+        return statement["Effect"] == "Allow" and may_invoke and (named or '"*"' in targets)
 
     grantees = set()
     for name, roles, statements in identity_policies(template):

@@ -103,6 +103,14 @@ def test_both_stacks_run_the_same_state_machines_invoking_the_same_functions(inf
     operations = local[topology.OPERATION_WORKFLOW.name]
     assert info.capture_state_machine_arn == info.void_state_machine_arn == info.refund_state_machine_arn == operations
     functions = resources(template, "AWS::Lambda::Function")
+    aliases = resources(template, "AWS::Lambda::Alias")
+
+    def function_name(value):
+        """The function a substitution names: by its ARN, or (prod: SnapStart) by its alias's."""
+        if "Ref" in value:  # an alias: {"Ref": alias} is its ARN, and it names its function by {"Ref": function}
+            value = {"Fn::GetAtt": [aliases[value["Ref"]]["Properties"]["FunctionName"]["Ref"], "Arn"]}
+        return functions[value["Fn::GetAtt"][0]]["Properties"]["FunctionName"]
+
     for workflow in topology.WORKFLOWS:
         definition = json.loads(client.describe_state_machine(stateMachineArn=local[workflow.name])["definition"])
         machine = resources(template, "AWS::StepFunctions::StateMachine")[
@@ -110,9 +118,9 @@ def test_both_stacks_run_the_same_state_machines_invoking_the_same_functions(inf
         ]
         assert machine["Properties"]["StateMachineName"] == f"{workflow.name}-prod"
         deployed = {
-            functions[value["Fn::GetAtt"][0]]["Properties"]["FunctionName"]
+            function_name(value)
             for value in machine["Properties"]["DefinitionSubstitutions"].values()
-            if isinstance(value, dict) and "Fn::GetAtt" in value
+            if isinstance(value, dict) and ("Fn::GetAtt" in value or value.get("Ref") in aliases)
         }
         assert {f"{name}-prod" for name in invoked_functions(definition)} == deployed, workflow.name
         assert invoked_functions(definition) == {spec.function_name for spec in workflow.functions}, workflow.name

@@ -24,7 +24,7 @@ from payments.processors.converge.client import DEFAULT_LISTING_LIMIT
 from tests.infra.policies import as_list, role_labels, statement_text
 from tests.infra.test_iam_resources import identity_policies, statements_of_role
 from tests.infra.test_keys import ACCOUNT, REGION
-from tests.infra.test_stack import key_arn, logical_id, resources
+from tests.infra.test_stack import invoked_arn, key_arn, logical_id, resources
 
 RECONCILIATION = topology.RECONCILIATION_WORKFLOW
 PLAN, LIST, MATCH = "PlanReconciliation", "ListProcessorWindow", "MatchLedger"
@@ -80,7 +80,7 @@ def test_reconciliation_is_deployed_invoking_its_three_steps(env):
     assert properties["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert properties["EncryptionConfiguration"]["KmsKeyId"] == key_arn(stack, "storage")
     assert properties["DefinitionSubstitutions"] == {
-        spec.placeholder: get_arn(stack, stack.steps.functions[spec.step]) for spec in RECONCILIATION.functions
+        spec.placeholder: invoked_arn(stack, spec.step) for spec in RECONCILIATION.functions
     }
     outputs = template.to_json()["Outputs"]
     assert outputs["ReconciliationStateMachineArn"]["Value"] == ref(stack, stack.reconciliation.state_machine)

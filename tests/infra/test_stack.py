@@ -72,6 +72,15 @@ def key_arn(stack, key):
     return {"Fn::GetAtt": [logical_id(stack, stack.keys.keys[key]), "Arn"]}
 
 
+def invoked_arn(stack, step):
+    """What the state machines name for a step: its alias where the step runs with SnapStart (staging, prod:
+    a published version, infra.functions), else the function's own unqualified ARN ($LATEST)."""
+    alias = stack.steps.aliases.get(step)
+    if alias is not None:
+        return {"Ref": logical_id(stack, alias)}
+    return {"Fn::GetAtt": [logical_id(stack, stack.steps.functions[step]), "Arn"]}
+
+
 def actions_of(statements):
     found = set()
     for statement in statements:
@@ -109,16 +118,16 @@ def test_the_definition_is_the_asl_file_with_only_the_placeholders_substituted(p
     asset = outdir / f"asset.{properties['DefinitionS3Location']['Key']}"
     asl = (REPO / workflow.asl_path).read_text()
     assert asset.read_text() == asl
-    # ...and CloudFormation substitutes exactly its placeholders: each step's with its own function, and
-    # (the payment workflow's DiscardCard) the vault's with the CardVault's table name.
+    # ...and CloudFormation substitutes exactly its placeholders: each step's with its own function (its alias:
+    # prod runs the steps with SnapStart), and (the payment workflow's DiscardCard) the vault's with the
+    # CardVault's table name.
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", asl))
     vault_placeholder = {topology.CARD_VAULT_TABLE_PLACEHOLDER} if workflow == topology.PAYMENT_WORKFLOW else set()
     assert placeholders == {spec.placeholder for spec in workflow.functions} | vault_placeholder
     substitutions = properties["DefinitionSubstitutions"]
     assert set(substitutions) == placeholders
     for spec in workflow.functions:
-        function_id = logical_id(stack, stack.steps.functions[spec.step])
-        assert substitutions[spec.placeholder] == {"Fn::GetAtt": [function_id, "Arn"]}
+        assert substitutions[spec.placeholder] == invoked_arn(stack, spec.step)
     if vault_placeholder:
         assert substitutions[topology.CARD_VAULT_TABLE_PLACEHOLDER] == {"Ref": logical_id(stack, stack.tables.vault)}
     # The intake starts payments; no state machine invokes it, and none names a function of another workflow.
@@ -126,6 +135,7 @@ def test_the_definition_is_the_asl_file_with_only_the_placeholders_substituted(p
     others = {spec.step for spec in topology.FUNCTIONS} - set(workflow.steps)
     for step in others:
         assert logical_id(stack, stack.steps.functions[step]) not in json.dumps(properties), step
+        assert logical_id(stack, stack.steps.aliases[step]) not in json.dumps(properties), step
 
 
 def test_the_workflows_share_exactly_normalize_and_audit():

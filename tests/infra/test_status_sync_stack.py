@@ -21,7 +21,7 @@ from payments import crypto, status_resolution, status_sync, topology
 from tests.infra.policies import as_list, role_labels, statement_text
 from tests.infra.test_iam_resources import identity_policies, statements_of_role
 from tests.infra.test_keys import ACCOUNT, OPERATOR, REGION, policy_text
-from tests.infra.test_stack import key_arn, logical_id, resources
+from tests.infra.test_stack import invoked_arn, key_arn, logical_id, resources
 
 SYNC = topology.STATUS_SYNC_WORKFLOW
 FIND, RESOLVE = "FindUnresolved", "ResolveUnresolved"
@@ -83,9 +83,7 @@ def test_status_sync_is_deployed_from_its_asl_file_invoking_its_three_steps_only
     assert properties["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert properties["EncryptionConfiguration"]["KmsKeyId"] == key_arn(stack, "storage")
     substitutions = properties["DefinitionSubstitutions"]
-    assert substitutions == {
-        spec.placeholder: get_arn(stack, stack.steps.functions[spec.step]) for spec in SYNC.functions
-    }
+    assert substitutions == {spec.placeholder: invoked_arn(stack, spec.step) for spec in SYNC.functions}
     assert set(substitutions) == {"FindUnresolvedFunctionArn", "ResolveUnresolvedFunctionArn", "AuditFunctionArn"}
     # Its role invokes those three functions and starts nothing: its Map runs INLINE, no child executions.
     definition = json.loads((REPO_ROOT / SYNC.asl_path).read_text())
@@ -93,7 +91,7 @@ def test_status_sync_is_deployed_from_its_asl_file_invoking_its_three_steps_only
     statements = role_statements(stack, template, stack.status_sync.state_machine.role)
     [invoke] = [s for s in statements if s.get("Sid") == "InvokeSteps"]
     assert sorted(map(json.dumps, as_list(invoke["Resource"]))) == sorted(
-        json.dumps(get_arn(stack, stack.steps.functions[step])) for step in SYNC.steps
+        json.dumps(invoked_arn(stack, step)) for step in SYNC.steps
     )
     assert not [a for s in statements for a in as_list(s["Action"]) if a.startswith(("states:", "dynamodb:"))]
     assert template.to_json()["Outputs"]["StatusSyncStateMachineArn"]["Value"] == ref(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import importlib
 from types import MappingProxyType
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from payments import topology
-from payments.processors.port import Processor
-from payments.state import ProcessorOutcome
+
+if TYPE_CHECKING:  # the port's types are the adapters' to load: a step that only looks up ProcessorIDs does not
+    from payments.processors.port import Processor
+    from payments.state import ProcessorOutcome
 
 ADAPTERS: MappingProxyType[str, str] = MappingProxyType(
     {topology.PROCESSOR_ELAVON: "payments.processors.converge"},
@@ -47,3 +49,9 @@ def processor_for(processor_id: str) -> Processor:
 
 def normalize(processor_id: str, result: dict[str, str]) -> ProcessorOutcome:
     return adapter(processor_id).normalize(result)
+
+
+def load() -> None:
+    """Import every adapter module, as a step's first processor call or normalization would (no client is made)."""
+    for module in ADAPTERS.values():
+        importlib.import_module(module)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-from payments import settings, topology
+from payments import settings, snapshot, topology
 from payments.errors import ProcessorRejected, ProcessorTimeout
 from payments.processors.converge.client import (
     DEFAULT_LISTING_LIMIT,
@@ -311,6 +311,7 @@ def from_environment() -> ConvergeProcessor:
     )
 
 
+@snapshot.forget_on_restore
 @functools.cache
 def _processor(config: ConvergeSettings) -> ConvergeProcessor:
     """One client per configuration and process: it keeps the HTTP connection pool."""
