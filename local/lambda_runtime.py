@@ -34,7 +34,7 @@ from local.function_logs import FunctionLogs
 from payments import topology
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MAX_WORKERS = 8
+DEFAULT_MAX_WORKERS = 16  # Lambda would scale further; each worker is ~130 MB
 
 
 class LambdaServiceException(JsonRESTError):

@@ -26,9 +26,10 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 _handlers: dict[str, Any] = {}
+_previous_capture: io.StringIO | None = None  # the last invocation's stdout
 
 
 class LambdaContext:
@@ -48,7 +49,30 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class _RuntimeLogFormat(logging.Formatter):
+    """The Lambda Python runtime's own log lines, for what reaches the root logger (a library's warning, say):
+    `[LEVEL]<tab>time<tab>request id<tab>message`. Powertools' Logger writes its JSON lines itself."""
+
+    request_id = ""
+
+    def __init__(self) -> None:
+        super().__init__("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S")
+        self.converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.request_id = self.request_id
+        return super().format(record)
+
+
+_runtime_log_format = _RuntimeLogFormat()
+
+
 def main(fd: int) -> None:
+    # As the runtime does: the root logger writes to the function's log (else a library's warning would go to
+    # Python's last-resort handler, on stderr, unformatted).
+    root_handler = logging.StreamHandler(sys.stdout)
+    root_handler.setFormatter(_runtime_log_format)
+    logging.getLogger().addHandler(root_handler)
     connection = Connection(fd)
     base_environ = dict(os.environ)
     while True:
@@ -60,7 +84,9 @@ def main(fd: int) -> None:
 
 
 def invoke(request: dict[str, Any], base_environ: dict[str, str]) -> dict[str, Any]:
+    global _previous_capture
     fields = request["context"]
+    _runtime_log_format.request_id = fields["aws_request_id"]
     deadline = time.monotonic() + float(fields["timeout_seconds"])
     os.environ.clear()
     os.environ.update({**base_environ, **request["env"]})
@@ -69,7 +95,7 @@ def invoke(request: dict[str, Any], base_environ: dict[str, str]) -> dict[str, A
     function_error = False
     try:
         handler = _handler(request)
-        _log_to_stdout()
+        _log_to_stdout(_previous_capture)
         payload = json.dumps(handler(json.loads(request["event"]), LambdaContext(fields, deadline)))
     except Exception as error:  # the runtime's contract: any exception becomes a FunctionError
         function_error = True
@@ -86,6 +112,7 @@ def invoke(request: dict[str, Any], base_environ: dict[str, str]) -> dict[str, A
         )
         payload = json.dumps(report)
     finally:
+        _previous_capture = captured
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         os.environ.clear()
         os.environ.update(base_environ)
@@ -106,14 +133,18 @@ def _handler(request: dict[str, Any]) -> Any:
     return _handlers[function_name]
 
 
-def _log_to_stdout() -> None:
-    """The functions' logger writes to the stdout of this moment, as in Lambda: Powertools' Logger binds
-    its handler to the sys.stdout of the moment it is created."""
-    from payments import topology  # importable once a handler is: it is in the handlers' code root
-
-    for handler in logging.getLogger(topology.SERVICE_NAME).handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stdout:
-            handler.setStream(sys.stdout)
+def _log_to_stdout(previous: TextIO | None) -> None:
+    """The functions' loggers write to the stdout of this moment, as in Lambda: a logging handler (such as
+    Powertools' Logger's) binds to the sys.stdout of the moment it is made, which here may be an earlier
+    invocation's capture."""
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (previous, sys.__stdout__):
+                handler.setStream(sys.stdout)
 
 
 def _load(path: Path, module_name: str) -> ModuleType:
