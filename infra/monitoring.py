@@ -1,6 +1,11 @@
 """Alarms an SRE would be paged by, and one dashboard: every state machine, every function, the payments
 bus's publisher (LedgerEvents) and its failure queue, the scheduled workflows (status sync, reconciliation)
-and their schedules' dead-letter queue."""
+and their schedules' dead-letter queue.
+
+The runbook, docs/operations.md, says what each alarm means and what to do, and reads its figures off this
+dashboard: every alarm's metric is drawn on one of its graphs (tests/infra/test_monitoring.py holds both to
+that), besides the figures no alarm watches (what status sync did, reconciliation by category, best-effort
+cleanups that failed, the functions' warnings and errors)."""
 
 from __future__ import annotations
 
@@ -34,6 +39,31 @@ MACHINE_LABELS = {
 # What status sync's ResolveUnresolved emits when the processor's answer does not settle a payment or an
 # operation (lambdas/status_sync: "StatusSync" + its outcome, LEFT_FOR_AN_OPERATOR).
 STATUS_SYNC_LEFT_METRIC = "StatusSyncLeftForAnOperator"
+# What a status sync run found (FindUnresolved) and what became of each (ResolveUnresolved: "StatusSync" + each
+# outcome of payments.status_resolution.Outcome in CamelCase), drawn on the dashboard; only the last pages.
+STATUS_SYNC_RUN_METRICS = (
+    "StatusSyncUnresolvedFound",
+    "StatusSyncResolved",
+    "StatusSyncAlreadyResolved",
+    "StatusSyncStillRunning",
+    "StatusSyncNotYet",
+    STATUS_SYNC_LEFT_METRIC,
+)
+# Best effort, never a failure (payments.exactly_once, payments.vault): an audit record that could not be sealed,
+# a vault item or CVV not removed (the TTL removes it). Counted, drawn, not alarmed.
+BEST_EFFORT_METRICS = ("AuditRecordsLost", "VaultCleanupFailures")
+# Reconciliation publishes its figures once a day: its graphs show two weeks, a day a point.
+DAILY = Duration.days(1)
+TWO_WEEKS = "-P14D"
+# The dashboard's log widget: the functions' warnings and errors, newest first (Powertools' JSON keys; an
+# exception a handler raised is the runtime's own "[ERROR]" line). Logs Insights reads at most 50 log groups.
+WARNINGS_AND_ERRORS_QUERY = (
+    "fields @timestamp, function_name, correlation_id, level, message",
+    'filter level in ["WARNING", "ERROR", "CRITICAL"] or @message like /^\\[ERROR\\]/',
+    "sort @timestamp desc",
+    "limit 50",
+)
+RUNBOOK = "docs/operations.md"
 
 
 class Monitoring(Construct):
@@ -198,35 +228,36 @@ class Monitoring(Construct):
             silent.add_alarm_action(page)
             self.alarms.append(silent)
 
-        outcomes = [
-            cloudwatch.Metric(
-                namespace=topology.METRICS_NAMESPACE,
-                metric_name=name,
-                dimensions_map={"service": topology.SERVICE_NAME},
-                statistic="Sum",
-                period=five_minutes,
-            )
-            for name in ("PaymentsApproved", "PaymentsDeclined", "PaymentsFailed")
-        ]
+        payments_by_outcome = ("PaymentsApproved", "PaymentsDeclined", "PaymentsFailed")
+        outcomes = [_powertools_metric(name, five_minutes) for name in payments_by_outcome]
         operation_outcomes = [
-            cloudwatch.Metric(
-                namespace=topology.METRICS_NAMESPACE,
-                metric_name=name,
-                dimensions_map={"service": topology.SERVICE_NAME},
-                statistic="Sum",
-                period=five_minutes,
-            )
-            for name in ("OperationsApproved", "OperationsNotApproved")
+            _powertools_metric(name, five_minutes) for name in ("OperationsApproved", "OperationsNotApproved")
         ]
+        every_function = [intake, *functions.values(), ledger_events]
+        sync = state_machines[topology.STATUS_SYNC_WORKFLOW.name]
+        reconciliation = state_machines[topology.RECONCILIATION_WORKFLOW.name]
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"PaymentWorkflow-{config.name}")
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown=(
+                    f"**Payment workflow ({config.name})**. Every alarm and graph here is explained in the runbook, "
+                    f"`{RUNBOOK}` in the repository. A payment is the execution of `PaymentWorkflow-{config.name}` "
+                    "named after its TransactionID; its log lines carry it as `correlation_id`."
+                ),
+                width=24,
+                height=2,
+            ),
+        )
+        # Payments and operations: what the callers see.
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Payments by outcome", left=outcomes, width=12),
             cloudwatch.GraphWidget(
-                title="Executions",
+                title="Payment executions",
                 left=[
                     state_machine.metric_succeeded(),
                     state_machine.metric_failed(),
                     state_machine.metric_timed_out(),
+                    state_machine.metric_aborted(),
                 ],
                 width=12,
             ),
@@ -237,28 +268,57 @@ class Monitoring(Construct):
                     operation_machine.metric_succeeded(),
                     operation_machine.metric_failed(),
                     operation_machine.metric_timed_out(),
+                    operation_machine.metric_aborted(),
+                ],
+                width=12,
+            ),
+        )
+        # The processor and the functions.
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Converge latency (p50, p99)",
+                left=[processor_latency.with_(statistic="p50"), processor_latency],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(
+                        value=config.processor_latency_alarm_ms, label="ProcessorLatencyP99 pages"
+                    )
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(title="Lambda errors", left=[f.metric_errors() for f in every_function], width=12),
+            cloudwatch.GraphWidget(
+                title="Lambda throttles", left=[f.metric_throttles() for f in every_function], width=12
+            ),
+            cloudwatch.GraphWidget(
+                title="Audit records lost, vault cleanups failed",
+                left=[_powertools_metric(name, five_minutes) for name in BEST_EFFORT_METRICS],
+                width=12,
+            ),
+        )
+        # The payments bus's publisher, and the schedules.
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Payment events: lag behind the ledger (max), batches given up on or not delivered",
+                left=[ledger_events.metric("IteratorAge", statistic="Maximum")],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(
+                        value=EVENTS_LAG_ALARM_MS, label=f"{topology.EVENTS_FUNCTION.step}IteratorAge pages"
+                    )
+                ],
+                right=[
+                    event_failures.metric_approximate_number_of_messages_visible(statistic="Maximum"),
+                    ledger_events.metric("DestinationDeliveryFailures", statistic="Sum"),
                 ],
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Converge latency (p50, p99)",
-                left=[processor_latency.with_(statistic="p50"), processor_latency],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="Lambda errors",
-                left=[f.metric_errors() for f in [intake, *functions.values(), ledger_events]],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="Payment events: lag behind the ledger (max), batches given up on",
-                left=[ledger_events.metric("IteratorAge", statistic="Maximum")],
-                right=[event_failures.metric_approximate_number_of_messages_visible(statistic="Maximum")],
+                title="Scheduled workflows: runs started, starts given up on",
+                left=[sync.metric_started(statistic="Sum"), reconciliation.metric_started(statistic="Sum")],
+                right=[schedule_failures.metric_approximate_number_of_messages_visible(statistic="Maximum")],
                 width=12,
             ),
         )
-        sync = state_machines[topology.STATUS_SYNC_WORKFLOW.name]
-        reconciliation = state_machines[topology.RECONCILIATION_WORKFLOW.name]
+        # Status sync and reconciliation: how unknown outcomes end, and the day against the processor.
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Status sync: runs, and payments or operations left for an operator",
@@ -267,10 +327,35 @@ class Monitoring(Construct):
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Reconciliation: runs, and mismatches",
-                left=[reconciliation.metric_succeeded(), reconciliation.metric_failed()],
-                right=[_powertools_metric(topology.RECONCILIATION_ALARM_METRIC, Duration.days(1))],
+                title="Status sync: found unresolved, and what became of each",
+                left=[_powertools_metric(name, five_minutes) for name in STATUS_SYNC_RUN_METRICS],
                 width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Reconciliation: runs, and mismatches",
+                left=[
+                    reconciliation.metric_succeeded(period=DAILY),
+                    reconciliation.metric_failed(period=DAILY),
+                    reconciliation.metric_timed_out(period=DAILY),
+                ],
+                right=[_powertools_metric(topology.RECONCILIATION_ALARM_METRIC, DAILY)],
+                start=TWO_WEEKS,
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Reconciliation by category",
+                left=[_powertools_metric(name, DAILY) for name in topology.RECONCILIATION_METRICS.values()],
+                start=TWO_WEEKS,
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.LogQueryWidget(
+                title="Warnings and errors in the functions' logs (newest 50)",
+                log_group_names=[f"/aws/lambda/{f.function_name}" for f in every_function],
+                query_lines=list(WARNINGS_AND_ERRORS_QUERY),
+                width=24,
+                height=8,
             ),
         )
         self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
