@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench import chaos, coldstart, machine, report, sections, steps
-from bench.counting import EndpointCounter
+from bench.counting import CallCounts, EndpointCounter
 from bench.sections import Level
 from bench.workload import BenchStackInfo, HandlerTimer, run_payments
 from infra import config
@@ -39,10 +39,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="payments of the timed chaos run, after the latency levels (0: no chaos run)",
     )
     parser.add_argument("--chaos-seed", type=int, default=chaos.DEFAULT_SEED, help="the chaos run's seed")
+    parser.add_argument(
+        "--counted-payments", type=int, default=50, help="payments per level with every AWS request counted"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
-    if args.payments < 1 or args.concurrency < 1 or args.warmup < 1 or args.import_repeats < 1:
-        parser.error("--payments, --concurrency, --warmup and --import-repeats must be at least 1")
+    if min(args.payments, args.concurrency, args.warmup, args.import_repeats, args.counted_payments) < 1:
+        parser.error("--payments, --concurrency, --warmup, --import-repeats and --counted-payments must be at least 1")
     if args.chaos_payments < 0:
         parser.error("--chaos-payments must be 0 (no chaos run) or more")
     return args
@@ -61,9 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cold_start = coldstart.measure(Path(scratch), args.import_repeats, memory_mb)
 
     with LocalStack() as stack:
-        counter = EndpointCounter()
-        stack.observe_requests(counter.observe)
-        levels = measure_levels(stack, counter, args, progress)
+        levels = measure_levels(stack, args, progress)
 
     # After the latency levels' stack has stopped: the chaos run starts a stack of its own.
     if args.chaos_payments:
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "concurrency": args.concurrency,
                 "warmup": args.warmup,
                 "import_repeats": args.import_repeats,
+                "counted_payments": args.counted_payments,
                 "memory_env": args.memory_env,
                 "chaos_payments": args.chaos_payments,
                 "chaos_seed": args.chaos_seed,
@@ -107,6 +109,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def counted_pass(
+    stack: LocalStack, info: BenchStackInfo, transaction_ids: list[str], concurrency: int, progress: Progress
+) -> CallCounts:
+    """Payments with every AWS request counted at the endpoint, apart from the timed ones: the counter reads
+    each request and answer in the stack's process, CPU the timed run must not share. The ledger events of
+    earlier payments are delivered before counting starts, these payments' before it stops: the stream
+    pump's reads and LedgerEvents' calls belong to the payments that wrote the records."""
+    counter = EndpointCounter()
+    caught_up(stack, progress)
+    stop_observing = stack.observe_requests(counter.observe)
+    try:
+        counter.start()
+        run_payments(info, transaction_ids, concurrency)
+        caught_up(stack, progress)
+        return counter.stop()
+    finally:
+        stop_observing()
+
+
 class Progress:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
@@ -117,9 +138,7 @@ class Progress:
         self._stream.flush()
 
 
-def measure_levels(
-    stack: LocalStack, counter: EndpointCounter, args: argparse.Namespace, progress: Progress
-) -> list[Level]:
+def measure_levels(stack: LocalStack, args: argparse.Namespace, progress: Progress) -> list[Level]:
     assert stack.info is not None and stack.runtime is not None
     info = BenchStackInfo.of(stack.info)
     timer = HandlerTimer()
@@ -137,15 +156,12 @@ def measure_levels(
         if warmup.failures:
             progress.say(f"  {len(warmup.failures)} warm-up payments failed: {warmup.failures[0].error}")
         progress.say(f"concurrency {concurrency}: {args.payments} measured payments")
-        # The ledger events of the warm-up delivered before counting starts, the measured ones before it stops:
-        # the stream pump's reads and LedgerEvents' calls belong to the payments that wrote the records.
         caught_up(stack, progress)
         log_mark, invocation_mark = len(stack.logs.lines), len(stack.runtime.invocations)
-        counter.start()
         timer.start()
         run = run_payments(info, transaction_ids(f"c{concurrency}", args.payments), concurrency)
+        handler_ms = timer.stop()
         caught_up(stack, progress)
-        counts, handler_ms = counter.stop(), timer.stop()
         log_bytes = sum(len(line.text.encode()) + 1 for line in stack.logs.lines[log_mark:])
         invocations = stack.runtime.invocations[invocation_mark:]
         progress.say(
@@ -158,7 +174,12 @@ def measure_levels(
         }
         start_dates = {p.execution_arn: p.start_date for p in run.approved if p.execution_arn and p.start_date}
         per_state = steps.per_state(histories, handler_ms, start_dates)
-        levels.append(Level(run, counts, handler_ms, invocations, log_bytes, histories, per_state))
+        progress.say(f"concurrency {concurrency}: {args.counted_payments} payments with every AWS request counted")
+        counted_ids = transaction_ids(f"n{concurrency}", args.counted_payments)
+        counts = counted_pass(stack, info, counted_ids, concurrency, progress)
+        levels.append(
+            Level(run, counts, handler_ms, invocations, log_bytes, histories, per_state, args.counted_payments)
+        )
     return levels
 
 
