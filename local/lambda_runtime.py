@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -71,13 +72,18 @@ class _Worker:
         answer: dict[str, Any] = json.loads(self.connection.recv_bytes())
         return answer
 
-    def stop(self) -> None:
-        self.connection.close()  # the worker reads EOF and exits
+    def wait(self, timeout: float) -> None:
+        """Wait for the process to end, up to `timeout` seconds, then kill it."""
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def kill(self) -> None:
+        self.connection.close()
+        self.process.kill()
+        self.process.wait()
 
 
 class WorkerPool:
@@ -97,10 +103,16 @@ class WorkerPool:
         worker = self._take()
         try:
             answer = worker.call(request)
-        except (EOFError, OSError) as error:
+        except (EOFError, OSError, TypeError, ValueError) as error:  # gone, or stopped under us
             self._discard(worker)
             raise LambdaServiceException(f"the execution environment of {request['function_name']} failed") from error
-        self._give_back(worker)
+        except BaseException:
+            self._discard(worker)
+            raise
+        if answer.get("exited"):
+            self._discard(worker)  # its process has ended: the next invocation gets a new environment
+        else:
+            self._give_back(worker)
         return answer
 
     def prestart(self, count: int) -> None:
@@ -110,13 +122,16 @@ class WorkerPool:
                 worker = self._start()
                 self._idle.append(worker)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         with self._changed:
             self._stopped = True
             workers, self._all, self._idle = self._all, [], []
             self._changed.notify_all()
         for worker in workers:
-            worker.stop()
+            worker.connection.close()  # each reads EOF and exits; one busy with an invocation is killed below
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.wait(max(0.0, deadline - time.monotonic()))
 
     def _take(self) -> _Worker:
         with self._changed:
@@ -147,7 +162,7 @@ class WorkerPool:
             if worker in self._all:
                 self._all.remove(worker)
             self._changed.notify()
-        worker.process.kill()
+        worker.kill()
 
 
 class LambdaRuntime:

@@ -26,10 +26,33 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any
 
 _handlers: dict[str, Any] = {}
-_previous_capture: io.StringIO | None = None  # the last invocation's stdout
+
+
+class _InvocationOutput(io.TextIOBase):
+    """sys.stdout and sys.stderr for the worker's whole life, and the stream of every logging handler made in
+    it (Powertools' Logger binds to the sys.stdout of the moment it is made): each write goes to the output of
+    the invocation under way, or is kept for the next one's log if none is (a background thread's)."""
+
+    def __init__(self) -> None:
+        self._target = io.StringIO()
+
+    def take(self) -> list[str]:
+        """The lines written since the last take, and a fresh buffer for what comes next."""
+        lines = self._target.getvalue().splitlines()
+        self._target = io.StringIO()
+        return lines
+
+    def write(self, text: str) -> int:
+        return self._target.write(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+_output = _InvocationOutput()
 
 
 class LambdaContext:
@@ -70,8 +93,11 @@ _runtime_log_format = _RuntimeLogFormat()
 def main(fd: int) -> None:
     # As the runtime does: the root logger writes to the function's log (else a library's warning would go to
     # Python's last-resort handler, on stderr, unformatted).
-    root_handler = logging.StreamHandler(sys.stdout)
+    sys.stdout = sys.stderr = _output
+    root_handler = logging.StreamHandler(_output)
     root_handler.setFormatter(_runtime_log_format)
+    # Warnings and errors only: a library's DEBUG lines (botocore's hold whole KMS answers) never reach the log.
+    root_handler.setLevel(logging.WARNING)
     logging.getLogger().addHandler(root_handler)
     connection = Connection(fd)
     base_environ = dict(os.environ)
@@ -80,22 +106,25 @@ def main(fd: int) -> None:
             request = json.loads(connection.recv_bytes())
         except EOFError:
             return
-        connection.send_bytes(json.dumps(invoke(request, base_environ)).encode())
+        try:
+            answer = invoke(request, base_environ)
+        except BaseException:  # SystemExit, KeyboardInterrupt: the runtime's process ends, as in Lambda
+            exited = {"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited without providing a reason"}
+            answer = {"payload": json.dumps(exited), "function_error": True, "logs": _output.take(), "exited": True}
+            connection.send_bytes(json.dumps(answer).encode())
+            raise
+        connection.send_bytes(json.dumps(answer).encode())
 
 
 def invoke(request: dict[str, Any], base_environ: dict[str, str]) -> dict[str, Any]:
-    global _previous_capture
     fields = request["context"]
     _runtime_log_format.request_id = fields["aws_request_id"]
     deadline = time.monotonic() + float(fields["timeout_seconds"])
     os.environ.clear()
     os.environ.update({**base_environ, **request["env"]})
-    captured = io.StringIO()
-    sys.stdout = sys.stderr = captured
     function_error = False
     try:
         handler = _handler(request)
-        _log_to_stdout(_previous_capture)
         payload = json.dumps(handler(json.loads(request["event"]), LambdaContext(fields, deadline)))
     except Exception as error:  # the runtime's contract: any exception becomes a FunctionError
         function_error = True
@@ -112,11 +141,10 @@ def invoke(request: dict[str, Any], base_environ: dict[str, str]) -> dict[str, A
         )
         payload = json.dumps(report)
     finally:
-        _previous_capture = captured
-        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        _runtime_log_format.request_id = ""
         os.environ.clear()
         os.environ.update(base_environ)
-    return {"payload": payload, "function_error": function_error, "logs": captured.getvalue().splitlines()}
+    return {"payload": payload, "function_error": function_error, "logs": _output.take()}
 
 
 def _handler(request: dict[str, Any]) -> Any:
@@ -133,27 +161,17 @@ def _handler(request: dict[str, Any]) -> Any:
     return _handlers[function_name]
 
 
-def _log_to_stdout(previous: TextIO | None) -> None:
-    """The functions' loggers write to the stdout of this moment, as in Lambda: a logging handler (such as
-    Powertools' Logger's) binds to the sys.stdout of the moment it is made, which here may be an earlier
-    invocation's capture."""
-    loggers = [
-        logging.getLogger(),
-        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
-    ]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if isinstance(handler, logging.StreamHandler) and handler.stream in (previous, sys.__stdout__):
-                handler.setStream(sys.stdout)
-
-
 def _load(path: Path, module_name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load handler {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]  # the next invocation imports it afresh, as Lambda's next environment would
+        raise
     return module
 
 

@@ -298,7 +298,11 @@ class LocalStack:
         self._receiving = threading.Lock()
 
     def __enter__(self) -> LocalStack:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -325,6 +329,9 @@ class LocalStack:
                 "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
                 "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
                 "AWS_ENDPOINT_URL": endpoint_url,
+                # Nothing of the developer's ~/.aws reaches a function: no profile, no config, no credentials.
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                 "PATH": os.environ.get("PATH", ""),
                 "TZ": "UTC",
             },
@@ -379,13 +386,15 @@ class LocalStack:
         self.runtime.faults.schedule = schedule
 
     def stop(self) -> None:
-        if self.pump is not None:
-            self.pump.stop()
-        self.sandbox.stop()
-        if self._server is not None:
-            self._server.stop()
-        if self.runtime is not None:
-            self.runtime.stop()
+        try:
+            if self.pump is not None:
+                self.pump.stop()
+            self.sandbox.stop()
+            if self._server is not None:
+                self._server.stop()
+        finally:
+            if self.runtime is not None:
+                self.runtime.stop()  # no worker process outlives the stack
 
     def _provision(self, endpoint_url: str) -> StackInfo:
         def client(service: str) -> Any:

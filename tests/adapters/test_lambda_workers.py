@@ -108,3 +108,30 @@ def test_a_worker_that_dies_is_a_service_error_and_the_next_invocation_gets_a_ne
 
     assert answer["function_error"] is False
     assert workers.started == 2
+
+
+def test_a_function_that_fails_to_import_leaves_the_next_invocations_logs_whole_and_is_imported_again(pool):
+    workers, root = pool
+    (root / "broken").mkdir()
+    (root / "broken" / "handler.py").write_text("raise ImportError('not today')\n")
+    broken = request(root, "Broken", {}, {}) | {"code_dir": "broken"}
+
+    workers.invoke(request(root, "StepA", {}, {}))
+    first, again = workers.invoke(broken), workers.invoke(broken)
+    after = workers.invoke(request(root, "StepA", {}, {}))
+
+    assert [json.loads(a["payload"])["errorMessage"] for a in (first, again)] == ["not today", "not today"]
+    assert after["logs"] == ["step ran for StepA", "printed"]
+
+
+def test_a_function_that_exits_is_the_runtime_exit_error_and_its_worker_is_replaced(pool):
+    workers, root = pool
+    (root / "exits").mkdir()
+    (root / "exits" / "handler.py").write_text("import sys\n\ndef handler(event, context):\n    sys.exit(3)\n")
+
+    answer = workers.invoke(request(root, "Exits", {}, {}) | {"code_dir": "exits"})
+    after = workers.invoke(request(root, "StepA", {}, {}))
+
+    assert answer["function_error"] is True
+    assert json.loads(answer["payload"])["errorType"] == "Runtime.ExitError"
+    assert after["function_error"] is False and workers.started == 2
