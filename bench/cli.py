@@ -42,6 +42,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--counted-payments", type=int, default=50, help="payments per level with every AWS request counted"
     )
+    parser.add_argument(
+        "--only-concurrency",
+        action="store_true",
+        help="time the --concurrency level alone, without the sequential one (to profile it: bench/README.md)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     if min(args.payments, args.concurrency, args.warmup, args.import_repeats, args.counted_payments) < 1:
@@ -149,7 +154,7 @@ def measure_levels(stack: LocalStack, args: argparse.Namespace, progress: Progre
         return [f"bench-{run_id}-{tag}-{n}" for n in range(count)]
 
     levels = []
-    for concurrency in sorted({1, args.concurrency}):
+    for concurrency in [args.concurrency] if args.only_concurrency else sorted({1, args.concurrency}):
         warmups = max(args.warmup, concurrency)
         progress.say(f"concurrency {concurrency}: {warmups} warm-up payments")
         warmup = run_payments(info, transaction_ids(f"w{concurrency}", warmups), concurrency)
