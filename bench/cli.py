@@ -58,7 +58,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    out = sys.stdout  # the stack reroutes sys.stdout through its per-function log router
+    out = sys.stdout
     progress = Progress(sys.stderr)
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)

@@ -9,8 +9,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,12 +21,12 @@ from botocore.exceptions import ClientError
 from local import operations, payment_requests, reconciliation, status_sync, verify_ledger
 from local.operations import PaymentTrace, StateRun
 from local.sandbox import follow_ons_of
-from local.stack import CAUGHT_UP_PATH, EVENTS_QUEUE, LocalStack, StackInfo, take_events
+from local.stack import CAUGHT_UP_PATH, EVENTS_QUEUE, LocalStack, StackInfo, ask_stack, take_events
 from payments.cards import identifier_contains_card_number
 from upstream import client
 from upstream.client import PaymentRefused
 
-# Printed through this handle: inside the stack, sys.stdout carries the functions' logs.
+# Printed through this handle (taken when main starts, so that tests capturing stdout see it).
 _out: TextIO = sys.stdout
 
 
@@ -303,14 +301,7 @@ def run_events(info: StackInfo, follow: bool) -> int:
 
 def events_caught_up(endpoint_url: str, timeout: float = 30.0) -> bool | None:
     """Whether the served stack's stream pump caught up within `timeout` (None: the stack cannot say)."""
-    url = f"{endpoint_url.rstrip('/')}{CAUGHT_UP_PATH}?timeout={timeout:g}"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout + 5) as reply:  # noqa: S310 - the stack's own endpoint
-            return bool(json.loads(reply.read()).get("caught_up"))
-    except urllib.error.HTTPError as error:
-        return False if error.code == 504 else None
-    except (OSError, ValueError):
-        return None
+    return ask_stack(endpoint_url, CAUGHT_UP_PATH, {}, timeout)
 
 
 def event_line(event: dict[str, Any]) -> str:

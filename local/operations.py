@@ -18,7 +18,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from local.stack import CREDENTIALS, EVENTS_QUEUE, EXECUTION_ENDED_PATH, REGION, StackInfo
+from local.stack import CREDENTIALS, EVENTS_QUEUE, EXECUTION_ENDED_PATH, REGION, StackInfo, ask_stack
 from payments import topology
 from payments.operations import parse_status
 from upstream import client
@@ -116,15 +116,10 @@ def wait_for_execution(info: StackInfo, arn: str, timeout_seconds: float = 120.0
 
 
 def _execution_ended(info: StackInfo, arn: str, timeout: float) -> bool:
-    query = urllib.parse.urlencode({"arn": arn, "timeout": f"{timeout:g}"})
-    url = f"{info.endpoint_url.rstrip('/')}{EXECUTION_ENDED_PATH}?{query}"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout + 10) as reply:  # noqa: S310 - the stack's own endpoint
-            return bool(json.loads(reply.read()).get("ended"))
-    except urllib.error.HTTPError as error:
-        if error.code == 504:
-            return False
-        raise
+    ended = ask_stack(info.endpoint_url, EXECUTION_ENDED_PATH, {"arn": arn}, timeout)
+    if ended is None:
+        raise RuntimeError(f"the stack at {info.endpoint_url} cannot say whether an execution has ended")
+    return ended
 
 
 def ledger_entries(info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
@@ -328,7 +323,6 @@ def _in_chain_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def settle_sandbox(info: StackInfo) -> list[str]:
     """Close the Converge sandbox's open batch through its control API (POST /_sandbox/settle): open sales,
     completions and returns settle, and can then be refunded but no longer voided. The ssl_txn_ids settled."""
-    import urllib.request
 
     from local.sandbox.server import SETTLE_PATH
 
@@ -349,7 +343,6 @@ def _sandbox_url(info: StackInfo, path: str) -> str:
 
 def sandbox_charges(info: StackInfo) -> list[dict[str, Any]]:
     """The Converge sandbox's own record of transactions (masked), from its control API."""
-    import urllib.request
 
     from local.sandbox.server import TRANSACTIONS_PATH
 

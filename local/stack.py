@@ -7,12 +7,14 @@ import json
 import logging
 import os
 import threading
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import boto3
 from botocore.config import Config
@@ -192,6 +194,19 @@ def _read_in_full(answer: Any) -> list[bytes]:
     finally:
         if hasattr(answer, "close"):
             answer.close()
+
+
+def ask_stack(endpoint_url: str, path: str, query: dict[str, str], timeout: float) -> bool | None:
+    """One of the stack's own long-poll routes (CAUGHT_UP_PATH, EXECUTION_ENDED_PATH), waiting up to `timeout`
+    seconds: True (200), False (504: not within the timeout), None (the stack cannot say)."""
+    url = f"{endpoint_url.rstrip('/')}{path}?{urlencode(query | {'timeout': f'{timeout:g}'})}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout + 10) as reply:  # noqa: S310 - the stack's own endpoint
+            return bool(next(iter(json.loads(reply.read()).values()), False))
+    except urllib.error.HTTPError as error:
+        return False if error.code == 504 else None
+    except (OSError, ValueError):
+        return None
 
 
 def _timeout(environ: dict[str, Any]) -> float:
