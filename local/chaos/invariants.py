@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 from local.card_scan import audit_payload_findings, card_data_in
 from local.chaos.observations import Observations, execution_output
-from local.sandbox.terminal import follow_ons_of
+from local.money import ledger_net
+from local.sandbox.terminal import approved_charges, follow_ons_of, net_charged, returned_of
 from local.verify_ledger import verify_payment
 from payments import events as ledger_events
 from payments import ledger, operations, status_sync, topology
@@ -348,58 +349,7 @@ def money_at_the_processor_equals_the_ledger(o: Observations) -> list[str]:
     refunded (nothing once VOID-SUCCESS; an operation's RECORD_SUCCESS or COMPLETE counts as its
     SUCCESS), plus what a reversal holds until it is done: a charge status sync is reversing
     (PAYMENT-REVERSING) is held, a reversed one (PAYMENT-REVERSED) nets zero."""
-    offenders = []
-    for t in o.transaction_ids:
-        held = balances(o, t)
-        ledger_net = Decimal(0) if held.voided else held.captured - held.refunded
-        ledger_net += _being_reversed(o, t)
-        if _net_at_processor(o, t) != ledger_net:
-            offenders.append(t)
-    return offenders
-
-
-def _being_reversed(o: Observations, transaction_id: str) -> Decimal:
-    """What the ledger shows charged but on its way back: REVERSING amounts not yet REVERSED."""
-    own = payment_entries(o.ledger.get(transaction_id, []))
-    reversing = sum((Decimal(str(e["Amount"])) for e in own if e["Status"] == REVERSING), Decimal(0))
-    return reversing - sum((Decimal(str(e["Amount"])) for e in own if e["Status"] == REVERSED), Decimal(0))
-
-
-def _originals(o: Observations, transaction_id: str) -> list[dict[str, Any]]:
-    return [
-        c
-        for c in o.charges
-        if c.get("ssl_merchant_txn_id") == transaction_id
-        and c.get("ssl_transaction_type") in ("SALE", "AUTHONLY")
-        and c.get("ssl_result") == "0"
-    ]
-
-
-def _charged(original: dict[str, Any]) -> Decimal:
-    if original.get("voided") or original.get("deleted"):
-        return Decimal(0)
-    if original["ssl_transaction_type"] == "SALE":
-        return Decimal(str(original["ssl_amount"]))
-    return Decimal(str(original.get("completed_amount") or 0))
-
-
-def _returned(o: Observations, original: dict[str, Any]) -> Decimal:
-    returns = [
-        c
-        for c in o.charges
-        if c.get("ssl_transaction_type") == "RETURN"
-        and c.get("original_txn_id") == original["ssl_txn_id"]
-        and c.get("ssl_result") == "0"
-        and not c.get("voided")
-    ]
-    return sum((Decimal(str(c["ssl_amount"])) for c in returns), Decimal(0))
-
-
-def _net_at_processor(o: Observations, transaction_id: str) -> Decimal:
-    return sum(
-        (_charged(c) - _returned(o, c) for c in _originals(o, transaction_id)),
-        Decimal(0),
-    )
+    return [t for t in o.transaction_ids if net_charged(o.charges, t) != ledger_net(o.ledger.get(t, []))]
 
 
 def operations_reach_the_processor_once(o: Observations) -> list[str]:
@@ -422,7 +372,8 @@ def refunds_never_exceed_the_charge(o: Observations) -> list[str]:
     for t in o.transaction_ids:
         held = balances(o, t)
         over_at_processor = any(
-            _returned(o, c) > (Decimal(str(c.get("completed_amount") or c["ssl_amount"]))) for c in _originals(o, t)
+            returned_of(o.charges, c) > Decimal(str(c.get("completed_amount") or c["ssl_amount"]))
+            for c in approved_charges(o.charges, t)
         )
         if over_at_processor or held.refunded > held.captured:
             offenders.append(t)

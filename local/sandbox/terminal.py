@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from payments.cards import card_brand, identifier_contains_card_number, luhn_valid, mask_pan
 from payments.currencies import exponent_of, format_amount
@@ -245,6 +246,50 @@ def follow_ons_of(records: list[dict[str, object]], merchant_txn_id: str) -> lis
             if record.get(name) == merchant_txn_id
         )
     return held
+
+
+def approved_charges(records: list[dict[str, Any]], merchant_txn_id: str) -> list[dict[str, Any]]:
+    """The approved sales and authorizations the processor holds under one merchant transaction id."""
+    return [
+        record
+        for record in records
+        if record.get("ssl_merchant_txn_id") == merchant_txn_id
+        and record.get("ssl_transaction_type") in ("SALE", "AUTHONLY")
+        and record.get("ssl_result") == "0"
+    ]
+
+
+def charged_by(original: dict[str, Any]) -> Decimal:
+    """What one approved sale or authorization charged: a sale in full, an authorization what was
+    completed of it, nothing once voided or deleted."""
+    if original.get("voided") or original.get("deleted"):
+        return Decimal(0)
+    if original["ssl_transaction_type"] == "SALE":
+        return Decimal(str(original["ssl_amount"]))
+    return Decimal(str(original.get("completed_amount") or 0))
+
+
+def returned_of(records: list[dict[str, Any]], original: dict[str, Any]) -> Decimal:
+    """What the approved returns of one charge that were not voided themselves gave back."""
+    return sum(
+        (
+            Decimal(str(record["ssl_amount"]))
+            for record in records
+            if record.get("ssl_transaction_type") == "RETURN"
+            and record.get("original_txn_id") == original["ssl_txn_id"]
+            and record.get("ssl_result") == "0"
+            and not record.get("voided")
+        ),
+        Decimal(0),
+    )
+
+
+def net_charged(records: list[dict[str, Any]], merchant_txn_id: str) -> Decimal:
+    """What the processor holds as charged under one merchant transaction id, net of what it returned."""
+    return sum(
+        (charged_by(c) - returned_of(records, c) for c in approved_charges(records, merchant_txn_id)),
+        Decimal(0),
+    )
 
 
 @dataclass(frozen=True)
