@@ -11,6 +11,9 @@ ENV ?= dev
 # jsii (under aws-cdk-lib) warns at length about the machine's Node.js version; the warning is not ours to act on.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 NODE_STAMP := node_modules/.package-installed
+# The browser the console's tests drive (tests/e2e/test_console_browser.py); the tests read it from the environment.
+export CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # checkov pins boto3/botocore exactly, in conflict with requirements.txt: a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-installed-$(PYTHON_VERSION)
@@ -20,8 +23,9 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-installed-$(PYTHON_VERSION)
 demo: $(STAMP)
 	$(BIN)/python -m local demo
 
-# Every tier: unit, adapters, converge, workflow, infra (checkov included), chaos, e2e, bench.
-test: $(STAMP) $(CHECKOV_STAMP)
+# Every tier: unit, adapters, converge, workflow, infra (checkov included), chaos, e2e (the console's
+# browser tests included), bench.
+test: $(STAMP) $(CHECKOV_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 # The fast tiers, for the edit loop: the domain (no AWS emulator) and the adapters on moto in process.
@@ -80,6 +84,12 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 		|| { rm -rf $(CHECKOV_VENV) && $(PYTHON) -m venv $(CHECKOV_VENV); }
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $(CHECKOV_STAMP)
+
+# Debian's Chromium, installed when missing (root, or sudo). No test tool ever downloads a browser of its own.
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation
+	@test -x $(CHROMIUM) || { echo "Chromium was installed but is not at $(CHROMIUM); set CHROMIUM=" >&2; exit 1; }
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts

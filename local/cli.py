@@ -245,6 +245,7 @@ def serve_forever(host: str, port: int, ready_file: Path | None) -> int:
         if ready_file is not None:
             ready_file.write_text(info.to_json())
         say(f"Local payment stack ready on {info.endpoint_url} (region {info.region})")
+        say(f"  console       : {info.console_url} (read-only: payments, their workflows, reconciliation)")
         say(f"  state machine : {info.state_machine_arn}")
         say(f"  operations    : {info.capture_state_machine_arn} (capture, void, refund)")
         say(f"  tables        : {info.ledger_table}, {info.audit_table}")
@@ -510,6 +511,10 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+# A demo route: through the intake, after the sandbox is told to answer the payment's first request 4022.
+BUSY_ONCE = "intake, processor unavailable once"
+
+
 def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any], str]]:
     """(scenario, request, how it is sent): "intake" as upstream services do, "direct" to StartExecution."""
 
@@ -536,6 +541,8 @@ def demo_scenarios(run_id: str) -> list[tuple[str, dict[str, Any], str]]:
         # Operated on after the payments (demo_operations): #7 is captured in part, #8 voided, #9 refunded.
         ("sale, to void", request(8, payment_requests.MASTERCARD, "40.00"), "intake"),
         ("sale, to refund in parts", request(9, payment_requests.VISA, "100.00"), "intake"),
+        # The sandbox answers its first try with Converge's 4022 (not processed): CallProcessor is retried.
+        ("processor unavailable once, retried", request(10, payment_requests.VISA, "15.00"), BUSY_ONCE),
     ]
 
 
@@ -666,6 +673,9 @@ def run_demo_operations(info: StackInfo, run_id: str) -> bool:
 
 
 def _send(info: StackInfo, request: dict[str, Any], route: str) -> tuple[str, str]:
+    if route == BUSY_ONCE:
+        match = {"ssl_merchant_txn_id": request["TransactionID"]}
+        operations.add_sandbox_fault(info, {"fault": "error_4022", "match": match, "times": 1})
     if route == "direct":
         arn = info.client("stepfunctions").start_execution(
             stateMachineArn=info.state_machine_arn, name=request["TransactionID"], input=json.dumps(request)

@@ -18,7 +18,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from local.stack import CREDENTIALS, EVENTS_QUEUE, EXECUTION_ENDED_PATH, REGION, StackInfo, ask_stack
+from local.stack import CONSOLE_PATH, CREDENTIALS, EVENTS_QUEUE, EXECUTION_ENDED_PATH, REGION, StackInfo, ask_stack
 from payments import topology
 from payments.operations import parse_status
 from upstream import client
@@ -71,6 +71,7 @@ def discover(endpoint_url: str, region: str = REGION) -> StackInfo:
         converge_credentials=credentials,
         reconciliation_state_machine_arn=reconciliation_arn,
         report_bucket=_report_bucket(lambda_client),
+        console_url=endpoint_url.rstrip("/") + CONSOLE_PATH,
     )
 
 
@@ -339,6 +340,20 @@ def _sandbox_url(info: StackInfo, path: str) -> str:
     if not info.converge_url.endswith(XML_PATH):
         raise ValueError(f"the stack's Converge URL is not the local sandbox's: {info.converge_url}")
     return info.converge_url[: -len(XML_PATH)] + path
+
+
+def add_sandbox_fault(info: StackInfo, rule: dict[str, Any]) -> None:
+    """Switch a fault on in the Converge sandbox through its control API (POST /_sandbox/faults)."""
+    from local.sandbox.server import FAULTS_PATH
+
+    request = urllib.request.Request(  # noqa: S310 - the stack's own loopback sandbox
+        _sandbox_url(info, FAULTS_PATH),
+        data=json.dumps(rule).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+        pass
 
 
 def sandbox_charges(info: StackInfo) -> list[dict[str, Any]]:

@@ -34,8 +34,11 @@ def run_reconciliation(
     request = dict(request or {})
     day = request.get("Date", "yesterday")
     if provisional_if_not_over and isinstance(day, str) and "Provisional" not in request:
+        now = dt.datetime.now(dt.UTC)
         try:
-            over = reconciliation_run.day_is_over(dt.date.fromisoformat(day), dt.datetime.now(dt.UTC))
+            # "yesterday" too: in the margin just after midnight, yesterday has not ended either.
+            date = now.date() - dt.timedelta(days=1) if day == "yesterday" else dt.date.fromisoformat(day)
+            over = reconciliation_run.day_is_over(date, now)
         except ValueError:  # not a date: the workflow says why
             over = True
         if not over:
@@ -74,7 +77,7 @@ def clean(report: dict[str, Any]) -> bool:
     return bool(report["Complete"]) and report["Mismatches"] == 0
 
 
-_LABELS = {
+LABELS = {
     reconciliation.MATCHED: "matched",
     reconciliation.MISSING_IN_LEDGER: "missing in the ledger",
     reconciliation.MISSING_AT_PROCESSOR: "missing at the processor",
@@ -94,7 +97,7 @@ def summary_lines(report: dict[str, Any], location: str = "") -> list[str]:
     ]
     if report.get("Provisional"):
         lines.append("  PROVISIONAL: listed before the day (and its margin) had ended; not stored as the day's report")
-    lines += [f"  {_LABELS[category]:<40} {counts.get(category, 0):>6}" for category in reconciliation.COUNTED]
+    lines += [f"  {LABELS[category]:<40} {counts.get(category, 0):>6}" for category in reconciliation.COUNTED]
     lines.append(f"  {'matched, not yet settled (no fact yet)':<40} {report.get('NotYetSettled', 0):>6}")
     written = sum(1 for s in report["Settled"] if s["Recorded"] == "WRITTEN")
     lines.append(

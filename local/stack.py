@@ -43,6 +43,11 @@ CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 # rule delivers every ledger event to (`python -m local events` reads it).
 EVENTS_QUEUE = "payment-events"
 EVENTS_RULE = "ledger-events-to-queue"
+# The operations console's own subscription (local.console): it takes events off this queue only.
+CONSOLE_EVENTS_QUEUE = "payment-events-console"
+CONSOLE_EVENTS_RULE = "ledger-events-to-console"
+# The read-only operations console (local.console), served by the stack's endpoint under this path.
+CONSOLE_PATH = "/console"
 # GET <endpoint>{CAUGHT_UP_PATH}?timeout=<seconds>: answers once the stream pump has delivered every
 # stream record that existed when asked (200), or the timeout passed first (504).
 CAUGHT_UP_PATH = "/_local/events/caught-up"
@@ -104,6 +109,7 @@ class _MotoServer(ThreadedMotoServer):
         self.faults = AwsFaultMiddleware(DomainDispatcherApplication(create_backend_app))
         self.pump: StreamPump | None = None
         self.observers: tuple[RequestObserver, ...] = ()
+        self.console: Any = None  # the console's WSGI app, once the stack is provisioned
         # moto's backends are not thread-safe (a Query that iterates a table while a PutItem adds to it
         # fails with "dictionary changed size during iteration"); AWS serves each request atomically.
         # So requests reach the backends one at a time, except those that wait on something else:
@@ -117,17 +123,28 @@ class _MotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
-        path = environ.get("PATH_INFO")
+        path = environ.get("PATH_INFO", "")
         if path == CAUGHT_UP_PATH:
             timeout = _timeout(environ)
             return _json_answer(start_response, "caught_up", self.pump is not None and self.pump.caught_up(timeout))
         if path == EXECUTION_ENDED_PATH:
             arn = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("arn", "")
             return _json_answer(start_response, "ended", moto_patches.execution_ended.wait(arn, _timeout(environ)))
+        if path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/"):
+            return self._console(environ, start_response)
         observers = self.observers
         if observers:
             return self._observed(environ, start_response, observers)
         return self._answer(environ, start_response)
+
+    def _console(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.console is None:
+            body = b"The stack is still starting."
+            start_response(
+                "503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return self.console(environ, start_response)
 
     def _answer(self, environ: dict[str, Any], start_response: Any) -> Any:
         if _waits(environ):
@@ -254,6 +271,8 @@ class StackInfo:
     # Daily reconciliation, and the bucket its listings and reports go to.
     reconciliation_state_machine_arn: str = ""
     report_bucket: str = ""
+    # The read-only operations console (local.console), served on the endpoint.
+    console_url: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -311,6 +330,8 @@ class LocalStack:
         self.pump: StreamPump | None = None
         self._received_events: list[dict[str, Any]] = []
         self._receiving = threading.Lock()
+        # The operations console's web application (local.console), served on the endpoint at CONSOLE_PATH.
+        self.console: Any = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -354,6 +375,9 @@ class LocalStack:
         )
         self.runtime.install()
         self.info = self._provision(endpoint_url)
+        from local.console.app import create_app  # Flask and the templates: only once a stack runs
+
+        self.console = self._server.console = create_app(self.info)
         self.pump = StreamPump(
             self.info.client,
             table_name=self.info.ledger_table,
@@ -458,18 +482,8 @@ class LocalStack:
         # event to a queue (moto's EventBridge delivers to SQS targets as it puts the event).
         create_report_bucket(client("s3"), storage_key_arn)
         client("events").create_event_bus(Name=topology.EVENT_BUS)
-        sqs = client("sqs")
-        queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        client("events").put_rule(
-            Name=EVENTS_RULE,
-            EventBusName=topology.EVENT_BUS,
-            EventPattern=json.dumps({"source": [events.EVENT_SOURCE]}),
-            State="ENABLED",
-        )
-        client("events").put_targets(
-            Rule=EVENTS_RULE, EventBusName=topology.EVENT_BUS, Targets=[{"Id": EVENTS_QUEUE, "Arn": queue_arn}]
-        )
+        queue_url = subscribe_queue(client("events"), client("sqs"), EVENTS_QUEUE, EVENTS_RULE)
+        subscribe_queue(client("events"), client("sqs"), CONSOLE_EVENTS_QUEUE, CONSOLE_EVENTS_RULE)
         credentials = self.sandbox.credentials
         values = {
             topology.PAYMENT_KMS_KEY_ARN: key_arn,
@@ -549,7 +563,22 @@ class LocalStack:
             converge_credentials=asdict(credentials),
             reconciliation_state_machine_arn=reconciliation_arn,
             report_bucket=topology.REPORT_BUCKET,
+            console_url=endpoint_url + CONSOLE_PATH,
         )
+
+
+def subscribe_queue(events_client: Any, sqs: Any, queue: str, rule: str) -> str:
+    """A queue, and a rule sending it every ledger event on the payments bus; the queue's URL."""
+    queue_url = str(sqs.create_queue(QueueName=queue)["QueueUrl"])
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events_client.put_rule(
+        Name=rule,
+        EventBusName=topology.EVENT_BUS,
+        EventPattern=json.dumps({"source": [events.EVENT_SOURCE]}),
+        State="ENABLED",
+    )
+    events_client.put_targets(Rule=rule, EventBusName=topology.EVENT_BUS, Targets=[{"Id": queue, "Arn": queue_arn}])
+    return queue_url
 
 
 def create_report_bucket(s3: Any, storage_key_arn: str) -> None:

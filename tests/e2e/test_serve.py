@@ -23,29 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_INPUT = card_request("order-8812-1", cvv=TEST_CVV, description="optional, at most 255 characters")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    ready_file = tmp_path_factory.mktemp("serve") / "ready.json"
-    output = tmp_path_factory.mktemp("serve") / "output.log"
-    with output.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local", "serve", "--port", "0", "--ready-file", str(ready_file)],
-            cwd=REPO,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while not ready_file.exists() or not ready_file.read_text():
-            assert process.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, "serve did not become ready in 60 s"
-            time.sleep(0.05)
-        info = json.loads(ready_file.read_text())
-        yield {"info": info, "process": process, "output": output}
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-
-
 def client(info, service):
     return boto3.client(
         service,
@@ -91,7 +68,9 @@ def test_ready_file_has_exactly_the_documented_keys(server):
         "status_sync_state_machine_arn",
         "reconciliation_state_machine_arn",
         "report_bucket",
+        "console_url",
     }
+    assert server["info"]["console_url"] == server["info"]["endpoint_url"] + "/console"
     assert set(server["info"]["converge_credentials"]) == {"ssl_merchant_id", "ssl_user_id", "ssl_pin"}
     assert server["info"]["converge_url"].endswith("/VirtualMerchantDemo/processxml.do")
     # Capture, void and refund run on one state machine; the ready file names it under each.
@@ -102,11 +81,17 @@ def test_ready_file_has_exactly_the_documented_keys(server):
     assert info["event_bus_name"] == "payments"
     assert client(info, "events").describe_event_bus(Name=info["event_bus_name"])["Name"] == "payments"
     queue = client(info, "sqs").get_queue_attributes(QueueUrl=info["events_queue_url"], AttributeNames=["QueueArn"])
-    [rule] = client(info, "events").list_rules(EventBusName=info["event_bus_name"])["Rules"]
-    [target] = client(info, "events").list_targets_by_rule(Rule=rule["Name"], EventBusName=info["event_bus_name"])[
-        "Targets"
-    ]
-    assert target["Arn"] == queue["Attributes"]["QueueArn"]
+    events = client(info, "events")
+    targets = {
+        rule["Name"]: [
+            t["Arn"] for t in events.list_targets_by_rule(Rule=rule["Name"], EventBusName="payments")["Targets"]
+        ]
+        for rule in events.list_rules(EventBusName=info["event_bus_name"])["Rules"]
+    }
+    # Two subscribers: the queue the ready file names, and the console's own (it takes events off that one only)
+    assert sorted(targets) == ["ledger-events-to-console", "ledger-events-to-queue"]
+    assert targets["ledger-events-to-queue"] == [queue["Attributes"]["QueueArn"]]
+    assert targets["ledger-events-to-console"][0].endswith(":payment-events-console")
 
 
 def invoke_intake(info, request):

@@ -1,0 +1,1 @@
+"""The local payments console: a read-only web view of the local stack."""

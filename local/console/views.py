@@ -1,0 +1,329 @@
+"""What the console shows, read from the stack as an operator reads AWS: Step Functions executions and
+their histories, the ledger and audit tables (metadata only: no item's SecureToken, no payload), the
+events on the console's own subscription to the payments bus, the Converge sandbox's control API (its
+records are masked) and the reconciliation reports in S3. Nothing here writes to the stack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from local import money, operations, verify_ledger
+from local.operations import OperationTrace, PaymentTrace, StateRun
+from local.sandbox.terminal import follow_ons_of, net_charged
+from local.stack import CONSOLE_EVENTS_QUEUE, StackInfo
+from payments import ledger, status_sync, topology
+from payments.chain import Finding, typed
+from payments.operations import parse_status
+
+_deserializer = TypeDeserializer()
+
+# What the payments list reads of each ledger entry: never SecureToken, never a hash input it does not show.
+_LISTED = (
+    *("TransactionID", "EntryNumber", "#status", "Amount", "Currency"),
+    *("CardBrand", "CardLast4", "OperationID", "ReasonCode", "CreatedAt"),
+)
+
+# A payment still INITIATED or PENDING this long after its last entry stands out (status sync's own
+# deadline is longer: it resolves only what no execution will finish).
+PENDING_TOO_LONG = dt.timedelta(minutes=5)
+
+FAILED, UNKNOWN, STUCK = "failed", "outcome unknown", "pending too long"
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    transaction_id: str
+    status: str  # the payment's latest own ledger Status, or its execution's status while it has none
+    amount: str
+    currency: str
+    card: str  # brand and last 4, as the ledger holds them
+    started: dt.datetime | None
+    execution_status: str | None
+    operations: list[tuple[str, str]]  # (OperationID, its latest Status), in ledger order
+    attention: str | None  # FAILED, UNKNOWN, STUCK or None
+
+    def age(self, now: dt.datetime) -> str:
+        return _age(now - self.started) if self.started else ""
+
+
+@dataclass(frozen=True)
+class ProcessorView:
+    """The sandbox's records of one payment beside the ledger's net charge."""
+
+    records: list[dict[str, Any]]  # the payment's own charges and every follow-on of its operations
+    processor_net: Decimal
+    ledger_net: Decimal
+
+    @property
+    def agrees(self) -> bool:
+        return self.processor_net == self.ledger_net
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """One execution, with what the console draws: its definition and the states it visited."""
+
+    definition: dict[str, Any] | None
+    description: dict[str, Any] | None
+    runs: list[StateRun]
+
+
+@dataclass
+class PaymentPage:
+    trace: PaymentTrace
+    payment_run: WorkflowRun
+    operation_runs: dict[str, WorkflowRun]
+    chain_findings: list[Finding]
+    events: list[dict[str, Any]]
+    processor: ProcessorView | None
+    attention: str | None
+    resolutions: list[str] = field(default_factory=list)  # what status sync would find unresolved
+
+    @property
+    def audit_records(self) -> int:
+        return len(self.trace.audit) + sum(len(operation.audit) for operation in self.trace.operations)
+
+
+class EventLog:
+    """The events delivered to the console's own queue (a rule of its own on the payments bus, as a
+    subscriber in AWS would have), kept in memory by TransactionID. Reading takes them off the console's
+    queue only: `python -m local events` reads the stack's other queue, untouched."""
+
+    def __init__(self) -> None:
+        self._by_payment: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def of(self, info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._drain(info)
+            return list(self._by_payment.get(transaction_id, []))
+
+    def _drain(self, info: StackInfo) -> None:
+        sqs = info.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=CONSOLE_EVENTS_QUEUE)["QueueUrl"]
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+            if not messages:
+                return
+            for message in messages:
+                event = json.loads(message["Body"])
+                detail = event.get("detail", {})
+                self._by_payment[str(detail.get("TransactionID", ""))].append(event)
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+
+
+def payment_rows(info: StackInfo, now: dt.datetime) -> list[PaymentRow]:
+    """Every payment the stack knows, newest first: each execution of the payment workflow, and each
+    TransactionID the ledger holds (an execution may be gone; a refused one wrote no entry)."""
+    by_payment: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in _ledger_entries(info):
+        by_payment[entry["TransactionID"]].append(entry)
+    executions = {e["name"]: e for e in _executions(info, info.state_machine_arn)}
+    rows = [
+        _row(transaction_id, sorted(by_payment.get(transaction_id, []), key=_entry_number), executions, now)
+        for transaction_id in set(by_payment) | set(executions)
+    ]
+    oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return sorted(rows, key=lambda row: (row.started or oldest, row.transaction_id), reverse=True)
+
+
+def payment_page(info: StackInfo, transaction_id: str, events: EventLog, now: dt.datetime) -> PaymentPage | None:
+    """One payment's page, or None if neither the workflow nor the ledger has heard of it."""
+    trace = operations.trace_payment(info, transaction_id)
+    if trace.description is None and not trace.ledger:
+        return None
+    findings = verify_ledger.verify_payment(transaction_id, map(typed, trace.ledger), map(typed, trace.audit))
+    for operation in trace.operations:
+        trail = f"{transaction_id}/{operation.operation_id}"
+        findings += verify_ledger.verify_payment(trail, [], map(typed, operation.audit))
+    unresolved = _unresolved(transaction_id, trace.ledger, now)
+    return PaymentPage(
+        trace=trace,
+        payment_run=_workflow_run(info, trace.description, trace.runs),
+        operation_runs={op.operation_id: _workflow_run(info, op.description, op.runs) for op in trace.operations},
+        chain_findings=findings,
+        events=events.of(info, transaction_id),
+        processor=_processor_view(info, transaction_id, trace),
+        attention=_attention(trace.description, trace.ledger, now),
+        resolutions=[f"{u.operation_id or 'the payment'}: {u.why.replace('_', ' ').lower()}" for u in unresolved],
+    )
+
+
+def latest_report(info: StackInfo) -> tuple[str, dict[str, Any]] | None:
+    """The reconciliation report written last (its key and content), None before the first run."""
+    if not info.report_bucket:
+        return None
+    s3 = info.client("s3")
+    latest: dict[str, Any] | None = None
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=info.report_bucket):
+        for item in page.get("Contents", []):
+            if _is_report(item["Key"]) and (latest is None or item["LastModified"] > latest["LastModified"]):
+                latest = item
+    if latest is None:
+        return None
+    body = s3.get_object(Bucket=info.report_bucket, Key=latest["Key"])["Body"].read()
+    return latest["Key"], json.loads(body)
+
+
+def _is_report(key: str) -> bool:
+    """A run's report or the day's (reconciliation/<day>/report.json, .../runs/<run>/report.json); not a
+    window's listing."""
+    return key.startswith(f"{topology.RECONCILIATION_PREFIX}/") and key.endswith("/report.json")
+
+
+def _row(
+    transaction_id: str, entries: list[dict[str, Any]], executions: dict[str, dict[str, Any]], now: dt.datetime
+) -> PaymentRow:
+    execution = executions.get(transaction_id)
+    own = [e for e in entries if parse_status(str(e["Status"])) is None and e["Status"] != ledger.SETTLED]
+    latest_own = own[-1] if own else None
+    first = entries[0] if entries else None
+    card = f"{first.get('CardBrand', '')} {first.get('CardLast4', '')}".strip() if first else ""
+    started = execution["startDate"] if execution else _parse_time(first["CreatedAt"]) if first else None
+    return PaymentRow(
+        transaction_id=transaction_id,
+        status=str(latest_own["Status"]) if latest_own else (execution or {}).get("status", "(none)"),
+        amount=str(first["Amount"]) if first else "",
+        currency=str(first.get("Currency", "")) if first else "",
+        card=card,
+        started=started,
+        execution_status=execution["status"] if execution else None,
+        operations=_latest_operation_statuses(entries),
+        attention=_attention(execution, entries, now),
+    )
+
+
+def _latest_operation_statuses(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    latest: dict[str, str] = {}
+    for entry in entries:
+        if entry.get("OperationID") and parse_status(str(entry["Status"])) is not None:
+            latest[str(entry["OperationID"])] = str(entry["Status"])
+    return list(latest.items())
+
+
+def _attention(execution: dict[str, Any] | None, entries: list[dict[str, Any]], now: dt.datetime) -> str | None:
+    """Why a payment stands out: an outcome unknown or still pending long after its last entry (as status
+    sync reads the ledger), or a failure (its execution or its own terminal entry)."""
+    found = {u.why for u in _unresolved_in(entries, now, PENDING_TOO_LONG)}
+    if "OUTCOME_UNKNOWN" in found:
+        return UNKNOWN
+    if "PENDING_PAST_DEADLINE" in found or (
+        execution and execution["status"] == "RUNNING" and now - execution["startDate"] > PENDING_TOO_LONG
+    ):
+        return STUCK
+    if (execution and execution["status"] in ("FAILED", "TIMED_OUT", "ABORTED")) or any(
+        e["Status"] == ledger.FAILED for e in entries
+    ):
+        return FAILED
+    return None
+
+
+def _unresolved(transaction_id: str, entries: list[dict[str, Any]], now: dt.datetime) -> list[status_sync.Unresolved]:
+    return _unresolved_in(entries, now, status_sync.DEFAULT_PENDING_DEADLINE, transaction_id)
+
+
+def _unresolved_in(
+    entries: list[dict[str, Any]], now: dt.datetime, deadline: dt.timedelta, transaction_id: str = ""
+) -> list[status_sync.Unresolved]:
+    if not entries:
+        return []
+    rows = [_LedgerRow.of(e) for e in sorted(entries, key=_entry_number)]
+    return status_sync.unresolved_in(transaction_id or rows[0].TransactionID, rows, now=now, pending_deadline=deadline)
+
+
+@dataclass(frozen=True)
+class _LedgerRow:
+    TransactionID: str  # the ledger attribute names, as payments.status_sync.Entry reads them
+    Status: str
+    OperationID: str | None
+    ReasonCode: str | None
+    CreatedAt: str
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> _LedgerRow:
+        return cls(
+            str(entry["TransactionID"]),
+            str(entry["Status"]),
+            entry.get("OperationID"),
+            entry.get("ReasonCode"),
+            str(entry["CreatedAt"]),
+        )
+
+
+def _processor_view(info: StackInfo, transaction_id: str, trace: PaymentTrace) -> ProcessorView | None:
+    if not info.converge_url:
+        return None
+    try:
+        records = operations.sandbox_charges(info)
+    except (OSError, ValueError):
+        return None
+    mine = [r for r in records if r.get("ssl_merchant_txn_id") == transaction_id]
+    for operation in trace.operations:
+        mine += [r for r in follow_ons_of(records, operation.operation_id) if r not in mine]
+    return ProcessorView(mine, net_charged(records, transaction_id), money.ledger_net(trace.ledger))
+
+
+def _workflow_run(info: StackInfo, description: dict[str, Any] | None, runs: list[StateRun]) -> WorkflowRun:
+    definition = None
+    if description is not None:
+        machine = info.client("stepfunctions").describe_state_machine(stateMachineArn=description["stateMachineArn"])
+        definition = json.loads(machine["definition"])
+    return WorkflowRun(definition, description, runs)
+
+
+def _ledger_entries(info: StackInfo) -> list[dict[str, Any]]:
+    dynamodb = info.client("dynamodb")
+    names = {"#status": "Status"}
+    entries: list[dict[str, Any]] = []
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName=info.ledger_table,
+        ProjectionExpression=", ".join(_LISTED),
+        ExpressionAttributeNames=names,
+        ConsistentRead=True,
+    ):
+        entries.extend({k: _deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"])
+    return entries
+
+
+def _executions(info: StackInfo, state_machine_arn: str) -> Iterable[dict[str, Any]]:
+    sfn = info.client("stepfunctions")
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn):
+        yield from page["executions"]
+
+
+def _entry_number(entry: dict[str, Any]) -> int:
+    return int(entry["EntryNumber"])
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _age(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d"
+
+
+def operation_of(trace: PaymentTrace, operation_id: str) -> OperationTrace | None:
+    return next((op for op in trace.operations if op.operation_id == operation_id), None)
