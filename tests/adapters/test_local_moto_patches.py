@@ -82,3 +82,95 @@ def test_a_wait_for_an_execution_end_returns_when_it_is_announced_or_at_once_if_
     assert waited == [True]
     assert ends.wait("arn:1", timeout=0) is True
     assert ends.wait("arn:2", timeout=0) is False
+
+
+def query_pages(dynamodb, **request):
+    """Every page of a Query, as (items, LastEvaluatedKey) pairs."""
+    pages, start = [], None
+    while True:
+        page = dynamodb.query(**request, **({"ExclusiveStartKey": start} if start else {}))
+        start = page.get("LastEvaluatedKey")
+        pages.append((page["Items"], start))
+        if not start:
+            return pages
+
+
+def test_a_query_answers_exactly_as_moto_did_reading_only_what_can_match(monkeypatch):
+    import boto3
+    from moto import mock_aws
+    from moto.dynamodb.models.table import Table
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="entries",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "TransactionID", "AttributeType": "S"},
+                {"AttributeName": "EntryNumber", "AttributeType": "N"},
+                {"AttributeName": "Status", "AttributeType": "S"},
+                {"AttributeName": "CreatedAt", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "TransactionID", "KeyType": "HASH"},
+                {"AttributeName": "EntryNumber", "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "ByStatus",
+                    "KeySchema": [
+                        {"AttributeName": "Status", "KeyType": "HASH"},
+                        {"AttributeName": "CreatedAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["Amount"]},
+                }
+            ],
+        )
+        for payment in range(40):
+            for number, status in enumerate(("PAYMENT-INITIATED", "PAYMENT-PENDING", "PAYMENT-SUCCESS"), 1):
+                item = {
+                    "TransactionID": {"S": f"t-{payment % 7}-{payment}"},
+                    "EntryNumber": {"N": str(number)},
+                    "Amount": {"S": f"{payment}.00"},
+                    "CreatedAt": {"S": f"2026-11-27T10:{payment % 13:02d}:{number:02d}Z"},
+                }
+                if payment % 5:  # some entries are not in the index: it is sparse
+                    item["Status"] = {"S": status}
+                dynamodb.put_item(TableName="entries", Item=item)
+        requests = [
+            {"KeyConditionExpression": "TransactionID = :t", "ExpressionAttributeValues": {":t": {"S": "t-3-10"}}},
+            {
+                "KeyConditionExpression": "TransactionID = :t AND EntryNumber > :n",
+                "ExpressionAttributeValues": {":t": {"S": "t-3-10"}, ":n": {"N": "1"}},
+                "ScanIndexForward": False,
+                "Limit": 1,
+            },
+            {"KeyConditionExpression": "TransactionID = :t", "ExpressionAttributeValues": {":t": {"S": "none"}}},
+            {
+                "IndexName": "ByStatus",
+                "KeyConditionExpression": "#s = :s AND CreatedAt BETWEEN :a AND :b",
+                "ExpressionAttributeNames": {"#s": "Status"},
+                "ExpressionAttributeValues": {
+                    ":s": {"S": "PAYMENT-PENDING"},
+                    ":a": {"S": "2026-11-27T10:02"},
+                    ":b": {"S": "2026-11-27T10:09"},
+                },
+                "Limit": 4,
+            },
+            {
+                "IndexName": "ByStatus",
+                "KeyConditionExpression": "#s = :s",
+                "ExpressionAttributeNames": {"#s": "Status"},
+                "ExpressionAttributeValues": {":s": {"S": "PAYMENT-SUCCESS"}},
+                "FilterExpression": "Amount > :low",
+                "ExpressionAttributeValues": {":s": {"S": "PAYMENT-SUCCESS"}, ":low": {"S": "2"}},
+                "ScanIndexForward": False,
+                "Limit": 3,
+            },
+        ]
+        patched = [query_pages(dynamodb, TableName="entries", **request) for request in requests]
+        monkeypatch.setattr(Table, "query", moto_patches._table_query)
+        unpatched = [query_pages(dynamodb, TableName="entries", **request) for request in requests]
+
+    assert patched == unpatched
+    assert all(pages[0][0] for pages in patched[:2] + patched[3:])  # each but the unknown payment found some
