@@ -64,7 +64,9 @@ _start_lock = threading.Lock()
 
 def _atomic_start_execution(self: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
     with _start_lock:
-        return _start_execution(self, *args, **kwargs)
+        started = _start_execution(self, *args, **kwargs)
+    execution_ended.count_change()
+    return started
 
 
 # -- one Lambda client per region, role and endpoint for the interpreter ---------------------------
@@ -208,15 +210,22 @@ def _listed_moto_modules() -> Iterable[str]:
 
 # -- execution ends, announced ------------------------------------------------------------------------
 class ExecutionEnds:
-    """Which executions have ended, for waiting on one without polling."""
+    """Which executions have ended, for waiting on one without polling; and how many executions have
+    started or ended so far (`changes`), for a reader that keeps what it listed until that changes."""
 
     def __init__(self) -> None:
         self._ended: set[str] = set()
         self._changed = threading.Condition()
+        self.changes = 0
+
+    def count_change(self) -> None:
+        with self._changed:
+            self.changes += 1
 
     def announce(self, execution_arn: str) -> None:
         with self._changed:
             self._ended.add(execution_arn)
+            self.changes += 1
             self._changed.notify_all()
 
     def wait(self, execution_arn: str, timeout: float) -> bool:

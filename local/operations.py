@@ -192,22 +192,29 @@ def execution_history(info: StackInfo, arn: str) -> list[dict[str, Any]]:
 
 
 def timeline(events: list[dict[str, Any]]) -> list[StateRun]:
+    """One StateRun per state entered, in order. Each event is put on the visit its `previousEventId`
+    chain leads to, so a Map's iterations, running side by side, keep their own attempts and errors and
+    the Map its own exit (the last visit entered, where the chain is missing)."""
     runs: list[StateRun] = []
+    run_of: dict[int, StateRun] = {}
     current: StateRun | None = None
     for event in events:
         kind = event["type"]
+        run = run_of.get(event.get("previousEventId", -1), current)
         if kind.endswith("StateEntered"):
-            current = StateRun(event["stateEnteredEventDetails"]["name"], event["timestamp"])
-            runs.append(current)
-        elif current is None:
+            run = current = StateRun(event["stateEnteredEventDetails"]["name"], event["timestamp"])
+            runs.append(run)
+        elif run is None:
             continue
         elif kind in ("TaskScheduled", "LambdaFunctionScheduled"):
-            current.attempts += 1
+            run.attempts += 1
         elif kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut"):
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-            current.errors.append(details.get("error", kind))
-        elif kind.endswith("StateExited") or kind.startswith("Execution"):
-            current.ended = event["timestamp"]
+            run.errors.append(details.get("error", kind))
+        elif kind.endswith("StateExited") or (kind.startswith("Execution") and run.ended is None):
+            run.ended = event["timestamp"]
+        if "id" in event:
+            run_of[event["id"]] = run
     return runs
 
 
@@ -277,8 +284,15 @@ def trace_payment(info: StackInfo, transaction_id: str) -> PaymentTrace:
 
 
 def operation_ids(ledger: list[dict[str, Any]]) -> list[str]:
-    """The OperationIDs the payment's ledger holds, in the order of their first entries."""
-    return list(dict.fromkeys(str(e["OperationID"]) for e in _in_order(ledger) if e.get("OperationID")))
+    """The OperationIDs of the payment's captures, voids and refunds, in the order of their first entries
+    (not the reference a reversal by status sync is recorded under: that is no operation)."""
+    return list(
+        dict.fromkeys(
+            str(e["OperationID"])
+            for e in _in_order(ledger)
+            if e.get("OperationID") and parse_status(str(e["Status"])) is not None
+        )
+    )
 
 
 def trace_operation(

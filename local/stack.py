@@ -110,6 +110,7 @@ class _MotoServer(ThreadedMotoServer):
         self.pump: StreamPump | None = None
         self.observers: tuple[RequestObserver, ...] = ()
         self.console: Any = None  # the console's WSGI app, once the stack is provisioned
+        self.dynamodb_writes = 0  # DynamoDB write requests answered (a write that failed counts too)
         # moto's backends are not thread-safe (a Query that iterates a table while a PutItem adds to it
         # fails with "dictionary changed size during iteration"); AWS serves each request atomically.
         # So requests reach the backends one at a time, except those that wait on something else:
@@ -152,8 +153,10 @@ class _MotoServer(ThreadedMotoServer):
         else:
             with self._backends:
                 answer = _read_in_full(self.faults(environ, start_response))
-        if self.pump is not None and environ.get("HTTP_X_AMZ_TARGET") in _DYNAMODB_WRITES:
-            self.pump.notice_write()  # carried out by now: the fault layer answers writes in full
+        if environ.get("HTTP_X_AMZ_TARGET") in _DYNAMODB_WRITES:
+            self.dynamodb_writes += 1
+            if self.pump is not None:
+                self.pump.notice_write()  # carried out by now: the fault layer answers writes in full
         return answer
 
     def _observed(self, environ: dict[str, Any], start_response: Any, observers: tuple[RequestObserver, ...]) -> Any:
@@ -330,8 +333,10 @@ class LocalStack:
         self.pump: StreamPump | None = None
         self._received_events: list[dict[str, Any]] = []
         self._receiving = threading.Lock()
-        # The operations console's web application (local.console), served on the endpoint at CONSOLE_PATH.
+        # The operations console's web application (local.console), served on the endpoint at CONSOLE_PATH,
+        # and the events it has taken off its own queue (local.console.views.EventLog).
         self.console: Any = None
+        self.console_events: Any = None
 
     def __enter__(self) -> LocalStack:
         try:
@@ -377,7 +382,8 @@ class LocalStack:
         self.info = self._provision(endpoint_url)
         from local.console.app import create_app  # Flask and the templates: only once a stack runs
 
-        self.console = self._server.console = create_app(self.info)
+        self.console = self._server.console = create_app(self.info, self.events_caught_up, self.changes)
+        self.console_events = self.console.extensions["payments_console_events"]
         self.pump = StreamPump(
             self.info.client,
             table_name=self.info.ledger_table,
@@ -386,6 +392,12 @@ class LocalStack:
         self._server.pump = self.pump
         self.pump.start()
         return self.info
+
+    def changes(self) -> tuple[int, int]:
+        """Changes so far: DynamoDB writes, executions started or ended. What was read from the stack
+        before holds as long as this stays the same (the console's payments list relies on it)."""
+        assert self._server is not None
+        return self._server.dynamodb_writes, moto_patches.execution_ended.changes
 
     def events_caught_up(self, timeout: float = 30.0) -> bool:
         """True once every record the ledger's stream holds now has been delivered to LedgerEvents

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, redirect, render_template, request
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.wrappers.response import Response
 
 from local.console import views
@@ -21,6 +22,7 @@ from local.console.timeline import timeline_bars
 from local.reconciliation import LABELS as RECONCILIATION_LABELS
 from local.stack import CONSOLE_PATH, StackInfo
 from payments import ledger
+from payments.cards import identifier_contains_card_number
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -40,16 +42,28 @@ _LEDGER_STATUSES = (
 ATTENTION = "attention"
 STATUS_FILTERS = ("", ATTENTION, *_LEDGER_STATUSES, *_EXECUTION_STATUSES)
 _MAX_SEARCH = 128
+_MAX_ROWS = 500  # the newest shown; a search or a filter narrows the rest
 
 
-def create_app(info: StackInfo) -> Flask:
+def create_app(
+    info: StackInfo,
+    caught_up: Callable[[float], bool] | None = None,
+    changes: Callable[[], object] | None = None,
+) -> Flask:
+    """The console of the stack `info` describes; `caught_up(timeout)` says whether every ledger entry
+    written so far has had its event delivered (LocalStack.events_caught_up), `changes()` changes
+    whenever the payments list may have (LocalStack.changes)."""
     app = Flask(
         __name__,
         static_folder=str(_HERE / "static"),
         static_url_path=f"{CONSOLE_PATH}/static",
         template_folder=str(_HERE / "templates"),
     )
-    events = views.EventLog()
+    events = app.extensions["payments_console_events"] = views.EventLog(caught_up)
+    listing = views.RecentRows(info, changes)
+    # Loopback by name too: a page elsewhere that rebinds its own host name to 127.0.0.1 (DNS rebinding)
+    # reaches the console with that name in Host, and is refused.
+    app.config["TRUSTED_HOSTS"] = ["localhost", "127.0.0.1"]  # the stack serves IPv4 loopback
 
     @app.before_request
     def loopback_and_read_only() -> None:
@@ -69,7 +83,10 @@ def create_app(info: StackInfo) -> Flask:
 
     @app.errorhandler(HTTPException)
     def error_page(error: HTTPException) -> tuple[str, int]:
-        return render_template("error.html", code=error.code, message=error.description), error.code or 500
+        message = error.description
+        if isinstance(error, SecurityError):  # werkzeug's own message quotes the Host header
+            message = "Host: the console answers to this machine's loopback names only."
+        return render_template("error.html", code=error.code, message=message), error.code or 500
 
     @app.get(CONSOLE_PATH)
     def root() -> Response:
@@ -88,7 +105,7 @@ def create_app(info: StackInfo) -> Flask:
         if len(search) > _MAX_SEARCH:
             abort(400, f"q: a search is at most {_MAX_SEARCH} characters.")
         now = _now()
-        rows = views.payment_rows(info, now)
+        rows = listing.rows(now)
         every = len(rows)
         if status == ATTENTION:
             rows = [row for row in rows if row.attention]
@@ -98,7 +115,8 @@ def create_app(info: StackInfo) -> Flask:
             rows = [row for row in rows if search.casefold() in row.transaction_id.casefold()]
         return render_template(
             "payments.html",
-            rows=rows,
+            rows=rows[:_MAX_ROWS],
+            matching=len(rows),
             every=every,
             now=now,
             status=status,
@@ -107,10 +125,12 @@ def create_app(info: StackInfo) -> Flask:
             attention_filter=ATTENTION,
         )
 
-    @app.get(f"{CONSOLE_PATH}/payments/<transaction_id>")
+    @app.get(f"{CONSOLE_PATH}/payments/<path:transaction_id>")
     def payment(transaction_id: str) -> str:
         if len(transaction_id) > _MAX_SEARCH:
             abort(404, "No payment has this TransactionID.")
+        if identifier_contains_card_number(transaction_id):
+            abort(400, "TransactionID: holds a card number; the console shows no page of it.")
         now = _now()
         page = views.payment_page(info, transaction_id, events, now)
         if page is None:
@@ -121,10 +141,10 @@ def create_app(info: StackInfo) -> Flask:
             trace=page.trace,
             now=now,
             graph=_graph(page.payment_run),
-            bars=timeline_bars(page.payment_run.runs, page.payment_run.description),
+            bars=timeline_bars(page.payment_run.runs, page.payment_run.description, now),
             operation_graphs={op_id: _graph(run) for op_id, run in page.operation_runs.items()},
             operation_bars={
-                op_id: timeline_bars(run.runs, run.description) for op_id, run in page.operation_runs.items()
+                op_id: timeline_bars(run.runs, run.description, now) for op_id, run in page.operation_runs.items()
             },
         )
 

@@ -32,18 +32,19 @@ class Bar:
         return self.attempts > 1
 
 
-def timeline_bars(runs: list[StateRun], description: dict[str, Any] | None) -> list[Bar]:
+def timeline_bars(runs: list[StateRun], description: dict[str, Any] | None, now: dt.datetime) -> list[Bar]:
+    """The bars of an execution's visits; while it runs, its axis ends now (a state still running reaches it)."""
     if not runs:
         return []
     start = description["startDate"] if description else runs[0].started
-    end = (description or {}).get("stopDate") or max((run.ended or run.started) for run in runs)
+    end = (description or {}).get("stopDate") or max([now, *((run.ended or run.started) for run in runs)])
     span_ms = max((end - start).total_seconds() * 1000, 1.0)
     bars = []
     for run in runs:
         offset = (run.started - start).total_seconds() * 1000
         duration = run.duration_ms
         x = WIDTH * max(offset, 0.0) / span_ms
-        width = WIDTH * (duration if duration is not None else span_ms - offset) / span_ms
+        width = WIDTH * (duration if duration is not None else span_ms - offset) / span_ms  # still running
         bars.append(
             Bar(
                 name=run.name,

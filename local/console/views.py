@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,7 @@ from local.operations import OperationTrace, PaymentTrace, StateRun
 from local.sandbox.terminal import follow_ons_of, net_charged
 from local.stack import CONSOLE_EVENTS_QUEUE, StackInfo
 from payments import ledger, status_sync, topology
+from payments.cards import identifier_contains_card_number, mask_card_numbers
 from payments.chain import Finding, typed
 from payments.operations import parse_status
 
@@ -38,6 +40,9 @@ _LISTED = (
 PENDING_TOO_LONG = dt.timedelta(minutes=5)
 
 FAILED, UNKNOWN, STUCK = "failed", "outcome unknown", "pending too long"
+# An execution started straight through StartExecution may carry any name, a card number too: the console
+# shows it masked, links to no page of it, and says so.
+CARD_IN_NAME = "card number in its name"
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,12 @@ class PaymentRow:
     started: dt.datetime | None
     execution_status: str | None
     operations: list[tuple[str, str]]  # (OperationID, its latest Status), in ledger order
-    attention: str | None  # FAILED, UNKNOWN, STUCK or None
+    attention: str | None  # FAILED, UNKNOWN, STUCK, CARD_IN_NAME or None
+    shown_id: str = ""  # the TransactionID as shown: masked if it holds a card number (then no page links to it)
+
+    @property
+    def linked(self) -> bool:
+        return self.shown_id == self.transaction_id
 
     def age(self, now: dt.datetime) -> str:
         return _age(now - self.started) if self.started else ""
@@ -96,14 +106,22 @@ class PaymentPage:
 
 class EventLog:
     """The events delivered to the console's own queue (a rule of its own on the payments bus, as a
-    subscriber in AWS would have), kept in memory by TransactionID. Reading takes them off the console's
-    queue only: `python -m local events` reads the stack's other queue, untouched."""
+    subscriber in AWS would have), kept in memory by TransactionID, each once (by its EventBridge id).
+    Reading takes them off the console's queue only: `python -m local events` reads the stack's other
+    queue, untouched. A message that is not an event is taken off and counted, never shown."""
 
-    def __init__(self) -> None:
+    def __init__(self, caught_up: Callable[[float], bool] | None = None) -> None:
+        self._caught_up = caught_up
         self._by_payment: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._seen: set[str] = set()
+        self.unreadable = 0
         self._lock = threading.Lock()
 
     def of(self, info: StackInfo, transaction_id: str) -> list[dict[str, Any]]:
+        """The payment's events, once every ledger entry written so far has had its event delivered
+        (waiting up to 2 s for the stack's stream pump)."""
+        if self._caught_up is not None:
+            self._caught_up(2.0)
         with self._lock:
             self._drain(info)
             return list(self._by_payment.get(transaction_id, []))
@@ -111,20 +129,49 @@ class EventLog:
     def _drain(self, info: StackInfo) -> None:
         sqs = info.client("sqs")
         queue_url = sqs.get_queue_url(QueueName=CONSOLE_EVENTS_QUEUE)["QueueUrl"]
-        while True:
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            if not messages:
-                return
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:
-                event = json.loads(message["Body"])
-                detail = event.get("detail", {})
-                self._by_payment[str(detail.get("TransactionID", ""))].append(event)
+                self._keep(message.get("Body", ""))
             sqs.delete_message_batch(
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
+
+    def _keep(self, body: str) -> None:
+        try:
+            event = json.loads(body)
+            transaction_id = str(event["detail"]["TransactionID"])
+            event_id = str(event["id"])
+        except (ValueError, TypeError, KeyError):
+            self.unreadable += 1
+            return
+        if event_id not in self._seen:
+            self._seen.add(event_id)
+            self._by_payment[transaction_id].append(event)
+
+
+class RecentRows:
+    """The payments list, read again only when the stack has changed since (`changes()`, a DynamoDB
+    write or an execution started or ended) or `max_age` seconds have passed (ages, "pending too long"):
+    it scans the whole ledger and lists every execution, which moto answers one request at a time, so
+    a list refreshed in a loop or searched as one types would otherwise slow every workflow on the
+    stack. Without `changes`, it is read every time."""
+
+    def __init__(self, info: StackInfo, changes: Callable[[], object] | None, max_age: float = 30.0) -> None:
+        self._info = info
+        self._changes = changes
+        self._max_age = max_age
+        self._read: tuple[object, float, list[PaymentRow]] | None = None
+        self._lock = threading.Lock()
+
+    def rows(self, now: dt.datetime) -> list[PaymentRow]:
+        with self._lock:
+            if self._changes is None:
+                return payment_rows(self._info, now)
+            seen = self._changes()
+            if self._read is None or self._read[0] != seen or time.monotonic() - self._read[1] > self._max_age:
+                self._read = (seen, time.monotonic(), payment_rows(self._info, now))
+            return self._read[2]
 
 
 def payment_rows(info: StackInfo, now: dt.datetime) -> list[PaymentRow]:
@@ -190,6 +237,19 @@ def _row(
     transaction_id: str, entries: list[dict[str, Any]], executions: dict[str, dict[str, Any]], now: dt.datetime
 ) -> PaymentRow:
     execution = executions.get(transaction_id)
+    if identifier_contains_card_number(transaction_id):
+        return PaymentRow(
+            transaction_id=transaction_id,
+            status=(execution or {}).get("status", "(none)"),
+            amount="",
+            currency="",
+            card="",
+            started=execution["startDate"] if execution else None,
+            execution_status=execution["status"] if execution else None,
+            operations=[],
+            attention=CARD_IN_NAME,
+            shown_id=mask_card_numbers(transaction_id),
+        )
     own = [e for e in entries if parse_status(str(e["Status"])) is None and e["Status"] != ledger.SETTLED]
     latest_own = own[-1] if own else None
     first = entries[0] if entries else None
@@ -205,6 +265,7 @@ def _row(
         execution_status=execution["status"] if execution else None,
         operations=_latest_operation_statuses(entries),
         attention=_attention(execution, entries, now),
+        shown_id=transaction_id,
     )
 
 

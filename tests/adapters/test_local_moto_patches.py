@@ -161,7 +161,6 @@ def test_a_query_answers_exactly_as_moto_did_reading_only_what_can_match(monkeyp
                 "IndexName": "ByStatus",
                 "KeyConditionExpression": "#s = :s",
                 "ExpressionAttributeNames": {"#s": "Status"},
-                "ExpressionAttributeValues": {":s": {"S": "PAYMENT-SUCCESS"}},
                 "FilterExpression": "Amount > :low",
                 "ExpressionAttributeValues": {":s": {"S": "PAYMENT-SUCCESS"}, ":low": {"S": "2"}},
                 "ScanIndexForward": False,

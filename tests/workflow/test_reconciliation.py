@@ -174,6 +174,20 @@ def reports(scenario, run="first"):
     return [report for _, report in scenario[run]]
 
 
+def test_the_console_shows_the_latest_report_with_every_mismatch(scenario, stack):
+    # First in this module: the scenario's last run is the latest report there is
+    [*_, (_, latest)] = scenario["second"]
+    page = stack.console.test_client().get("/console/reconciliation", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f"{latest['Mismatches']} mismatch(es)." in text and latest["Mismatches"] >= 4
+    for finding in latest["Findings"]:
+        shown = f'href="/console/payments/{finding["TransactionID"]}"' if finding["TransactionID"] else None
+        assert (shown or f"(ref {finding['Reference']})") in text, finding["Category"]
+    assert scenario["unrecorded"] in text
+
+
 def test_an_approval_the_ledger_never_recorded_is_missing_in_the_ledger(scenario):
     [finding] = findings(reports(scenario), Reference=scenario["unrecorded"])
 
