@@ -43,9 +43,10 @@ CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 # rule delivers every ledger event to (`python -m local events` reads it).
 EVENTS_QUEUE = "payment-events"
 EVENTS_RULE = "ledger-events-to-queue"
-# The operations console's own subscription (local.console): it takes events off this queue only.
-CONSOLE_EVENTS_QUEUE = "payment-events-console"
-CONSOLE_EVENTS_RULE = "ledger-events-to-console"
+# The operations console's own subscription (local.console): a rule sending every ledger event to a log
+# group, as one keeps an event history in AWS. Reading a log takes nothing off anything.
+CONSOLE_EVENTS_LOG_GROUP = "/payments/local/ledger-events"
+CONSOLE_EVENTS_RULE = "ledger-events-to-log"
 # The read-only operations console (local.console), served by the stack's endpoint under this path.
 CONSOLE_PATH = "/console"
 # GET <endpoint>{CAUGHT_UP_PATH}?timeout=<seconds>: answers once the stream pump has delivered every
@@ -495,7 +496,7 @@ class LocalStack:
         create_report_bucket(client("s3"), storage_key_arn)
         client("events").create_event_bus(Name=topology.EVENT_BUS)
         queue_url = subscribe_queue(client("events"), client("sqs"), EVENTS_QUEUE, EVENTS_RULE)
-        subscribe_queue(client("events"), client("sqs"), CONSOLE_EVENTS_QUEUE, CONSOLE_EVENTS_RULE)
+        subscribe_log_group(client("events"), client("logs"), CONSOLE_EVENTS_LOG_GROUP, CONSOLE_EVENTS_RULE)
         credentials = self.sandbox.credentials
         values = {
             topology.PAYMENT_KMS_KEY_ARN: key_arn,
@@ -583,14 +584,26 @@ def subscribe_queue(events_client: Any, sqs: Any, queue: str, rule: str) -> str:
     """A queue, and a rule sending it every ledger event on the payments bus; the queue's URL."""
     queue_url = str(sqs.create_queue(QueueName=queue)["QueueUrl"])
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    _subscribe(events_client, rule, queue, queue_arn)
+    return queue_url
+
+
+def subscribe_log_group(events_client: Any, logs: Any, group: str, rule: str) -> None:
+    """A log group, and a rule sending it every ledger event on the payments bus."""
+    logs.create_log_group(logGroupName=group)
+    _subscribe(events_client, rule, "log-group", f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}")
+
+
+def _subscribe(events_client: Any, rule: str, target_id: str, target_arn: str) -> None:
     events_client.put_rule(
         Name=rule,
         EventBusName=topology.EVENT_BUS,
         EventPattern=json.dumps({"source": [events.EVENT_SOURCE]}),
         State="ENABLED",
     )
-    events_client.put_targets(Rule=rule, EventBusName=topology.EVENT_BUS, Targets=[{"Id": queue, "Arn": queue_arn}])
-    return queue_url
+    events_client.put_targets(
+        Rule=rule, EventBusName=topology.EVENT_BUS, Targets=[{"Id": target_id, "Arn": target_arn}]
+    )
 
 
 def create_report_bucket(s3: Any, storage_key_arn: str) -> None:

@@ -176,8 +176,9 @@ def _run(stack: LocalStack, seed: int, payments: int, concurrency: int, shared: 
     fired_before = len(stack.sandbox.faults.fired)
     stack.apply_fault_schedule(schedule)
     started, first_day = time.monotonic(), dt.datetime.now(dt.UTC).date()
+    subscriber = _Subscriber(stack)
     try:
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        with subscriber, ThreadPoolExecutor(max_workers=concurrency) as pool:
             list(pool.map(lambda p: _pay(stack, p), planned))
             # Captures and voids while the batch is open; the day's settlement; then refunds.
             list(pool.map(lambda steps: _operate(stack, steps), operation_plan.before_settlement.values()))
@@ -228,6 +229,29 @@ def _run(stack: LocalStack, seed: int, payments: int, concurrency: int, shared: 
         sync=sync,
         reconciliation=reconciliation,
     )
+
+
+class _Subscriber:
+    """Takes the events off the stack's queue as they come, as a subscriber does (LocalStack keeps them for
+    the checks): moto counts a queue's messages for every message it adds, so a queue nobody reads makes
+    every PutEvents slower than the last."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self._stack = stack
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._take, name="chaos-subscriber", daemon=True)
+
+    def __enter__(self) -> _Subscriber:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _take(self) -> None:
+        while not self._stopping.wait(1.0):
+            self._stack.received_events()
 
 
 def _sync(stack: LocalStack, ours: set[str]) -> SyncSummary:

@@ -19,9 +19,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from local import money, operations, verify_ledger
-from local.operations import OperationTrace, PaymentTrace, StateRun
+from local.operations import PaymentTrace, StateRun
 from local.sandbox.terminal import follow_ons_of, net_charged
-from local.stack import CONSOLE_EVENTS_QUEUE, StackInfo
+from local.stack import CONSOLE_EVENTS_LOG_GROUP, StackInfo
 from payments import ledger, status_sync, topology
 from payments.cards import identifier_contains_card_number, mask_card_numbers
 from payments.chain import Finding, typed
@@ -105,15 +105,16 @@ class PaymentPage:
 
 
 class EventLog:
-    """The events delivered to the console's own queue (a rule of its own on the payments bus, as a
-    subscriber in AWS would have), kept in memory by TransactionID, each once (by its EventBridge id).
-    Reading takes them off the console's queue only: `python -m local events` reads the stack's other
-    queue, untouched. A message that is not an event is taken off and counted, never shown."""
+    """The events the payments bus delivered to the console's log group (a rule of its own, as one keeps
+    an event history in AWS), by TransactionID, each once (by its EventBridge id). Reading a log takes
+    nothing off anything: `python -m local events` and any other subscriber see every event too. A log
+    event that is not an EventBridge event is counted, never shown."""
 
     def __init__(self, caught_up: Callable[[float], bool] | None = None) -> None:
         self._caught_up = caught_up
         self._by_payment: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._seen: set[str] = set()
+        self._since = 0  # the latest log timestamp read (ms); a later read starts a while before it
         self.unreadable = 0
         self._lock = threading.Lock()
 
@@ -123,23 +124,26 @@ class EventLog:
         if self._caught_up is not None:
             self._caught_up(2.0)
         with self._lock:
-            self._drain(info)
-            return list(self._by_payment.get(transaction_id, []))
+            self._read_new(info)
+            return sorted(self._by_payment.get(transaction_id, []), key=lambda e: (e.get("time", ""), e["id"]))
 
-    def _drain(self, info: StackInfo) -> None:
-        sqs = info.client("sqs")
-        queue_url = sqs.get_queue_url(QueueName=CONSOLE_EVENTS_QUEUE)["QueueUrl"]
-        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in messages:
-                self._keep(message.get("Body", ""))
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
+    def _read_new(self, info: StackInfo) -> None:
+        # From a minute before the latest read: two events put at once may be stored in either order.
+        start = max(self._since - 60_000, 0)
+        request: dict[str, Any] = {"logGroupName": CONSOLE_EVENTS_LOG_GROUP, "startTime": start}
+        logs = info.client("logs")
+        while True:
+            page = logs.filter_log_events(**request)
+            for log_event in page.get("events", []):
+                self._since = max(self._since, int(log_event["timestamp"]))
+                self._keep(log_event.get("message", ""))
+            if not page.get("nextToken"):
+                return
+            request["nextToken"] = page["nextToken"]
 
-    def _keep(self, body: str) -> None:
+    def _keep(self, message: str) -> None:
         try:
-            event = json.loads(body)
+            event = json.loads(message)
             transaction_id = str(event["detail"]["TransactionID"])
             event_id = str(event["id"])
         except (ValueError, TypeError, KeyError):
@@ -384,7 +388,3 @@ def _age(delta: dt.timedelta) -> str:
     if seconds < 86400:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     return f"{seconds // 86400} d"
-
-
-def operation_of(trace: PaymentTrace, operation_id: str) -> OperationTrace | None:
-    return next((op for op in trace.operations if op.operation_id == operation_id), None)

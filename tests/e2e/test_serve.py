@@ -88,10 +88,10 @@ def test_ready_file_has_exactly_the_documented_keys(server):
         ]
         for rule in events.list_rules(EventBusName=info["event_bus_name"])["Rules"]
     }
-    # Two subscribers: the queue the ready file names, and the console's own (it takes events off that one only)
-    assert sorted(targets) == ["ledger-events-to-console", "ledger-events-to-queue"]
+    # Two subscribers: the queue the ready file names, and the console's event history (a log group)
+    assert sorted(targets) == ["ledger-events-to-log", "ledger-events-to-queue"]
     assert targets["ledger-events-to-queue"] == [queue["Attributes"]["QueueArn"]]
-    assert targets["ledger-events-to-console"][0].endswith(":payment-events-console")
+    assert targets["ledger-events-to-log"][0].endswith(":log-group:/payments/local/ledger-events")
 
 
 def invoke_intake(info, request):
