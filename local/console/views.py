@@ -125,7 +125,7 @@ class EventLog:
             self._caught_up(2.0)
         with self._lock:
             self._read_new(info)
-            return sorted(self._by_payment.get(transaction_id, []), key=lambda e: (e.get("time", ""), e["id"]))
+            return sorted(self._by_payment.get(transaction_id, []), key=_ledger_order)
 
     def _read_new(self, info: StackInfo) -> None:
         # From a minute before the latest read: two events put at once may be stored in either order.
@@ -152,6 +152,15 @@ class EventLog:
         if event_id not in self._seen:
             self._seen.add(event_id)
             self._by_payment[transaction_id].append(event)
+
+
+def _ledger_order(event: dict[str, Any]) -> tuple[int, str]:
+    """The order of the entries the events are of (a log is kept in the order events were put)."""
+    detail = event.get("detail") or {}
+    try:
+        return int(detail.get("EntryNumber", 0)), str(event.get("id", ""))
+    except (TypeError, ValueError):
+        return 0, str(event.get("id", ""))
 
 
 class RecentRows:
