@@ -173,3 +173,50 @@ def test_a_query_answers_exactly_as_moto_did_reading_only_what_can_match(monkeyp
 
     assert patched == unpatched
     assert all(pages[0][0] for pages in patched[:2] + patched[3:])  # each but the unknown payment found some
+
+
+def test_items_of_every_attribute_type_are_written_out_exactly_as_moto_did(monkeypatch):
+    import boto3
+    from moto import mock_aws
+    from moto.core.serialize import BaseJSONSerializer
+
+    every_type = {
+        "TransactionID": {"S": "t-1"},
+        "Amount": {"N": "25.00"},
+        "Ciphertext": {"B": b"\x00\x01binary\xff"},
+        "Tags": {"SS": ["a", "b"]},
+        "Numbers": {"NS": ["1", "2.5"]},
+        "Blobs": {"BS": [b"\x01", b"\x02\x03"]},
+        "Settled": {"BOOL": False},
+        "Nothing": {"NULL": True},
+        "Card": {"M": {"Brand": {"S": "VISA"}, "Last4": {"S": "1111"}, "Raw": {"B": b"\x10"}}},
+        "Calls": {"L": [{"S": "ccsale"}, {"N": "2"}, {"M": {"Ok": {"BOOL": True}}}, {"L": []}]},
+        "Empty": {"M": {}},
+    }
+
+    def answers(dynamodb):
+        got = dynamodb.get_item(TableName="things", Key={"TransactionID": {"S": "t-1"}})["Item"]
+        scanned = dynamodb.scan(TableName="things")["Items"]
+        queried = dynamodb.query(
+            TableName="things",
+            KeyConditionExpression="TransactionID = :t",
+            ExpressionAttributeValues={":t": {"S": "t-1"}},
+        )["Items"]
+        old = dynamodb.put_item(TableName="things", Item=every_type, ReturnValues="ALL_OLD")["Attributes"]
+        return got, scanned, queried, old
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="things",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "TransactionID", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "TransactionID", "KeyType": "HASH"}],
+        )
+        dynamodb.put_item(TableName="things", Item=every_type)
+        patched = answers(dynamodb)
+        monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", moto_patches._serialize_structure)
+        unpatched = answers(dynamodb)
+
+    assert patched == unpatched
+    assert patched[0] == every_type  # and both as written
