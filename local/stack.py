@@ -112,6 +112,7 @@ class _MotoServer(ThreadedMotoServer):
         self.observers: tuple[RequestObserver, ...] = ()
         self.console: Any = None  # the console's WSGI app, once the stack is provisioned
         self.dynamodb_writes = 0  # DynamoDB write requests answered (a write that failed counts too)
+        self._counting = threading.Lock()
         # moto's backends are not thread-safe (a Query that iterates a table while a PutItem adds to it
         # fails with "dictionary changed size during iteration"); AWS serves each request atomically.
         # So requests reach the backends one at a time, except those that wait on something else:
@@ -155,7 +156,8 @@ class _MotoServer(ThreadedMotoServer):
             with self._backends:
                 answer = _read_in_full(self.faults(environ, start_response))
         if environ.get("HTTP_X_AMZ_TARGET") in _DYNAMODB_WRITES:
-            self.dynamodb_writes += 1
+            with self._counting:  # answered on many threads at once
+                self.dynamodb_writes += 1
             if self.pump is not None:
                 self.pump.notice_write()  # carried out by now: the fault layer answers writes in full
         return answer
