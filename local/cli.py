@@ -613,10 +613,12 @@ def run_demo(info: StackInfo, in_process: bool) -> int:
     say()
     ok &= run_demo_operations(info, run_id)
     if in_process:
-        say("To trace these, keep a stack running: `.venv/bin/python -m local serve`, then")
-        say("`.venv/bin/python -m local demo --endpoint URL` and `.venv/bin/python -m local trace ID --endpoint URL`.")
+        say("To trace these, keep a stack running: `.venv/bin/python -m local serve` (it prints its console's URL),")
+        say("then `.venv/bin/python -m local demo --endpoint URL`, and open the console or run")
+        say("`.venv/bin/python -m local trace ID --endpoint URL`.")
     else:
-        say(f"Trace any of them: .venv/bin/python -m local trace <TransactionID> --endpoint {info.endpoint_url}")
+        say(f"Follow any of them in the console, {info.console_url}, or trace one:")
+        say(f".venv/bin/python -m local trace <TransactionID> --endpoint {info.endpoint_url}")
         say("(a payment's trace shows its operations too).")
         say(f"Their events: .venv/bin/python -m local events --endpoint {info.endpoint_url}")
     return 0 if ok else 1
