@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections import Counter
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from local.stack import StackInfo
+from payments import status_sync
 from upstream.client import wait_for_payment
 
 # Outcomes after which nothing is left to do for that payment or operation.
@@ -30,6 +33,36 @@ def run_status_sync(
     output: dict[str, Any] = json.loads(description["output"])
     output["ExecutionArn"] = started["executionArn"]
     return output
+
+
+class LedgerRow(NamedTuple):
+    """A ledger entry as payments.status_sync reads it."""
+
+    TransactionID: str
+    Status: str
+    OperationID: str | None
+    ReasonCode: str | None
+    CreatedAt: str
+
+
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+def unresolved_of(
+    transaction_id: str, entries: Iterable[dict[str, Any]], *, now: dt.datetime, pending_deadline: dt.timedelta
+) -> list[status_sync.Unresolved]:
+    """What status sync would find unresolved in one payment's ledger entries (plain items, in order)."""
+    rows = [
+        LedgerRow(
+            transaction_id,
+            str(e["Status"]),
+            e.get("OperationID"),
+            e.get("ReasonCode"),
+            str(e.get("CreatedAt") or _EPOCH),
+        )
+        for e in entries
+    ]
+    return status_sync.unresolved_in(transaction_id, rows, now=now, pending_deadline=pending_deadline)
 
 
 def left_unresolved(output: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,12 +12,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 from local.card_scan import audit_payload_findings, card_data_in
 from local.chaos.observations import Observations, execution_output
 from local.money import ledger_net
 from local.sandbox.terminal import approved_charges, follow_ons_of, net_charged, returned_of
+from local.status_sync import unresolved_of
 from local.verify_ledger import verify_payment
 from payments import events as ledger_events
 from payments import ledger, operations, status_sync, topology
@@ -458,16 +459,6 @@ def every_terminal_entry_is_one_event(o: Observations) -> list[str]:
     return sorted(f"{t} ({'; '.join(what)})" for t, what in faults.items())
 
 
-class _Row(NamedTuple):
-    """A ledger entry as payments.status_sync reads it."""
-
-    TransactionID: str
-    Status: str
-    OperationID: str | None
-    ReasonCode: str | None
-    CreatedAt: str
-
-
 def nothing_left_unresolved(o: Observations) -> list[str]:
     """15. After status sync, no payment and no operation is left unresolved (payments.status_sync.unresolved_in
     over its ledger entries, with a pending deadline of 0: an outcome unknown, or an execution's entries
@@ -480,11 +471,7 @@ def nothing_left_unresolved(o: Observations) -> list[str]:
         entries = o.ledger.get(t, [])
         if not entries:
             continue
-        rows = [
-            _Row(t, str(e["Status"]), e.get("OperationID"), e.get("ReasonCode"), str(e.get("CreatedAt") or _EPOCH))
-            for e in entries
-        ]
-        for found in status_sync.unresolved_in(t, rows, now=now, pending_deadline=dt.timedelta(0)):
+        for found in unresolved_of(t, entries, now=now, pending_deadline=dt.timedelta(0)):
             where = t if found.operation_id is None else f"{t}/{found.operation_id}"
             offenders.add(f"{where} ({found.why})")
         own = [e for e in payment_entries(entries) if e["Status"] != SETTLED]

@@ -89,12 +89,9 @@ def create_app(
         return render_template("error.html", code=error.code, message=message), error.code or 500
 
     @app.get(CONSOLE_PATH)
+    @app.get(f"{CONSOLE_PATH}/")
     def root() -> Response:
         return redirect(f"{CONSOLE_PATH}/payments")
-
-    @app.get(f"{CONSOLE_PATH}/")
-    def root_slash() -> Response:
-        return root()
 
     @app.get(f"{CONSOLE_PATH}/payments")
     def payments() -> str:

@@ -22,6 +22,7 @@ from local import money, operations, verify_ledger
 from local.operations import PaymentTrace, StateRun
 from local.sandbox.terminal import follow_ons_of, net_charged
 from local.stack import CONSOLE_EVENTS_LOG_GROUP, StackInfo
+from local.status_sync import unresolved_of
 from payments import ledger, status_sync, topology
 from payments.cards import identifier_contains_card_number, mask_card_numbers
 from payments.chain import Finding, typed
@@ -211,7 +212,7 @@ def payment_page(info: StackInfo, transaction_id: str, events: EventLog, now: dt
     for operation in trace.operations:
         trail = f"{transaction_id}/{operation.operation_id}"
         findings += verify_ledger.verify_payment(trail, [], map(typed, operation.audit))
-    unresolved = _unresolved(transaction_id, trace.ledger, now)
+    unresolved = _unresolved(trace.ledger, now, status_sync.DEFAULT_PENDING_DEADLINE)
     return PaymentPage(
         trace=trace,
         payment_run=_workflow_run(info, trace.description, trace.runs),
@@ -293,7 +294,7 @@ def _latest_operation_statuses(entries: list[dict[str, Any]]) -> list[tuple[str,
 def _attention(execution: dict[str, Any] | None, entries: list[dict[str, Any]], now: dt.datetime) -> str | None:
     """Why a payment stands out: an outcome unknown or still pending long after its last entry (as status
     sync reads the ledger), or a failure (its execution or its own terminal entry)."""
-    found = {u.why for u in _unresolved_in(entries, now, PENDING_TOO_LONG)}
+    found = {u.why for u in _unresolved(entries, now, PENDING_TOO_LONG)}
     if "OUTCOME_UNKNOWN" in found:
         return UNKNOWN
     if "PENDING_PAST_DEADLINE" in found or (
@@ -307,36 +308,13 @@ def _attention(execution: dict[str, Any] | None, entries: list[dict[str, Any]], 
     return None
 
 
-def _unresolved(transaction_id: str, entries: list[dict[str, Any]], now: dt.datetime) -> list[status_sync.Unresolved]:
-    return _unresolved_in(entries, now, status_sync.DEFAULT_PENDING_DEADLINE, transaction_id)
-
-
-def _unresolved_in(
-    entries: list[dict[str, Any]], now: dt.datetime, deadline: dt.timedelta, transaction_id: str = ""
+def _unresolved(
+    entries: list[dict[str, Any]], now: dt.datetime, deadline: dt.timedelta
 ) -> list[status_sync.Unresolved]:
     if not entries:
         return []
-    rows = [_LedgerRow.of(e) for e in sorted(entries, key=_entry_number)]
-    return status_sync.unresolved_in(transaction_id or rows[0].TransactionID, rows, now=now, pending_deadline=deadline)
-
-
-@dataclass(frozen=True)
-class _LedgerRow:
-    TransactionID: str  # the ledger attribute names, as payments.status_sync.Entry reads them
-    Status: str
-    OperationID: str | None
-    ReasonCode: str | None
-    CreatedAt: str
-
-    @classmethod
-    def of(cls, entry: dict[str, Any]) -> _LedgerRow:
-        return cls(
-            str(entry["TransactionID"]),
-            str(entry["Status"]),
-            entry.get("OperationID"),
-            entry.get("ReasonCode"),
-            str(entry["CreatedAt"]),
-        )
+    in_order = sorted(entries, key=_entry_number)
+    return unresolved_of(str(in_order[0]["TransactionID"]), in_order, now=now, pending_deadline=deadline)
 
 
 def _processor_view(info: StackInfo, transaction_id: str, trace: PaymentTrace) -> ProcessorView | None:
