@@ -4,6 +4,7 @@ import datetime as dt
 import http.client
 import json
 import re
+import uuid
 from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
@@ -600,3 +601,21 @@ def test_a_void_and_a_return_are_filed_under_the_merchant_txn_id_they_carry(
     assert records_for(sandbox, void_id)[0]["ssl_txn_id"] == leaves(void)["ssl_txn_id"]
     assert records_for(sandbox, return_id)[0]["ssl_txn_id"] == leaves(refund)["ssl_txn_id"]
     assert {r["ssl_transaction_type"] for r in records_for(sandbox, merchant_txn_id)} == {"SALE"}
+
+
+def test_a_transaction_id_never_holds_twelve_digits_in_a_row(monkeypatch):
+    # A UUID's last group can be twelve digits, some of them passing Luhn: such a draw is drawn again
+    from local.sandbox import terminal
+
+    draws = iter(
+        [
+            uuid.UUID("12345678-abcd-4abc-8abc-019655158467"),  # twelve digits, Luhn-valid
+            uuid.UUID("12345678-abcd-4abc-8abc-0196551584ab"),
+        ]
+    )
+    monkeypatch.setattr(terminal.uuid, "uuid4", lambda: next(draws))
+
+    txn_id = terminal._new_txn_id(dt.datetime(2026, 11, 28, tzinfo=dt.UTC))
+
+    assert txn_id == "281126A15-12345678-ABCD-4ABC-8ABC-0196551584AB"
+    assert luhn_valid("019655158467")
