@@ -20,4 +20,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = parse_state(event, NormalizeEvent)
     outcome = normalize(step.ProcessorID, step.Result)
     logger.info("processor result normalized", extra={"outcome": outcome.Status, "reason": outcome.ReasonCode})
-    return outcome.model_dump()
+    return outcome.to_dict()

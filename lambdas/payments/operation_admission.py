@@ -43,7 +43,7 @@ def admission_step(
         return {"Admission": {"Status": declined.Status, "Response": operation_response(declined)}}
     facts = facts_of(request, initiated, repository.entries(request.TransactionID))
     return {
-        "Operation": facts.model_dump(),
+        "Operation": facts.to_dict(),
         "Ledger": {"LastEntry": initiated.EntryNumber},
         "Admission": {"Status": ADMITTED},
     }

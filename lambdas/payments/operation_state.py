@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from payments.state import CaughtError, LedgerPosition, ProcessorOutcome, _State
+from payments.state import CaughtError, LedgerPosition, ProcessorOutcome, _State, field
 
 ADMITTED = "ADMITTED"
 
@@ -61,7 +61,7 @@ class OperationState(_State):
     """The whole state, as OperationFailed sees it: anything after Operation may be missing."""
 
     Operation: OperationFacts
-    Ledger: LedgerPosition = LedgerPosition()
+    Ledger: LedgerPosition = field(default_factory=LedgerPosition)
     Processor: dict[str, Any] | None = None
     Outcome: ProcessorOutcome | None = None
     Failure: CaughtError | None = None

@@ -12,12 +12,13 @@ Layout:  $.Payment   who pays what, with the SecureToken
 
 from __future__ import annotations
 
+import inspect
 import json
-from typing import Any, Final, Literal, TypeVar
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final, Literal, Self, TypeVar, Union, cast, dataclass_transform
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
-
-from payments import snapshot
 from payments.errors import WorkflowStateInvalid
 
 APPROVED: Final = "APPROVED"
@@ -28,10 +29,97 @@ AUTOMATIC: Final = "automatic"
 MANUAL: Final = "manual"
 
 
-class _State(BaseModel):
-    # defer_build: a model's validator is built when it first validates, so each step builds the few models it
-    # reads (and those they hold), not all of them at import; before a SnapStart snapshot, all (build_models).
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True, defer_build=True)
+T = TypeVar("T")
+
+
+class _Factory:
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+
+def field(*, default_factory: Callable[[], T]) -> T:
+    """A field's default made anew for each model, as dataclasses.field(default_factory=...)."""
+    return cast(T, _Factory(default_factory))
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
+class _State:
+    """A frozen model made with keyword arguments, each field checked against its type as it is made (an
+    object given for a model field becomes that model); `parse_state` builds one from a step's input,
+    ignoring unknown keys.
+
+    Neither pydantic nor dataclasses: every step imports this module, pydantic was a third of a step's
+    cold import, and dataclasses' generated methods ~0.6 ms a model (bench/README.md, cold start). The
+    request the intake reads is still pydantic's (payments.models): that is the API's boundary; this is
+    the state our own steps wrote."""
+
+    _names: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, Any]] = {}
+    _types: ClassVar[dict[str, Any] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names, defaults = dict.fromkeys(cls._names), dict(cls._defaults)
+        for name in inspect.get_annotations(cls):
+            names[name] = None
+            if name in cls.__dict__:
+                defaults[name] = cls.__dict__[name]
+                delattr(cls, name)
+        cls._names, cls._defaults = tuple(names), defaults
+        cls._types = None  # resolved on first use: the annotations may name models defined later
+
+    def __init__(self, **values: Any) -> None:
+        model = type(self)
+        if model._types is None:
+            hints = typing.get_type_hints(model)
+            model._types = {name: hints[name] for name in model._names}
+        for name in values.keys() - model._types.keys():
+            raise TypeError(f"{model.__name__} has no field {name}")
+        for name, annotation in model._types.items():
+            if name in values:
+                value = values[name]
+            elif name in model._defaults:
+                default = model._defaults[name]
+                value = default.make() if isinstance(default, _Factory) else default
+            else:
+                raise _Mismatch((name,), "is required")
+            object.__setattr__(self, name, _value(annotation, value, (name,)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._names)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self._names)})"
+
+    def copy_with(self, **changes: Any) -> Self:
+        """A copy with the fields given changed, checked as any new model is."""
+        return type(self)(**{name: getattr(self, name) for name in self._names} | changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as the JSON object a later step reads (a copy: nothing in it is shared with the model)."""
+        return {name: _plain(getattr(self, name)) for name in self._names}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _State):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 class CardFacts(_State):
@@ -74,7 +162,7 @@ class WorkflowState(_State):
     """The whole state, as LedgerFailed sees it: anything after Payment may be missing."""
 
     Payment: PaymentFacts
-    Ledger: LedgerPosition = LedgerPosition()
+    Ledger: LedgerPosition = field(default_factory=LedgerPosition)
     Processor: dict[str, Any] | None = None
     Outcome: ProcessorOutcome | None = None
     Failure: CaughtError | None = None
@@ -122,39 +210,72 @@ class AuditEvent(_State):
     ExecutionArn: str
 
 
-Model = TypeVar("Model", bound=BaseModel)
+Model = TypeVar("Model", bound=_State)
+
+
+class _Mismatch(ValueError):
+    def __init__(self, path: tuple[str, ...], problem: str) -> None:
+        super().__init__(f"{'.'.join(path) or '(the state)'}: {problem}")
+        self.path, self.problem = path, problem
+
+    def under(self, path: tuple[str, ...]) -> _Mismatch:
+        return _Mismatch((*path, *self.path), self.problem)
 
 
 def parse_state(event: Any, model: type[Model]) -> Model:
     """Parse a step's input; a mismatch is a workflow bug, reported without echoing the input."""
-    try:
-        return _parse(event, model)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False))
-        raise WorkflowStateInvalid(f"{model.__name__}: {problems}") from None
-
-
-_ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {}
-
-
-def _parse(event: Any, model: type[Model]) -> Model:
-    """What Powertools' parser `parse(event, model)` does with a model and no envelope (one TypeAdapter per
-    model, kept; a str is validated as JSON, falling back to json.loads where pydantic cannot), without
-    importing its package, whose event models and pydantic network types every step would load at start."""
-    if model not in _ADAPTERS:
-        _ADAPTERS[model] = TypeAdapter(model)
-    adapter: TypeAdapter[Model] = _ADAPTERS[model]
-    if isinstance(event, str):
+    if isinstance(event, str | bytes):
         try:
-            return adapter.validate_json(event)
-        except NotImplementedError:
             event = json.loads(event)
-    return adapter.validate_python(event)
+        except ValueError:
+            raise WorkflowStateInvalid(f"{model.__name__}: (the state): is not JSON") from None
+    try:
+        return _model(model, event, ())
+    except _Mismatch as mismatch:
+        raise WorkflowStateInvalid(f"{model.__name__}: {mismatch}") from None
 
 
-@snapshot.warm_up
-def build_models() -> None:
-    """Build every model's validator now, as its first use would: before a SnapStart snapshot."""
-    for model in list(globals().values()):
-        if isinstance(model, type) and issubclass(model, _State) and model is not _State:
-            model.model_rebuild(force=True)
+def _model(model: type[Model], value: Any, path: tuple[str, ...]) -> Model:
+    if isinstance(value, model):
+        return value
+    if not isinstance(value, Mapping):
+        raise _Mismatch(path, "must be an object")
+    try:
+        return model(**{name: value[name] for name in model._names if name in value})
+    except _Mismatch as mismatch:
+        raise mismatch.under(path) from None
+
+
+def _value(annotation: Any, value: Any, path: tuple[str, ...]) -> Any:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return value
+    if isinstance(annotation, type) and issubclass(annotation, _State):
+        return _model(annotation, value, path)
+    if annotation is str or annotation is bool:
+        if type(value) is not annotation:
+            raise _Mismatch(path, f"must be a {'string' if annotation is str else 'boolean'}")
+        return value
+    if annotation is int:
+        if type(value) is not int:
+            raise _Mismatch(path, "must be an integer")
+        return value
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if not isinstance(value, str) or value not in allowed:
+            raise _Mismatch(path, "must be one of " + ", ".join(map(repr, allowed)))
+        return value
+    if origin is Union or origin is types.UnionType:
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        (present,) = (option for option in options if option is not type(None))
+        return _value(present, value, path)
+    if origin is dict:
+        key_type, value_type = typing.get_args(annotation)
+        if not isinstance(value, Mapping):
+            raise _Mismatch(path, "must be an object")
+        return {
+            _value(key_type, k, (*path, "(key)")): _value(value_type, v, (*path, "(value)")) for k, v in value.items()
+        }
+    raise TypeError(f"{path}: {annotation!r} is not a type the workflow state uses")

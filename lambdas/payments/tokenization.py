@@ -70,7 +70,7 @@ def tokenize(request: WorkflowInput, *, key_arn: str, vault: CardVault) -> dict[
         StartedVia="intake" if request.IntakeRequestId else "StartExecution",
         IntakeRequestId=request.IntakeRequestId,
     )
-    return {"Payment": payment.model_dump(), "Ledger": LedgerPosition().model_dump()}
+    return {"Payment": payment.to_dict(), "Ledger": LedgerPosition().to_dict()}
 
 
 def token_binding(payment: WorkflowInput | PaymentFacts) -> crypto.TokenBinding:

@@ -164,8 +164,8 @@ def settle(event):
     "forge",
     [
         lambda event: event,
-        lambda event: event.model_copy(update={"Payment": event.Payment.model_copy(update={"Amount": "4999.00"})}),
-        lambda event: event.model_copy(update={"RetryCount": 3}),
+        lambda event: event.copy_with(Payment=event.Payment.copy_with(Amount="4999.00")),
+        lambda event: event.copy_with(RetryCount=3),
     ],
     ids=["as-recorded", "another-amount", "posing-as-a-retry"],
 )
@@ -190,7 +190,7 @@ def test_a_settled_payments_input_replayed_charges_nothing(processor, forge):
 )
 def test_an_input_that_differs_from_the_pending_entry_charges_nothing(processor, change):
     event = charge_event()
-    forged = event.model_copy(update={"Payment": event.Payment.model_copy(update=change)})
+    forged = event.copy_with(Payment=event.Payment.copy_with(**change))
 
     with pytest.raises(ChargeRefused):
         call_processor(forged, actor="PaymentCallProcessor", seconds_left=lambda: 60)
@@ -200,7 +200,7 @@ def test_an_input_that_differs_from_the_pending_entry_charges_nothing(processor,
 
 def test_a_payment_the_ledger_does_not_hold_as_pending_is_not_charged(processor):
     event = charge_event()
-    other = event.model_copy(update={"ExecutionArn": EXECUTION + "-other"})
+    other = event.copy_with(ExecutionArn=EXECUTION + "-other")
 
     with pytest.raises(ChargeRefused):
         call_processor(other, actor="PaymentCallProcessor", seconds_left=lambda: 60)

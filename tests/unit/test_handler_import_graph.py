@@ -157,3 +157,15 @@ print(json.dumps({"imported": imported, "used": sorted(sys.modules)}))
 
     assert loaded(graph["imported"], ENCRYPTION) == []
     assert loaded(graph["used"], ENCRYPTION) == sorted(ENCRYPTION)
+
+
+# The steps that read a payment request, validated by payments.models at the API's boundary. Every other step
+# reads only the workflow state (payments.state: plain dataclasses), and pydantic is a third of a cold import.
+READS_A_REQUEST = {"Intake", "Tokenize"}
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_only_the_functions_that_read_a_payment_request_import_pydantic(graphs, step):
+    graph = graphs[step]["untraced"]
+
+    assert loaded(graph["warmed"], ("pydantic",)) == (["pydantic"] if step in READS_A_REQUEST else [])

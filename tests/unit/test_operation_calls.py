@@ -100,7 +100,7 @@ def test_a_refund_asks_whether_the_charge_settled_then_claims_and_sends_once():
 )
 def test_a_refund_of_an_unsettled_charge_or_a_void_of_a_settled_one_is_refused_with_nothing_sent(kind, settled, reason):
     processor = Processor(settled=settled)
-    facts = FACTS.model_copy(update={"Operation": kind, "Amount": "25.00"})
+    facts = FACTS.copy_with(Operation=kind, Amount="25.00")
 
     with pytest.raises(OperationRefused) as refused:
         run(processor, facts)
@@ -111,7 +111,7 @@ def test_a_refund_of_an_unsettled_charge_or_a_void_of_a_settled_one_is_refused_w
 def test_a_void_of_an_authorization_never_captured_releases_it_without_asking_about_settlement():
     processor = Processor(settled=False)
 
-    run(processor, FACTS.model_copy(update={"Operation": "void", "OfAuthorization": True}))
+    run(processor, FACTS.copy_with(Operation="void", OfAuthorization=True))
 
     assert processor.log == ["claim 1", "send void"]
 
@@ -174,16 +174,16 @@ VOID_PENDING = [
     entry(4, "VOID-INITIATED", operation_id="order-ab-r1"),
     entry(5, "VOID-PENDING", operation_id="order-ab-r1"),
 ]
-VOID = FACTS.model_copy(update={"Operation": "void", "Amount": "25.00", "OfAuthorization": True})
+VOID = FACTS.copy_with(Operation="void", Amount="25.00", OfAuthorization=True)
 
 
 def test_only_an_operation_the_ledger_holds_as_pending_as_asked_is_sent():
     refuse_unless_pending([*AUTHORIZED, *VOID_PENDING], VOID, EXECUTION)  # as admitted: goes on
 
     forged = [
-        VOID.model_copy(update={"OfAuthorization": False}),  # would send ccvoid and skip nothing it should not
-        VOID.model_copy(update={"Amount": "20.00"}),
-        VOID.model_copy(update={"ProcessorTransactionID": "SALE-9"}),
+        VOID.copy_with(OfAuthorization=False),  # would send ccvoid and skip nothing it should not
+        VOID.copy_with(Amount="20.00"),
+        VOID.copy_with(ProcessorTransactionID="SALE-9"),
     ]
     for facts in forged:
         with pytest.raises(ChargeRefused):
