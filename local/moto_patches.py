@@ -193,16 +193,31 @@ _SPARSE = frozenset({"HistoryEvent"})
 
 
 def _only_members(serializer: BaseJSONSerializer, value: Any, shape: Any) -> bool:
-    """A dict whose keys are all the shape's member names, no member renamed on the wire and no response
-    transformer: then a member it does not hold is one moto would find under no alias either (a member's
-    aliases are its own name, its snake_case form and, where it starts with the shape's name, the rest,
-    which moto takes only when no member has that name), so moto would leave it out."""
+    """A plain dict whose keys are all the shape's member names, no member renamed on the wire and no
+    response transformer: then a member it does not hold is one moto would find under no alias either, so
+    moto would leave it out. moto looks a member up by its own name, its shape's name, the name the object's
+    Meta gives it (a dict has none), its wire name, the rest of its name after the parent shape's name
+    (taken only when no member has that name) or after the object's class name (`dict`), and the snake_case
+    form of each: none of them is another member's name in Step Functions' HistoryEvent (or SWF's), and a
+    dict holding one of them would hold a key that is no member's name."""
     return (
-        isinstance(value, dict)
+        type(value) is dict  # not a subclass: a defaultdict would answer for every member
         and value.keys() <= shape.members.keys()
         and not getattr(serializer._value_picker, "response_transformers", None)
-        and not any("name" in member.serialization for member in shape.members.values())
+        and not _renames_a_member(shape)
     )
+
+
+def _renames_a_member(shape: Any) -> bool:
+    """Whether a member of the shape has another name on the wire (kept per shape: a shape lives as long as
+    its service model)."""
+    known = _RENAMING.get(id(shape))
+    if known is None or known[0] is not shape:
+        known = _RENAMING[id(shape)] = (shape, any("name" in member.serialization for member in shape.members.values()))
+    return known[1]
+
+
+_RENAMING: dict[int, tuple[Any, bool]] = {}
 
 
 def _serialize_present_members(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:

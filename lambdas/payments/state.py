@@ -19,6 +19,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final, Literal, Self, TypeVar, Union, cast, dataclass_transform
 
+from payments import snapshot
 from payments.errors import WorkflowStateInvalid
 
 APPROVED: Final = "APPROVED"
@@ -60,22 +61,26 @@ class _State:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         names, defaults = dict.fromkeys(cls._names), dict(cls._defaults)
-        for name in inspect.get_annotations(cls):
+        for name, annotation in inspect.get_annotations(cls).items():
+            if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
+                raise TypeError(f"{cls.__name__}.{name}: a model holds fields only")
             names[name] = None
             if name in cls.__dict__:
-                defaults[name] = cls.__dict__[name]
+                default = cls.__dict__[name]
+                if isinstance(default, list | dict | set):  # one object for every model: use field(default_factory=...)
+                    raise TypeError(f"{cls.__name__}.{name}: a mutable default would be shared")
+                defaults[name] = default
                 delattr(cls, name)
         cls._names, cls._defaults = tuple(names), defaults
         cls._types = None  # resolved on first use: the annotations may name models defined later
 
     def __init__(self, **values: Any) -> None:
         model = type(self)
-        if model._types is None:
-            hints = typing.get_type_hints(model)
-            model._types = {name: hints[name] for name in model._names}
-        for name in values.keys() - model._types.keys():
-            raise TypeError(f"{model.__name__} has no field {name}")
-        for name, annotation in model._types.items():
+        types_of = model._types if model._types is not None else _resolve(model)
+        unknown = values.keys() - types_of.keys()
+        if unknown:  # only code can get here (parse_state takes the fields it knows): no name is echoed
+            raise TypeError(f"{model.__name__}: {len(unknown)} unknown field(s)")
+        for name, annotation in types_of.items():
             if name in values:
                 value = values[name]
             elif name in model._defaults:
@@ -95,13 +100,16 @@ class _State:
         return tuple(getattr(self, name) for name in self._names)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._values() == other._values()
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
 
     def __hash__(self) -> int:
         return hash(self._values())
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self._names)})"
+        shown = (f"{name}={'...' if name in _NOT_SHOWN else repr(getattr(self, name))}" for name in self._names)
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def copy_with(self, **changes: Any) -> Self:
         """A copy with the fields given changed, checked as any new model is."""
@@ -110,6 +118,48 @@ class _State:
     def to_dict(self) -> dict[str, Any]:
         """The model as the JSON object a later step reads (a copy: nothing in it is shared with the model)."""
         return {name: _plain(getattr(self, name)) for name in self._names}
+
+
+# Never in a repr (a test's failure, a log line, an f-string): the raw input of a direct StartExecution, which
+# could hold anything a caller sent; the processor's answer; the SecureToken.
+_NOT_SHOWN = frozenset({"Request", "Processor", "Result", "SecureToken"})
+
+
+def _resolve(model: type[_State]) -> dict[str, Any]:
+    """The model's field types, each checked to be one `_value` knows, so that a model it cannot check
+    fails on its first use in any test, not on the first input that reaches the unknown branch."""
+    hints = typing.get_type_hints(model)
+    resolved = {name: hints[name] for name in model._names}
+    for name, annotation in resolved.items():
+        if not _supported(annotation):
+            raise TypeError(f"{model.__name__}.{name}: {annotation!r} is not a type the workflow state uses")
+    model._types = resolved
+    return resolved
+
+
+def _supported(annotation: Any) -> bool:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation in (Any, str, bool, int) or (isinstance(annotation, type) and issubclass(annotation, _State)):
+        return True
+    if origin is Literal:
+        return all(type(arg) is str for arg in args)
+    if origin is Union or origin is types.UnionType:
+        present = [arg for arg in args if arg is not type(None)]
+        return len(present) == 1 and type(None) in args and _supported(present[0])
+    if origin is dict:
+        return all(_supported(arg) for arg in args)
+    return False
+
+
+@snapshot.warm_up
+def resolve_models() -> None:
+    """Resolve every workflow model's field types now, as its first use would: before a SnapStart snapshot."""
+    pending = list(_State.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending += model.__subclasses__()
+        if model._types is None and model.__module__.startswith("payments."):
+            _resolve(model)
 
 
 def _plain(value: Any) -> Any:
@@ -227,7 +277,7 @@ def parse_state(event: Any, model: type[Model]) -> Model:
     if isinstance(event, str | bytes):
         try:
             event = json.loads(event)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise WorkflowStateInvalid(f"{model.__name__}: (the state): is not JSON") from None
     try:
         return _model(model, event, ())
@@ -262,7 +312,7 @@ def _value(annotation: Any, value: Any, path: tuple[str, ...]) -> Any:
         return value
     if origin is Literal:
         allowed = typing.get_args(annotation)
-        if not isinstance(value, str) or value not in allowed:
+        if type(value) is not str or value not in allowed:
             raise _Mismatch(path, "must be one of " + ", ".join(map(repr, allowed)))
         return value
     if origin is Union or origin is types.UnionType:

@@ -160,7 +160,7 @@ print(json.dumps({"imported": imported, "used": sorted(sys.modules)}))
 
 
 # The steps that read a payment request, validated by payments.models at the API's boundary. Every other step
-# reads only the workflow state (payments.state: plain dataclasses), and pydantic is a third of a cold import.
+# reads only the workflow state (payments.state: models of our own), and pydantic is a third of a cold import.
 READS_A_REQUEST = {"Intake", "Tokenize"}
 
 

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any, ClassVar
 
 import pytest
 
+from payments import operation_state, state
 from payments.errors import WorkflowStateInvalid
 from payments.operation_state import OperationFailureEvent
-from payments.state import ChargeEvent, FailureEvent, LedgerPosition, NormalizeEvent, PaymentFacts, parse_state
+from payments.state import (
+    CardFacts,
+    ChargeEvent,
+    FailureEvent,
+    LedgerPosition,
+    NormalizeEvent,
+    PaymentFacts,
+    TokenizeEvent,
+    _State,
+    parse_state,
+    resolve_models,
+)
 
 PAYMENT = {
     "TransactionID": "txn-0001",
@@ -128,3 +141,66 @@ def test_copy_with_changes_only_what_it_is_given_and_checks_it():
     assert (changed.RetryCount, changed.Payment, step.RetryCount) == (1, step.Payment, 0)
     with pytest.raises(ValueError, match=r"^RetryCount: must be an integer$"):
         step.copy_with(RetryCount="1")
+
+
+def test_repr_never_shows_the_raw_request_the_processor_answer_or_the_secure_token():
+    card = "4111111111111111"
+    event = {"Request": {"PaymentMethod": {"Type": "card", "Number": card}}, "ExecutionName": "n", "ExecutionArn": "a"}
+
+    shown = repr(parse_state(event, TokenizeEvent)) + repr(parse_state(CHARGE, ChargeEvent))
+
+    assert card not in shown and PAYMENT["SecureToken"] not in shown
+    assert "Request=..." in shown and "SecureToken=..." in shown and "TransactionID='txn-0001'" in shown
+
+
+def test_an_unknown_keyword_is_counted_not_named():
+    with pytest.raises(TypeError) as caught:
+        CardFacts(Brand="visa", Last4="1111", **{"4111111111111111": 1})  # type: ignore[call-arg]
+
+    assert str(caught.value) == "CardFacts: 1 unknown field(s)"
+
+
+def test_state_nested_too_deep_is_refused_as_invalid_state():
+    assert problem("[" * 100_000, ChargeEvent) == "ChargeEvent: (the state): is not JSON"
+
+
+def test_a_literal_takes_exactly_a_string():
+    class Loose(str):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = str.__hash__
+
+    message = problem({**CHARGE, "Payment": {**PAYMENT, "PaymentMethodType": Loose("cash")}}, ChargeEvent)
+
+    assert message == "ChargeEvent: Payment.PaymentMethodType: must be one of 'card', 'processor_token'"
+
+
+def test_a_model_refuses_class_variables_and_shared_mutable_defaults():
+    with pytest.raises(TypeError, match=r"^Tagged\.Kind: a model holds fields only$"):
+
+        class Tagged(_State):
+            Kind: ClassVar[str] = "x"
+
+    with pytest.raises(TypeError, match=r"^Listed\.Tags: a mutable default would be shared$"):
+
+        class Listed(_State):
+            Tags: Any = []  # noqa: RUF012
+
+
+def test_a_field_of_a_type_the_checks_do_not_know_fails_on_the_models_first_use():
+    class Unknown(_State):
+        Tags: list[str] | None = None
+
+    with pytest.raises(TypeError, match=r"^Unknown\.Tags: .* is not a type the workflow state uses$"):
+        Unknown()
+
+
+def test_every_workflow_model_resolves_before_a_snapshot():
+    models = [m for module in (state, operation_state) for m in vars(module).values() if isinstance(m, type)]
+    models = [m for m in models if issubclass(m, _State) and m is not _State]
+
+    resolve_models()
+
+    assert len(models) >= 20
+    assert all(model._types is not None for model in models)
