@@ -208,16 +208,10 @@ def _only_members(serializer: BaseJSONSerializer, value: Any, shape: Any) -> boo
     )
 
 
+@functools.cache  # per shape (botocore's shapes hash by identity, and live as long as their service model)
 def _renames_a_member(shape: Any) -> bool:
-    """Whether a member of the shape has another name on the wire (kept per shape: a shape lives as long as
-    its service model)."""
-    known = _RENAMING.get(id(shape))
-    if known is None or known[0] is not shape:
-        known = _RENAMING[id(shape)] = (shape, any("name" in member.serialization for member in shape.members.values()))
-    return known[1]
-
-
-_RENAMING: dict[int, tuple[Any, bool]] = {}
+    """Whether a member of the shape has another name on the wire."""
+    return any("name" in member.serialization for member in shape.members.values())
 
 
 def _serialize_present_members(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
